@@ -1,0 +1,51 @@
+"""The `studio` command: opens the window, or inspects / runs headless (DESIGN.md §5)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+EXIT_BAD_INPUT = 2
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] == "inspect":
+        return _inspect(argv[1:])
+    return _window(argv)
+
+
+def _window(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="studio", description="Compression Studio: open the window.")
+    parser.add_argument("path", nargs="?", help="a model file or sample:NAME to open at start")
+    parser.add_argument("--trust", action="store_true", help="allow a pickled model file to run its code")
+    args = parser.parse_args(argv)
+    from studio.gui.app import run
+
+    return run(args.path, trust=args.trust)
+
+
+def _inspect(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="studio inspect", description="Summarise a model file.")
+    parser.add_argument("model", help="a model file (ONNX, TorchScript, .pt2, torch.save, safetensors) or sample:NAME")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--input-shape", help="input shape(s) when the file has none, e.g. 1,3,224,224 (';' between inputs)")
+    parser.add_argument("--trust", action="store_true", help="allow a pickled model file to run its code on load")
+    args = parser.parse_args(argv)
+
+    from studio.core.errors import StudioError
+    from studio.core.load import load_model
+    from studio.core.summary import format_text, summarize
+
+    try:
+        summary = summarize(load_model(args.model, trust=args.trust, input_shape=args.input_shape))
+    except StudioError as e:
+        return _fail(e if e.source else StudioError(e.problem, args.model))
+    print(json.dumps(summary, indent=2) if args.json else format_text(summary))
+    return 0
+
+
+def _fail(error: Exception) -> int:
+    print(f"studio: {error}", file=sys.stderr)
+    return EXIT_BAD_INPUT
