@@ -1,0 +1,46 @@
+"""Everything the window shows about one model, computed in one job off the GUI thread."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from studio.core.graph import Graph, graph_of
+from studio.core.jobs import NO_CANCEL, CancelToken, Job, Progress
+from studio.core.layers import Layer, layers_of
+from studio.core.load import load_model
+from studio.core.model import Model
+from studio.core.stats import WeightStats, layer_stats, weight_stats
+
+
+@dataclass
+class ModelInfo:
+    model: Model
+    layers: list[Layer]
+    stats: dict[str, WeightStats]  # by layer name
+    total: WeightStats
+    graph: Graph
+
+    def layer(self, name: str) -> Layer | None:
+        return next((layer for layer in self.layers if layer.name == name), None)
+
+
+def analyze(model: Model, cancel: CancelToken = NO_CANCEL) -> Job[ModelInfo]:
+    yield Progress(1, 4, "reading weights")
+    layers = layers_of(model)
+    cancel.check()
+    yield Progress(2, 4, "computing statistics")
+    stats = {layer.name: layer_stats(layer) for layer in layers}
+    total = weight_stats(w for layer in layers for w in layer.weights.values())
+    cancel.check()
+    yield Progress(3, 4, "building the layer graph")
+    graph = graph_of(model)
+    yield Progress(4, 4, "done")
+    return ModelInfo(model, layers, stats, total, graph)
+
+
+def open_model(source: str, trust: bool = False, input_shape: str | None = None, cancel: CancelToken = NO_CANCEL) -> Job[ModelInfo]:
+    """Load and analyse a model file or sample: the job behind File → Open."""
+    yield Progress(0, 4, f"loading {source}")
+    model = load_model(source, trust=trust, input_shape=input_shape)
+    cancel.check()
+    return (yield from analyze(model, cancel))

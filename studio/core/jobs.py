@@ -1,0 +1,63 @@
+"""Long operations are generators: they yield Progress events and return their result (DESIGN.md §7).
+
+A job checks its CancelToken between steps and raises Cancelled; it never changes the model it started
+from, so cancelling at any point leaves the current version as it was.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Generator
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+T = TypeVar("T")
+
+
+@dataclass
+class Progress:
+    step: int
+    total: int
+    message: str
+    metrics: dict[str, float] = field(default_factory=dict)  # e.g. accuracy, loss, sparsity, size_bytes
+
+    @property
+    def fraction(self) -> float:
+        return self.step / self.total if self.total else 0.0
+
+
+class Cancelled(Exception):
+    """The user cancelled the job; nothing it would have produced exists."""
+
+
+class CancelToken:
+    def __init__(self) -> None:
+        self._event = threading.Event()
+
+    def cancel(self) -> None:
+        self._event.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._event.is_set()
+
+    def check(self) -> None:
+        if self._event.is_set():
+            raise Cancelled()
+
+
+Job = Generator[Progress, None, T]
+
+
+def run_to_end(job: Job[T], on_progress=None) -> T:
+    """Drive a job synchronously (CLI, tests); returns its result."""
+    while True:
+        try:
+            event = next(job)
+        except StopIteration as stop:
+            return stop.value
+        if on_progress is not None:
+            on_progress(event)
+
+
+NO_CANCEL = CancelToken()
