@@ -16,6 +16,7 @@ HISTOGRAM_SAMPLE = 1_000_000  # values drawn for a histogram of anything larger
 class WeightStats:
     parameters: int = 0
     zeros: int = 0
+    nonfinite: int = 0  # NaN and Inf values; moments are over the finite ones
     bytes: int = 0
     bytes_by_dtype: dict[str, int] = field(default_factory=dict)
     min: float = float("nan")
@@ -52,12 +53,21 @@ def weight_stats(arrays: Iterable[np.ndarray]) -> WeightStats:
         s.bytes_by_dtype[a.dtype.name] = s.bytes_by_dtype.get(a.dtype.name, 0) + a.nbytes
         s.zeros += a.size - int(np.count_nonzero(a))
         f = a if a.dtype.kind == "f" and a.dtype.itemsize >= 4 else a.astype(np.float32)
-        total += float(np.sum(f, dtype=np.float64))
-        total_sq += float(np.vdot(f.ravel(), f.ravel())) if f.dtype == np.float32 else float(np.sum(np.square(f, dtype=np.float64)))
-        lo, hi = min(lo, float(f.min())), max(hi, float(f.max()))
-    if s.parameters:
-        s.mean = total / s.parameters
-        s.std = float(np.sqrt(max(total_sq / s.parameters - s.mean**2, 0.0)))
+        a_sum, a_lo, a_hi = float(np.sum(f, dtype=np.float64)), float(f.min()), float(f.max())
+        if not (np.isfinite(a_sum) and np.isfinite(a_lo) and np.isfinite(a_hi)):  # rare: take the slow path
+            f = f[np.isfinite(f)]
+            s.nonfinite += a.size - f.size
+            if not f.size:
+                continue
+            a_sum, a_lo, a_hi = float(np.sum(f, dtype=np.float64)), float(f.min()), float(f.max())
+        flat = f.ravel()
+        total += a_sum
+        total_sq += float(np.vdot(flat, flat)) if f.dtype == np.float32 else float(np.sum(np.square(flat, dtype=np.float64)))
+        lo, hi = min(lo, a_lo), max(hi, a_hi)
+    finite_count = s.parameters - s.nonfinite
+    if finite_count:
+        s.mean = total / finite_count
+        s.std = float(np.sqrt(max(total_sq / finite_count - s.mean**2, 0.0)))
         s.min, s.max = lo, hi
     return s
 

@@ -1,0 +1,56 @@
+"""Hand-made ONNX models in the shapes converters write."""
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+
+def constant_node_onnx(path) -> int:
+    """An MLP whose weights live in Constant nodes, as many converters write them. Returns its parameter count."""
+    rng = np.random.default_rng(0)
+    w1, b1 = rng.normal(size=(4, 8)).astype(np.float32), np.zeros(8, np.float32)
+    w2 = rng.normal(size=(8, 3)).astype(np.float32)
+    nodes = [
+        helper.make_node("Constant", [], ["w1"], value=numpy_helper.from_array(w1, "w1")),
+        helper.make_node("Constant", [], ["b1"], value=numpy_helper.from_array(b1, "b1")),
+        helper.make_node("Constant", [], ["w2"], value=numpy_helper.from_array(w2, "w2")),
+        helper.make_node("Constant", [], ["shape"], value=numpy_helper.from_array(np.array([-1, 4], np.int64))),
+        helper.make_node("Reshape", ["x", "shape"], ["flat"], name="reshape"),
+        helper.make_node("MatMul", ["flat", "w1"], ["h"], name="fc1"),
+        helper.make_node("Add", ["h", "b1"], ["hb"], name="fc1_bias"),
+        helper.make_node("Relu", ["hb"], ["r"], name="relu"),
+        helper.make_node("MatMul", ["r", "w2"], ["y"], name="fc2"),
+    ]
+    graph = helper.make_graph(
+        nodes, "constants", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 3])],
+    )  # fmt: skip
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+    return w1.size + b1.size + w2.size
+
+
+def if_subgraph_onnx(path) -> int:
+    """A model whose weights sit inside the branches of an If node. Returns its parameter count."""
+    a = numpy_helper.from_array(np.full((3,), 2.0, np.float32), "a")
+    b = numpy_helper.from_array(np.arange(3, dtype=np.float32), "b")
+    then_g = helper.make_graph(
+        [helper.make_node("Mul", ["x", "a"], ["then_out"], name="scale")], "then", [],
+        [helper.make_tensor_value_info("then_out", TensorProto.FLOAT, [3])], initializer=[a],
+    )  # fmt: skip
+    else_g = helper.make_graph(
+        [helper.make_node("Add", ["x", "b"], ["else_out"], name="shift")], "else", [],
+        [helper.make_tensor_value_info("else_out", TensorProto.FLOAT, [3])], initializer=[b],
+    )  # fmt: skip
+    graph = helper.make_graph(
+        [helper.make_node("If", ["cond"], ["y"], name="branch", then_branch=then_g, else_branch=else_g)],
+        "if_model",
+        [helper.make_tensor_value_info("cond", TensorProto.BOOL, []), helper.make_tensor_value_info("x", TensorProto.FLOAT, [3])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [3])],
+    )
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+    return 6
+
+
+def external_data_onnx(src, path) -> None:
+    model = onnx.load(src)
+    onnx.save_model(model, path, save_as_external_data=True, all_tensors_to_one_file=True, location=path.name + ".data", size_threshold=0)
