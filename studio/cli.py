@@ -13,6 +13,8 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] == "inspect":
         return _inspect(argv[1:])
+    if argv and argv[0] == "run":
+        return _run(argv[1:])
     return _window(argv)
 
 
@@ -43,6 +45,37 @@ def _inspect(argv: list[str]) -> int:
     except StudioError as e:
         return _fail(e if e.source else StudioError(e.problem, args.model))
     print(json.dumps(summary, indent=2) if args.json else format_text(summary))
+    return 0
+
+
+def _run(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="studio run", description="Replay a recipe headless.")
+    parser.add_argument("recipe", help="a recipe YAML file")
+    parser.add_argument("--json", action="store_true", help="print one JSON object with every step's metrics")
+    parser.add_argument("--device", choices=["cpu", "cuda"], help="override the recipe's device")
+    parser.add_argument("--trust", action="store_true", help="allow a pickled model file to run its code on load")
+    args = parser.parse_args(argv)
+
+    from studio.cli_progress import ProgressBar
+    from studio.core.errors import StudioError
+    from studio.core.jobs import run_to_end
+    from studio.core.recipe import load_recipe, run_recipe
+
+    try:
+        recipe = load_recipe(args.recipe)
+        with ProgressBar(sys.stderr) as bar:
+            result = run_to_end(run_recipe(recipe, trust=args.trust, device=args.device), bar.update)
+    except StudioError as e:
+        return _fail(e if e.source else StudioError(e.problem, args.recipe))
+    except KeyboardInterrupt:
+        print("studio: cancelled", file=sys.stderr)
+        return 130
+    if args.json:
+        print(json.dumps(result.to_json(), indent=2, default=str))
+    else:
+        from studio.cli_progress import format_result
+
+        print(format_result(result))
     return 0
 
 

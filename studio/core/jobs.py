@@ -60,4 +60,14 @@ def run_to_end(job: Job[T], on_progress=None) -> T:
             on_progress(event)
 
 
+def offset(job: Job, start: float, total: int, prefix: str = "") -> Job:
+    """Forward a sub-job's progress as the part of a larger job that begins at `start` of `total`."""
+    while True:
+        try:
+            event = next(job)
+        except StopIteration as stop:
+            return stop.value
+        yield Progress(start + event.fraction, total, prefix + event.message, event.metrics)
+
+
 NO_CANCEL = CancelToken()

@@ -1,0 +1,61 @@
+"""Progress on stderr for headless runs, and the plain-text report of a recipe run."""
+
+from __future__ import annotations
+
+import time
+
+from studio.core.jobs import Progress
+
+WIDTH = 30
+
+
+class ProgressBar:
+    """A bar redrawn in place on a terminal; one line every few seconds when stderr is a file."""
+
+    def __init__(self, stream):
+        self.stream = stream
+        self.tty = stream.isatty()
+        self.last = 0.0
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if self.tty:
+            self.stream.write("\n")
+        self.stream.flush()
+
+    def update(self, event: Progress) -> None:
+        now = time.monotonic()
+        milestone = any(k in event.metrics for k in ("accuracy", "agreement", "size_bytes"))
+        if not milestone and now - self.last < (0.1 if self.tty else 2.0):
+            return
+        self.last = now
+        filled = round(WIDTH * min(event.fraction, 1.0))
+        shown = {k: v for k, v in event.metrics.items() if k in ("loss", "accuracy", "agreement", "sparsity")}
+        extra = "  ".join(f"{k} {v:.4f}" for k, v in shown.items())
+        line = f"[{'#' * filled}{'.' * (WIDTH - filled)}] {event.fraction:4.0%} {event.message} {extra}".rstrip()
+        self.stream.write(("\r" + line[:150].ljust(150)) if self.tty else line + "\n")
+        self.stream.flush()
+
+
+def format_result(result) -> str:
+    lines = []
+    for i, s in enumerate(result.steps, 1):
+        m = s.metrics
+        parts = [f"{i}. {s.op}: {s.label}", f"parameters {m['nonzero_parameters']:,}/{m['parameters']:,} non-zero",
+                 f"size {m['size_bytes']:,} B (zipped {m['zip_bytes']:,} B)"]  # fmt: skip
+        if "accuracy" in m:
+            parts.append(f"accuracy {m['accuracy']:.2%}")
+        if "agreement" in m:
+            parts.append(f"agreement {m['agreement']:.2%}")
+        lines.append(", ".join(parts))
+    if result.export:
+        e = result.export
+        lines.append(f"exported {e['path']}: {e['size_bytes']:,} B" + (f", zipped {e['zip_bytes']:,} B" if "zip_bytes" in e else ""))
+        m = e["metrics"]
+        if "accuracy" in m:
+            lines.append(f"  accuracy {m['accuracy']:.2%} in {m['runtime']}")
+        for lat in m.get("latency", []):
+            lines.append(f"  latency {lat['latency_ms']:.3f} ms at batch {lat['batch']} ({lat['runtime']})")
+    return "\n".join(lines)

@@ -1,0 +1,122 @@
+"""Unstructured magnitude pruning (Han et al. 2015) of PyTorch and ONNX weights, to an exact sparsity.
+
+Weights that can be pruned: every weight matrix or kernel (2-D or more) — not biases, norms or scalars.
+Sparsity here is the share of zeros among those weights. Unstructured zeros shrink the file once it is
+compressed; they do not make ONNX Runtime faster (it runs dense kernels).
+"""
+
+from __future__ import annotations
+
+import copy
+import fnmatch
+from dataclasses import replace
+
+import numpy as np
+import onnx
+import torch
+from onnx import numpy_helper
+
+from studio.core.errors import StudioError
+from studio.core.model import Model
+
+ONNX_WEIGHT_OPS = {"Conv", "ConvTranspose", "Gemm", "MatMul"}
+
+
+def excluded(layer: str, layer_type: str, patterns: list[str]) -> bool:
+    """A pattern matches a layer's name (globs allowed, a prefix matches its sublayers) or its type."""
+    return any(fnmatch.fnmatch(layer, p) or layer.startswith(p + ".") or p == layer_type for p in patterns)
+
+
+def prunable_torch(module: torch.nn.Module, exclude: list[str] = ()) -> dict[str, torch.nn.Parameter]:
+    """Weight name → parameter, for every weight of dimension ≥ 2 not excluded."""
+    types = {name: getattr(m, "original_name", type(m).__name__) for name, m in module.named_modules()}
+    out = {}
+    for name, p in module.named_parameters():
+        layer = name.rsplit(".", 1)[0] if "." in name else ""
+        if p.dim() >= 2 and not excluded(layer, types.get(layer, ""), list(exclude)):
+            out[name] = p
+    return out
+
+
+def prunable_onnx(proto: onnx.ModelProto, exclude: list[str] = ()) -> dict[str, str]:
+    """Initializer name → layer (node) name, for float weights of dimension ≥ 2 fed to a weight op."""
+    inits = {t.name: t for t in proto.graph.initializer if t.data_type == onnx.TensorProto.FLOAT and len(t.dims) >= 2}
+    out = {}
+    for i, node in enumerate(proto.graph.node):
+        name = node.name or (node.output[0] if node.output else f"{node.op_type}_{i}")
+        if node.op_type in ONNX_WEIGHT_OPS and not excluded(name, node.op_type, list(exclude)):
+            out.update({inp: name for inp in node.input if inp in inits and inp not in out})
+    return out
+
+
+def magnitude_masks(weights: dict[str, torch.Tensor], sparsity: float, scope: str = "global",
+                    per_layer: dict[str, float] | None = None) -> dict[str, torch.Tensor]:  # fmt: skip
+    """Keep-masks that zero exactly round(s × n) weights of smallest magnitude: across all weights
+    (global) or in each weight on its own (layer; per_layer overrides by weight or layer name)."""
+    if not weights:
+        raise StudioError("nothing to prune: no weight matrices left after exclusions")
+    if scope == "global" and not per_layer:
+        flat = torch.cat([w.detach().abs().flatten().float() for w in weights.values()])
+        drop = torch.zeros(flat.numel(), dtype=torch.bool)
+        k = round(sparsity * flat.numel())
+        if k:
+            drop[torch.topk(flat, k, largest=False, sorted=False).indices] = True
+        masks, start = {}, 0
+        for name, w in weights.items():
+            masks[name] = ~drop[start : start + w.numel()].view(w.shape)
+            start += w.numel()
+        return masks
+    masks = {}
+    for name, w in weights.items():
+        s = _layer_sparsity(name, sparsity, per_layer or {})
+        flat = w.detach().abs().flatten().float()
+        keep = torch.ones(flat.numel(), dtype=torch.bool)
+        k = round(s * flat.numel())
+        if k:
+            keep[torch.topk(flat, k, largest=False, sorted=False).indices] = False
+        masks[name] = keep.view(w.shape)
+    return masks
+
+
+def magnitude(model: Model, sparsity: float, scope: str = "global", exclude: list[str] = (),
+              layers: dict[str, float] | None = None) -> Model:  # fmt: skip
+    """A new version with the smallest weights set to exactly zero; the given model is untouched."""
+    if model.onnx is not None:
+        return _magnitude_onnx(model, sparsity, scope, exclude, layers)
+    module = copy.deepcopy(model.module)
+    weights = prunable_torch(module, exclude)
+    masks = magnitude_masks(weights, sparsity, scope, layers)
+    with torch.no_grad():
+        for name, mask in masks.items():
+            weights[name].mul_(mask.to(weights[name].device))
+    return replace(model, module=module, notes=list(model.notes))
+
+
+def weight_sparsity(model: Model, exclude: list[str] = ()) -> float:
+    """Share of zeros among the prunable weights."""
+    if model.onnx is not None:
+        inits = {t.name: t for t in model.onnx.graph.initializer}
+        arrays = [numpy_helper.to_array(inits[n]) for n in prunable_onnx(model.onnx, exclude)]
+    else:
+        arrays = [p.detach().cpu().numpy() for p in prunable_torch(model.module, exclude).values()]
+    total = sum(a.size for a in arrays)
+    return sum(a.size - np.count_nonzero(a) for a in arrays) / total if total else 0.0
+
+
+def _magnitude_onnx(model: Model, sparsity, scope, exclude, layers) -> Model:
+    proto = onnx.ModelProto()
+    proto.CopyFrom(model.onnx)
+    names = prunable_onnx(proto, exclude)
+    inits = {t.name: t for t in proto.graph.initializer}
+    arrays = {n: torch.from_numpy(numpy_helper.to_array(inits[n]).copy()) for n in names}
+    per_layer = {w: s for w, layer in names.items() for key, s in (layers or {}).items() if key in (w, layer)}
+    masks = magnitude_masks(arrays, sparsity, scope, per_layer or None)
+    for name, mask in masks.items():
+        pruned = (arrays[name] * mask).numpy()
+        inits[name].CopyFrom(numpy_helper.from_array(pruned, name))
+    return replace(model, onnx=proto, notes=list(model.notes))
+
+
+def _layer_sparsity(weight: str, default: float, per_layer: dict[str, float]) -> float:
+    layer = weight.rsplit(".", 1)[0]
+    return per_layer.get(weight, per_layer.get(layer, default))

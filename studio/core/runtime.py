@@ -1,0 +1,76 @@
+"""Running a model on data: PyTorch for modules, ONNX Runtime for ONNX. Each result names its runtime."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from studio.core.errors import StudioError, first_line
+from studio.core.model import Model
+
+BATCH = 256
+
+
+def resolve_device(device: str | None) -> str:
+    device = (device or "cpu").lower()
+    if device not in ("cpu", "cuda"):
+        raise StudioError(f"device {device!r}: use cpu or cuda")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise StudioError("device cuda: no CUDA GPU is available to PyTorch here; use cpu")
+    return device
+
+
+def runtime_name(model: Model, device: str = "cpu") -> str:
+    if model.onnx is not None:
+        return f"onnxruntime {ort_providers(device)[0]}"
+    return f"torch {device}"
+
+
+def ort_providers(device: str = "cpu") -> list[str]:
+    import onnxruntime as ort
+
+    if device == "cuda" and "CUDAExecutionProvider" in ort.get_available_providers():
+        return ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    return ["CPUExecutionProvider"]
+
+
+def ort_session(model: Model, device: str = "cpu", threads: int | None = None):
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    if threads:
+        opts.intra_op_num_threads = threads
+    try:
+        return ort.InferenceSession(model.onnx.SerializeToString(), opts, providers=ort_providers(device))
+    except Exception as e:  # ORT raises its own exception types for invalid or unsupported graphs
+        raise StudioError(f"ONNX Runtime cannot run this model ({first_line(e)})", model.source) from None
+
+
+def predict(model: Model, x: dict[str, np.ndarray], device: str = "cpu", batch: int = BATCH) -> np.ndarray:
+    """The model's first output on every example, as float32 [N, ...]."""
+    n = len(next(iter(x.values())))
+    outs = []
+    if model.onnx is not None:
+        session = ort_session(model, device)
+        names = [i.name for i in session.get_inputs()]
+        for start in range(0, n, batch):
+            feed = {name: arr[start : start + batch] for name, arr in zip(names, x.values())}
+            outs.append(session.run(None, feed)[0])
+        return np.concatenate(outs).astype(np.float32)
+    return predict_module(model.module, list(x.values()), device, batch)
+
+
+def predict_module(module: torch.nn.Module, arrays: list[np.ndarray], device: str = "cpu", batch: int = BATCH) -> np.ndarray:
+    module = module.to(device)
+    was_training = module.training
+    module.eval()
+    outs = []
+    try:
+        with torch.no_grad():
+            for start in range(0, len(arrays[0]), batch):
+                out = module(*[torch.from_numpy(a[start : start + batch]).to(device) for a in arrays])
+                out = out[0] if isinstance(out, (tuple, list)) else out
+                outs.append(out.float().cpu().numpy())
+    finally:
+        module.train(was_training)
+    return np.concatenate(outs)
