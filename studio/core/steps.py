@@ -75,7 +75,7 @@ def _finetune(model: Model, o: dict, ctx: Context) -> Job[Model]:
     from studio.core.finetune import finetune
 
     return (yield from finetune(model, ctx.data, epochs=o["epochs"], lr=o["lr"], batch_size=o["batch_size"],
-                                optimizer=o["optimizer"], device=ctx.device, teacher=ctx.original, cancel=ctx.cancel))  # fmt: skip
+                                optimizer=o["optimizer"], device=ctx.device, teacher=ctx.original, seed=o["seed"], cancel=ctx.cancel))  # fmt: skip
 
 
 def _describe_prune(o: dict) -> str:
@@ -109,6 +109,7 @@ OPS: dict[str, Op] = {
             "lr": Field(float, 1e-3, 0.0, 10.0),
             "batch_size": Field(int, 64, 1, 65536),
             "optimizer": Field(str, "adam", choices=("adam", "adamw", "sgd")),
+            "seed": Field(int, 0, 0, 2**31 - 1, help="shuffling and initialisation seed"),
         },
         _finetune,
         lambda o: f"fine-tuned {o['epochs']} epochs",
