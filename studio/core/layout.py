@@ -18,6 +18,7 @@ from studio.core.graph import Graph
 ORDER_SWEEPS = 4  # down + up barycenter passes
 PLACE_SWEEPS = 4  # down + up averaging passes for x
 DUMMY_BUDGET = 2  # dummy nodes allowed per real node
+PORT_GAP = 14.0  # between edge ends fanned out along a box side
 PACK_WIDTH = 1600.0  # parts wrap onto a new shelf past this width (or the widest part)
 
 
@@ -54,6 +55,7 @@ def layered_layout(graph: Graph, widths=None, node_height: float = 40.0, row_gap
     pairs = list(dict.fromkeys((e.src, e.dst) for e in graph.edges if e.src != e.dst and 0 <= e.src < n and 0 <= e.dst < n))
     x, y, row = np.zeros(n), np.zeros(n), np.zeros(n, dtype=int)
     routes: dict[tuple[int, int], np.ndarray] = {}
+    lines: list[tuple[int, int, np.ndarray]] = []
     pitch = node_height + row_gap
     shelf_x = shelf_y = shelf_h = 0.0
     parts = _components(n, pairs)
@@ -79,11 +81,30 @@ def layered_layout(graph: Graph, widths=None, node_height: float = 40.0, row_gap
             line = np.array(points)
             ga, gb = members[a], members[b]
             routes[(ga, gb)] = line
+            lines.append((ga, gb, line))
             if (b, a) in part.reversed:
                 routes[(gb, ga)] = line[::-1]
+    _spread_ports(lines, w)
     empty = np.zeros((0, 2))
     edges = [routes.get((e.src, e.dst), empty) for e in graph.edges]
     return Layout(x, y, row, w, node_height, edges)
+
+
+def _spread_ports(lines: list[tuple[int, int, np.ndarray]], widths: np.ndarray) -> None:
+    """Where several edges meet one side of a box, fan their ends out along it in the order they come
+    from; the edge arriving most nearly straight keeps the middle."""
+    sides: dict[tuple[int, float], list[tuple[float, np.ndarray, int]]] = {}
+    for a, b, line in lines:
+        sides.setdefault((a, line[0, 1]), []).append((line[1, 0] - line[0, 0], line, 0))
+        sides.setdefault((b, line[-1, 1]), []).append((line[-2, 0] - line[-1, 0], line, -1))
+    for (node, _), ends in sides.items():
+        if len(ends) < 2:
+            continue
+        ends.sort(key=lambda end: end[0])
+        middle = min(range(len(ends)), key=lambda j: abs(ends[j][0]))
+        step = min(PORT_GAP, max(widths[node] / 2 - 8, 0.0) / max(middle, len(ends) - 1 - middle))
+        for j, (_, line, end) in enumerate(ends):
+            line[end, 0] += (j - middle) * step
 
 
 def _components(n: int, pairs: list[tuple[int, int]]) -> list[tuple[list[int], list[tuple[int, int]]]]:

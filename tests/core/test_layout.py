@@ -50,9 +50,17 @@ def test_edge_polylines_run_from_source_box_to_target_box():
     h = layout.height / 2
     for e, line in zip(g.edges, layout.edges):
         assert line.shape[1] == 2 and len(line) >= 2
-        assert line[0] == pytest.approx([layout.x[e.src], layout.y[e.src] + h])
-        assert line[-1] == pytest.approx([layout.x[e.dst], layout.y[e.dst] - h])
+        assert line[0, 1] == pytest.approx(layout.y[e.src] + h) and line[-1, 1] == pytest.approx(layout.y[e.dst] - h)
+        assert abs(line[0, 0] - layout.x[e.src]) < layout.widths[e.src] / 2
+        assert abs(line[-1, 0] - layout.x[e.dst]) < layout.widths[e.dst] / 2
         assert np.all(np.diff(line[:, 1]) >= 0)
+
+
+def test_edges_meeting_a_box_side_get_their_own_ends():
+    layout = layered_layout(graph_of(5, [(0, 1), (0, 2), (0, 3), (1, 4), (2, 4), (3, 4)]))
+    starts = sorted(line[0, 0] for line in layout.edges[:3])
+    ends = sorted(line[-1, 0] for line in layout.edges[3:])
+    assert np.all(np.diff(starts) > 5) and np.all(np.diff(ends) > 5)
 
 
 def test_a_chain_is_a_straight_column_and_skip_edges_go_around_it():

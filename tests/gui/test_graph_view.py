@@ -1,0 +1,248 @@
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import pytest  # noqa: E402
+from PySide6.QtCore import QPoint, Qt  # noqa: E402
+from PySide6.QtGui import QColor  # noqa: E402
+from PySide6.QtWidgets import QComboBox, QLabel, QLineEdit, QToolButton  # noqa: E402
+
+from studio.core.graph import Graph  # noqa: E402
+from studio.gui.graph_view import EMPTY_HINT, GraphView  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def lenet():
+    from studio.core.analysis import open_model
+    from studio.core.jobs import run_to_end
+
+    return run_to_end(open_model("sample:lenet-5"))
+
+
+@pytest.fixture
+def view(qtbot):
+    view = GraphView()
+    qtbot.addWidget(view)
+    view.resize(900, 700)
+    view.show()
+    qtbot.waitExposed(view)
+    return view
+
+
+def node(graph: Graph, name: str) -> int:
+    return next(n.id for n in graph.nodes if n.name == name)
+
+
+def screen(view, i: int) -> QPoint:
+    return view.canvas.node_centre(i).toPoint()
+
+
+def pixel(view, point: QPoint) -> QColor:
+    return view.canvas.grab().toImage().pixelColor(point)
+
+
+def ring_pixel(view, i: int) -> QColor:
+    """A pixel just left of the box, where the selection or search ring is drawn."""
+    half = view.canvas._layout.widths[i] / 2 * view.canvas._scale
+    return pixel(view, screen(view, i) - QPoint(round(half) + 4, 0))
+
+
+def fill_pixel(view, i: int) -> QColor:
+    half = view.canvas._layout.widths[i] / 2 * view.canvas._scale
+    return pixel(view, screen(view, i) - QPoint(round(half) - 4, 0))
+
+
+def bluish(c: QColor) -> bool:
+    return c.blue() - c.red() > 80
+
+
+def orangish(c: QColor) -> bool:
+    return c.red() - c.blue() > 80
+
+
+def test_clicking_a_box_selects_its_layer(view, lenet, qtbot):
+    view.show_graph(lenet.graph, lenet.stats)
+    conv2 = node(lenet.graph, "conv2")
+    assert not bluish(ring_pixel(view, conv2))
+    with qtbot.waitSignal(view.layerSelected) as blocker:
+        qtbot.mouseClick(view.canvas, Qt.MouseButton.LeftButton, pos=screen(view, conv2))
+    assert blocker.args == ["conv2"]
+    assert bluish(ring_pixel(view, conv2))
+
+
+def test_clicking_a_box_without_weights_or_empty_space_emits_nothing(view, lenet, qtbot):
+    view.show_graph(lenet.graph, lenet.stats)
+    with qtbot.assertNotEmitted(view.layerSelected):
+        qtbot.mouseClick(view.canvas, Qt.MouseButton.LeftButton, pos=screen(view, node(lenet.graph, "x")))
+        qtbot.mouseClick(view.canvas, Qt.MouseButton.LeftButton, pos=QPoint(5, 5))
+
+
+def test_dragging_pans_instead_of_selecting(view, lenet, qtbot):
+    view.show_graph(lenet.graph, lenet.stats)
+    fc1 = node(lenet.graph, "fc1")
+    start = screen(view, fc1)
+    with qtbot.assertNotEmitted(view.layerSelected):
+        qtbot.mousePress(view.canvas, Qt.MouseButton.LeftButton, pos=start)
+        qtbot.mouseMove(view.canvas, start + QPoint(60, 40))
+        qtbot.mouseRelease(view.canvas, Qt.MouseButton.LeftButton, pos=start + QPoint(60, 40))
+    assert screen(view, fc1) == start + QPoint(60, 40)
+
+
+def test_select_layer_highlights_and_centres_without_emitting(view, lenet, qtbot):
+    view.show_graph(lenet.graph, lenet.stats)
+    fc2 = node(lenet.graph, "fc2")
+    with qtbot.assertNotEmitted(view.layerSelected):
+        view.select_layer("fc2")
+    centre = view.canvas.rect().center()
+    assert (screen(view, fc2) - centre).manhattanLength() <= 2
+    assert bluish(ring_pixel(view, fc2))
+    view.select_layer(None)
+    assert not bluish(ring_pixel(view, fc2))
+
+
+def test_search_finds_by_name_or_type_and_enter_jumps_to_each(view, lenet, qtbot):
+    view.show_graph(lenet.graph, lenet.stats)
+    qtbot.keyClicks(view.search, "maxpool")
+    assert view.found.text().startswith("2 found")
+    pools = [node(lenet.graph, "pool1"), node(lenet.graph, "pool2")]
+    assert all(orangish(ring_pixel(view, i)) for i in pools)
+    assert not orangish(ring_pixel(view, node(lenet.graph, "conv1")))
+    for expected in pools + pools[:1]:
+        qtbot.keyClick(view.search, Qt.Key.Key_Return)
+        assert (screen(view, expected) - view.canvas.rect().center()).manhattanLength() <= 2
+    assert view.found.text() == "1 of 2"
+    view.search.clear()
+    qtbot.keyClicks(view.search, "FC1")
+    assert view.found.text().startswith("1 found")
+    view.search.setText("no such layer")
+    assert view.found.text() == "Not found"
+
+
+def test_colour_switch_recolours_boxes(view, lenet, qtbot):
+    view.show_graph(lenet.graph, lenet.stats)
+    conv1, fc1, pool1 = (node(lenet.graph, n) for n in ("conv1", "fc1", "pool1"))
+    by_type = [fill_pixel(view, i) for i in (conv1, fc1, pool1)]
+    buttons = {b.text(): b for b in view.modes.buttons()}
+    qtbot.mouseClick(buttons["Parameters"], Qt.MouseButton.LeftButton)
+    by_size = [fill_pixel(view, i) for i in (conv1, fc1, pool1)]
+    assert by_size != by_type
+    assert by_size[1].lightness() < by_size[0].lightness()  # 400,500 parameters are darker than 520
+    assert by_size[2] == QColor("white")  # pooling has no weights
+    qtbot.mouseClick(buttons["Sparsity"], Qt.MouseButton.LeftButton)
+    by_zeros = [fill_pixel(view, i) for i in (conv1, fc1, pool1)]
+    assert by_zeros[0] == by_zeros[1] != by_size[0]  # nothing pruned: both at 0 %
+    qtbot.mouseClick(buttons["Type"], Qt.MouseButton.LeftButton)
+    assert [fill_pixel(view, i) for i in (conv1, fc1, pool1)] == by_type
+
+
+def control_flow_graph() -> Graph:
+    body = Graph()
+    a = body.add("body_in", "Input")
+    b = body.add("inner_conv", "Conv", layer="loop/body/inner_conv")
+    body.connect(a.id, b.id)
+    then, other = Graph(), Graph()
+    then.add("then_relu", "Relu")
+    other.add("else_sigmoid", "Sigmoid")
+    g = Graph()
+    x = g.add("x", "Input")
+    loop = g.add("loop", "Loop")
+    loop.subgraphs["body"] = body
+    branch = g.add("choose", "If")
+    branch.subgraphs.update(then_branch=then, else_branch=other)
+    g.connect(x.id, loop.id)
+    g.connect(loop.id, branch.id)
+    return g
+
+
+def shown_names(view) -> set[str]:
+    return {n.name for n in view.canvas._graph.nodes}
+
+
+def test_double_click_opens_a_body_and_back_closes_it(view, qtbot):
+    g = control_flow_graph()
+    view.show_graph(g, {})
+    assert not view.crumb_bar.isVisible()
+    qtbot.mouseDClick(view.canvas, Qt.MouseButton.LeftButton, pos=screen(view, 1))
+    assert shown_names(view) == {"body_in", "inner_conv"}
+    assert view.crumb_bar.isVisible()
+    qtbot.mouseClick(view.back, Qt.MouseButton.LeftButton)
+    assert shown_names(view) == {"x", "loop", "choose"}
+    assert not view.crumb_bar.isVisible()
+
+
+def test_a_node_with_several_bodies_lets_the_user_pick_one(view, qtbot):
+    view.show_graph(control_flow_graph(), {})
+    qtbot.mouseDClick(view.canvas, Qt.MouseButton.LeftButton, pos=screen(view, 2))
+    assert shown_names(view) == {"then_relu"}
+    bodies = view.crumb_bar.findChild(QComboBox)
+    bodies.setCurrentText("else_branch")
+    assert shown_names(view) == {"else_sigmoid"}
+    home = next(b for b in view.crumb_bar.findChildren(QToolButton) if b.text() == "Model")
+    qtbot.mouseClick(home, Qt.MouseButton.LeftButton)
+    assert shown_names(view) == {"x", "loop", "choose"}
+
+
+def test_select_layer_inside_a_body_opens_it(view, qtbot):
+    view.show_graph(control_flow_graph(), {})
+    view.select_layer("loop/body/inner_conv")
+    assert shown_names(view) == {"body_in", "inner_conv"}
+    assert bluish(ring_pixel(view, 1))
+
+
+def test_clear_shows_the_empty_state(view, lenet):
+    view.show_graph(lenet.graph, lenet.stats)
+    view.clear()
+    assert view.canvas._message == EMPTY_HINT and view.canvas._layout is None
+    assert not view.search.isEnabled()
+    assert not view.canvas.legend.isVisible() and not view.canvas.minimap.isVisible()
+    image = view.canvas.grab().toImage()
+    centre = view.canvas.rect().center()
+    row = [image.pixelColor(x, centre.y() + dy) for x in range(centre.x() - 80, centre.x() + 80) for dy in range(-6, 7)]
+    assert any(c.lightness() < 180 for c in row)  # text is drawn in the middle
+
+
+def test_a_model_without_a_graph_says_why(view):
+    view.show_graph(Graph(note="A state_dict holds weights only"), {})
+    assert view.canvas._message == "A state_dict holds weights only"
+    assert not view.search.isEnabled()
+
+
+def test_fit_shows_the_whole_graph_and_wheel_zooms(view, qtbot):
+    g = Graph()
+    for i in range(300):
+        g.add(f"n{i}", "Conv")
+        if i:
+            g.connect(i - 1, i)
+    view.show_graph(g, {})
+    assert view.canvas.minimap.isVisible()  # the graph is taller than the view
+    fit = next(b for b in view.findChildren(QToolButton) if b.text() == "Fit")
+    qtbot.mouseClick(fit, Qt.MouseButton.LeftButton)
+    assert view.canvas.visible_scene().contains(view.canvas.scene_bounds())
+    assert not view.canvas.minimap.isVisible()
+    before = view.canvas._scale
+    zoom_in = next(b for b in view.findChildren(QToolButton) if b.text() == "+")
+    qtbot.mouseClick(zoom_in, Qt.MouseButton.LeftButton)
+    assert view.canvas._scale == pytest.approx(before * 1.25)
+
+
+def test_minimap_click_moves_the_view(view, qtbot):
+    g = Graph()
+    for i in range(300):
+        g.add(f"n{i}", "Conv")
+        if i:
+            g.connect(i - 1, i)
+    view.show_graph(g, {})
+    minimap = view.canvas.minimap
+    top = view.canvas.visible_scene().top()
+    qtbot.mouseClick(minimap, Qt.MouseButton.LeftButton, pos=QPoint(minimap.width() // 2, minimap.height() - 6))
+    assert view.canvas.visible_scene().top() > top + 1000
+
+
+def test_every_control_has_a_tooltip(view, lenet):
+    view.show_graph(control_flow_graph(), {})
+    view.canvas.doubleClicked.emit(2)
+    buttons = [b for b in view.findChildren(QToolButton) if not isinstance(b.parent(), QLineEdit)]  # not its clear button
+    controls = buttons + view.findChildren(QLineEdit) + view.findChildren(QComboBox)
+    controls += [w for w in view.findChildren(QLabel) if w.text() not in ("", "›")]
+    assert controls and all(w.toolTip() for w in controls), [w.text() for w in controls if not w.toolTip()]
+    assert view.canvas.toolTip() and view.canvas.legend.toolTip() and view.canvas.minimap.toolTip()
