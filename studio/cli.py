@@ -70,6 +70,10 @@ def _run(argv: list[str]) -> int:
     except KeyboardInterrupt:
         print("studio: cancelled", file=sys.stderr)
         return 130
+    from studio.core.distributed import is_main_process
+
+    if not is_main_process():
+        return 0
     if args.json:
         print(json.dumps(result.to_json(), indent=2, default=str))
     else:

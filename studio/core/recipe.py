@@ -151,9 +151,10 @@ def step_metrics(model: Model, data: DataSet | None, previous: np.ndarray | None
 
 def run_recipe(recipe: Recipe, *, trust: bool = False, device: str | None = None,
                cancel: CancelToken = NO_CANCEL) -> Job[RunResult]:  # fmt: skip
+    from studio.core.distributed import init_from_environment, is_main_process
     from studio.core.runtime import resolve_device
 
-    device = resolve_device(device or recipe.device)
+    device = init_from_environment(resolve_device(device or recipe.device))
     n = len(recipe.steps) + 1 + bool(recipe.export)
     yield Progress(0, n, f"loading {recipe.model}")
     model = load_model(recipe.model, trust=trust)
@@ -170,7 +171,7 @@ def run_recipe(recipe: Recipe, *, trust: bool = False, device: str | None = None
         results.append(StepResult(op, options, spec.describe(options), model, metrics))
         yield Progress(2 + i, n, f"step {i + 1}/{len(recipe.steps)} {op} done", metrics)
     export = None
-    if recipe.export:
+    if recipe.export and is_main_process():
         from studio.core.deploy import export_version
 
         job = export_version(model, Path(recipe.export["path"]), data, device,

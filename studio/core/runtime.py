@@ -29,7 +29,7 @@ def runtime_name(model: Model, device: str = "cpu") -> str:
 def ort_providers(device: str = "cpu") -> list[str]:
     import onnxruntime as ort
 
-    if device == "cuda" and "CUDAExecutionProvider" in ort.get_available_providers():
+    if device.startswith("cuda") and "CUDAExecutionProvider" in ort.get_available_providers():
         return ["CUDAExecutionProvider", "CPUExecutionProvider"]
     return ["CPUExecutionProvider"]
 

@@ -78,6 +78,21 @@ def _finetune(model: Model, o: dict, ctx: Context) -> Job[Model]:
                                 optimizer=o["optimizer"], device=ctx.device, teacher=ctx.original, seed=o["seed"], cancel=ctx.cancel))  # fmt: skip
 
 
+def _distill(model: Model, o: dict, ctx: Context) -> Job[Model]:
+    from studio.core.distill import distill, make_student
+
+    student = make_student(model, o["student"])
+    return (yield from distill(model, student, ctx.data, epochs=o["epochs"], temperature=o["temperature"], alpha=o["alpha"],
+                               lr=o["lr"], batch_size=o["batch_size"], optimizer=o["optimizer"], device=ctx.device,
+                               seed=o["seed"], cancel=ctx.cancel))  # fmt: skip
+
+
+def _describe_distill(o: dict) -> str:
+    s = o["student"]
+    who = f"width {s['width']:g}" if "width" in s and "sample" not in s else s.get("sample") or s.get("model") or "student"
+    return f"distilled into {who}"
+
+
 def _describe_prune(o: dict) -> str:
     if o["method"] == "channels":
         return f"{o['ratio']:.0%} of channels removed"
@@ -113,6 +128,22 @@ OPS: dict[str, Op] = {
         },
         _finetune,
         lambda o: f"fine-tuned {o['epochs']} epochs",
+        needs_data=True,
+    ),
+    "distill": Op(
+        "distill",
+        {
+            "student": Field(dict, {"width": 0.25}, help="{width: 0.25}, {model: PATH} or {sample: NAME}"),
+            "epochs": Field(int, 10, 1, 1000),
+            "temperature": Field(float, 4.0, 0.1, 100.0, help="softens the teacher's outputs"),
+            "alpha": Field(float, 0.7, 0.0, 1.0, help="weight of the teacher against the labels"),
+            "lr": Field(float, 1e-3, 0.0, 10.0),
+            "batch_size": Field(int, 64, 1, 65536),
+            "optimizer": Field(str, "adam", choices=("adam", "adamw", "sgd")),
+            "seed": Field(int, 0, 0, 2**31 - 1),
+        },
+        _distill,
+        _describe_distill,
         needs_data=True,
     ),
 }

@@ -1,5 +1,6 @@
 """The one training loop behind fine-tuning and distillation: mini-batches, masks that keep pruned
-weights at zero, cooperative cancel, and progress with metrics after every epoch."""
+weights at zero, cooperative cancel, progress with metrics after every epoch, and data-parallel
+training when launched by torchrun (studio/core/distributed.py)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from studio.core import distributed
 from studio.core.jobs import CancelToken, Job, Progress
 
 OPTIMIZERS = {"adam": torch.optim.Adam, "sgd": lambda p, lr: torch.optim.SGD(p, lr=lr, momentum=0.9), "adamw": torch.optim.AdamW}
@@ -53,22 +55,23 @@ def train(
     if optimizer not in OPTIMIZERS:
         raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}")
     module.to(device)
+    model = distributed.wrap(module, device)
     masks = {n: m.to(device) for n, m in zero_masks(module).items()} if keep_zeros else {}
     params = dict(module.named_parameters())
-    opt = OPTIMIZERS[optimizer](module.parameters(), lr=lr)
+    opt = OPTIMIZERS[optimizer](model.parameters(), lr=lr)
     xt = torch.from_numpy(x)
     yt = torch.from_numpy(labels) if labels is not None else None
     tt = torch.from_numpy(teacher_logits) if teacher_logits is not None else None
     gen = torch.Generator().manual_seed(seed)
-    batches = max(1, -(-len(xt) // batch_size))
+    batches = max(1, -(-len(distributed.shard(torch.arange(len(xt)))) // batch_size))
     every = max(1, batches // 10)
     for epoch in range(epochs):
-        module.train()
-        order = torch.randperm(len(xt), generator=gen)
+        model.train()
+        order = distributed.shard(torch.randperm(len(xt), generator=gen))
         sums = np.zeros(3)
         for b, idx in enumerate(order.split(batch_size)):
             cancel.check()
-            out = module(xt[idx].to(device))
+            out = model(xt[idx].to(device))
             y = yt[idx].to(device) if yt is not None else None
             if tt is not None:
                 loss, soft, hard = distillation_loss(out, tt[idx].to(device), y, temperature, alpha)
@@ -83,11 +86,11 @@ def train(
                     params[name].mul_(mask)
             sums += [loss.item(), soft.item(), hard.item()]
             if (b + 1) % every == 0 and b + 1 < batches:
-                yield Progress(epoch * batches + b + 1, epochs * batches, f"epoch {epoch + 1}/{epochs}", {"loss": sums[0] / (b + 1)})
+                yield Progress(epoch * batches + b + 1, epochs * batches, f"epoch {epoch + 1}/{epochs}", {"loss": float(sums[0] / (b + 1))})
         module.eval()
-        metrics = {"epoch": epoch + 1, "loss": sums[0] / batches}
+        metrics = {"epoch": epoch + 1, "loss": float(sums[0] / batches)}
         if tt is not None:
-            metrics.update(loss_distill=sums[1] / batches, loss_labels=sums[2] / batches)
+            metrics.update(loss_distill=float(sums[1] / batches), loss_labels=float(sums[2] / batches))
         metrics.update(evaluate(module))
         yield Progress((epoch + 1) * batches, epochs * batches, f"epoch {epoch + 1}/{epochs}", metrics)
     return module
