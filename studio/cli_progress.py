@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+from studio.core.distributed import is_main_process
 from studio.core.jobs import Progress
 
 WIDTH = 30
@@ -26,6 +27,8 @@ class ProgressBar:
         self.stream.flush()
 
     def update(self, event: Progress) -> None:
+        if not is_main_process():  # under torchrun, one bar for all ranks
+            return
         now = time.monotonic()
         milestone = any(k in event.metrics for k in ("accuracy", "agreement", "size_bytes"))
         if not milestone and now - self.last < (0.1 if self.tty else 2.0):
