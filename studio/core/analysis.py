@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from studio.core.graph import Graph, graph_of
 from studio.core.jobs import NO_CANCEL, CancelToken, Job, Progress
 from studio.core.layers import Layer, layers_of
 from studio.core.load import load_model
 from studio.core.model import Model
-from studio.core.stats import WeightStats, layer_stats, weight_stats
+from studio.core.stats import Histogram, WeightStats, histogram, layer_stats, weight_stats
 
 
 @dataclass
@@ -19,6 +19,8 @@ class ModelInfo:
     stats: dict[str, WeightStats]  # by layer name
     total: WeightStats
     graph: Graph
+    histograms: dict[str, Histogram] = field(default_factory=dict)  # by layer name
+    histogram: Histogram | None = None  # of the whole model
 
     def layer(self, name: str) -> Layer | None:
         return next((layer for layer in self.layers if layer.name == name), None)
@@ -31,11 +33,13 @@ def analyze(model: Model, cancel: CancelToken = NO_CANCEL) -> Job[ModelInfo]:
     yield Progress(2, 4, "computing statistics")
     stats = {layer.name: layer_stats(layer) for layer in layers}
     total = weight_stats(w for layer in layers for w in layer.weights.values())
+    histograms = {layer.name: histogram(layer.weights.values()) for layer in layers}
+    whole = histogram(w for layer in layers for w in layer.weights.values())
     cancel.check()
     yield Progress(3, 4, "building the layer graph")
     graph = graph_of(model)
     yield Progress(4, 4, "done")
-    return ModelInfo(model, layers, stats, total, graph)
+    return ModelInfo(model, layers, stats, total, graph, histograms, whole)
 
 
 def open_model(source: str, trust: bool = False, input_shape: str | None = None, cancel: CancelToken = NO_CANCEL) -> Job[ModelInfo]:

@@ -1,0 +1,119 @@
+"""A weight histogram: non-zero values in bins, exact zeros as their own highlighted bar at 0.
+
+Later panels draw over it: a second histogram (before/after, `set_overlay`) and the values a quantizer
+can represent (`set_grid`).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
+
+from studio.gui.placeholder import Placeholder
+from studio.gui.plots import OVERLAY, VALUES, ZERO, plot_widget, swatch
+
+if TYPE_CHECKING:
+    from studio.core.stats import Histogram, WeightStats
+
+
+class HistogramView(QWidget):
+    def __init__(self, empty_message: str, parent: QWidget | None = None):
+        super().__init__(parent)
+        self._hist: Histogram | None = None
+        self._overlay: tuple[Histogram, str] | None = None
+        self._grid: tuple[np.ndarray, str] | None = None
+
+        self.plot = plot_widget(self, "weight value", "weights per bin")
+        self.plot.setMouseEnabled(x=False, y=False)
+        self.plot.setToolTip(
+            "How the weights' values are spread. The orange bar at 0 counts the weights that are exactly "
+            "zero (pruned); the blue bars count all others."
+        )
+        self.plot.setMinimumHeight(160)
+        self.title = QLabel()
+        self.title.setWordWrap(True)
+        self.legend = QLabel()
+        self.legend.setWordWrap(True)
+        self.stats = QLabel()
+        self.stats.setWordWrap(True)
+        self.stats.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.log = QCheckBox("Log count")
+        self.log.setToolTip("Count axis on a logarithmic scale: shows rare values and a tall zero bar together")
+        self.log.toggled.connect(self._redraw)
+
+        content = QWidget()
+        layout = QVBoxLayout(content)
+        layout.setContentsMargins(0, 0, 0, 0)
+        header = QHBoxLayout()
+        header.addWidget(self.title, 1)
+        header.addWidget(self.log)
+        layout.addLayout(header)
+        layout.addWidget(self.legend)
+        layout.addWidget(self.plot, 1)
+        layout.addWidget(self.stats)
+        self._placeholder = Placeholder(content, empty_message)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.addWidget(self._placeholder)
+
+    def show_histogram(self, hist: Histogram, stats: WeightStats, title: str) -> None:
+        self._hist = hist
+        self.title.setText(f"<b>{title}</b>")
+        sampled = "<br><i>Bars estimated from a sample of 1 million values.</i>" if hist.sampled else ""
+        self.stats.setText(
+            f"min {stats.min:.3g} · max {stats.max:.3g} · mean {stats.mean:.3g} · std {stats.std:.3g}<br>"
+            f"{stats.parameters:,} weights · {stats.zeros:,} exactly zero ({stats.sparsity:.1%}){sampled}"
+        )
+        self._placeholder.show_content()
+        self._redraw()
+
+    def set_overlay(self, hist: Histogram | None, label: str = "") -> None:
+        """Draw a second histogram as an outline over the first (e.g. before/after a compression)."""
+        self._overlay = (hist, label) if hist is not None else None
+        self._redraw()
+
+    def set_grid(self, values, label: str = "values the quantized model can hold") -> None:
+        """Mark values (e.g. the levels a quantizer can represent) with vertical lines; None clears."""
+        self._grid = None if values is None else (np.asarray(values, dtype=float), label)
+        self._redraw()
+
+    def clear(self, message: str) -> None:
+        self._hist = self._overlay = self._grid = None
+        self.plot.clear()
+        self._placeholder.show_message(message)
+
+    def _redraw(self) -> None:
+        self.plot.clear()
+        if self._hist is None:
+            return
+        log = self.log.isChecked()
+        self.plot.getAxis("left").setLogMode(log)
+        self.plot.setLabel("left", "weights per bin (log scale)" if log else "weights per bin")
+        height = (lambda c: np.log10(np.maximum(c, 1))) if log else (lambda c: np.asarray(c, dtype=float))
+        h = self._hist
+        bars = pg.BarGraphItem(x0=h.edges[:-1], x1=h.edges[1:], height=height(h.counts), brush=VALUES, pen=None)
+        self.plot.addItem(bars)
+        legend = [swatch(VALUES, "non-zero weights"), swatch(ZERO, f"exactly zero: {h.zeros:,}")]
+        width = max(float(h.edges[1] - h.edges[0]), float(h.edges[-1] - h.edges[0]) / 60)
+        zeros = pg.BarGraphItem(x=[0.0], width=width, height=height([h.zeros]), brush=ZERO, pen=None)
+        self.plot.addItem(zeros)
+        if self._overlay is not None:
+            other, label = self._overlay
+            pen = pg.mkPen(OVERLAY, width=2)
+            outline = pg.PlotDataItem(other.edges, height(other.counts), stepMode="center", pen=pen)
+            self.plot.addItem(outline)
+            legend.append(swatch(OVERLAY, label))
+            self.plot.addItem(pg.BarGraphItem(x=[0.0], width=width, height=height([other.zeros]), brush=None, pen=pen))
+        if self._grid is not None:
+            values, label = self._grid
+            color = self.palette().text().color()
+            pen = pg.mkPen(color, style=Qt.PenStyle.DotLine)
+            for value in values:
+                self.plot.addItem(pg.InfiniteLine(value, angle=90, pen=pen), ignoreBounds=True)
+            legend.append(f'<span style="color:{color.name()}">┆</span>&nbsp;{label} ({len(values):,})')
+        self.legend.setText(" &nbsp; ".join(legend))
+        self.plot.enableAutoRange()

@@ -1,0 +1,143 @@
+"""The layers of a model as a sortable, filterable table."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QSortFilterProxyModel, Qt, Signal
+from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QLineEdit, QTableView, QVBoxLayout, QWidget
+
+from studio.gui.placeholder import Placeholder
+
+if TYPE_CHECKING:
+    from studio.core.layers import Layer
+    from studio.core.stats import WeightStats
+
+SORT_ROLE = Qt.ItemDataRole.UserRole
+COLUMNS = [  # header, tooltip
+    ("Layer", "The layer's name in the model"),
+    ("Type", "What kind of layer it is (Conv2d, Linear, Gemm, …)"),
+    ("Shape", "Shape of the layer's main weight, e.g. [outputs, inputs, kernel height, kernel width]"),
+    ("Parameters", "Number of weights in the layer, biases included"),
+    ("Size", "Memory the layer's weights take (bytes, by their data type)"),
+    ("Zeros (%)", "Share of the layer's weights that are exactly zero"),
+]
+
+
+class LayerTableModel(QAbstractTableModel):
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self._rows: list[tuple[Layer, WeightStats]] = []
+
+    def set_layers(self, layers: list[Layer], stats: dict[str, WeightStats]) -> None:
+        self.beginResetModel()
+        self._rows = [(layer, stats[layer.name]) for layer in layers]
+        self.endResetModel()
+
+    def row_of(self, name: str) -> int | None:
+        return next((i for i, (layer, _) in enumerate(self._rows) if layer.name == name), None)
+
+    def name_at(self, row: int) -> str:
+        return self._rows[row][0].name
+
+    def rowCount(self, parent=QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(self._rows)
+
+    def columnCount(self, parent=QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(COLUMNS)
+
+    def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):
+        if orientation != Qt.Orientation.Horizontal:
+            return None
+        if role == Qt.ItemDataRole.DisplayRole:
+            return COLUMNS[section][0]
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return COLUMNS[section][1]
+        return None
+
+    def data(self, index, role=Qt.ItemDataRole.DisplayRole):
+        if not index.isValid():
+            return None
+        layer, s = self._rows[index.row()]
+        column = index.column()
+        if role == SORT_ROLE:
+            return (layer.name, layer.type, s.parameters, s.parameters, s.bytes, s.sparsity)[column]
+        if role == Qt.ItemDataRole.DisplayRole:
+            from studio.core.summary import human_bytes  # core is loaded once there are rows
+
+            shape = "[" + ", ".join(map(str, layer.shape)) + "]"
+            return (layer.name, layer.type, shape, f"{s.parameters:,}", human_bytes(s.bytes), f"{s.sparsity:.1%}")[column]
+        if role == Qt.ItemDataRole.TextAlignmentRole and column >= 3:
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return f"{layer.name}: " + ", ".join(f"{k} {tuple(w.shape)} {w.dtype}" for k, w in layer.weights.items())
+        return None
+
+
+class LayerTable(QWidget):
+    layerSelected = Signal(str)
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.model = LayerTableModel(self)
+        self.proxy = QSortFilterProxyModel(self)
+        self.proxy.setSourceModel(self.model)
+        self.proxy.setSortRole(SORT_ROLE)
+        self.proxy.setFilterKeyColumn(-1)
+        self.proxy.setFilterCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
+        self.filter = QLineEdit()
+        self.filter.setPlaceholderText("Filter by name or type, e.g. conv")
+        self.filter.setToolTip("Show only the layers whose name, type or shape contains this text")
+        self.filter.setClearButtonEnabled(True)
+        self.filter.textChanged.connect(self.proxy.setFilterFixedString)
+        self.view = QTableView()
+        self.view.setModel(self.proxy)
+        self.view.setSortingEnabled(True)
+        self.view.sortByColumn(-1, Qt.SortOrder.AscendingOrder)  # model order until a header is clicked
+        self.view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.view.setAlternatingRowColors(True)
+        self.view.verticalHeader().hide()
+        self.view.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        self.view.horizontalHeader().setStretchLastSection(True)
+        self.view.setToolTip("Click a layer to select it everywhere; click a column header to sort")
+        self.view.selectionModel().currentRowChanged.connect(self._current_changed)
+        self._quiet = False
+
+        content = QWidget()
+        layout = QVBoxLayout(content)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.filter)
+        layout.addWidget(self.view, 1)
+        self._placeholder = Placeholder(content)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.addWidget(self._placeholder)
+
+    def show_layers(self, layers: list[Layer], stats: dict[str, WeightStats]) -> None:
+        self.model.set_layers(layers, stats)
+        self.view.resizeColumnsToContents()
+        self._placeholder.show_content()
+
+    def select_layer(self, name: str | None) -> None:
+        """Make the layer's row current (and visible); emits nothing."""
+        row = self.model.row_of(name) if name else None
+        index = self.proxy.mapFromSource(self.model.index(row, 0)) if row is not None else QModelIndex()
+        self._quiet = True
+        try:
+            if index.isValid():
+                self.view.setCurrentIndex(index)
+                self.view.scrollTo(index)
+            else:
+                self.view.clearSelection()
+                self.view.setCurrentIndex(QModelIndex())
+        finally:
+            self._quiet = False
+
+    def clear(self, message: str) -> None:
+        self.model.set_layers([], {})
+        self._placeholder.show_message(message)
+
+    def _current_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
+        if not self._quiet and current.isValid():
+            self.layerSelected.emit(self.model.name_at(self.proxy.mapToSource(current).row()))

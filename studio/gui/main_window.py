@@ -1,0 +1,347 @@
+"""The studio window (DESIGN.md §9): one model, one current layer that every panel follows."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import QSettings, Qt, QUrl, Signal
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import (
+    QDockWidget,
+    QFileDialog,
+    QLabel,
+    QMainWindow,
+    QMenu,
+    QMessageBox,
+    QSplitter,
+    QStyle,
+    QTabWidget,
+    QToolButton,
+)
+
+from studio.gui import dialogs
+from studio.gui.graph_view import GraphView
+from studio.gui.layer_panel import LayerPanel
+from studio.gui.layer_table import LayerTable
+from studio.gui.model_panel import ModelPanel
+from studio.gui.run_status import RunStatus
+from studio.gui.sparsity_chart import SparsityChart
+from studio.gui.weight_heatmap import WeightHeatmap
+from studio.gui.worker import JobRunner
+
+if TYPE_CHECKING:
+    from studio.core.analysis import ModelInfo
+
+MODEL_FILES = "Models (*.onnx *.pt *.pth *.pt2 *.ts *.jit *.safetensors *.bin *.ckpt);;All files (*)"
+MAX_RECENT = 10
+NO_WEIGHTS = "This model has no weights to show."
+
+
+def settings() -> QSettings:
+    """Where the window keeps its geometry and recent files (tests point IniFormat elsewhere)."""
+    return QSettings(QSettings.Format.IniFormat, QSettings.Scope.UserScope, "CompressionStudio", "studio")
+
+
+def _open_job(source: str, trust: bool, cancel):
+    """The File → Open job. Imports core inside the worker, so torch never loads on the GUI thread."""
+    from studio.core.analysis import open_model
+
+    return (yield from open_model(source, trust=trust, cancel=cancel))
+
+
+class MainWindow(QMainWindow):
+    layerChanged = Signal(object)  # the current layer's name, or None
+    modelChanged = Signal(object)  # the ModelInfo now shown
+
+    def __init__(self):
+        super().__init__()
+        self.info: ModelInfo | None = None
+        self.layer: str | None = None
+        self._opening: tuple[str, bool] | None = None
+        self._heatmap_layer: str | None = None  # the layer the heatmap shows
+        self.setWindowTitle("Compression Studio")
+        self.setAcceptDrops(True)
+        self.runner = JobRunner(self)
+        self.runner.finished.connect(self._opened)
+        self.runner.failed.connect(self._open_failed)
+        self.runner.cancelled.connect(lambda: self.statusBar().showMessage("Cancelled; the model that was open stays open.", 8000))
+
+        self._build_panels()
+        self._build_actions()
+        self._build_menus()
+        self._build_toolbar()
+        self._build_status()
+        self.resize(1400, 900)
+        self._default_state: bytes | None = None  # the first layout, for View → Reset Layout
+        self._restore_settings()
+
+    # ---- building -------------------------------------------------------------------------------
+
+    def _build_panels(self) -> None:
+        self.graph = GraphView()
+        self.graph.layerSelected.connect(self.select_layer)
+        self.table = LayerTable()
+        self.table.layerSelected.connect(self.select_layer)
+        self.heatmap = WeightHeatmap()
+        self.chart = SparsityChart()
+        self.chart.layerSelected.connect(self.select_layer)
+        self.sparsity_split = QSplitter(Qt.Orientation.Vertical)
+        self.sparsity_split.setObjectName("sparsity_split")
+        self.sparsity_split.addWidget(self.heatmap)
+        self.sparsity_split.addWidget(self.chart)
+        self.sparsity_split.setSizes([600, 250])
+
+        self.tabs = QTabWidget()
+        self.tabs.setDocumentMode(True)
+        for widget, title, tip in (
+            (self.graph, "Graph", "The layers and how data flows between them"),
+            (self.table, "Layers", "Every layer with its shape, size and share of zeros; sortable"),
+            (self.sparsity_split, "Sparsity", "Where the zeros are: the current layer's weights, and every layer's share"),
+        ):
+            self.tabs.setTabToolTip(self.tabs.addTab(widget, title), tip)
+        self.tabs.currentChanged.connect(self._show_heatmap)
+        self.setCentralWidget(self.tabs)
+
+        self.model_panel = ModelPanel()
+        self.model_dock = self._dock("Model", "model_dock", self.model_panel, Qt.DockWidgetArea.LeftDockWidgetArea)
+        self.layer_panel = LayerPanel()
+        self.layer_dock = self._dock("Layer", "layer_dock", self.layer_panel, Qt.DockWidgetArea.RightDockWidgetArea)
+
+    def _dock(self, title: str, name: str, widget, area) -> QDockWidget:
+        dock = QDockWidget(title, self)
+        dock.setObjectName(name)
+        dock.setWidget(widget)
+        dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable | QDockWidget.DockWidgetFeature.DockWidgetClosable)
+        self.addDockWidget(area, dock)
+        return dock
+
+    def _action(self, text: str, tip: str, slot, shortcut=None, icon=None) -> QAction:
+        action = QAction(text, self)
+        action.setToolTip(tip)
+        action.setStatusTip(tip)
+        action.triggered.connect(slot)
+        if shortcut is not None:
+            action.setShortcut(shortcut)
+        if icon is not None:
+            action.setIcon(self.style().standardIcon(icon))
+        return action
+
+    def _build_actions(self) -> None:
+        self.open_action = self._action(
+            "&Open…", "Open a model file: ONNX, TorchScript, .pt2, a torch.save file or safetensors",
+            self.choose_file, QKeySequence.StandardKey.Open, QStyle.StandardPixmap.SP_DialogOpenButton,
+        )  # fmt: skip
+        self.quit_action = self._action("&Quit", "Close the studio", self.close, QKeySequence.StandardKey.Quit)
+        self.reset_layout_action = self._action(
+            "&Reset Layout", "Put the panels back where they were at first", self._reset_layout
+        )
+        self.about_action = self._action("&About Compression Studio", "What this program is", self._about)
+
+    def _build_menus(self) -> None:
+        self.samples_menu = QMenu("Open &Sample", self)
+        self.samples_menu.setToolTipsVisible(True)
+        self.samples_menu.aboutToShow.connect(self._fill_samples)
+        self.recent_menu = QMenu("Open &Recent", self)
+        self.recent_menu.setToolTipsVisible(True)
+        self.recent_menu.aboutToShow.connect(self._fill_recent)
+
+        file = self.menuBar().addMenu("&File")
+        file.addAction(self.open_action)
+        file.addMenu(self.recent_menu)
+        file.addMenu(self.samples_menu)
+        file.addSeparator()
+        file.addAction(self.quit_action)
+
+        view = self.menuBar().addMenu("&View")
+        for i in range(self.tabs.count()):
+            action = self._action(self.tabs.tabText(i), self.tabs.tabToolTip(i), lambda _=False, i=i: self.tabs.setCurrentIndex(i), f"Ctrl+{i + 1}")
+            view.addAction(action)
+        view.addSeparator()
+        for dock in (self.model_dock, self.layer_dock):
+            toggle = dock.toggleViewAction()
+            toggle.setText(f"{dock.windowTitle()} Panel")
+            toggle.setStatusTip(f"Show or hide the {dock.windowTitle()} panel")
+            view.addAction(toggle)
+        view.addSeparator()
+        view.addAction(self.reset_layout_action)
+
+        help_menu = self.menuBar().addMenu("&Help")
+        help_menu.addAction(self.about_action)
+
+    def _build_toolbar(self) -> None:
+        bar = self.addToolBar("Main")
+        bar.setObjectName("main_toolbar")
+        bar.setMovable(False)
+        bar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        bar.addAction(self.open_action)
+        samples = QToolButton()
+        samples.setText("Samples")
+        samples.setToolTip("Open one of the bundled sample models, trained on handwritten digits")
+        samples.setMenu(self.samples_menu)
+        samples.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        samples.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+        bar.addWidget(samples)
+
+    def _build_status(self) -> None:
+        self.run_status = RunStatus()
+        self.run_status.follow(self.runner)
+        self.statusBar().addWidget(self.run_status)
+        self.model_status = QLabel("No model open")
+        self.model_status.setToolTip("The open model · its parameters (weights) · its size on disk")
+        self.statusBar().addPermanentWidget(self.model_status)
+
+    # ---- opening --------------------------------------------------------------------------------
+
+    def open_model(self, source: str, trust: bool = False) -> None:
+        """Load and analyse a file or sample:NAME in the worker; the open model stays until it is done."""
+        self._opening = (source, trust)
+        self.runner.start(_open_job, source, trust)
+
+    def choose_file(self) -> None:
+        recent = self._recent()
+        start = next((str(Path(r).parent) for r in recent if not r.startswith("sample:")), "")
+        path, _ = QFileDialog.getOpenFileName(self, "Open a model", start, MODEL_FILES)
+        if path:
+            self.open_model(path)
+
+    def _opened(self, info: ModelInfo) -> None:
+        self.info, self.layer = info, None
+        model, total = info.model, info.total
+        self.model_panel.show_model(info)
+        self.table.show_layers(info.layers, info.stats)
+        self.chart.show_layers(info.stats)
+        self.graph.show_graph(info.graph, info.stats)
+        from studio.core.summary import human_bytes
+
+        self.model_status.setText(f"{model.name} · {total.parameters:,} parameters · {human_bytes(model.size_bytes)} on disk")
+        self.setWindowTitle(f"{model.name} — Compression Studio")
+        self.statusBar().showMessage(f"Opened {model.source}", 5000)
+        self._remember(model.source)
+        self.select_layer(info.layers[0].name if info.layers else None, force=True)
+        self.modelChanged.emit(info)
+
+    def _open_failed(self, error: Exception) -> None:
+        from studio.core.errors import StudioError, TrustRequired, first_line
+
+        source, _ = self._opening
+        if isinstance(error, TrustRequired):
+            if dialogs.ask_trust(self, source, str(error)):
+                self.open_model(source, trust=True)
+        elif isinstance(error, StudioError):
+            dialogs.show_error(self, "Could not open the model", str(error) if error.source else f"{source}: {error}")
+        else:  # a bug: tell the user in one line, then let it surface (and fail any test)
+            dialogs.show_error(self, "Unexpected error", f"{source}: {type(error).__name__}: {first_line(error)}")
+            raise error
+
+    # ---- the current layer ----------------------------------------------------------------------
+
+    def select_layer(self, name: str | None, force: bool = False) -> None:
+        """Make `name` the current layer in every panel."""
+        if self.info is None or (name == self.layer and not force):
+            return
+        layer = self.info.layer(name) if name else None
+        self.layer = layer.name if layer else None
+        self.table.select_layer(self.layer)
+        self.chart.select_layer(self.layer)
+        self.graph.select_layer(self.layer)
+        if layer is None:
+            self.layer_panel.show_nothing_selected()
+        else:
+            self.layer_panel.show_layer(layer, self.info.stats[layer.name], self.info.histograms[layer.name])
+        self._heatmap_layer = None
+        self._show_heatmap()
+        self.layerChanged.emit(self.layer)
+
+    def _show_heatmap(self) -> None:
+        """Draw the current layer's map when the Sparsity tab is shown (it is the costly panel)."""
+        if self.tabs.currentWidget() is not self.sparsity_split or self.info is None:
+            return
+        if self.layer is None:
+            self.heatmap.clear(NO_WEIGHTS if not self.info.layers else "Select a layer to see where its zeros are.")
+        elif self._heatmap_layer != self.layer:
+            name, weight = max(self.info.layer(self.layer).weights.items(), key=lambda item: item[1].size)
+            self.heatmap.show_weight(name, weight)
+        self._heatmap_layer = self.layer
+
+    # ---- drag and drop --------------------------------------------------------------------------
+
+    def dragEnterEvent(self, event) -> None:
+        if _local_file(event.mimeData()):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:
+        path = _local_file(event.mimeData())
+        if path:
+            event.acceptProposedAction()
+            self.open_model(path)
+
+    # ---- recent files and settings --------------------------------------------------------------
+
+    def _recent(self) -> list[str]:
+        value = settings().value("recent", [])
+        return [value] if isinstance(value, str) else list(value or [])
+
+    def _remember(self, source: str) -> None:
+        recent = [source] + [r for r in self._recent() if r != source]
+        settings().setValue("recent", recent[:MAX_RECENT])
+
+    def _fill_recent(self) -> None:
+        self.recent_menu.clear()
+        for source in self._recent():
+            action = self.recent_menu.addAction(source, lambda s=source: self.open_model(s))
+            action.setToolTip(f"Open {source} again")
+        if self.recent_menu.isEmpty():
+            self.recent_menu.addAction("No recent models").setEnabled(False)
+
+    def _fill_samples(self) -> None:
+        if not self.samples_menu.isEmpty():
+            return
+        from studio.core.samples import SAMPLE_MODELS, SAMPLE_PREFIX
+
+        for name, spec in SAMPLE_MODELS.items():
+            action = self.samples_menu.addAction(f"{name} — {spec.description}", lambda n=name: self.open_model(SAMPLE_PREFIX + n))
+            action.setToolTip(f"Open {SAMPLE_PREFIX}{name}: {spec.description}, trained on sample:{spec.data}")
+
+    def _restore_settings(self) -> None:
+        s = settings()
+        if s.contains("window/geometry"):
+            self.restoreGeometry(s.value("window/geometry"))
+        if s.contains("window/state"):
+            self.restoreState(s.value("window/state"))
+        if s.contains("window/sparsity_split"):
+            self.sparsity_split.restoreState(s.value("window/sparsity_split"))
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        if self._default_state is None:  # dock sizes only take once the window is laid out
+            self._default_state = self.saveState()
+            if not settings().contains("window/state"):
+                self._reset_layout()
+
+    def _reset_layout(self) -> None:
+        self.restoreState(self._default_state)
+        self.resizeDocks([self.model_dock, self.layer_dock], [340, 380], Qt.Orientation.Horizontal)
+
+    def closeEvent(self, event) -> None:
+        s = settings()
+        s.setValue("window/geometry", self.saveGeometry())
+        s.setValue("window/state", self.saveState())
+        s.setValue("window/sparsity_split", self.sparsity_split.saveState())
+        self.runner.shutdown()
+        super().closeEvent(event)
+
+    def _about(self) -> None:
+        QMessageBox.about(
+            self,
+            "About Compression Studio",
+            "Compression Studio makes trained neural networks smaller and faster: open a model, see where "
+            "its weights and zeros are, then prune, quantize or distil it and export an ONNX file whose "
+            "size, accuracy and speed were measured in ONNX Runtime.",
+        )
+
+
+def _local_file(mime) -> str | None:
+    urls: list[QUrl] = mime.urls() if mime.hasUrls() else []
+    return next((u.toLocalFile() for u in urls if u.isLocalFile()), None)
+

@@ -1,0 +1,100 @@
+"""The Model dock: what was opened, what it allows (and why not), and how all its weights are spread."""
+
+from __future__ import annotations
+
+from html import escape
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QFormLayout, QLabel, QVBoxLayout, QWidget
+
+from studio.gui.histogram_view import HistogramView
+from studio.gui.placeholder import Placeholder
+
+REFUSED = "#c92a2a"
+
+if TYPE_CHECKING:
+    from studio.core.analysis import ModelInfo
+    from studio.core.model import TensorSpec
+
+FIELDS = [  # label, tooltip
+    ("Model", "The file or sample that was opened"),
+    ("Format", "How the model is stored; it decides which operations are possible"),
+    ("Inputs", "Name, shape and data type of each input (? or a name: any size)"),
+    ("Outputs", "Name, shape and data type of each output"),
+    ("Parameters", "All weights of the model, and how many are exactly zero"),
+    ("Size", "The model file's size on disk"),
+    ("Operations", "What the studio can do with this model; for each refused one, why"),
+]
+
+
+class ModelPanel(QWidget):
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.values: dict[str, QLabel] = {}
+        details = QWidget()
+        form = QFormLayout(details)
+        form.setContentsMargins(0, 0, 0, 0)
+        for label, tip in FIELDS:
+            value = QLabel()
+            value.setWordWrap(True)
+            value.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+            value.setToolTip(tip)
+            self.values[label] = value
+            form.addRow(label + ":", value)
+        self.notes = QLabel()
+        self.notes.setWordWrap(True)
+        self.histogram = HistogramView("")
+        content = QWidget()
+        layout = QVBoxLayout(content)
+        layout.setContentsMargins(6, 6, 6, 6)
+        layout.addWidget(details)
+        layout.addWidget(self.notes)
+        layout.addWidget(self.histogram, 1)
+        self._placeholder = Placeholder(content)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.addWidget(self._placeholder)
+
+    def show_model(self, info: ModelInfo) -> None:
+        from studio.core.model import OPERATIONS
+        from studio.core.summary import human_bytes
+
+        model, total = info.model, info.total
+        operations = []
+        for op, cap in model.capabilities().items():
+            if op == "inspect":
+                continue  # always possible: it is what this panel does
+            reason = f" — <i>{escape(cap.reason)}</i>" if cap.reason else ""
+            mark = "✓" if cap.allowed else f'<span style="color:{REFUSED}">✗</span>'
+            operations.append(f"{mark} {escape(OPERATIONS[op])}{reason}")
+        texts = {
+            "Model": escape(model.source),
+            "Format": escape(model.format.label),
+            "Inputs": _specs(model.inputs),
+            "Outputs": _specs(model.outputs),
+            "Parameters": f"{total.parameters:,} ({total.zeros:,} exactly zero, {total.sparsity:.1%})",
+            "Size": f"{human_bytes(model.size_bytes)} on disk",
+            "Operations": "<br>".join(operations),
+        }
+        for label, text in texts.items():
+            self.values[label].setText(text)
+        notes = list(dict.fromkeys(model.notes + ([info.graph.note] if info.graph.note else [])))
+        self.notes.setText("<br>".join(f"<i>Note: {escape(n)}</i>" for n in notes))
+        self.notes.setVisible(bool(notes))
+        if info.histogram is not None:
+            self.histogram.show_histogram(info.histogram, total, "Weights of the whole model")
+        self._placeholder.show_content()
+
+    def clear(self, message: str) -> None:
+        self._placeholder.show_message(message)
+
+
+def _specs(specs: list[TensorSpec]) -> str:
+    if not specs:
+        return "unknown"
+    return "<br>".join(
+        f"{escape(s.name)} [{', '.join('?' if d is None else str(d) for d in s.shape)}] {s.dtype}" if s.shape is not None
+        else f"{escape(s.name)} (shape unknown) {s.dtype}"
+        for s in specs
+    )  # fmt: skip

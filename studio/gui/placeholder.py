@@ -1,0 +1,32 @@
+"""A panel that says what to do while it has nothing to show."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QLabel, QStackedWidget, QWidget
+
+OPEN_HINT = "Open a model or try a sample:\nFile → Open…, Samples ▾ in the toolbar, or drop a model file here."
+
+
+class Placeholder(QStackedWidget):
+    """Shows `content`, or a centred message in its place."""
+
+    def __init__(self, content: QWidget, message: str = OPEN_HINT, parent: QWidget | None = None):
+        super().__init__(parent)
+        self._message = QLabel(message)
+        self._message.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self._message.setWordWrap(True)
+        self._message.setEnabled(False)  # drawn in the palette's muted text colour
+        self.addWidget(self._message)
+        self.addWidget(content)
+
+    def show_content(self) -> None:
+        self.setCurrentIndex(1)
+
+    def show_message(self, message: str = OPEN_HINT) -> None:
+        self._message.setText(message)
+        self.setCurrentIndex(0)
+
+    @property
+    def message(self) -> str:
+        return self._message.text() if self.currentIndex() == 0 else ""

@@ -1,0 +1,123 @@
+"""Runs any core job (a generator yielding Progress, DESIGN.md §7) on a worker thread.
+
+The runner only forwards what the job does: each yielded Progress, the returned result, the raised
+exception, or the cancellation. One run at a time: starting a new run cancels the old one, whose late
+signals are ignored; its thread stops at the job's next cancel check.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+
+from PySide6.QtCore import QObject, QThread, Signal, Slot
+
+from studio.core.jobs import CancelToken, Cancelled
+
+
+class _Task(QObject):
+    """Lives in the worker thread; every signal carries its run number."""
+
+    progress = Signal(int, object)
+    returned = Signal(int, object)
+    errored = Signal(int, object)
+
+    def __init__(self, run: int, job: Callable, args: tuple, kwargs: dict, token: CancelToken):
+        super().__init__()
+        self._run, self._job, self._args, self._kwargs, self._token = run, job, args, kwargs, token
+
+    @Slot()
+    def run(self) -> None:
+        try:
+            generator = self._job(*self._args, cancel=self._token, **self._kwargs)
+            while True:
+                try:
+                    event = next(generator)
+                except StopIteration as stop:
+                    self.returned.emit(self._run, stop.value)
+                    return
+                self.progress.emit(self._run, event)
+                self._token.check()
+        except Cancelled:
+            pass  # the runner told the window when it cancelled
+        except Exception as e:  # handed to the GUI thread, which tells the user
+            self.errored.emit(self._run, e)
+        finally:
+            self.thread().quit()
+
+
+class JobRunner(QObject):
+    """Runs `job(*args, cancel=token, **kwargs)` off the GUI thread and forwards its events."""
+
+    progress = Signal(object)  # Progress
+    finished = Signal(object)  # the job's return value
+    failed = Signal(object)  # the exception it raised
+    cancelled = Signal()
+    runningChanged = Signal(bool)
+
+    def __init__(self, parent: QObject | None = None):
+        super().__init__(parent)
+        self._numbers = itertools.count(1)
+        self._current: tuple[int, CancelToken] | None = None
+        self._runs: dict[int, tuple[QThread, _Task]] = {}  # kept alive until their threads stop
+
+    @property
+    def running(self) -> bool:
+        return self._current is not None
+
+    def start(self, job: Callable, *args, **kwargs) -> None:
+        self.cancel()
+        self._reap()
+        run, token = next(self._numbers), CancelToken()
+        task, thread = _Task(run, job, args, kwargs, token), QThread()
+        task.moveToThread(thread)
+        thread.started.connect(task.run)
+        task.progress.connect(self._progress)
+        task.returned.connect(self._returned)
+        task.errored.connect(self._errored)
+        self._runs[run] = (thread, task)
+        self._current = (run, token)
+        thread.start()
+        self.runningChanged.emit(True)
+
+    def cancel(self) -> None:
+        """Ask the current run to stop and stop forwarding it; emits `cancelled` at once."""
+        if self._current is not None:
+            self._current[1].cancel()
+            self._current = None
+            self.runningChanged.emit(False)
+            self.cancelled.emit()
+
+    def shutdown(self, timeout_ms: int = 10_000) -> None:
+        """Cancel, then wait for every thread still running (before the window closes)."""
+        self.cancel()
+        for thread, _ in self._runs.values():
+            thread.wait(timeout_ms)
+        self._reap()
+
+    def _reap(self) -> None:
+        for run, (thread, _) in list(self._runs.items()):
+            if thread.isFinished():
+                del self._runs[run]
+
+    def _is_current(self, run: int) -> bool:
+        return self._current is not None and self._current[0] == run
+
+    @Slot(int, object)
+    def _progress(self, run: int, event) -> None:
+        if self._is_current(run):
+            self.progress.emit(event)
+
+    @Slot(int, object)
+    def _returned(self, run: int, result) -> None:
+        if self._is_current(run):
+            self._current = None
+            self.runningChanged.emit(False)
+            self.finished.emit(result)
+
+    @Slot(int, object)
+    def _errored(self, run: int, error) -> None:
+        if self._is_current(run):
+            self._current = None
+            self.runningChanged.emit(False)
+            self.failed.emit(error)

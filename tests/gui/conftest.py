@@ -1,0 +1,101 @@
+"""The window's lifecycle in one fixture; model files of every format; dialogs that never block."""
+
+import gc
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import pytest  # noqa: E402
+import shiboken6  # noqa: E402
+from PySide6.QtCore import QEvent, QSettings  # noqa: E402
+from PySide6.QtWidgets import QApplication, QFileDialog, QMessageBox  # noqa: E402
+
+LOAD_TIMEOUT_MS = 60_000  # a shared 2-core machine loads torch and a sample in a few seconds
+
+
+@pytest.fixture(autouse=True)
+def _settings_in_tmp(tmp_path):
+    """The window's QSettings (IniFormat, user scope) go to a temporary folder, never the real one."""
+    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(tmp_path / "settings"))
+
+
+@pytest.fixture(autouse=True)
+def _dialogs_fail(monkeypatch):
+    """A dialog the test did not ask for fails it instead of waiting for a click."""
+
+    def unexpected(*args, **kwargs):
+        raise AssertionError(f"unexpected dialog: {args[1:]}")
+
+    for name in ("exec", "warning", "critical", "information", "question", "about"):
+        monkeypatch.setattr(QMessageBox, name, unexpected)
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", unexpected)
+
+
+def _windows() -> dict[int, str]:
+    return {shiboken6.getCppPointer(w)[0]: f"{type(w).__name__} {w.objectName()!r}" for w in QApplication.topLevelWidgets()}
+
+
+def _close(windows: list) -> None:
+    for window in windows:
+        window.close()
+        window.deleteLater()
+    windows.clear()
+    QApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+    QApplication.processEvents()
+    gc.collect()  # pyqtgraph's parentless context menus go with their Python owners
+
+
+@pytest.fixture
+def make_window(qtbot):
+    """Creates main windows (shown, settings in tmp); closes them after the test and fails it if any
+    top-level widget is left behind."""
+    from studio.gui.main_window import MainWindow
+
+    before = _windows()
+    made = []
+
+    def make() -> MainWindow:
+        window = MainWindow()
+        with qtbot.waitExposed(window):
+            window.show()
+        made.append(window)
+        return window
+
+    yield make
+    _close(made)
+    leaked = [name for ptr, name in _windows().items() if ptr not in before]
+    assert not leaked, f"top-level widgets left after the test: {leaked}"
+
+
+@pytest.fixture
+def load(qtbot):
+    """load(window, source): open through the real window and its worker; returns the ModelInfo shown."""
+
+    def load(window, source: str, trust: bool = False):
+        with qtbot.waitSignal(window.modelChanged, timeout=LOAD_TIMEOUT_MS) as blocker:
+            window.open_model(str(source), trust=trust)
+        return blocker.args[0]
+
+    return load
+
+
+@pytest.fixture(scope="session")
+def model_files(tmp_path_factory):
+    """The digits sample saved in every format a user may bring."""
+    import torch
+
+    from studio.core.samples import build_sample, sample_input
+
+    d = tmp_path_factory.mktemp("models")
+    model, x = build_sample("digits-cnn"), sample_input("digits-cnn", 1)
+    paths = {
+        "onnx": d / "digits.onnx",
+        "torchscript": d / "digits.ts",
+        "pt2": d / "digits.pt2",
+        "pickled": d / "digits-module.pt",
+    }
+    torch.onnx.export(model, (x,), paths["onnx"], dynamo=False)
+    torch.jit.save(torch.jit.script(model), paths["torchscript"])
+    torch.export.save(torch.export.export(model, (x,)), paths["pt2"])
+    torch.save(model, paths["pickled"])
+    return paths
