@@ -56,6 +56,7 @@ class StepResult:
     label: str
     model: Model
     metrics: dict
+    logits: np.ndarray | None = None  # on the test split: the next step's fidelity reference
 
 
 @dataclass
@@ -149,6 +150,17 @@ def step_metrics(model: Model, data: DataSet | None, previous: np.ndarray | None
     return metrics, logits
 
 
+def run_step(previous: StepResult, op: str, options: dict, ctx: Context) -> Job[StepResult]:
+    """One operation on the previous version, then its metrics: the unit of a recipe and of a window action."""
+    spec = OPS[op]
+    model = yield from spec.run(previous.model, options, ctx)
+    ctx.cancel.check()
+    yield Progress(1, 1, "measuring the new version")
+    metrics, logits = step_metrics(model, ctx.data, previous.logits, ctx.device)
+    yield Progress(1, 1, "done", metrics)
+    return StepResult(op, options, spec.describe(options), model, metrics, logits)
+
+
 def run_recipe(recipe: Recipe, *, trust: bool = False, device: str | None = None,
                cancel: CancelToken = NO_CANCEL) -> Job[RunResult]:  # fmt: skip
     from studio.core.distributed import init_from_environment, is_main_process
@@ -161,15 +173,12 @@ def run_recipe(recipe: Recipe, *, trust: bool = False, device: str | None = None
     data = load_data(recipe.data) if recipe.data is not None else None
     ctx = Context(data, device, cancel, original=model)
     metrics, logits = step_metrics(model, data, None, device)
-    results = [StepResult("load", {}, "original", model, metrics)]
+    results = [StepResult("load", {}, "original", model, metrics, logits)]
     yield Progress(1, n, "loaded", metrics)
     for i, (op, options) in enumerate(recipe.steps):
-        spec = OPS[op]
-        model = yield from offset(spec.run(model, options, ctx), 1 + i, n, f"step {i + 1}/{len(recipe.steps)} {op}: ")
-        cancel.check()
-        metrics, logits = step_metrics(model, data, logits, device)
-        results.append(StepResult(op, options, spec.describe(options), model, metrics))
-        yield Progress(2 + i, n, f"step {i + 1}/{len(recipe.steps)} {op} done", metrics)
+        prefix = f"step {i + 1}/{len(recipe.steps)} {op}: "
+        results.append((yield from offset(run_step(results[-1], op, options, ctx), 1 + i, n, prefix)))
+        model = results[-1].model
     export = None
     if recipe.export and is_main_process():
         from studio.core.deploy import export_version
