@@ -29,6 +29,7 @@ EMPTY_HINT = "Open a model or try a sample"
 NODE_HEIGHT = 54.0
 LOD_TEXT = 0.42  # zoom from which labels are drawn (type text ≥ 5 px)
 LOD_DETAIL = 0.2  # zoom from which boxes get rounded corners, borders and arrowheads
+LOD_EDGES = 0.03  # below this rows are under 3 px apart: edges would only smear the boxes
 READABLE = 0.8  # zoom used when jumping to a node from far out
 EDGE_CHUNK = 256  # edges per cached path; only chunks in view are drawn
 RAMP_STEPS = 32
@@ -75,7 +76,7 @@ class Colouring:
     index: np.ndarray  # palette entry of each node
     palette: list[QColor]
     legend: list[tuple[str, QColor]]  # type mode: one swatch per category shown
-    ramp: tuple[str, list[str], QColor] | None = None  # number modes: title, tick labels, ramp's end colour
+    ramp: tuple[str, list[str]] | None = None  # number modes: the legend's title and tick labels
 
 
 class GraphView(QWidget):
@@ -86,15 +87,14 @@ class GraphView(QWidget):
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         self._stats: dict[str, WeightStats] = {}
-        self._stack: list[tuple[Graph, str]] = []  # root first: (graph, crumb text)
+        self._stack: list[tuple[Graph, Node | None, str]] = []  # root first: (graph, node it is a body of, body name)
         self._layouts: dict[int, Layout] = {}
         self._mode = "type"
         self._layer: str | None = None
         self._matches = np.zeros(0, dtype=int)
         self._match_at = -1
 
-        self.canvas = _Canvas(self)
-        self.canvas.describe = self._describe
+        self.canvas = _Canvas(self._describe, self)
         self.canvas.clicked.connect(self._clicked)
         self.canvas.doubleClicked.connect(self._open_body)
         self.search = QLineEdit(placeholderText="Find by name or type", clearButtonEnabled=True)
@@ -137,6 +137,7 @@ class GraphView(QWidget):
         self.crumbs.setContentsMargins(6, 0, 6, 4)
         self.crumb_bar = QWidget()
         self.crumb_bar.setLayout(self.crumbs)
+        self.back.setParent(self.crumb_bar)  # a parentless button outlives the view as a top-level widget
         self.crumb_bar.hide()
 
         self.setStyleSheet(BUTTON_STYLE)
@@ -153,7 +154,7 @@ class GraphView(QWidget):
     def show_graph(self, graph: Graph, layer_stats: dict[str, WeightStats]) -> None:
         self._stats = layer_stats
         self._layouts.clear()
-        self._stack = [(graph, "Model")]
+        self._stack = [(graph, None, "")]
         self._show_top()
 
     def select_layer(self, name: str | None) -> None:
@@ -164,7 +165,7 @@ class GraphView(QWidget):
             if path:
                 self._stack = self._stack[:1]
                 for node, key in path:
-                    self._stack.append((node.subgraphs[key], _crumb(node, key)))
+                    self._stack.append((node.subgraphs[key], node, key))
                 self._show_top()
         ids = self._nodes_of(name)
         self.canvas.set_selection(ids)
@@ -220,31 +221,27 @@ class GraphView(QWidget):
         if len(self._stack) < 2:
             return
         self.crumbs.addWidget(self.back)
-        for depth, (_, text) in enumerate(self._stack):
-            if depth:
-                self.crumbs.addWidget(QLabel("›"))
-            crumb = _tool_button(text, "You are here" if depth == len(self._stack) - 1 else f"Go back to {text}")
-            crumb.setAutoRaise(True)
-            crumb.setEnabled(depth < len(self._stack) - 1)
+        for depth, (_, owner, key) in enumerate(self._stack[:-1]):
+            text = "Model" if owner is None else _crumb(owner, key)
+            crumb = _tool_button(text, f"Go back to {text}")
             crumb.clicked.connect(lambda _=False, d=depth: self._go_to(d))
             self.crumbs.addWidget(crumb)
-        owner = self._stack[-2][0].nodes[self._owner_id()] if self._owner_id() is not None else None
-        if owner is not None and len(owner.subgraphs) > 1:
+            self.crumbs.addWidget(QLabel("›"))
+        _, owner, key = self._stack[-1]
+        here = QLabel(f"<b>{escape(owner.name if len(owner.subgraphs) > 1 else _crumb(owner, key))}</b>")
+        here.setToolTip(f"You are inside {owner.type} {owner.name}")
+        self.crumbs.addWidget(here)
+        if len(owner.subgraphs) > 1:
             bodies = QComboBox()
             bodies.setToolTip(f"{owner.name} has several bodies: pick the one to show")
             bodies.addItems(list(owner.subgraphs))
-            bodies.setCurrentText(next(k for k, g in owner.subgraphs.items() if g is self._graph()))
-            bodies.currentTextChanged.connect(lambda key: self._switch_body(owner, key))
+            bodies.setCurrentText(key)
+            bodies.currentTextChanged.connect(lambda new: self._switch_body(owner, new))
             self.crumbs.addWidget(bodies)
         self.crumbs.addStretch(1)
 
-    def _owner_id(self) -> int | None:
-        """The node of the enclosing graph whose body is shown."""
-        graph, parent = self._graph(), self._stack[-2][0]
-        return next((n.id for n in parent.nodes if any(g is graph for g in n.subgraphs.values())), None)
-
     def _switch_body(self, owner: Node, key: str) -> None:
-        self._stack[-1] = (owner.subgraphs[key], _crumb(owner, key))
+        self._stack[-1] = (owner.subgraphs[key], owner, key)
         self._show_top()
 
     def _go_to(self, depth: int) -> None:
@@ -256,7 +253,7 @@ class GraphView(QWidget):
         node = self._graph().nodes[node_id]
         if node.subgraphs:
             key = next(iter(node.subgraphs))
-            self._stack.append((node.subgraphs[key], _crumb(node, key)))
+            self._stack.append((node.subgraphs[key], node, key))
             self._show_top()
 
     def _describe(self, node_id: int) -> str:
@@ -315,12 +312,12 @@ class _Canvas(QWidget):
     doubleClicked = Signal(int)
     viewChanged = Signal()
 
-    def __init__(self, parent: QWidget | None = None):
+    def __init__(self, describe, parent: QWidget | None = None):
         super().__init__(parent)
+        self.describe = describe  # node id → tooltip text
         self.setMinimumSize(200, 150)
-        self.setMouseTracking(False)
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
-        self.setToolTip("Drag to move, turn the wheel to zoom, click a box to select its layer")
+        self.setToolTip("Drag to move, turn the wheel (or + and −) to zoom, click a box to select its layer")
         self._graph: Graph | None = None
         self._layout: Layout | None = None
         self._message = EMPTY_HINT
@@ -388,14 +385,14 @@ class _Canvas(QWidget):
 
     def _opening_view(self) -> None:
         """The whole graph if it fits readably, else its top at a readable zoom."""
-        self._auto_view = True
         bounds = self.scene_bounds()
         scale = min(self._fit_scale(), 1.0)
         if scale < LOD_TEXT + 0.1:
             scale = max(min(1.0, self.width() / bounds.width()), READABLE)
             self._set_view(scale, bounds.center().x() - self.width() / scale / 2, bounds.top())
         else:
-            self._set_view(scale, bounds.center().x() - self.width() / scale / 2, bounds.center().y() - self.height() / scale / 2)
+            self._centre_at(bounds.center(), scale)
+        self._auto_view = True
 
     def fit(self) -> None:
         if self._layout is not None:
@@ -415,14 +412,16 @@ class _Canvas(QWidget):
         self._set_view(self._scale, self._ox + dx / self._scale, self._oy + dy / self._scale)
 
     def centre_on(self, node_id: int) -> None:
+        """Bring a node to the middle, zooming in only if its label would not show."""
         layout = self._layout
-        self._centre_at(QPointF(layout.x[node_id], layout.y[node_id]), max(self._scale, READABLE))
+        self._centre_at(QPointF(layout.x[node_id], layout.y[node_id]), self._scale if self._scale >= LOD_TEXT else READABLE)
 
     def _centre_at(self, point: QPointF, scale: float) -> None:
         self._set_view(scale, point.x() - self.width() / scale / 2, point.y() - self.height() / scale / 2)
 
     def _set_view(self, scale: float, ox: float, oy: float) -> None:
         self._scale, self._ox, self._oy = scale, ox, oy
+        self._auto_view = False
         self.minimap.setVisible(not self.visible_scene().contains(self.scene_bounds()))
         self.update()
         self.viewChanged.emit()
@@ -443,11 +442,25 @@ class _Canvas(QWidget):
     def resizeEvent(self, event) -> None:
         if self._layout is not None and self._auto_view:
             self._opening_view()
+        elif self._layout is not None and event.oldSize().isValid():  # keep what was in the middle there
+            grown = event.size() - event.oldSize()
+            self.pan(-grown.width() / 2, -grown.height() / 2)
         self.legend.place()
         self.minimap.place()
 
+    def keyPressEvent(self, event) -> None:
+        step = 80
+        actions = {Qt.Key.Key_Plus: lambda: self.zoom(1.25), Qt.Key.Key_Equal: lambda: self.zoom(1.25),
+                   Qt.Key.Key_Minus: lambda: self.zoom(1 / 1.25), Qt.Key.Key_0: self.fit,
+                   Qt.Key.Key_Left: lambda: self.pan(-step, 0), Qt.Key.Key_Right: lambda: self.pan(step, 0),
+                   Qt.Key.Key_Up: lambda: self.pan(0, -step), Qt.Key.Key_Down: lambda: self.pan(0, step)}
+        action = actions.get(Qt.Key(event.key()))
+        if action is None:
+            super().keyPressEvent(event)
+        else:
+            action()
+
     def wheelEvent(self, event) -> None:
-        self._auto_view = False
         self.zoom(1.0015 ** event.angleDelta().y(), event.position())
 
     def mousePressEvent(self, event) -> None:
@@ -459,7 +472,7 @@ class _Canvas(QWidget):
             return
         delta = event.position() - self._press
         if self._dragged or abs(delta.x()) + abs(delta.y()) > 4:
-            self._dragged, self._auto_view = True, False
+            self._dragged = True
             self.setCursor(Qt.CursorShape.ClosedHandCursor)
             self.pan(-delta.x(), -delta.y())
             self._press = event.position()
@@ -499,7 +512,8 @@ class _Canvas(QWidget):
         view = self.visible_scene()
         painter.setTransform(QTransform(s, 0, 0, s, -self._ox * s, -self._oy * s))
         painter.setRenderHint(QPainter.RenderHint.Antialiasing, s >= LOD_DETAIL)
-        self._paint_edges(painter, view)
+        if s >= LOD_EDGES:
+            self._paint_edges(painter, view)
         layout = self._layout
         h = layout.height / 2
         shown = np.flatnonzero((self._right >= view.left()) & (self._left <= view.right())
@@ -508,7 +522,9 @@ class _Canvas(QWidget):
             self._paint_blocks(painter, shown)
         else:
             self._paint_boxes(painter, shown, s >= LOD_TEXT)
-        self._paint_marks(painter, view)
+        in_view = np.zeros(len(layout.x), dtype=bool)
+        in_view[shown] = True
+        self._paint_marks(painter, in_view)
 
     def _paint_edges(self, painter: QPainter, view: QRectF) -> None:
         pen = QPen(EDGE, 1.3)
@@ -525,6 +541,10 @@ class _Canvas(QWidget):
                 painter.drawPath(arrows)
 
     def _paint_blocks(self, painter: QPainter, shown: np.ndarray) -> None:
+        if len(shown) > 1000:  # far out many boxes share a pixel: draw one per 2×2 pixel cell
+            cx = np.floor((self._layout.x[shown] - self._ox) * self._scale / 2).astype(np.int64)
+            cy = np.floor((self._layout.y[shown] - self._oy) * self._scale / 2).astype(np.int64)
+            shown = shown[np.sort(np.unique(cx * (1 << 32) + cy, return_index=True)[1])]
         index = self.colouring.index[shown]
         for entry in np.unique(index).tolist():
             pen = QPen(self._border[entry], 1)
@@ -562,19 +582,17 @@ class _Canvas(QWidget):
             painter.setFont(self._fonts["detail"])
             painter.drawText(QRectF(inner.left(), inner.top() + 2 * third, inner.width(), third), centre, detail)
 
-    def _paint_marks(self, painter: QPainter, view: QRectF) -> None:
+    def _paint_marks(self, painter: QPainter, in_view: np.ndarray) -> None:
         """Search matches and the selection: rings that stay visible however far out."""
         grow = 4 / self._scale
         painter.setBrush(Qt.BrushStyle.NoBrush)
-        for ids, colour, width in [(self._matches, MATCH, 2.0), ([self._current] if self._current >= 0 else [], MATCH, 4.0),
-                                   (self._selection, SELECTED, 3.0)]:
+        current = np.array([self._current] if self._current >= 0 else [], dtype=int)
+        for ids, colour, width in [(self._matches, MATCH, 2.0), (current, MATCH, 4.0), (self._selection, SELECTED, 3.0)]:
             pen = QPen(colour, width)
             pen.setCosmetic(True)
             painter.setPen(pen)
-            for i in np.asarray(ids, dtype=int).tolist():
-                ring = self._rects[i].adjusted(-grow, -grow, grow, grow)
-                if ring.intersects(view):
-                    painter.drawRoundedRect(ring, 6 + grow, 6 + grow)
+            for i in ids[in_view[ids]].tolist():
+                painter.drawRoundedRect(self._rects[i].adjusted(-grow, -grow, grow, grow), 6 + grow, 6 + grow)
 
 
 class _Legend(QWidget):
@@ -584,7 +602,6 @@ class _Legend(QWidget):
         super().__init__(canvas)
         self.canvas = canvas
         self.setToolTip("What the box colours mean; change it with “Colour by” above")
-        self.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents, False)
 
     def refresh(self) -> None:
         colouring = self.canvas.colouring
@@ -614,7 +631,7 @@ class _Legend(QWidget):
             for row, (label, colour) in enumerate(colouring.legend):
                 self._swatch(painter, 7 + row * 18, colour, label)
             return
-        title, ticks, _ = colouring.ramp
+        title, ticks = colouring.ramp
         painter.setPen(INK)
         painter.drawText(QRectF(10, 6, self.width() - 20, 16), Qt.AlignmentFlag.AlignLeft, title)
         bar = QRectF(10, 26, self.width() - 20, 10)
@@ -644,7 +661,7 @@ class _Legend(QWidget):
 class _Minimap(QWidget):
     """The whole graph small, with the part in view framed; click or drag to move there."""
 
-    SIZE = 180
+    SIZE = 200  # pixels along the graph's longer side
 
     def __init__(self, canvas: _Canvas):
         super().__init__(canvas)
@@ -708,7 +725,6 @@ class _Minimap(QWidget):
             self._move_to(event.position())
 
     def _move_to(self, pos: QPointF) -> None:
-        self.canvas._auto_view = False
         self.canvas._centre_at(self._transform().inverted()[0].map(pos), self.canvas._scale)
 
 
@@ -805,7 +821,7 @@ def _colouring(graph: Graph, stats: dict[str, WeightStats], mode: str) -> Colour
     ramp = _ramp(RAMPS[mode])
     step = np.clip(np.round((values - lo) / (hi - lo) * (RAMP_STEPS - 1)), 0, RAMP_STEPS - 1)
     index = np.where(np.isnan(values), 0, np.nan_to_num(step) + 1).astype(int)
-    return Colouring(index, [NO_WEIGHTS] + ramp, [], (title, ticks, ramp[-1]))
+    return Colouring(index, [NO_WEIGHTS] + ramp, [], (title, ticks))
 
 
 def _ramp(stops: tuple[str, ...]) -> list[QColor]:

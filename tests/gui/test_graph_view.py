@@ -246,3 +246,30 @@ def test_every_control_has_a_tooltip(view, lenet):
     controls += [w for w in view.findChildren(QLabel) if w.text() not in ("", "›")]
     assert controls and all(w.toolTip() for w in controls), [w.text() for w in controls if not w.toolTip()]
     assert view.canvas.toolTip() and view.canvas.legend.toolTip() and view.canvas.minimap.toolTip()
+
+
+def test_wheel_zooms_about_the_cursor_and_keys_move_the_view(view, lenet, qtbot):
+    from PySide6.QtCore import QPointF
+    from PySide6.QtGui import QWheelEvent
+    from PySide6.QtWidgets import QApplication
+
+    view.show_graph(lenet.graph, lenet.stats)
+    fc1 = node(lenet.graph, "fc1")
+    at = view.canvas.node_centre(fc1)
+    before = view.canvas._scale
+    wheel = QWheelEvent(at, view.canvas.mapToGlobal(at), QPoint(), QPoint(0, 240), Qt.MouseButton.NoButton,
+                        Qt.KeyboardModifier.NoModifier, Qt.ScrollPhase.NoScrollPhase, False)
+    QApplication.sendEvent(view.canvas, wheel)
+    assert view.canvas._scale > before * 1.3
+    assert (view.canvas.node_centre(fc1) - at).manhattanLength() < 1
+    qtbot.keyClick(view.canvas, Qt.Key.Key_Down)
+    assert view.canvas.node_centre(fc1).y() == pytest.approx(at.y() - 80)
+
+
+def test_resizing_keeps_the_middle_in_place(view, lenet, qtbot):
+    view.show_graph(lenet.graph, lenet.stats)
+    view.select_layer("conv2")
+    view.resize(700, 500)
+    qtbot.waitUntil(lambda: view.canvas.height() < 500)
+    conv2 = node(lenet.graph, "conv2")
+    assert (screen(view, conv2) - view.canvas.rect().center()).manhattanLength() <= 2
