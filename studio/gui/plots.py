@@ -23,6 +23,8 @@ def plot_widget(parent: QWidget | None = None, x_label: str = "", y_label: str =
         axis.enableAutoSIPrefix(False)  # "(x0.001)" beside a label reads as a unit to most people
         plot.setLabel(side, label)
     plot.setMenuEnabled(False)  # pyqtgraph's menu is for programmers (export, transforms)
+    menu = plot.plotItem.ctrlMenu  # parentless: it would outlive the plot as a top-level widget
+    menu.setParent(plot, menu.windowFlags())
     plot.hideButtons()
     return plot
 
