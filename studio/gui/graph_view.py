@@ -412,8 +412,11 @@ class _Canvas(QWidget):
         self._set_view(self._scale, self._ox + dx / self._scale, self._oy + dy / self._scale)
 
     def centre_on(self, node_id: int) -> None:
-        """Bring a node to the middle, zooming in only if its label would not show."""
+        """Bring a node to the middle, zooming in only if its label would not show; a graph that is
+        wholly in view with its labels stays put."""
         layout = self._layout
+        if self._scale >= LOD_TEXT and self.visible_scene().contains(self.scene_bounds()):
+            return
         self._centre_at(QPointF(layout.x[node_id], layout.y[node_id]), self._scale if self._scale >= LOD_TEXT else READABLE)
 
     def _centre_at(self, point: QPointF, scale: float) -> None:

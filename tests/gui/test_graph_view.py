@@ -88,20 +88,39 @@ def test_dragging_pans_instead_of_selecting(view, lenet, qtbot):
     assert screen(view, fc1) == start + QPoint(60, 40)
 
 
-def test_select_layer_highlights_and_centres_without_emitting(view, lenet, qtbot):
+def test_select_layer_highlights_without_emitting_and_leaves_a_graph_in_full_view_alone(view, lenet, qtbot):
     view.show_graph(lenet.graph, lenet.stats)
     fc2 = node(lenet.graph, "fc2")
+    where = screen(view, fc2)
     with qtbot.assertNotEmitted(view.layerSelected):
         view.select_layer("fc2")
-    centre = view.canvas.rect().center()
-    assert (screen(view, fc2) - centre).manhattanLength() <= 2
+    assert screen(view, fc2) == where
     assert bluish(ring_pixel(view, fc2))
     view.select_layer(None)
     assert not bluish(ring_pixel(view, fc2))
 
 
+def chain(n: int) -> Graph:
+    g = Graph()
+    for i in range(n):
+        g.add(f"n{i}", "Conv", layer=f"n{i}")
+        if i:
+            g.connect(i - 1, i)
+    return g
+
+
+def test_select_layer_centres_on_a_box_out_of_view(view, qtbot):
+    g = chain(300)
+    view.show_graph(g, {})
+    with qtbot.assertNotEmitted(view.layerSelected):
+        view.select_layer("n250")
+    assert (screen(view, 250) - view.canvas.rect().center()).manhattanLength() <= 2
+    assert bluish(ring_pixel(view, 250))
+
+
 def test_search_finds_by_name_or_type_and_enter_jumps_to_each(view, lenet, qtbot):
     view.show_graph(lenet.graph, lenet.stats)
+    view.canvas.zoom(2)  # not all in view, so each match is brought to the middle
     qtbot.keyClicks(view.search, "maxpool")
     assert view.found.text().startswith("2 found")
     pools = [node(lenet.graph, "pool1"), node(lenet.graph, "pool2")]
@@ -207,13 +226,8 @@ def test_a_model_without_a_graph_says_why(view):
     assert not view.search.isEnabled()
 
 
-def test_fit_shows_the_whole_graph_and_wheel_zooms(view, qtbot):
-    g = Graph()
-    for i in range(300):
-        g.add(f"n{i}", "Conv")
-        if i:
-            g.connect(i - 1, i)
-    view.show_graph(g, {})
+def test_fit_shows_the_whole_graph_and_buttons_zoom(view, qtbot):
+    view.show_graph(chain(300), {})
     assert view.canvas.minimap.isVisible()  # the graph is taller than the view
     fit = next(b for b in view.findChildren(QToolButton) if b.text() == "Fit")
     qtbot.mouseClick(fit, Qt.MouseButton.LeftButton)
@@ -226,12 +240,7 @@ def test_fit_shows_the_whole_graph_and_wheel_zooms(view, qtbot):
 
 
 def test_minimap_click_moves_the_view(view, qtbot):
-    g = Graph()
-    for i in range(300):
-        g.add(f"n{i}", "Conv")
-        if i:
-            g.connect(i - 1, i)
-    view.show_graph(g, {})
+    view.show_graph(chain(300), {})
     minimap = view.canvas.minimap
     top = view.canvas.visible_scene().top()
     qtbot.mouseClick(minimap, Qt.MouseButton.LeftButton, pos=QPoint(minimap.width() // 2, minimap.height() - 6))
@@ -268,6 +277,7 @@ def test_wheel_zooms_about_the_cursor_and_keys_move_the_view(view, lenet, qtbot)
 
 def test_resizing_keeps_the_middle_in_place(view, lenet, qtbot):
     view.show_graph(lenet.graph, lenet.stats)
+    view.canvas.zoom(2)
     view.select_layer("conv2")
     view.resize(700, 500)
     qtbot.waitUntil(lambda: view.canvas.height() < 500)
