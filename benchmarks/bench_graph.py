@@ -5,11 +5,9 @@ Run: python benchmarks/bench_graph.py (offscreen) → benchmarks/results/graph.m
 
 from __future__ import annotations
 
-import ctypes
 import os
 import random
 import statistics
-import sys
 import time
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -18,11 +16,6 @@ from common import median_time, write  # noqa: E402
 from studio.core.graph import Graph  # noqa: E402
 from studio.core.layout import layered_layout  # noqa: E402
 from studio.core.stats import WeightStats  # noqa: E402
-
-if sys.version_info < (3, 12):
-    # PySide6 6.12.0 on Python 3.11 drops a reference to None on every void call (None is immortal only
-    # from 3.12), which aborts the process after a few thousand calls; keep None alive for the run.
-    ctypes.c_ssize_t.from_address(id(None)).value += 1 << 40
 
 SIZES = (700, 2_000, 10_000)
 RUNS = 5
