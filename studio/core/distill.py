@@ -32,8 +32,9 @@ def make_student(teacher: Model, spec: dict, trust: bool = False) -> Model:
         s = samples.SAMPLE_MODELS[name]
         torch.manual_seed(int(spec.get("seed", 0)))
         module = s.build(width=spec["width"]) if "width" in spec and name == "lenet-300-100" else s.build()
-        return Model(f"sample:{name} (untrained)", Format.SAMPLE, [TensorSpec("input", ("batch", *s.input_shape))],
-                     [TensorSpec("logits", ("batch", 10))], module=module.train())  # fmt: skip
+        return Model(f"sample:{name}", Format.SAMPLE, [TensorSpec("input", ("batch", *s.input_shape))],
+                     [TensorSpec("logits", ("batch", 10))], module=module.train(),
+                     notes=["an untrained sample architecture"])  # fmt: skip
     if "model" in spec:
         student = load_model(spec["model"], trust=trust)
         if student.module is None:
