@@ -8,6 +8,7 @@ from studio.core.graph import Graph
 from studio.core.load_onnx import graph_inputs
 
 MAX_SHAPE_INFERENCE_BYTES = 1 << 30  # protobuf cannot serialise past 2 GB; stay well under
+SHAPE_DATA_ELEMENTS = 1024  # initializers up to this size may hold shapes: inference keeps their values
 
 
 def onnx_graph(proto: onnx.ModelProto) -> Graph:
@@ -47,9 +48,10 @@ def _build(g: onnx.GraphProto, shapes: dict, top: bool = False, prefix: str = ""
 
 def _inferred_shapes(proto: onnx.ModelProto) -> dict[str, tuple]:
     values = list(proto.graph.value_info) + list(proto.graph.input) + list(proto.graph.output)
-    if proto.ByteSize() < MAX_SHAPE_INFERENCE_BYTES:
+    structure = _structure(proto)
+    if structure.ByteSize() < MAX_SHAPE_INFERENCE_BYTES:
         try:
-            values += list(onnx.shape_inference.infer_shapes(proto).graph.value_info)
+            values += list(onnx.shape_inference.infer_shapes(structure).graph.value_info)
         except Exception:  # inference is best effort: a model it cannot follow still has a graph
             pass
     shapes = {}
@@ -58,3 +60,27 @@ def _inferred_shapes(proto: onnx.ModelProto) -> dict[str, tuple]:
         if v.type.HasField("tensor_type") and t.HasField("shape"):
             shapes[v.name] = tuple(d.dim_value if d.HasField("dim_value") else (d.dim_param or None) for d in t.shape.dim)
     return shapes
+
+
+def _structure(proto: onnx.ModelProto) -> onnx.ModelProto:
+    """The model without the data of its large weights, which become typed inputs: inference needs
+    their shapes, not their values, and serialising hundreds of MB holds the GIL for seconds."""
+    light = onnx.ModelProto(ir_version=proto.ir_version, opset_import=proto.opset_import, functions=proto.functions)
+    g = proto.graph
+    light.graph.name = g.name
+    for field in ("node", "input", "output", "value_info", "sparse_initializer"):
+        getattr(light.graph, field).extend(getattr(g, field))
+    declared = {v.name for v in g.input}
+    for t in g.initializer:
+        if t.data_type in (onnx.TensorProto.INT64, onnx.TensorProto.INT32) or _elements(t) <= SHAPE_DATA_ELEMENTS:
+            light.graph.initializer.append(t)
+        elif t.name not in declared:
+            light.graph.input.append(onnx.helper.make_tensor_value_info(t.name, t.data_type, list(t.dims)))
+    return light
+
+
+def _elements(t: onnx.TensorProto) -> int:
+    n = 1
+    for d in t.dims:
+        n *= d
+    return n
