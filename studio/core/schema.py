@@ -3,6 +3,7 @@ the key and the problem."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +25,8 @@ class Field:
         if self.kind is float and isinstance(value, int):
             value = float(value)
         if not isinstance(value, self.kind):
+            raise StudioError(f"{where}: expected {self.describe()}, got {value!r}")
+        if isinstance(value, float) and not math.isfinite(value):
             raise StudioError(f"{where}: expected {self.describe()}, got {value!r}")
         if self.choices is not None and value not in self.choices:
             raise StudioError(f"{where}: {value!r} is not one of {', '.join(map(str, self.choices))}")

@@ -21,6 +21,7 @@ def test_a_valid_recipe_fills_defaults():
         ({**BASE, "steps": [{"prune": {"sparsity": "high"}}]}, r"steps\[0\].prune.sparsity: expected a number"),
         ({**BASE, "steps": [{"prune": {"sparsty": 0.9}}]}, r"unknown key 'sparsty'"),
         ({**BASE, "steps": [{"prune": {"sparsity": 1.5}}]}, r"outside"),
+        ({**BASE, "steps": [{"prune": {"sparsity": float("nan")}}]}, r"expected a number"),
         ({**BASE, "steps": [{"squash": {}}]}, r"unknown operation 'squash'"),
         ({**BASE, "steps": [{"prune": {"method": "random"}}]}, r"not one of"),
         ({**BASE, "steps": [{"finetune": {"epochs": 2.5}}]}, r"whole number"),
