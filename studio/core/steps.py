@@ -13,6 +13,7 @@ from studio.core.data import DataSet
 from studio.core.errors import StudioError
 from studio.core.jobs import CancelToken, Job, Progress, offset
 from studio.core.model import Model
+from studio.core.quantize import CALIBRATIONS, MODES, Settings, quantize
 from studio.core.schema import Field, validate
 
 
@@ -93,6 +94,17 @@ def _describe_distill(o: dict) -> str:
     return f"distilled into {who}"
 
 
+def _quantize(model: Model, o: dict, ctx: Context) -> Job[Model]:
+    return (yield from quantize(model, ctx.data, mode=o["mode"], calibration=o["calibration"], samples=o["samples"],
+                                per_channel=o["per_channel"], bits=o["bits"], exclude=o["exclude"], keep_float=o["keep_float"],
+                                max_drop=o["max_drop"], device=ctx.device, cancel=ctx.cancel))  # fmt: skip
+
+
+def _describe_quantize(o: dict) -> str:
+    text = Settings(o["mode"], o["calibration"], o["samples"], o["per_channel"], o["bits"]).describe()
+    return text + (f", up to {o['keep_float']} layers float" if o["keep_float"] else "")
+
+
 def _describe_prune(o: dict) -> str:
     if o["method"] == "channels":
         return f"{o['ratio']:.0%} of channels removed"
@@ -145,5 +157,22 @@ OPS: dict[str, Op] = {
         _distill,
         _describe_distill,
         needs_data=True,
+    ),
+    "quantize": Op(
+        "quantize",
+        {
+            "mode": Field(str, "dynamic", choices=tuple(MODES),
+                          help="dynamic: int8 weights; static: int8 weights and activations, calibrated on data; "
+                               "fp16: half precision; weights-only: 4/8-bit matrix weights (MatMul layers)"),
+            "calibration": Field(str, "minmax", choices=CALIBRATIONS, help="how static mode picks activation ranges"),
+            "samples": Field(int, 256, 1, 1_000_000, help="calibration examples from the train split (static)"),
+            "per_channel": Field(bool, True, help="one scale per output channel: closer to float, a little larger"),
+            "bits": Field(int, 4, choices=(4, 8), help="bits per weight (weights-only)"),
+            "exclude": Field(list, [], help="layer names, node names or op types kept float"),
+            "keep_float": Field(int, 0, 0, 10_000, help="how many of the layers that hurt most stay float (ranked on data)"),
+            "max_drop": Field(float, None, 0.0, 1.0, help="keep only as many of those float as hold the accuracy drop within this"),
+        },
+        _quantize,
+        _describe_quantize,
     ),
 }
