@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import os
 import sys
 import threading
@@ -27,13 +26,21 @@ def run(path: str | None = None, trust: bool = False) -> int:
     if path:
         QTimer.singleShot(0, lambda: window.open_model(path, trust=trust))
     else:
-        QTimer.singleShot(0, import_core_in_background)
+        QTimer.singleShot(0, warm_up_in_background)
     return app.exec()
 
 
-def import_core_in_background() -> threading.Thread:
-    """Import torch and the core while the user looks at the empty window, so the first model opens
-    seconds sooner. (The worker would import them anyway; this only does it before it is asked.)"""
-    thread = threading.Thread(target=importlib.import_module, args=("studio.core.analysis",), daemon=True)
+def warm_up_in_background() -> threading.Thread:
+    """While the user looks at the empty window, import torch and the core and open the smallest
+    sample once (which imports torch.fx, sympy and the rest on first use), so that the first model
+    the user opens loads seconds sooner and its loading stalls the window less."""
+    thread = threading.Thread(target=_warm_up, daemon=True)
     thread.start()
     return thread
+
+
+def _warm_up() -> None:
+    from studio.core.analysis import open_model
+    from studio.core.jobs import run_to_end
+
+    run_to_end(open_model("sample:digits-cnn"))

@@ -8,13 +8,14 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFormLayout, QLabel, QVBoxLayout, QWidget
 
 from studio.gui.histogram_view import HistogramView
-from studio.gui.placeholder import OPEN_HINT, Placeholder
+from studio.gui.placeholder import Placeholder
 
 if TYPE_CHECKING:
     from studio.core.layers import Layer
     from studio.core.stats import Histogram, WeightStats
 
 PICK_HINT = "Select a layer: click it in the graph, the Layers table or the sparsity chart."
+EMPTY = "The selected layer's shape, size, zeros and weight histogram will show here."
 FIELDS = [  # label, tooltip
     ("Name", "The layer's name in the model"),
     ("Type", "What kind of layer it is"),
@@ -45,7 +46,7 @@ class LayerPanel(QWidget):
         layout.setContentsMargins(6, 6, 6, 6)
         layout.addWidget(details)
         layout.addWidget(self.histogram, 1)
-        self._placeholder = Placeholder(content)
+        self._placeholder = Placeholder(content, EMPTY)
         outer = QVBoxLayout(self)
         outer.setContentsMargins(0, 0, 0, 0)
         outer.addWidget(self._placeholder)
@@ -69,9 +70,6 @@ class LayerPanel(QWidget):
         self._set(**{label: "—" for label, _ in FIELDS})
         self.histogram.clear(PICK_HINT)
         self._placeholder.show_content()
-
-    def clear(self) -> None:
-        self._placeholder.show_message(OPEN_HINT)
 
     def _set(self, **texts: str) -> None:
         for label, text in texts.items():

@@ -134,10 +134,6 @@ class LayerTable(QWidget):
         finally:
             self._quiet = False
 
-    def clear(self, message: str) -> None:
-        self.model.set_layers([], {})
-        self._placeholder.show_message(message)
-
     def _current_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
         if not self._quiet and current.isValid():
             self.layerSelected.emit(self.model.name_at(self.proxy.mapToSource(current).row()))

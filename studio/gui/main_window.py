@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QSettings, Qt, QUrl, Signal
+from PySide6.QtCore import QSettings, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QDockWidget,
@@ -206,20 +206,31 @@ class MainWindow(QMainWindow):
             self.open_model(path)
 
     def _opened(self, info: ModelInfo) -> None:
+        """Fill the panels one per event-loop turn: each repaint stays short and the window fluid."""
         self.info, self.layer = info, None
-        model, total = info.model, info.total
-        self.model_panel.show_model(info)
-        self.table.show_layers(info.layers, info.stats)
-        self.chart.show_layers(info.stats)
-        self.graph.show_graph(info.graph, info.stats)
+        self._fill(info, [
+            lambda: self._show_summary(info),
+            lambda: self.model_panel.show_model(info),
+            lambda: self.table.show_layers(info.layers, info.stats),
+            lambda: self.chart.show_layers(info.stats),
+            lambda: self.graph.show_graph(info.graph, info.stats),
+            lambda: self.select_layer(info.layers[0].name if info.layers else None, force=True),
+            lambda: self.modelChanged.emit(info),
+        ])  # fmt: skip
+
+    def _fill(self, info: ModelInfo, steps: list) -> None:
+        if steps and self.info is info:  # a model opened meanwhile takes over
+            steps[0]()
+            QTimer.singleShot(0, self, lambda: self._fill(info, steps[1:]))
+
+    def _show_summary(self, info: ModelInfo) -> None:
         from studio.core.summary import human_bytes
 
-        self.model_status.setText(f"{model.name} · {total.parameters:,} parameters · {human_bytes(model.size_bytes)} on disk")
+        model = info.model
+        self.model_status.setText(f"{model.name} · {info.total.parameters:,} parameters · {human_bytes(model.size_bytes)} on disk")
         self.setWindowTitle(f"{model.name} — Compression Studio")
         self.statusBar().showMessage(f"Opened {model.source}", 5000)
         self._remember(model.source)
-        self.select_layer(info.layers[0].name if info.layers else None, force=True)
-        self.modelChanged.emit(info)
 
     def _open_failed(self, error: Exception) -> None:
         from studio.core.errors import StudioError, TrustRequired, first_line
@@ -328,7 +339,8 @@ class MainWindow(QMainWindow):
         s.setValue("window/geometry", self.saveGeometry())
         s.setValue("window/state", self.saveState())
         s.setValue("window/sparsity_split", self.sparsity_split.saveState())
-        self.runner.shutdown()
+        for runner in self.findChildren(JobRunner):  # the heatmap's too: no thread outlives the window
+            runner.shutdown()
         super().closeEvent(event)
 
     def _about(self) -> None:

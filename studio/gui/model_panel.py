@@ -12,6 +12,7 @@ from studio.gui.histogram_view import HistogramView
 from studio.gui.placeholder import Placeholder
 
 REFUSED = "#c92a2a"
+EMPTY = "The open model's format, inputs, size and what can be done with it will show here."
 
 if TYPE_CHECKING:
     from studio.core.analysis import ModelInfo
@@ -51,7 +52,7 @@ class ModelPanel(QWidget):
         layout.addWidget(details)
         layout.addWidget(self.notes)
         layout.addWidget(self.histogram, 1)
-        self._placeholder = Placeholder(content)
+        self._placeholder = Placeholder(content, EMPTY)
         outer = QVBoxLayout(self)
         outer.setContentsMargins(0, 0, 0, 0)
         outer.addWidget(self._placeholder)
@@ -85,9 +86,6 @@ class ModelPanel(QWidget):
         if info.histogram is not None:
             self.histogram.show_histogram(info.histogram, total, "Weights of the whole model")
         self._placeholder.show_content()
-
-    def clear(self, message: str) -> None:
-        self._placeholder.show_message(message)
 
 
 def _specs(specs: list[TensorSpec]) -> str:

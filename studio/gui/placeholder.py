@@ -16,7 +16,7 @@ class Placeholder(QStackedWidget):
         self._message = QLabel(message)
         self._message.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self._message.setWordWrap(True)
-        self._message.setEnabled(False)  # drawn in the palette's muted text colour
+        self._message.setStyleSheet("color: #667085; font-size: 14px; padding: 12px")  # as the graph's own message
         self.addWidget(self._message)
         self.addWidget(content)
 

@@ -70,10 +70,6 @@ class SparsityChart(QWidget):
         else:
             self._marker.setOpts(x=[], height=[])
 
-    def clear(self, message: str) -> None:
-        self._names, self._stats = [], []
-        self._placeholder.show_message(message)
-
     def _index_at(self, scene_pos: QPointF) -> int | None:
         if not self._names or not self.plot.plotItem.vb.sceneBoundingRect().contains(scene_pos):
             return None

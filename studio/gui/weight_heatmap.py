@@ -9,6 +9,7 @@ from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QPushButton, QVBox
 
 from studio.gui.placeholder import Placeholder
 from studio.gui.plots import plot_widget
+from studio.gui.worker import JobRunner
 
 ZERO_RGBA = (0, 0, 0, 255)
 # index 0 of each table is "exactly zero"; the other 255 entries carry the scale
@@ -26,6 +27,8 @@ class WeightHeatmap(QWidget):
         super().__init__(parent)
         self._map = None
         self._name = ""
+        self.runner = JobRunner(self)  # a huge matrix takes a tenth of a second to map: off the GUI thread
+        self.runner.finished.connect(self._mapped)
         self.plot = plot_widget(self, "input (columns: inputs × kernel positions)", "output (rows)")
         self.plot.getViewBox().invertY(True)
         self.plot.setToolTip("Drag to pan, scroll to zoom. Black pixels are weights that are exactly zero.")
@@ -59,18 +62,25 @@ class WeightHeatmap(QWidget):
         outer.addWidget(self._placeholder)
 
     def show_weight(self, name: str, weight: np.ndarray) -> None:
-        from studio.core.weight_map import weight_map
-
         self._name = name
-        self._map = weight_map(weight)
-        self._placeholder.show_content()
-        self._draw()
-        self.plot.autoRange(padding=0)
+        self.caption.setText(f"<b>{name}</b>: mapping {weight.size:,} weights…")
+        self.runner.start(_map_job, weight)
 
     def clear(self, message: str) -> None:
+        self.runner.cancel()
         self._map = None
         self.image.clear()
         self._placeholder.show_message(message)
+
+    def closeEvent(self, event) -> None:
+        self.runner.shutdown()
+        super().closeEvent(event)
+
+    def _mapped(self, weight_map) -> None:
+        self._map = weight_map
+        self._placeholder.show_content()
+        self._draw()
+        self.plot.autoRange(padding=0)
 
     def _draw(self) -> None:
         m = self._map
@@ -90,3 +100,11 @@ class WeightHeatmap(QWidget):
         self.image.setImage(pixels.T, lut=lut, levels=(0, 255), autoLevels=False)  # ImageItem's x is axis 0
         self.image.setRect(QRectF(0, 0, cols, rows))
         self.caption.setText(f"<b>{self._name}</b>: {rows:,} × {cols:,} weights; a pixel is {per_pixel}. {scale}")
+
+
+def _map_job(weight: np.ndarray, cancel):
+    from studio.core.jobs import Progress
+    from studio.core.weight_map import weight_map
+
+    yield Progress(0, 1, "mapping the weights")
+    return weight_map(weight)

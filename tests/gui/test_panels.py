@@ -57,7 +57,8 @@ def test_overlay_and_grid(view, pruned):
 def test_heatmap_shows_zeros_black_and_keeps_them_when_downsampled(qtbot, pruned):
     heatmap = WeightHeatmap()
     qtbot.addWidget(heatmap)
-    heatmap.show_weight("w", pruned)
+    with qtbot.waitSignal(heatmap.runner.finished):  # mapped in the worker
+        heatmap.show_weight("w", pruned)
     pixels = heatmap.image.image.T  # back to rows × columns
     assert pixels.shape == pruned.shape
     np.testing.assert_array_equal(pixels == 0, pruned == 0)  # entry 0 of the colour table is black
@@ -65,7 +66,8 @@ def test_heatmap_shows_zeros_black_and_keeps_them_when_downsampled(qtbot, pruned
 
     big = np.random.default_rng(1).normal(size=(3000, 2500)).astype(np.float32)
     big[1000:1400] = 0
-    heatmap.show_weight("big", big)
+    with qtbot.waitSignal(heatmap.runner.finished):
+        heatmap.show_weight("big", big)
     pixels = heatmap.image.image.T
     assert max(pixels.shape) <= 1024 and "a block of 3 × 3 weights" in heatmap.caption.text()
     assert (pixels[340:460] == 0).all() and (pixels[:300] != 0).all()

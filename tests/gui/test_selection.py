@@ -41,7 +41,7 @@ def test_table_moves_every_panel(qtbot, window):
     click_row(qtbot, window, "fc1")
     assert_everywhere(window, "fc1")
     window.tabs.setCurrentWidget(window.sparsity_split)
-    assert "fc1.weight" in window.heatmap.caption.text() and "500 × 800 weights" in window.heatmap.caption.text()
+    qtbot.waitUntil(lambda: "fc1.weight</b>: 500 × 800 weights" in window.heatmap.caption.text())
 
 
 def test_chart_moves_every_panel(qtbot, window):
@@ -52,7 +52,7 @@ def test_chart_moves_every_panel(qtbot, window):
     point = chart.plot.mapFromScene(vb.mapViewToScene(QPointF(1, 50)))  # the column of the second layer
     qtbot.mouseClick(chart.plot.viewport(), Qt.MouseButton.LeftButton, pos=point)
     assert_everywhere(window, "conv2")
-    assert "conv2.weight" in window.heatmap.caption.text()
+    qtbot.waitUntil(lambda: "conv2.weight</b>: 50 × 500 weights" in window.heatmap.caption.text())
 
 
 def test_graph_moves_every_panel(qtbot, window):
