@@ -54,6 +54,18 @@ def test_drop_a_file_opens_it(make_window, qtbot, model_files):
     assert window.info.model.source == str(model_files["onnx"])
 
 
+def test_a_file_dragged_over_a_chart_reaches_the_window(make_window, monkeypatch, model_files):
+    window = make_window()
+    entered = []
+    monkeypatch.setattr(window, "dragEnterEvent", lambda event: (entered.append(True), event.acceptProposedAction()))
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(model_files["onnx"]))])
+    for plot in (window.model_panel.histogram.plot, window.chart.plot, window.heatmap.plot):
+        enter = QDragEnterEvent(QPoint(5, 5), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+        QApplication.sendEvent(plot.viewport(), enter)
+    assert entered == [True, True, True]
+
+
 def test_a_corrupt_file_shows_one_line_and_keeps_the_open_model(make_window, load, qtbot, tmp_path, monkeypatch):
     window = make_window()
     load(window, "sample:digits-cnn")
