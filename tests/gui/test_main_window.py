@@ -3,7 +3,7 @@
 import pytest
 from PySide6.QtCore import QMimeData, QPoint, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent, QTextDocumentFragment
-from PySide6.QtWidgets import QApplication, QMessageBox
+from PySide6.QtWidgets import QApplication, QFileDialog, QMessageBox
 
 from studio.core.samples import SAMPLE_MODELS
 from studio.gui.placeholder import OPEN_HINT
@@ -102,3 +102,32 @@ def test_a_pickled_module_asks_for_trust(make_window, qtbot, model_files, monkey
         qtbot.wait(200)
         assert window.info is None and not window.runner.running
     assert len(asked) == 1
+
+
+def test_file_open_asks_for_a_file_and_opens_it(make_window, qtbot, model_files, monkeypatch):
+    window = make_window()
+    asked = []
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *args: (asked.append(args[3]), (str(model_files["pt2"]), ""))[1])
+    with qtbot.waitSignal(window.modelChanged, timeout=60_000) as opened:
+        window.open_action.trigger()
+    assert "*.onnx" in asked[0] and "*.pt2" in asked[0]
+    assert opened.args[0].model.format.value == "torch-export"
+
+
+def test_studio_path_opens_the_model_at_start(qtbot, monkeypatch):
+    from studio.gui import app
+    from studio.gui.main_window import MainWindow
+
+    opened = []
+
+    def event_loop(*_):
+        window = next(w for w in QApplication.topLevelWidgets() if isinstance(w, MainWindow) and w.isVisible())
+        qtbot.waitUntil(lambda: window.info is not None, timeout=60_000)
+        opened.append(window.info.model.source)
+        window.close()
+        window.deleteLater()
+        return 0
+
+    monkeypatch.setattr(QApplication, "exec", event_loop)
+    assert app.run("sample:digits-cnn") == 0
+    assert opened == ["sample:digits-cnn"]
