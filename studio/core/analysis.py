@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from studio.core.graph import Graph, graph_of
@@ -33,13 +34,18 @@ def analyze(model: Model, cancel: CancelToken = NO_CANCEL) -> Job[ModelInfo]:
     yield Progress(2, 4, "computing statistics")
     stats = {layer.name: layer_stats(layer) for layer in layers}
     total = weight_stats(w for layer in layers for w in layer.weights.values())
-    histograms = {layer.name: histogram(layer.weights.values()) for layer in layers}
+    histograms = {layer.name: histogram(layer.weights.values(), bins=_bins(stats[layer.name].parameters)) for layer in layers}
     whole = histogram(w for layer in layers for w in layer.weights.values())
     cancel.check()
     yield Progress(3, 4, "building the layer graph")
     graph = graph_of(model)
     yield Progress(4, 4, "done")
     return ModelInfo(model, layers, stats, total, graph, histograms, whole)
+
+
+def _bins(n: int) -> int:
+    """Fewer bins for a small layer, so that each bin holds enough weights to show a shape."""
+    return max(10, min(100, math.isqrt(n)))
 
 
 def open_model(source: str, trust: bool = False, input_shape: str | None = None, cancel: CancelToken = NO_CANCEL) -> Job[ModelInfo]:
