@@ -53,7 +53,7 @@ def make_student(teacher: Model, spec: dict, trust: bool = False) -> Model:
 
 
 def distill(teacher: Model, student: Model, data: DataSet, *, epochs: int = 10, temperature: float = 4.0,
-            alpha: float = 0.7, lr: float = 1e-3, batch_size: int = 64, optimizer: str = "adam", device: str = "cpu",
+            alpha: float = 0.7, lr: float = 3e-3, batch_size: int = 64, optimizer: str = "adam", device: str = "cpu",
             seed: int = 0, cancel: CancelToken = NO_CANCEL) -> Job[Model]:  # fmt: skip
     """A trained copy of `student`. Progress metrics per epoch: loss and its distillation and label parts,
     the student's accuracy (labels) or agreement with the teacher, and the teacher's line to beat."""

@@ -149,7 +149,7 @@ OPS: dict[str, Op] = {
             "epochs": Field(int, 10, 1, 1000),
             "temperature": Field(float, 4.0, 0.1, 100.0, help="softens the teacher's outputs"),
             "alpha": Field(float, 0.7, 0.0, 1.0, help="weight of the teacher against the labels"),
-            "lr": Field(float, 1e-3, 0.0, 10.0),
+            "lr": Field(float, 3e-3, 0.0, 10.0, help="3e-3 measured best for 10-epoch students (benchmarks/bench_distill.py)"),
             "batch_size": Field(int, 64, 1, 65536),
             "optimizer": Field(str, "adam", choices=("adam", "adamw", "sgd")),
             "seed": Field(int, 0, 0, 2**31 - 1),
