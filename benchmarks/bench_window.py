@@ -125,6 +125,7 @@ def run_probe(source: str, env: dict) -> dict:
 
 
 def main() -> None:
+    load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as tmp:
         env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "XDG_CONFIG_HOME": tmp}  # not the user's settings
         startups = [startup_seconds(env) for _ in range(RUNS)]
@@ -150,7 +151,8 @@ def main() -> None:
         rows,
         f"A stall is the longest gap between two ticks of a {TICK_MS} ms QTimer in the GUI thread while the worker "
         "loads and analyses the model and the window fills its panels (each run a fresh process, the core warmed up "
-        "first as `studio` does). Offscreen Qt platform, on a machine shared with other work. "
+        "first as `studio` does). Offscreen Qt platform, on a machine shared with other work: load average "
+        f"{load_before:.1f} before and {os.getloadavg()[0]:.1f} after the run. "
         "Run: `.venv/bin/python benchmarks/bench_window.py`.",
     )
 
