@@ -13,7 +13,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
-from studio.gui.placeholder import Placeholder
+from studio.gui.placeholder import placeholder_in
 from studio.gui.plots import OVERLAY, VALUES, ZERO, plot_widget, swatch
 
 if TYPE_CHECKING:
@@ -55,10 +55,7 @@ class HistogramView(QWidget):
         layout.addWidget(self.legend)
         layout.addWidget(self.plot, 1)
         layout.addWidget(self.stats)
-        self._placeholder = Placeholder(content, empty_message)
-        outer = QVBoxLayout(self)
-        outer.setContentsMargins(0, 0, 0, 0)
-        outer.addWidget(self._placeholder)
+        self._placeholder = placeholder_in(self, content, empty_message)
 
     def show_histogram(self, hist: Histogram, stats: WeightStats, title: str) -> None:
         self._hist = hist

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from html import escape
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QFormLayout, QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 from studio.gui.histogram_view import HistogramView
-from studio.gui.placeholder import Placeholder
+from studio.gui.placeholder import placeholder_in
+from studio.gui.value_form import ValueForm
 
 if TYPE_CHECKING:
     from studio.core.layers import Layer
@@ -29,48 +30,31 @@ FIELDS = [  # label, tooltip
 class LayerPanel(QWidget):
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
-        self.values: dict[str, QLabel] = {}
-        details = QWidget()
-        form = QFormLayout(details)
-        form.setContentsMargins(0, 0, 0, 0)
-        for label, tip in FIELDS:
-            value = QLabel()
-            value.setWordWrap(True)
-            value.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-            value.setToolTip(tip)
-            self.values[label] = value
-            form.addRow(label + ":", value)
+        self.details = ValueForm(FIELDS)
         self.histogram = HistogramView(PICK_HINT)
         content = QWidget()
         layout = QVBoxLayout(content)
         layout.setContentsMargins(6, 6, 6, 6)
-        layout.addWidget(details)
+        layout.addWidget(self.details)
         layout.addWidget(self.histogram, 1)
-        self._placeholder = Placeholder(content, EMPTY)
-        outer = QVBoxLayout(self)
-        outer.setContentsMargins(0, 0, 0, 0)
-        outer.addWidget(self._placeholder)
+        self._placeholder = placeholder_in(self, content, EMPTY)
 
     def show_layer(self, layer: Layer, stats: WeightStats, hist: Histogram) -> None:
         from studio.core.summary import human_bytes
 
-        shapes = "<br>".join(f"{k.rsplit('.', 1)[-1]} [{', '.join(map(str, w.shape))}]" for k, w in layer.weights.items())
-        self._set(
-            Name=layer.name,
-            Type=layer.type,
-            Shape=shapes,
-            Parameters=f"{stats.parameters:,}",
-            Size=", ".join(f"{human_bytes(n)} as {dtype}" for dtype, n in stats.bytes_by_dtype.items()),
-            Zeros=f"{stats.zeros:,} ({stats.sparsity:.1%})",
-        )
+        shapes = "<br>".join(f"{escape(k.rsplit('.', 1)[-1])} [{', '.join(map(str, w.shape))}]" for k, w in layer.weights.items())
+        self.details.set_texts({
+            "Name": escape(layer.name),
+            "Type": escape(layer.type),
+            "Shape": shapes,
+            "Parameters": f"{stats.parameters:,}",
+            "Size": ", ".join(f"{human_bytes(n)} as {dtype}" for dtype, n in stats.bytes_by_dtype.items()),
+            "Zeros": f"{stats.zeros:,} ({stats.sparsity:.1%})",
+        })  # fmt: skip
         self.histogram.show_histogram(hist, stats, f"Weights of {layer.name}")
         self._placeholder.show_content()
 
     def show_nothing_selected(self) -> None:
-        self._set(**{label: "—" for label, _ in FIELDS})
+        self.details.set_texts({label: "—" for label, _ in FIELDS})
         self.histogram.clear(PICK_HINT)
         self._placeholder.show_content()
-
-    def _set(self, **texts: str) -> None:
-        for label, text in texts.items():
-            self.values[label].setText(text)

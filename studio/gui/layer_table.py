@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QSortFilterProxyModel, Qt, Signal
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QLineEdit, QTableView, QVBoxLayout, QWidget
 
-from studio.gui.placeholder import Placeholder
+from studio.gui.placeholder import placeholder_in
 
 if TYPE_CHECKING:
     from studio.core.layers import Layer
@@ -109,10 +109,7 @@ class LayerTable(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.filter)
         layout.addWidget(self.view, 1)
-        self._placeholder = Placeholder(content)
-        outer = QVBoxLayout(self)
-        outer.setContentsMargins(0, 0, 0, 0)
-        outer.addWidget(self._placeholder)
+        self._placeholder = placeholder_in(self, content)
 
     def show_layers(self, layers: list[Layer], stats: dict[str, WeightStats]) -> None:
         self.model.set_layers(layers, stats)

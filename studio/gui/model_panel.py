@@ -5,11 +5,11 @@ from __future__ import annotations
 from html import escape
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QFormLayout, QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from studio.gui.histogram_view import HistogramView
-from studio.gui.placeholder import Placeholder
+from studio.gui.placeholder import placeholder_in
+from studio.gui.value_form import ValueForm
 
 REFUSED = "#c92a2a"
 EMPTY = "The open model's format, inputs, size and what can be done with it will show here."
@@ -32,30 +32,17 @@ FIELDS = [  # label, tooltip
 class ModelPanel(QWidget):
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
-        self.values: dict[str, QLabel] = {}
-        details = QWidget()
-        form = QFormLayout(details)
-        form.setContentsMargins(0, 0, 0, 0)
-        for label, tip in FIELDS:
-            value = QLabel()
-            value.setWordWrap(True)
-            value.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-            value.setToolTip(tip)
-            self.values[label] = value
-            form.addRow(label + ":", value)
+        self.details = ValueForm(FIELDS)
         self.notes = QLabel()
         self.notes.setWordWrap(True)
         self.histogram = HistogramView("")
         content = QWidget()
         layout = QVBoxLayout(content)
         layout.setContentsMargins(6, 6, 6, 6)
-        layout.addWidget(details)
+        layout.addWidget(self.details)
         layout.addWidget(self.notes)
         layout.addWidget(self.histogram, 1)
-        self._placeholder = Placeholder(content, EMPTY)
-        outer = QVBoxLayout(self)
-        outer.setContentsMargins(0, 0, 0, 0)
-        outer.addWidget(self._placeholder)
+        self._placeholder = placeholder_in(self, content, EMPTY)
 
     def show_model(self, info: ModelInfo) -> None:
         from studio.core.model import OPERATIONS
@@ -69,7 +56,7 @@ class ModelPanel(QWidget):
             reason = f" — <i>{escape(cap.reason)}</i>" if cap.reason else ""
             mark = "✓" if cap.allowed else f'<span style="color:{REFUSED}">✗</span>'
             operations.append(f"{mark} {escape(OPERATIONS[op])}{reason}")
-        texts = {
+        self.details.set_texts({
             "Model": escape(model.source),
             "Format": escape(model.format.label),
             "Inputs": _specs(model.inputs),
@@ -77,9 +64,7 @@ class ModelPanel(QWidget):
             "Parameters": f"{total.parameters:,} ({total.zeros:,} exactly zero, {total.sparsity:.1%})",
             "Size": f"{human_bytes(model.size_bytes)} on disk",
             "Operations": "<br>".join(operations),
-        }
-        for label, text in texts.items():
-            self.values[label].setText(text)
+        })  # fmt: skip
         notes = list(dict.fromkeys(model.notes + ([info.graph.note] if info.graph.note else [])))
         self.notes.setText("<br>".join(f"<i>Note: {escape(n)}</i>" for n in notes))
         self.notes.setVisible(bool(notes))

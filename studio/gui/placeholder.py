@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QLabel, QStackedWidget, QWidget
+from PySide6.QtWidgets import QLabel, QStackedWidget, QVBoxLayout, QWidget
 
 OPEN_HINT = "Open a model or try a sample:\nFile → Open…, Samples ▾ in the toolbar, or drop a model file here."
 
@@ -30,3 +30,12 @@ class Placeholder(QStackedWidget):
     @property
     def message(self) -> str:
         return self._message.text() if self.currentIndex() == 0 else ""
+
+
+def placeholder_in(owner: QWidget, content: QWidget, message: str = OPEN_HINT) -> Placeholder:
+    """Fill `owner` with `content`, shown in place of `message` once there is something to show."""
+    placeholder = Placeholder(content, message)
+    layout = QVBoxLayout(owner)
+    layout.setContentsMargins(0, 0, 0, 0)
+    layout.addWidget(placeholder)
+    return placeholder

@@ -10,7 +10,7 @@ from PySide6.QtCore import QPointF, Signal
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QLabel, QToolTip, QVBoxLayout, QWidget
 
-from studio.gui.placeholder import Placeholder
+from studio.gui.placeholder import placeholder_in
 from studio.gui.plots import SELECTED, ZERO, plot_widget, swatch
 
 if TYPE_CHECKING:
@@ -47,10 +47,7 @@ class SparsityChart(QWidget):
         column.setContentsMargins(0, 0, 0, 0)
         column.addWidget(caption)
         column.addWidget(self.plot, 1)
-        self._placeholder = Placeholder(content)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self._placeholder)
+        self._placeholder = placeholder_in(self, content)
 
     def show_layers(self, stats: dict[str, WeightStats]) -> None:
         self._names, self._stats = list(stats), list(stats.values())

@@ -7,7 +7,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import QRectF, Qt
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
-from studio.gui.placeholder import Placeholder
+from studio.gui.placeholder import placeholder_in
 from studio.gui.plots import plot_widget
 from studio.gui.worker import JobRunner
 
@@ -56,10 +56,7 @@ class WeightHeatmap(QWidget):
         bar.addWidget(self.caption, 1)
         layout.addLayout(bar)
         layout.addWidget(self.plot, 1)
-        self._placeholder = Placeholder(content)
-        outer = QVBoxLayout(self)
-        outer.setContentsMargins(0, 0, 0, 0)
-        outer.addWidget(self._placeholder)
+        self._placeholder = placeholder_in(self, content)
 
     def show_weight(self, name: str, weight: np.ndarray) -> None:
         self._name = name

@@ -27,8 +27,8 @@ def test_open_each_sample(make_window, load, name):
     assert window.info is info and info.model.source == f"sample:{name}"
     assert window.table.model.rowCount() == len(info.layers) > 0
     assert f"{info.total.parameters:,} parameters" in window.model_status.text()
-    assert window.model_panel.values["Format"].text() == info.model.format.label
-    assert window.layer == info.layers[0].name == window.layer_panel.values["Name"].text()
+    assert window.model_panel.details.values["Format"].text() == info.model.format.label
+    assert window.layer == info.layers[0].name == window.layer_panel.details.values["Name"].text()
     assert name in window.windowTitle()
 
 
@@ -38,7 +38,7 @@ def test_open_files_of_each_format(make_window, load, model_files, kind, format_
     info = load(window, model_files[kind])
     assert info.model.format.value == format_
     assert window.table.model.rowCount() == len(info.layers) >= 4
-    assert "✗ structured pruning — " in plain(window.model_panel.values["Operations"])
+    assert "✗ structured pruning — " in plain(window.model_panel.details.values["Operations"])
 
 
 def test_drop_a_file_opens_it(make_window, qtbot, model_files):

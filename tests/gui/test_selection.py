@@ -26,8 +26,8 @@ def click_row(qtbot, window, name):
 def assert_everywhere(window, name):
     info = window.info
     assert window.layer == name
-    assert window.layer_panel.values["Name"].text() == name
-    assert window.layer_panel.values["Parameters"].text() == f"{info.stats[name].parameters:,}"
+    assert window.layer_panel.details.values["Name"].text() == name
+    assert window.layer_panel.details.values["Parameters"].text() == f"{info.stats[name].parameters:,}"
     assert window.layer_panel.histogram.title.text() == f"<b>Weights of {name}</b>"
     assert f"exactly zero: {info.histograms[name].zeros:,}" in window.layer_panel.histogram.legend.text()
     current = window.table.proxy.mapToSource(window.table.view.currentIndex()).row()
@@ -61,7 +61,7 @@ def test_graph_moves_every_panel(qtbot, window):
     canvas.centre_on(node.id)
     qtbot.mouseClick(canvas, Qt.MouseButton.LeftButton, pos=canvas.node_centre(node.id).toPoint())
     assert window.layer == "conv2"
-    assert window.layer_panel.values["Name"].text() == "conv2"
+    assert window.layer_panel.details.values["Name"].text() == "conv2"
     assert window.table.model.name_at(window.table.proxy.mapToSource(window.table.view.currentIndex()).row()) == "conv2"
 
 
