@@ -44,7 +44,8 @@ class Settings:
 
 @dataclass(frozen=True)
 class Mode:
-    run: Callable[[Path, Path, Settings, list[str], object], None]  # (float .onnx, output .onnx, settings, excluded nodes, calibration reader)
+    # (float .onnx, where to write, settings, node names to leave float, calibration reader or None)
+    run: Callable[[Path, Path, Settings, list[str], object], None]
     describe: Callable[[Settings], str]
     preprocess: bool  # run ORT's quant_pre_process (shape inference, basic optimisation) first
     needs_data: bool = False
@@ -107,7 +108,8 @@ class Prepared:
     def layers(self) -> list[tuple[str, str]]:
         """(node name, op type) of the weighted layers: what a user excludes, ranks or keeps float."""
         inits = {t.name for t in self.proto.graph.initializer}
-        return [(n.name, n.op_type) for n in self.proto.graph.node if n.op_type in LAYER_OPS and any(i in inits for i in n.input[1:])]
+        nodes = self.proto.graph.node
+        return [(n.name, n.op_type) for n in nodes if n.op_type in LAYER_OPS and any(i in inits for i in n.input[1:])]
 
     def resolve(self, patterns: list[str]) -> list[str]:
         """Node names matching layer names (`fc1`, from the weight `fc1.weight`), node names or op
@@ -121,7 +123,8 @@ class Prepared:
                 names += aliases(node)
                 unmatched -= hits
         if unmatched:
-            raise StudioError(f"quantize.exclude: {sorted(unmatched)[0]!r} matches no layer (give a layer or node name, or an op type like Conv)")
+            first = sorted(unmatched)[0]
+            raise StudioError(f"quantize.exclude: {first!r} matches no layer (give a layer or node name, or an op type like Conv)")
         return names
 
 
