@@ -110,14 +110,14 @@ class JobRunner(QObject):
 
     @Slot(int, object)
     def _returned(self, run: int, result) -> None:
-        if self._is_current(run):
-            self._current = None
-            self.runningChanged.emit(False)
-            self.finished.emit(result)
+        self._end(run, self.finished, result)
 
     @Slot(int, object)
     def _errored(self, run: int, error) -> None:
+        self._end(run, self.failed, error)
+
+    def _end(self, run: int, signal, value) -> None:
         if self._is_current(run):
             self._current = None
             self.runningChanged.emit(False)
-            self.failed.emit(error)
+            signal.emit(value)
