@@ -35,7 +35,7 @@ class Settings:
     mode: str = "dynamic"
     calibration: str = "minmax"  # static only
     samples: int = 256  # static only: calibration examples from the train split
-    per_channel: bool = True  # one scale per output channel: far closer to float at the same size
+    per_channel: bool = True  # one scale per output channel: closer to float (benchmarks/results/quantize.md), ~3 % larger
     bits: int = 4  # weights-only only
 
     def describe(self) -> str:
@@ -158,7 +158,7 @@ def _preprocess(src: Path, dst: Path, proto: onnx.ModelProto) -> tuple[onnx.Mode
     from onnxruntime.quantization import quant_pre_process
 
     try:
-        with quiet(""):  # ORT prints calibration progress and logs hints meant for script users
+        with quiet(""):
             quant_pre_process(src, dst)
         return onnx.load(dst), []
     except Exception as e:  # symbolic shape inference fails on some graphs; quantization still works without it
