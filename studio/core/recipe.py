@@ -24,6 +24,7 @@ EXPORT_FIELDS = {
     "path": Field(str, None),
     "opset": Field(int, 17, 7, 23),
     "zip": Field(bool, False),
+    "sparse": Field(bool, False),
 }
 
 
@@ -183,8 +184,9 @@ def run_recipe(recipe: Recipe, *, trust: bool = False, device: str | None = None
     if recipe.export and is_main_process():
         from studio.core.deploy import export_version
 
-        job = export_version(model, Path(recipe.export["path"]), data, device,
-                             opset=recipe.export["opset"], with_zip=recipe.export["zip"], cancel=cancel)  # fmt: skip
+        job = export_version(model, Path(recipe.export["path"]), data, device, opset=recipe.export["opset"],
+                             with_zip=recipe.export["zip"], sparse=recipe.export["sparse"],
+                             steps=recipe.to_dict()["steps"], original=results[0].model, cancel=cancel)  # fmt: skip
         export = yield from offset(job, n - 1, n)
     return RunResult(results[1:], export)
 
