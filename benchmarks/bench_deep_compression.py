@@ -1,0 +1,51 @@
+"""The shipped deep-compression recipe (resources/recipes/deep-compression.yaml), 5 seeds of its
+fine-tuning: the zipped exported ONNX against the zipped fp32 export (target ≥ 40× smaller) and the
+accuracy drop measured in ONNX Runtime (target ≤ 1.0 pt)."""
+
+from __future__ import annotations
+
+import statistics
+import tempfile
+from pathlib import Path
+
+import yaml
+
+from common import write
+from studio.core.data import load_data
+from studio.core.export import to_onnx, write_onnx
+from studio.core.jobs import run_to_end
+from studio.core.load import load_model
+from studio.core.metrics import evaluate
+from studio.core.recipe import parse_recipe, run_recipe
+
+RECIPE = Path(__file__).resolve().parent.parent / "resources" / "recipes" / "deep-compression.yaml"
+
+
+def main() -> None:
+    raw = yaml.safe_load(RECIPE.read_text())
+    base = load_model(raw["model"])
+    data = load_data(raw["data"])
+    with tempfile.TemporaryDirectory() as tmp:
+        fp32 = write_onnx(to_onnx(base), Path(tmp) / "fp32.onnx", with_zip=True)
+        fp32_acc = evaluate(to_onnx(base), data.test())["accuracy"]
+        ratios, drops, sizes = [], [], []
+        for seed in range(5):
+            steps = [{op: ({**opts, "seed": seed} if op == "finetune" else opts)} for step in raw["steps"] for op, opts in step.items()]
+            recipe = parse_recipe({**raw, "steps": steps, "export": {**raw["export"], "path": str(Path(tmp) / f"dc{seed}.onnx")}})
+            export = run_to_end(run_recipe(recipe)).export
+            ratios.append(fp32["zip_bytes"] / export["zip_bytes"])
+            drops.append((fp32_acc - export["metrics"]["accuracy"]) * 100)
+            sizes.append(export["zip_bytes"])
+    rows = [[f"{fp32['zip_bytes']:,}", f"{statistics.median(sizes):,.0f} ({min(sizes):,}–{max(sizes):,})",
+             f"{statistics.median(ratios):.1f}× ({min(ratios):.1f}–{max(ratios):.1f})", "≥ 40×",
+             f"{fp32_acc:.2%}", f"{statistics.median(drops):.2f} ({min(drops):.2f}–{max(drops):.2f})", "≤ 1.0 pt"]]  # fmt: skip
+    write("deep_compression", "Deep compression recipe (issue 6)",
+          ["fp32 export zipped, B", "compressed export zipped, B: median (range)", "smaller by", "target",
+           "fp32 accuracy (ORT)", "accuracy drop, pt (ORT)", "target"], rows,
+          "resources/recipes/deep-compression.yaml on sample:lenet-300-100: gradual magnitude pruning to 97.5 % over 12 "
+          "epochs, 6 epochs of fine-tuning, static int8 (QDQ, MinMax, per-channel), one standard ONNX file zipped "
+          "(deflate); 5 seeds of the fine-tuning; accuracy on the 1,000-image test split in ONNX Runtime.")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
