@@ -1,0 +1,45 @@
+"""Run every benchmark and gather their tables into benchmarks/RESULTS.md (one command, one table each).
+
+    .venv/bin/python benchmarks/run_all.py            # everything (about 20 minutes on 2 cores)
+    .venv/bin/python benchmarks/run_all.py stats prune  # a subset, by name
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from importlib import metadata
+from pathlib import Path
+
+from common import RESULTS, machine
+
+HERE = Path(__file__).resolve().parent
+ORDER = ["stats", "graph", "window", "prune", "quantize", "distill", "deep_compression"]
+LIBRARIES = ["torch", "onnx", "onnxruntime", "onnxscript", "torch-pruning", "PySide6-Essentials", "pyqtgraph", "numpy"]
+
+
+def main(names: list[str]) -> int:
+    failed = []
+    for name in names or ORDER:
+        t = time.perf_counter()
+        print(f"== {name}", flush=True)
+        rc = subprocess.call([sys.executable, str(HERE / f"bench_{name}.py")], cwd=HERE)
+        print(f"== {name}: exit {rc} in {time.perf_counter() - t:.0f} s", flush=True)
+        if rc:
+            failed.append(name)
+    versions = ", ".join(f"{lib} {metadata.version(lib)}" for lib in LIBRARIES)
+    parts = ["# Benchmark results", "", f"Machine: {machine()}", "", f"Libraries: {versions}", "",
+             "Each section below is written by one script in benchmarks/ (`bench_NAME.py`); "
+             "`python benchmarks/run_all.py` reruns them all.", ""]  # fmt: skip
+    for name in ORDER:
+        path = RESULTS / f"{name}.md"
+        if path.exists():
+            parts.append(path.read_text())
+    (HERE / "RESULTS.md").write_text("\n".join(parts))
+    print(f"wrote {HERE / 'RESULTS.md'}" + (f"; failed: {', '.join(failed)}" if failed else ""))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
