@@ -4,18 +4,30 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 EXIT_BAD_INPUT = 2
 
 
+EXIT_INTERNAL = 1
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if argv and argv[0] == "inspect":
-        return _inspect(argv[1:])
-    if argv and argv[0] == "run":
-        return _run(argv[1:])
-    return _window(argv)
+    command = {"inspect": _inspect, "run": _run}.get(argv[0]) if argv else None
+    if command is None:
+        return _window(argv)
+    try:
+        return command(argv[1:])
+    except MemoryError:
+        print(f"studio: {argv[-1]}: ran out of memory; try a smaller batch, model or data set", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except Exception as e:  # a bug, not bad input: still one line; STUDIO_DEBUG=1 shows the traceback
+        if os.environ.get("STUDIO_DEBUG"):
+            raise
+        print(f"studio: unexpected error ({type(e).__name__}: {e}); rerun with STUDIO_DEBUG=1 and report it", file=sys.stderr)
+        return EXIT_INTERNAL
 
 
 def _window(argv: list[str]) -> int:

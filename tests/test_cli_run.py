@@ -36,3 +36,20 @@ def test_invalid_recipe_is_one_line_exit_2(tmp_path):
     r = studio("run", "r.yaml", cwd=tmp_path)
     assert r.returncode == 2
     assert r.stderr.strip().count("\n") == 0 and "sparsity" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_out_of_memory_in_a_job_is_one_line(tmp_path, monkeypatch, capsys):
+    from studio import cli
+    from studio.core import steps
+
+    (tmp_path / "r.yaml").write_text(RECIPE)
+
+    def exhausted(*args, **kwargs):
+        raise MemoryError()
+        yield
+
+    monkeypatch.setitem(steps.OPS, "prune", steps.Op("prune", steps.OPS["prune"].fields, exhausted, steps.OPS["prune"].describe))
+    assert cli.main(["run", str(tmp_path / "r.yaml")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "ran out of memory" in err.splitlines()[-1] and "Traceback" not in err
+    assert not (tmp_path / "out").exists()
