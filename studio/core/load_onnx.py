@@ -7,7 +7,7 @@ from pathlib import Path
 
 import onnx
 from google.protobuf.message import DecodeError
-from onnx import external_data_helper, helper
+from onnx import helper
 
 from studio.core.errors import StudioError, first_line
 from studio.core.model import Format, Model, TensorSpec
@@ -54,7 +54,9 @@ def all_tensors(graph: onnx.GraphProto):
 
 
 def _load_external_data(proto: onnx.ModelProto, path: Path, source: str) -> int:
-    """Check every external-data reference stays inside the model's folder, then load it. Returns bytes read."""
+    """Read every external tensor into the model, after checking it stays inside the model's folder.
+    One plain read per tensor: the read releases Python's lock, so a window stays responsive while a
+    large model loads. Returns the bytes of the external files."""
     folder = path.resolve().parent
     files: set[Path] = set()
     for tensor in all_tensors(proto.graph):
@@ -67,15 +69,18 @@ def _load_external_data(proto: onnx.ModelProto, path: Path, source: str) -> int:
             raise StudioError(f"external data {location!r} of {tensor.name!r} points outside the model's folder", source)
         if not target.is_file():
             raise StudioError(f"external data file {location!r} is missing beside the model", source)
-        end = int(info.get("offset", 0) or 0) + int(info.get("length", 0) or 0)
-        if end > target.stat().st_size:
-            raise StudioError(f"external data file {location!r} is shorter than the model says (truncated?)", source)
-        files.add(target)
-    if files:
         try:
-            external_data_helper.load_external_data_for_model(proto, str(folder))
-        except Exception as e:  # onnx raises several types for bad external data
-            raise StudioError(f"cannot read external data ({first_line(e)})", source) from None
+            offset, length = int(info.get("offset") or 0), int(info.get("length") or (target.stat().st_size - int(info.get("offset") or 0)))
+        except ValueError:
+            raise StudioError(f"external data of {tensor.name!r} has a bad offset or length", source) from None
+        if offset < 0 or length < 0 or offset + length > target.stat().st_size:
+            raise StudioError(f"external data file {location!r} is shorter than the model says (truncated?)", source)
+        with target.open("rb") as f:
+            f.seek(offset)
+            tensor.raw_data = f.read(length)
+        del tensor.external_data[:]
+        tensor.data_location = onnx.TensorProto.DEFAULT
+        files.add(target)
     return sum(f.stat().st_size for f in files)
 
 
