@@ -79,3 +79,14 @@ def test_gradual_pruning_reaches_the_target_while_finetuning():
     assert result.steps[0].metrics["weight_sparsity"] == pytest.approx(0.9, abs=1e-6)
     assert result.steps[0].metrics["accuracy"] > 0.85
     assert sum("sparsity" in e.message for e in events) >= 3
+
+
+def test_shipped_recipes_are_valid():
+    from pathlib import Path
+
+    folder = Path(__file__).resolve().parents[2] / "resources" / "recipes"
+    recipes = sorted(folder.glob("*.yaml"))
+    assert recipes
+    for path in recipes:
+        recipe = load_recipe(str(path))
+        assert recipe.steps and recipe.export
