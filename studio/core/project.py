@@ -39,7 +39,8 @@ def save_project(folder: Path, project: Project) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     entries = [_save_version(folder, v) for v in project.history.versions.values()]
     doc = {"format_version": FORMAT_VERSION, "data": project.data, "device": project.device,
-           "current": project.current, "charts": project.charts, "versions": entries}  # fmt: skip
+           "current": project.current, "charts": project.charts, "next_id": project.history.next_id,
+           "versions": entries}  # fmt: skip
     atomic_write(folder / PROJECT_FILE, json.dumps(doc, indent=1, default=_json_default).encode())
 
 
@@ -53,7 +54,7 @@ def open_project(folder: Path, trust: bool = False) -> Project:
         versions = doc["versions"]
     except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as e:
         raise StudioError(f"{PROJECT_FILE} is damaged ({first_line(e)})", str(folder)) from None
-    history = History()
+    history = History(next_id=doc.get("next_id", 0) if isinstance(doc.get("next_id"), int) else 0)
     for entry in versions:
         try:
             model = _load_version(folder, entry, trust)

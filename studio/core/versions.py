@@ -27,9 +27,11 @@ class Version:
 @dataclass
 class History:
     versions: dict[int, Version] = field(default_factory=dict)
+    next_id: int = 0  # ids are never reused: a project folder's v3 file always holds the same v3
 
     def add(self, result: StepResult, parent: int | None, label: str | None = None) -> Version:
-        vid = max(self.versions, default=-1) + 1
+        vid = max(self.next_id, max(self.versions, default=-1) + 1)
+        self.next_id = vid + 1
         version = Version(vid, label or f"v{vid} {result.label}", result, parent)
         self.versions[vid] = version
         return version

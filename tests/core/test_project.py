@@ -84,3 +84,11 @@ def test_broken_projects_are_one_line(tmp_path, project):
     with pytest.raises(StudioError, match="damaged"):
         open_project(tmp_path / "p")
     assert np.load(tmp_path / "p" / "v0.logits.npy").shape == (359, 10)
+
+
+def test_a_reopened_project_never_reuses_a_deleted_versions_id(tmp_path, project):
+    save_project(tmp_path / "p", project)
+    again = open_project(tmp_path / "p")
+    last = max(again.history.versions)
+    del again.history.versions[last]
+    assert again.history.add(again.history.versions[0].result, 0).id == last + 1

@@ -25,3 +25,11 @@ def test_window_actions_become_a_replayable_recipe():
     replayed = run_to_end(run_recipe(again)).steps[-1]
     assert replayed.metrics["nonzero_parameters"] == pruned.metrics["nonzero_parameters"]
     assert replayed.metrics["accuracy"] == pruned.metrics["accuracy"]
+
+
+def test_ids_of_deleted_versions_are_never_reused():
+    history = History()
+    for parent in (None, 0, 1):
+        history.add(StepResult("load", {}, "step", None, {}), parent)
+    del history.versions[2]
+    assert history.add(StepResult("load", {}, "again", None, {}), 1).id == 3
