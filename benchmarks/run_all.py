@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/run_all.py            # everything (about 20 minutes on 2 cores)
     .venv/bin/python benchmarks/run_all.py stats prune  # a subset, by name
+    .venv/bin/python benchmarks/run_all.py --gather     # only rebuild RESULTS.md from results/
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ LIBRARIES = ["torch", "onnx", "onnxruntime", "onnxscript", "torch-pruning", "PyS
 
 def main(names: list[str]) -> int:
     failed = []
-    for name in names or ORDER:
+    gather_only = names == ["--gather"]
+    for name in [] if gather_only else names or ORDER:
         t = time.perf_counter()
         print(f"== {name}", flush=True)
         rc = subprocess.call([sys.executable, str(HERE / f"bench_{name}.py")], cwd=HERE)
