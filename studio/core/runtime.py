@@ -9,6 +9,14 @@ from studio.core.errors import StudioError, first_line
 from studio.core.model import Model
 
 BATCH = 256
+_thread_budget: int | None = None  # set by the window so a running job leaves the GUI a core
+
+
+def limit_threads(n: int) -> None:
+    """Cap the threads PyTorch and new ONNX Runtime sessions use for jobs in this process."""
+    global _thread_budget
+    _thread_budget = max(1, n)
+    torch.set_num_threads(_thread_budget)
 
 
 def resolve_device(device: str | None) -> str:
@@ -38,6 +46,7 @@ def ort_session(model: Model, device: str = "cpu", threads: int | None = None):
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
+    threads = threads or _thread_budget
     if threads:
         opts.intra_op_num_threads = threads
     try:

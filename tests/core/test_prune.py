@@ -128,3 +128,17 @@ def test_cancel_mid_finetune_leaves_the_model_unchanged():
     with pytest.raises(Cancelled):
         run_to_end(job)
     assert all(torch.equal(before[k], v) for k, v in pruned.module.state_dict().items())
+
+
+def test_thread_budget_caps_torch_and_new_onnx_sessions():
+    from studio.core import runtime
+
+    before = torch.get_num_threads()
+    try:
+        runtime.limit_threads(1)
+        assert torch.get_num_threads() == 1
+        session = runtime.ort_session(to_onnx(load_model("sample:digits-cnn")))
+        assert session.get_session_options().intra_op_num_threads == 1
+    finally:
+        runtime._thread_budget = None
+        torch.set_num_threads(before)
