@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
 )
 
 from studio.gui import dialogs
+from studio.gui.compression import Compression
 from studio.gui.graph_view import GraphView
 from studio.gui.layer_panel import LayerPanel
 from studio.gui.layer_table import LayerTable
@@ -50,6 +51,13 @@ def _open_job(source: str, trust: bool, cancel):
     return (yield from open_model(source, trust=trust, cancel=cancel))
 
 
+def _show_job(model, cancel):
+    """Analyse a model already loaded (a version) for the panels."""
+    from studio.core.analysis import analyze
+
+    return (yield from analyze(model, cancel))
+
+
 class MainWindow(QMainWindow):
     layerChanged = Signal(object)  # the current layer's name, or None
     modelChanged = Signal(object)  # the ModelInfo now shown
@@ -58,7 +66,8 @@ class MainWindow(QMainWindow):
         super().__init__()
         self.info: ModelInfo | None = None
         self.layer: str | None = None
-        self._opening: tuple[str, bool] | None = None
+        self._opening: tuple[str, bool] | None = None  # the file being opened, or None when showing a version
+        self._showing = ""  # the label of the version being shown
         self._heatmap_layer: str | None = None  # the layer the heatmap shows
         self.setWindowTitle("Compression Studio")
         self.setAcceptDrops(True)
@@ -72,6 +81,7 @@ class MainWindow(QMainWindow):
         self._build_menus()
         self._build_toolbar()
         self._build_status()
+        self.compression = Compression(self)  # the Compress actions, sheet, Run and Versions docks
         self.resize(1400, 900)
         self._default_state: bytes | None = None  # the first layout, for View → Reset Layout
         self._restore_settings()
@@ -146,14 +156,14 @@ class MainWindow(QMainWindow):
         self.recent_menu.setToolTipsVisible(True)
         self.recent_menu.aboutToShow.connect(self._fill_recent)
 
-        file = self.menuBar().addMenu("&File")
+        self.file_menu = file = self.menuBar().addMenu("&File")
         file.addAction(self.open_action)
         file.addMenu(self.recent_menu)
         file.addMenu(self.samples_menu)
         file.addSeparator()
         file.addAction(self.quit_action)
 
-        view = self.menuBar().addMenu("&View")
+        self.view_menu = view = self.menuBar().addMenu("&View")
         for i in range(self.tabs.count()):
             action = self._action(self.tabs.tabText(i), self.tabs.tabToolTip(i), lambda _=False, i=i: self.tabs.setCurrentIndex(i), f"Ctrl+{i + 1}")
             view.addAction(action)
@@ -166,11 +176,11 @@ class MainWindow(QMainWindow):
         view.addSeparator()
         view.addAction(self.reset_layout_action)
 
-        help_menu = self.menuBar().addMenu("&Help")
-        help_menu.addAction(self.about_action)
+        self.help_menu = self.menuBar().addMenu("&Help")
+        self.help_menu.addAction(self.about_action)
 
     def _build_toolbar(self) -> None:
-        bar = self.addToolBar("Main")
+        self.toolbar = bar = self.addToolBar("Main")
         bar.setObjectName("main_toolbar")
         bar.setMovable(False)
         bar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
@@ -197,6 +207,11 @@ class MainWindow(QMainWindow):
         """Load and analyse a file or sample:NAME in the worker; the open model stays until it is done."""
         self._opening = (source, trust)
         self.runner.start(_open_job, source, trust)
+
+    def show_model(self, model, label: str) -> None:
+        """Show a model already loaded (a version of the open one) in every panel."""
+        self._opening, self._showing = None, label
+        self.runner.start(_show_job, model)
 
     def choose_file(self) -> None:
         recent = self._recent()
@@ -229,13 +244,16 @@ class MainWindow(QMainWindow):
         model = info.model
         self.model_status.setText(f"{model.name} · {info.total.parameters:,} parameters · {human_bytes(model.size_bytes)} on disk")
         self.setWindowTitle(f"{model.name} — Compression Studio")
+        if self._opening is None:
+            self.setWindowTitle(f"{model.name} ({self._showing}) — Compression Studio")
+            return
         self.statusBar().showMessage(f"Opened {model.source}", 5000)
         self._remember(model.source)
 
     def _open_failed(self, error: Exception) -> None:
         from studio.core.errors import StudioError, TrustRequired, first_line
 
-        source, _ = self._opening
+        source = self._opening[0] if self._opening else self._showing
         if isinstance(error, TrustRequired):
             if dialogs.ask_trust(self, source, str(error)):
                 self.open_model(source, trust=True)
@@ -333,12 +351,14 @@ class MainWindow(QMainWindow):
     def _reset_layout(self) -> None:
         self.restoreState(self._default_state)
         self.resizeDocks([self.model_dock, self.layer_dock], [340, 380], Qt.Orientation.Horizontal)
+        self.compression.reset_layout()
 
     def closeEvent(self, event) -> None:
         s = settings()
         s.setValue("window/geometry", self.saveGeometry())
         s.setValue("window/state", self.saveState())
         s.setValue("window/sparsity_split", self.sparsity_split.saveState())
+        self.compression.files.discard_autosave()
         for runner in self.findChildren(JobRunner):  # the heatmap's too: no thread outlives the window
             runner.shutdown()
         super().closeEvent(event)

@@ -8,7 +8,8 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 import pytest  # noqa: E402
 import shiboken6  # noqa: E402
 from PySide6.QtCore import QEvent, QSettings  # noqa: E402
-from PySide6.QtWidgets import QApplication, QFileDialog, QMessageBox  # noqa: E402
+from PySide6.QtGui import QDesktopServices  # noqa: E402
+from PySide6.QtWidgets import QApplication, QFileDialog, QInputDialog, QMessageBox  # noqa: E402
 
 LOAD_TIMEOUT_MS = 60_000  # a shared 2-core machine loads torch and a sample in a few seconds
 
@@ -20,6 +21,12 @@ def _settings_in_tmp(tmp_path):
 
 
 @pytest.fixture(autouse=True)
+def _data_in_tmp(tmp_path, monkeypatch):
+    """The autosave (AppDataLocation, under XDG_DATA_HOME) goes to a temporary folder, never the real one."""
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+
+
+@pytest.fixture(autouse=True)
 def _dialogs_fail(monkeypatch):
     """A dialog the test did not ask for fails it instead of waiting for a click."""
 
@@ -28,7 +35,10 @@ def _dialogs_fail(monkeypatch):
 
     for name in ("exec", "warning", "critical", "information", "question", "about"):
         monkeypatch.setattr(QMessageBox, name, unexpected)
-    monkeypatch.setattr(QFileDialog, "getOpenFileName", unexpected)
+    for name in ("getOpenFileName", "getSaveFileName", "getExistingDirectory"):
+        monkeypatch.setattr(QFileDialog, name, unexpected)
+    monkeypatch.setattr(QInputDialog, "getText", unexpected)
+    monkeypatch.setattr(QDesktopServices, "openUrl", unexpected)
 
 
 def _windows() -> dict[int, str]:
@@ -99,3 +109,37 @@ def model_files(tmp_path_factory):
     torch.export.save(torch.export.export(model, (x,)), paths["pt2"])
     torch.save(model, paths["pickled"])
     return paths
+
+
+RUN_TIMEOUT_MS = 120_000  # one epoch on the digits sample, on a shared 2-core machine
+
+
+@pytest.fixture
+def studio(make_window, load, qtbot):
+    """A window with sample:digits-cnn open on sample:digits, its original measured."""
+    window = make_window()
+    load(window, "sample:digits-cnn")
+    session = window.compression.session
+    qtbot.waitUntil(lambda: bool(session.version.metrics) and not session.running, timeout=LOAD_TIMEOUT_MS)
+    return window
+
+
+@pytest.fixture
+def run_sheet(qtbot):
+    """run_sheet(window, "prune", configure): set up a Compress sheet, click Run, wait until the new
+    version is made and shown; returns the versions the run added."""
+    from PySide6.QtCore import Qt
+
+    def run(window, name: str, configure=lambda sheet: None):
+        sheet = window.compression.open_sheet(name)
+        configure(sheet)
+        session = window.compression.session
+        added = []
+        session.runFinished.connect(added.extend)
+        with qtbot.waitSignals([session.runFinished, window.modelChanged], timeout=RUN_TIMEOUT_MS):
+            qtbot.mouseClick(sheet.run_button, Qt.MouseButton.LeftButton)
+        session.runFinished.disconnect(added.extend)
+        assert window.info.model is session.version.model is added[-1].model
+        return added
+
+    return run

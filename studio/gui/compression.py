@@ -1,0 +1,228 @@
+"""Compression in the window (DESIGN.md §9): the Prune / Quantize / Distill / Export actions, the Data and
+Device choices, the Compress sheet, the Run dock and the Versions dock, wired to one Session."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import QObject, QStandardPaths, Qt, QTimer
+from PySide6.QtGui import QKeySequence
+from PySide6.QtWidgets import QMenu
+
+from studio.gui import dialogs, metric_text
+from studio.gui.compare import Compare
+from studio.gui.compress_sheet import CompressSheet
+from studio.gui.data_picker import DataPicker
+from studio.gui.distill_panel import DistillPanel
+from studio.gui.export_dialog import ExportDialog
+from studio.gui.project_files import ProjectFiles, file_stem
+from studio.gui.prune_panel import PrunePanel, sensitivity_job
+from studio.gui.quantize_panel import QuantizePanel
+from studio.gui.run_dock import RunDock
+from studio.gui.session import Session
+from studio.gui.versions_panel import VersionsPanel
+
+if TYPE_CHECKING:
+    from studio.core.analysis import ModelInfo
+    from studio.gui.compress_sheet import Sheet
+
+NO_MODEL = "Open a model first: File → Open…, or a sample from Samples ▾"
+BUSY = "A run is going on: wait for it to end, or cancel it in the Run panel"
+ACTIONS = {  # sheet: (text, tooltip, the capabilities of which one is enough)
+    "prune": ("&Prune", "Set the least important weights or channels to zero (remove them)", ("prune_unstructured", "prune_structured")),
+    "quantize": ("&Quantize", "Store weights (and activations) in fewer bits: int8, fp16 or 4-bit", ("quantize",)),
+    "distill": ("&Distill", "Train a smaller student model to imitate this one", ("distill_teacher",)),
+}
+
+
+class Compression(QObject):
+    def __init__(self, window):
+        super().__init__(window)
+        self.window = window
+        self.session = Session(window)
+        self.export_dialog: ExportDialog | None = None
+        self.sheet = CompressSheet({"prune": PrunePanel, "quantize": QuantizePanel, "distill": DistillPanel})
+        self.sheet.sheetBuilt.connect(self._sheet_built)
+        self.compress_dock = window._dock("Compress", "compress_dock", self.sheet, Qt.DockWidgetArea.RightDockWidgetArea)
+        window.tabifyDockWidget(window.layer_dock, self.compress_dock)
+        window.layer_dock.raise_()
+        self.run_dock = window._dock("Run", "run_dock", RunDock(self.session), Qt.DockWidgetArea.BottomDockWidgetArea)
+        self.run_dock.hide()  # until the first run: a window without it fits a small screen
+        self.versions = VersionsPanel(self.session)
+        self.versions.exportRequested.connect(self.export)
+        self.versions_dock = window._dock("Versions", "versions_dock", self.versions, Qt.DockWidgetArea.LeftDockWidgetArea)
+        window.tabifyDockWidget(window.model_dock, self.versions_dock)
+        window.model_dock.raise_()
+        self.compare = Compare(window, self.session, self.versions)
+        self.files = ProjectFiles(window, self.session)
+        self.picker = DataPicker()
+        self.picker.dataChanged.connect(self.session.set_data)
+        self.picker.deviceChanged.connect(lambda device: setattr(self.session, "device", device))
+        self.session.dataChanged.connect(self.picker.set_spec)
+        self._build_actions()
+        self._build_menus()
+        self._build_toolbar()
+
+        window.modelChanged.connect(self._model_shown)
+        self.session.currentChanged.connect(self._current_changed)
+        self.session.runFinished.connect(self._ran)
+        self.session.failed.connect(self._failed)
+        self.session.runner.runningChanged.connect(lambda _: self._update())
+        self._update()
+        QTimer.singleShot(0, self.files.offer_restore)
+
+    # ---- building -------------------------------------------------------------------------------
+
+    def _build_actions(self) -> None:
+        w = self.window
+        self.actions = {name: w._action(text, tip, lambda _=False, n=name: self.open_sheet(n)) for name, (text, tip, _) in ACTIONS.items()}
+        self.export_action = w._action("&Export…", "Export the current version as an ONNX file, measured in ONNX Runtime",
+                                       lambda: self.export(self.session.current), "Ctrl+E")  # fmt: skip
+        self.save_recipe_action = w._action("Save &Recipe…", "Save the steps that made the current version as a recipe "
+                                            "(studio run replays it)", self.files.save_recipe)  # fmt: skip
+        self.save_project_action = w._action("&Save Project…", "Save every version, the data choice and the charts in a folder",
+                                             self.files.save_project, QKeySequence.StandardKey.Save)  # fmt: skip
+        self.open_project_action = w._action("Open &Project…", "Open a project folder saved earlier, with all its versions",
+                                             lambda: self.files.open_project())  # fmt: skip
+
+    def _build_menus(self) -> None:
+        w = self.window
+        for action in (self.open_project_action, self.save_project_action, self.save_recipe_action):
+            w.file_menu.insertAction(w.quit_action, action)
+        w.file_menu.insertSeparator(w.quit_action)
+        menu = QMenu("&Compress", w)
+        menu.setToolTipsVisible(True)
+        for action in self.actions.values():
+            menu.addAction(action)
+        menu.addSeparator()
+        menu.addAction(self.export_action)
+        w.menuBar().insertMenu(w.help_menu.menuAction(), menu)
+        for dock in (self.versions_dock, self.compress_dock, self.run_dock):
+            toggle = dock.toggleViewAction()
+            toggle.setText(f"{dock.windowTitle()} Panel")
+            toggle.setStatusTip(f"Show or hide the {dock.windowTitle()} panel")
+            w.view_menu.insertAction(w.reset_layout_action, toggle)
+
+    def _build_toolbar(self) -> None:
+        bar = self.window.toolbar
+        bar.addSeparator()
+        for action in self.actions.values():
+            bar.addAction(action)
+        bar.addSeparator()
+        bar.addAction(self.export_action)
+        bar.addSeparator()
+        bar.addWidget(self.picker)
+
+    def reset_layout(self) -> None:
+        self.window.resizeDocks([self.run_dock], [230], Qt.Orientation.Vertical)
+
+    # ---- actions --------------------------------------------------------------------------------
+
+    def open_sheet(self, name: str) -> Sheet:
+        sheet = self.sheet.show_sheet(name)
+        self.compress_dock.show()
+        self.compress_dock.raise_()
+        return sheet
+
+    def run(self, sheet: Sheet) -> None:
+        from studio.core.errors import StudioError
+
+        try:
+            self.session.run(sheet.steps())
+        except StudioError as e:
+            dialogs.show_error(self.window, f"Cannot {sheet.title.lower()} yet", str(e))
+            return
+        self.run_dock.show()
+
+    def analyse(self, target: float) -> None:
+        panel = self.sheet.sheets["prune"]
+        self.session.start(f"analysing sensitivity for {target:.0%}", panel.show_sensitivity, sensitivity_job,
+                           self.session.version.model, self.session.data, self.session.device)  # fmt: skip
+        self.run_dock.show()
+
+    def export(self, vid: int) -> None:
+        version = self.session.history.versions[vid]
+        documents = Path(QStandardPaths.writableLocation(QStandardPaths.StandardLocation.DocumentsLocation))
+        if self.export_dialog is not None:
+            self.export_dialog.close()
+            self.export_dialog.deleteLater()
+        self.export_dialog = ExportDialog(self.session, version, documents / f"{file_stem(version.model.source)}-v{vid}.onnx", self.window)
+        self.export_dialog.show()
+
+    # ---- following the session and the window ---------------------------------------------------
+
+    def _model_shown(self, info: ModelInfo) -> None:
+        if not self.session.owns(info.model):  # opened from a file or a sample: a new history
+            self._first_model_loaded()
+            source = info.model.source
+            data = self.session.data
+            if source.startswith("sample:"):
+                from studio.core.samples import SAMPLE_MODELS
+
+                data = "sample:" + SAMPLE_MODELS[source.removeprefix("sample:")].data
+            self.session.begin(info.model, data)
+            self.window.model_dock.raise_()
+        for sheet in self.sheet.sheets.values():
+            sheet.show_model(info)
+        self._show_precisions(info)
+        self._update()
+
+    def _first_model_loaded(self) -> None:
+        """Torch has loaded (in the worker): now the sample data sets and CUDA can be listed."""
+        import torch
+
+        from studio.core.samples import SAMPLE_DATA
+
+        self.picker.add_samples([f"sample:{name}" for name in SAMPLE_DATA])
+        self.picker.set_devices(["cpu"] + (["cuda"] if torch.cuda.is_available() else []))
+
+    def _current_changed(self, version) -> None:
+        if version is not None and (self.window.info is None or self.window.info.model is not version.model):
+            self.window.show_model(version.model, version.label)
+        self._update()
+
+    def _sheet_built(self, name: str, sheet: Sheet) -> None:
+        sheet.runRequested.connect(lambda: self.run(sheet))
+        if name == "prune":
+            sheet.analyseRequested.connect(self.analyse)
+        if self.window.info is not None:
+            sheet.show_model(self.window.info)
+            self._show_precisions(self.window.info)
+        self._update()
+
+    def _show_precisions(self, info: ModelInfo) -> None:
+        if "quantize" in self.sheet.sheets:
+            from studio.core.quantize import quantized_ops
+
+            self.sheet.sheets["quantize"].show_ops(quantized_ops(info.model.onnx) if info.model.onnx is not None else None)
+
+    def _ran(self, added: list) -> None:
+        last = added[-1]
+        self.versions_dock.raise_()
+        self.window.layer_dock.raise_()
+        self.window.statusBar().showMessage(f"Made {', '.join(v.label for v in added)}: {metric_text.differences(last.metrics, self.session.history.versions[added[0].parent].metrics)}", 15000)
+
+    def _failed(self, doing: str, error: Exception) -> None:
+        from studio.core.errors import StudioError, first_line
+
+        if isinstance(error, StudioError):
+            dialogs.show_error(self.window, f"Could not finish {doing}", str(error))
+        else:  # a bug: one line for the user, then let it surface (and fail any test)
+            dialogs.show_error(self.window, "Unexpected error", f"{doing}: {type(error).__name__}: {first_line(error)}")
+            raise error
+
+    def _update(self) -> None:
+        """Enable what the current version allows; tooltips say why not."""
+        version = self.session.version
+        caps = version.model.capabilities() if version is not None else {}
+        for name, action in self.actions.items():
+            refusals = [caps[c].reason for c in ACTIONS[name][2] if not caps[c].allowed] if caps else [NO_MODEL]
+            allowed = bool(caps) and len(refusals) < len(ACTIONS[name][2])
+            action.setEnabled(allowed)
+            action.setToolTip(ACTIONS[name][1] if allowed else f"{ACTIONS[name][1]}. Not possible: {refusals[0]}")
+            if name in self.sheet.sheets:
+                self.sheet.sheets[name].set_runnable("" if allowed and not self.session.running else (BUSY if allowed else action.toolTip()))
+        self.export_action.setEnabled(version is not None)
+        for action in (self.save_recipe_action, self.save_project_action):
+            action.setEnabled(version is not None)

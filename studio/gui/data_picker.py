@@ -1,0 +1,97 @@
+"""The toolbar's Data and Device choices: which data compression trains and measures on (a sample, a
+file or an image folder, with or without labels), and where it runs."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import QCheckBox, QComboBox, QFileDialog, QHBoxLayout, QLabel, QWidget
+
+DATA_FILES = "Data (*.npz *.csv);;All files (*)"
+OPEN_FILE, OPEN_FOLDER = "open-file", "open-folder"
+DEVICES = {"cpu": "CPU", "cuda": "CUDA (GPU)"}
+
+
+class DataPicker(QWidget):
+    dataChanged = Signal(object)  # the data spec: "sample:NAME", a path, {path, labels: none}, or None
+    deviceChanged = Signal(str)
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.data = QComboBox()
+        self.data.setMinimumContentsLength(16)
+        self.data.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.data.setToolTip("The data compression trains and measures on: a sample, a .npz or .csv file, or a folder "
+                             "with one subfolder of images per class. Every 5th example is kept for testing.")  # fmt: skip
+        self.data.addItem("choose data…", None)
+        self.data.insertSeparator(1)
+        self.data.addItem("Open data file (.npz, .csv)…", OPEN_FILE)
+        self.data.addItem("Open image folder…", OPEN_FOLDER)
+        self._chosen = 0
+        self.data.activated.connect(self._activated)
+        self.unlabeled = QCheckBox("no labels")
+        self.unlabeled.setToolTip("The data has no labels: versions are measured by how often they agree with the "
+                                  "version they came from, and fine-tuning learns from that version")  # fmt: skip
+        self.unlabeled.toggled.connect(lambda: self.dataChanged.emit(self.spec()))
+        self.device = QComboBox()
+        self.device.setToolTip("Where training and measuring run. CUDA is listed when PyTorch sees a GPU.")
+        self.device.addItem(DEVICES["cpu"], "cpu")
+        self.device.activated.connect(lambda: self.deviceChanged.emit(self.device.currentData()))
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(4, 0, 4, 0)
+        layout.addWidget(QLabel("Data:"))
+        layout.addWidget(self.data)
+        layout.addWidget(self.unlabeled)
+        layout.addSpacing(12)
+        layout.addWidget(QLabel("Device:"))
+        layout.addWidget(self.device)
+
+    def spec(self):
+        source = self.data.itemData(self._chosen)
+        if source is None or source in (OPEN_FILE, OPEN_FOLDER):
+            return None
+        return {"path": source, "labels": "none"} if self.unlabeled.isChecked() else source
+
+    def set_spec(self, spec) -> None:
+        """Show a spec chosen elsewhere (a sample's own data, a project's), without emitting."""
+        source = spec["path"] if isinstance(spec, dict) else spec
+        self._select(source)
+        self.unlabeled.blockSignals(True)
+        self.unlabeled.setChecked(isinstance(spec, dict) and str(spec.get("labels", "")).lower() in ("none", "no", "false"))
+        self.unlabeled.blockSignals(False)
+
+    def add_samples(self, names: list[str]) -> None:
+        chosen = self.data.itemData(self._chosen)
+        for name in reversed(names):
+            if self.data.findData(name) < 0:
+                self.data.insertItem(1, name, name)
+                self.data.setItemData(1, f"{name}: a bundled sample data set", Qt.ItemDataRole.ToolTipRole)
+        self._select(chosen)
+
+    def set_devices(self, devices: list[str]) -> None:
+        for device in devices:
+            if self.device.findData(device) < 0:
+                self.device.addItem(DEVICES.get(device, device), device)
+
+    def set_device(self, device: str) -> None:
+        self.device.setCurrentIndex(max(0, self.device.findData(device)))
+
+    def _select(self, source) -> None:
+        if source is not None and self.data.findData(source) < 0:
+            self.data.insertItem(self.data.count() - 2, source, source)
+            self.data.setItemData(self.data.count() - 3, source, Qt.ItemDataRole.ToolTipRole)
+        self._chosen = max(0, self.data.findData(source))
+        self.data.setCurrentIndex(self._chosen)
+
+    def _activated(self, index: int) -> None:
+        choice = self.data.itemData(index)
+        if choice == OPEN_FILE:
+            path, _ = QFileDialog.getOpenFileName(self, "Choose data", "", DATA_FILES)
+        elif choice == OPEN_FOLDER:
+            path = QFileDialog.getExistingDirectory(self, "Choose an image folder (one subfolder per class)")
+        else:
+            path = choice
+        if not path:
+            self.data.setCurrentIndex(self._chosen)
+            return
+        self._select(path)
+        self.dataChanged.emit(self.spec())

@@ -1,0 +1,159 @@
+"""Export a version as an ONNX file: where, which opset, zipped, sparse; the export runs as a job and
+ends with a report of what the written file does in ONNX Runtime."""
+
+from __future__ import annotations
+
+from html import escape
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import Qt, QUrl
+from PySide6.QtGui import QDesktopServices
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QDialog,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QProgressBar,
+    QSpinBox,
+    QVBoxLayout,
+)
+
+from studio.gui import dialogs, metric_text
+from studio.gui.widgets import button
+from studio.gui.worker import JobRunner
+
+if TYPE_CHECKING:
+    from studio.core.versions import Version
+    from studio.gui.session import Session
+
+
+class ExportDialog(QDialog):
+    def __init__(self, session: Session, version: Version, path: Path, parent=None):
+        super().__init__(parent)
+        self.session, self.version = session, version
+        self.result: dict | None = None
+        self.setWindowTitle(f"Export {version.label}")
+        self.setMinimumWidth(520)
+        self.path = QLineEdit(str(path))
+        self.path.setToolTip("Where the ONNX file goes; its model card (.card.md, .card.json) is written beside it")
+        browse = button("Browse…", "Choose where to write the ONNX file", self._browse)
+        self.opset = QSpinBox()
+        self.opset.setRange(7, 23)
+        self.opset.setValue(17)
+        self.opset.setToolTip("ONNX operator set version: 17 runs in every recent ONNX Runtime; lower it for older runtimes")
+        self.zip = QCheckBox("Also write a .zip of the file")
+        self.zip.setToolTip("A zipped copy: pruned (zero) weights make it much smaller; unzip it before running")
+        self.zip.setChecked(True)
+        self.sparse = QCheckBox("Store pruned weights sparse")
+        self.sparse.setToolTip("Weights with many zeros are stored as their non-zero values only: a smaller file. "
+                               "ONNX Runtime makes them dense again when it loads the file, so it runs no faster.")  # fmt: skip
+        where = QHBoxLayout()
+        where.addWidget(self.path, 1)
+        where.addWidget(browse)
+        form = QFormLayout()
+        form.addRow("File:", where)
+        form.addRow("Opset:", self.opset)
+        form.addRow("", self.zip)
+        form.addRow("", self.sparse)
+
+        self.bar = QProgressBar()
+        self.bar.setRange(0, 1000)
+        self.bar.setToolTip("How far the export is")
+        self.bar.hide()
+        self.report = QLabel()
+        self.report.setWordWrap(True)
+        self.report.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.report.setToolTip("What the written file does, measured in ONNX Runtime")
+        self.export_button = button("Export", "Write the file, then measure its size, accuracy and speed in ONNX Runtime", self.export)
+        self.export_button.setDefault(True)
+        self.folder_button = button("Show in folder", "Open the folder the file was written to", self._show_folder)
+        self.card_button = button("Open model card", "Open the model card: what the file is, how it was made and measured", self._open_card)
+        self.close_button = button("Close", "Close this window (an export still running is cancelled)", self.reject)
+        self.folder_button.hide()
+        self.card_button.hide()
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.folder_button)
+        buttons.addWidget(self.card_button)
+        buttons.addStretch(1)
+        buttons.addWidget(self.export_button)
+        buttons.addWidget(self.close_button)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(self.bar)
+        layout.addWidget(self.report, 1)
+        layout.addLayout(buttons)
+
+        self.runner = JobRunner(self)
+        self.runner.progress.connect(lambda e: (self.bar.setValue(round(1000 * e.fraction)), self.report.setText(e.message[:1].upper() + e.message[1:] + "…")))
+        self.runner.finished.connect(self._exported)
+        self.runner.failed.connect(self._failed)
+        self.finished.connect(lambda _: self.runner.cancel())
+
+    def export(self) -> None:
+        history = self.session.history
+        steps = history.recipe(self.version.id, self.session.data).to_dict()["steps"]
+        self.export_button.setEnabled(False)
+        self.bar.show()
+        self.runner.start(_export_job, self.version.model, Path(self.path.text()), self.session.data, self.session.device,
+                          self.opset.value(), self.zip.isChecked(), self.sparse.isChecked(), steps, history.versions[0].model)  # fmt: skip
+
+    def _exported(self, result: dict) -> None:
+        self.result = result
+        self.bar.hide()
+        self.export_button.setEnabled(True)
+        self.report.setText(report(result, self.session.history.versions[0].metrics))
+        self.folder_button.show()
+        self.card_button.show()
+
+    def _failed(self, error: Exception) -> None:
+        from studio.core.errors import StudioError, first_line
+
+        self.bar.hide()
+        self.export_button.setEnabled(True)
+        self.report.setText("")
+        if isinstance(error, StudioError):
+            dialogs.show_error(self, "Could not export", str(error))
+        else:
+            dialogs.show_error(self, "Unexpected error", f"export: {type(error).__name__}: {first_line(error)}")
+            raise error
+
+    def _browse(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Export as ONNX", self.path.text(), "ONNX models (*.onnx)")
+        if path:
+            self.path.setText(path if path.endswith(".onnx") else path + ".onnx")
+
+    def _show_folder(self) -> None:
+        QDesktopServices.openUrl(QUrl.fromLocalFile(str(Path(self.result["path"]).parent)))
+
+    def _open_card(self) -> None:
+        QDesktopServices.openUrl(QUrl.fromLocalFile(self.result["card_md"]))
+
+
+def report(result: dict, original: dict) -> str:
+    """The export's numbers in a few lines of rich text."""
+    m, size = result["metrics"], metric_text.human_bytes
+    lines = [f"<b>Wrote {escape(Path(result['path']).name)}</b> in {escape(str(Path(result['path']).parent))}"]
+    before = f"{size(original['size_bytes'])} (the original's weights) → " if "size_bytes" in original else ""
+    lines.append(f"<b>Size:</b> {before}{size(result['size_bytes'])}" + (f", {size(result['zip_bytes'])} zipped" if "zip_bytes" in result else ""))
+    if "accuracy" in m:
+        lines.append(f"<b>Accuracy:</b> {m['accuracy']:.2%} on the test split, run in {escape(m['runtime'])}")
+    if "agreement" in m:
+        lines.append(f"<b>Fidelity to the original:</b> same answer on {m['agreement']:.2%} of the test split, SQNR {m['sqnr_db']:.1f} dB")
+    for lat in m["latency"]:
+        lines.append(f"<b>Latency, batch {lat['batch']}:</b> {lat['latency_ms']:.3f} ms (median, {escape(lat['runtime'])}, {lat['threads']} threads)")
+    p = m["parity"]
+    lines.append(f"<b>Parity with the version:</b> same answer on {p['top1_agreement']:.2%}, largest difference {p['max_abs_diff']:.2e} "
+                 f"({escape(p['reference'])} against {escape(p['runtime'])}, {escape(p['inputs'])})")  # fmt: skip
+    return "<br>".join(lines)
+
+
+def _export_job(model, path: Path, spec, device: str, opset: int, with_zip: bool, sparse: bool, steps: list, original, cancel):
+    from studio.core.deploy import export_version
+    from studio.gui.session import dataset
+
+    return (yield from export_version(model, path, dataset(spec), device, opset=opset, with_zip=with_zip, sparse=sparse,
+                                      steps=steps, original=original, cancel=cancel))  # fmt: skip

@@ -1,0 +1,84 @@
+"""Four small charts of a run: accuracy, zeros, size and loss against the run's progress. They draw
+whatever points they are given ({metric: [[x, y], …]}); the Run dock hands them new points a few
+times a second, never once per event."""
+
+from __future__ import annotations
+
+import pyqtgraph as pg
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QColor
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout, QWidget
+
+from studio.gui.plots import plot_widget, swatch
+
+BLUE, GREEN, ORANGE, GREY, PURPLE = (QColor(c) for c in ("#4a7ab5", "#2b8a3e", "#e8590c", "#868e96", "#7048e8"))
+X_LABEL = "run progress (%)"
+CHARTS = {  # name: (y label, SI units, [(metric, legend, colour, scale)], tooltip)
+    "accuracy": ("accuracy (%)", None, [("accuracy", "accuracy on the test split", BLUE, 100),
+                                        ("agreement", "agrees with the version it started from", GREEN, 100)],
+                 "Accuracy on the test split after each epoch and at the end (or, without labels, how often the "
+                 "new version gives the same answer as the one it started from). Dashed: the teacher's accuracy."),
+    "zeros": ("exactly zero (%)", None, [("sparsity", "weights exactly zero", ORANGE, 100)],
+              "Share of all weights that are exactly zero, measured when each step ends"),
+    "size": ("size", "B", [("size_bytes", "file", BLUE, 1), ("zip_bytes", "zipped", GREEN, 1)],
+             "Size of the weights as stored, and once zipped (pruned zeros shrink the zipped size), after each step"),
+    "loss": ("loss", None, [("loss", "total", GREY, 1), ("loss_distill", "imitating the teacher", PURPLE, 1),
+                            ("loss_labels", "matching the labels", ORANGE, 1)],
+             "Training loss (lower is better): for distillation, its part from imitating the teacher and its "
+             "part from matching the labels"),
+}  # fmt: skip
+
+
+class LiveCharts(QWidget):
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.plots: dict[str, pg.PlotWidget] = {}
+        self.curves: dict[str, pg.PlotDataItem] = {}
+        self._drawn = -1  # how many points are on screen
+        row = QHBoxLayout(self)
+        row.setContentsMargins(0, 0, 0, 0)
+        for name, (y_label, units, series, tip) in CHARTS.items():
+            plot = plot_widget(self, X_LABEL, y_label)
+            if units:
+                plot.setLabel("left", y_label, units=units)
+                plot.getAxis("left").enableAutoSIPrefix(True)
+            plot.setToolTip(tip)
+            plot.setMouseEnabled(x=False, y=False)
+            plot.setXRange(0, 100, padding=0.02)
+            plot.setMinimumSize(100, 70)
+            for metric, _, colour, _ in series:
+                curve = plot.plot([], [], pen=pg.mkPen(colour, width=2), symbol="o", symbolSize=5, symbolBrush=colour, symbolPen=None)
+                curve.setDownsampling(auto=True, method="peak")
+                curve.setClipToView(True)
+                self.curves[metric] = curve
+            self.plots[name] = plot
+            legend = QLabel(" &nbsp; ".join(swatch(colour, text) for _, text, colour, _ in series))
+            legend.setWordWrap(True)
+            legend.setToolTip(tip)
+            column = QVBoxLayout()
+            column.setSpacing(2)
+            column.addWidget(legend)
+            column.addWidget(plot, 1)
+            row.addLayout(column, 1)
+        self.teacher = pg.InfiniteLine(angle=0, pen=pg.mkPen(PURPLE, width=1.5, style=Qt.PenStyle.DashLine),
+                                       label="teacher {value:.1f} %", labelOpts={"position": 0.15, "color": PURPLE})  # fmt: skip
+        self.plots["accuracy"].addItem(self.teacher, ignoreBounds=True)
+        self.teacher.hide()
+
+    def show_points(self, points: dict[str, list]) -> None:
+        """Draw these points (a cheap no-op when nothing was added since the last call)."""
+        count = sum(map(len, points.values()))
+        if count == self._drawn:
+            return
+        self._drawn = count
+        for _, _, series, _ in CHARTS.values():
+            for metric, _, _, scale in series:
+                xy = points.get(metric, [])
+                self.curves[metric].setData([p[0] for p in xy], [p[1] * scale for p in xy])
+        teacher = points.get("teacher_accuracy")
+        if teacher:
+            self.teacher.setValue(100 * teacher[-1][1])
+        self.teacher.setVisible(bool(teacher))
+
+    def clear(self) -> None:
+        self.show_points({})

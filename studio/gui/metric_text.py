@@ -1,0 +1,48 @@
+"""Versions' metrics in words and units, the same wherever they are shown."""
+
+from __future__ import annotations
+
+
+def human_bytes(n: float) -> str:
+    from studio.core.summary import human_bytes
+
+    return human_bytes(n)
+
+
+def score(metrics: dict) -> tuple[str, float] | None:
+    """The quality number of a version: accuracy with labels, else agreement with its parent."""
+    for key in ("accuracy", "agreement"):
+        if key in metrics:
+            return key, float(metrics[key])
+    return None
+
+
+def summary(metrics: dict) -> str:
+    """Several lines: size, zipped size, zeros, accuracy / fidelity, runtime."""
+    if not metrics:
+        return "Not measured yet."
+    lines = []
+    if "size_bytes" in metrics:
+        lines.append(f"size {human_bytes(metrics['size_bytes'])}, zipped {human_bytes(metrics['zip_bytes'])}")
+    if "parameters" in metrics:
+        lines.append(f"{metrics['parameters']:,} parameters, {metrics['nonzero_parameters']:,} non-zero ({metrics['sparsity']:.1%} zeros)")
+    if "accuracy" in metrics:
+        lines.append(f"accuracy {metrics['accuracy']:.2%} on the test split")
+    if "agreement" in metrics:
+        lines.append(f"agrees with the version it came from on {metrics['agreement']:.2%} of the test split (SQNR {metrics['sqnr_db']:.1f} dB)")
+    if "runtime" in metrics:
+        lines.append(f"measured in {metrics['runtime']}")
+    return "\n".join(lines)
+
+
+def differences(new: dict, old: dict) -> str:
+    """One line: how `new` differs from `old` in size, zipped size, zeros and accuracy."""
+    parts = []
+    for key, label in (("size_bytes", "size"), ("zip_bytes", "zipped")):
+        if key in new and key in old and old[key]:
+            parts.append(f"{label} {human_bytes(new[key])} ({new[key] / old[key] - 1:+.0%})")
+    if "sparsity" in new and "sparsity" in old:
+        parts.append(f"zeros {100 * (new['sparsity'] - old['sparsity']):+.1f} points")
+    if "accuracy" in new and "accuracy" in old:
+        parts.append(f"accuracy {100 * (new['accuracy'] - old['accuracy']):+.2f} points")
+    return " · ".join(parts) or "No measurements to compare yet."

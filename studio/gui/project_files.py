@@ -1,0 +1,161 @@
+"""File → Save recipe, Save project, Open project, and the autosave: the project is written to a folder
+under the application's data location after every finished operation, removed when the window closes,
+and offered back at the next start when a session ended without closing (a crash)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import QObject, QStandardPaths
+from PySide6.QtWidgets import QFileDialog, QMessageBox
+
+from studio.gui import dialogs
+
+if TYPE_CHECKING:
+    from studio.gui.session import Session
+
+OWNER = "owner.pid"  # the process whose autosave this is: a live one's is never offered
+
+
+def autosave_folder() -> Path:
+    return Path(QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppDataLocation)) / "autosave"
+
+
+class ProjectFiles(QObject):
+    def __init__(self, window, session: Session):
+        super().__init__(window)
+        self.window, self.session = window, session
+        self.folder: Path | None = None  # where this history was last saved or opened from
+        self._folder_history = self._autosaved_history = None  # the histories those folders hold
+        session.runFinished.connect(lambda _: self.autosave())
+        session.versionsChanged.connect(self._autosave_if_edited)
+
+    # ---- recipe and project ---------------------------------------------------------------------
+
+    def save_recipe(self) -> None:
+        version = self.session.version
+        path, _ = QFileDialog.getSaveFileName(self.window, "Save recipe", f"{file_stem(version.model.source)}-v{version.id}.yaml", "Recipes (*.yaml)")
+        if not path:
+            return
+        recipe = self.session.history.recipe(version.id, self.session.data, self.session.device)
+        header = f"# {version.label}: replay with `studio run {Path(path).name}`\n"
+        try:
+            Path(path).write_text(header + recipe.to_yaml())
+        except OSError as e:
+            dialogs.show_error(self.window, "Could not save the recipe", f"{path}: {e.strerror}")
+            return
+        self.window.statusBar().showMessage(f"Saved the recipe of {version.label} to {path}", 8000)
+
+    def save_project(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self.window, "Save the project in a folder", str(self.folder or ""))
+        if not folder:
+            return
+        folder = Path(folder)
+        if (folder, self.session.history) != (self.folder, self._folder_history) and any(folder.iterdir()):
+            dialogs.show_error(self.window, "Choose an empty folder", f"{folder}: holds other files; a project needs a folder of its own")
+            return
+        if self._save(folder, "Could not save the project"):
+            self.folder, self._folder_history = folder, self.session.history
+            self.window.statusBar().showMessage(f"Saved the project ({len(self.session.history.versions)} versions) in {folder}", 8000)
+
+    def open_project(self, folder: str | Path | None = None, trust: bool = False) -> None:
+        folder = folder or QFileDialog.getExistingDirectory(self.window, "Open a project folder")
+        if folder:
+            self.session.start(f"opening the project {folder}", lambda project: self._opened(Path(folder), project),
+                               _open_job, Path(folder), trust, on_error=lambda e: self._ask_trust(folder, e))  # fmt: skip
+
+    def _ask_trust(self, folder, error: Exception) -> bool:
+        from studio.core.errors import TrustRequired
+
+        if not isinstance(error, TrustRequired):
+            return False
+        if dialogs.ask_trust(self.window, str(folder), str(error)):
+            self.open_project(folder, trust=True)
+        return True
+
+    def _opened(self, folder: Path, project) -> None:
+        self.session.restore(project)
+        if folder != autosave_folder():
+            self.folder, self._folder_history = folder, project.history
+        self.autosave()
+
+    # ---- autosave -------------------------------------------------------------------------------
+
+    def autosave(self) -> None:
+        folder, history = autosave_folder(), self.session.history
+        if history is None:
+            return
+        if history is not self._autosaved_history:  # another model's versions: its files must not be mistaken for these
+            shutil.rmtree(folder, ignore_errors=True)
+            self._autosaved_history = history
+        if self._save(folder, "Could not autosave"):
+            (folder / OWNER).write_text(str(os.getpid()))
+
+    def _autosave_if_edited(self) -> None:
+        """Renames and deletions are kept too; measuring the original alone is not worth a save."""
+        if self.session.history is not None and len(self.session.history.versions) > 1 and not self.session.running:
+            self.autosave()
+
+    def discard_autosave(self) -> None:
+        """The window closes normally: nothing to restore next time."""
+        folder = autosave_folder()
+        if folder.is_dir() and _owner(folder) in (None, os.getpid()):
+            shutil.rmtree(folder, ignore_errors=True)
+
+    def offer_restore(self) -> None:
+        """At start: an autosave that no running studio owns was left by a session that crashed."""
+        folder = autosave_folder()
+        owner = _owner(folder)
+        if not (folder / "project.json").is_file() or (owner is not None and _alive(owner)):
+            return
+        answer = QMessageBox.question(self.window, "Restore your work?",
+                                      "The studio closed without saving last time. Restore the versions you had made?",
+                                      QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Discard)  # fmt: skip
+        if answer == QMessageBox.StandardButton.Yes:
+            self.open_project(folder)
+        else:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    def _save(self, folder: Path, failure: str) -> bool:
+        from studio.core.errors import StudioError
+        from studio.core.project import save_project
+
+        try:
+            save_project(folder, self.session.project())
+        except (OSError, StudioError) as e:
+            dialogs.show_error(self.window, failure, f"{folder}: {e}")
+            return False
+        return True
+
+
+def _open_job(folder: Path, trust: bool, cancel):
+    from studio.core.jobs import Progress
+    from studio.core.project import open_project
+
+    yield Progress(0, 1, f"opening {folder.name}")
+    return open_project(folder, trust=trust)
+
+
+def _owner(folder: Path) -> int | None:
+    try:
+        return int((folder / OWNER).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def file_stem(source: str) -> str:
+    """A model's name for files made from it: sample:lenet-5 → lenet-5, /a/b/net.onnx → net."""
+    return Path(source.removeprefix("sample:")).stem

@@ -1,0 +1,107 @@
+"""The Quantize sheet: mode, calibration, per-channel scales, layers kept float (chosen, or the most
+sensitive ones ranked on data), and afterwards which operations run in int8 and which stayed float."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import TYPE_CHECKING
+
+from PySide6.QtGui import QColor
+from PySide6.QtWidgets import QAbstractItemView, QGroupBox, QHeaderView, QLabel, QTableWidget, QTableWidgetItem, QVBoxLayout
+
+from studio.gui.compress_sheet import Sheet, weighted_layers
+from studio.gui.layer_picks import LayerPicks
+from studio.gui.option_form import OptionForm, Row
+
+if TYPE_CHECKING:
+    from studio.core.analysis import ModelInfo
+    from studio.core.quantize import OpPrecision
+
+BUYS = {
+    "dynamic": "About 4× smaller (8-bit weights); accuracy measured in ONNX Runtime.",
+    "static": "About 4× smaller and often faster (8-bit weights and activations); accuracy measured in ONNX Runtime.",
+    "fp16": "About 2× smaller (16-bit weights); accuracy measured in ONNX Runtime.",
+    "weights-only": "Matrix weights 4–8× smaller (4 or 8 bits); accuracy measured in ONNX Runtime.",
+}
+ROWS = [
+    Row("mode", "Precision", choices={"dynamic": "int8 weights (dynamic)", "static": "int8 weights and activations (static)",
+                                      "fp16": "half precision (fp16)", "weights-only": "4/8-bit weights only (MatMul)"}),
+    Row("calibration", "Calibration", choices={"minmax": "min–max", "entropy": "entropy", "percentile": "percentile"}),
+    Row("samples", "Calibrate on", unit=" examples"),
+    Row("per_channel", "One scale per channel"),
+    Row("bits", "Bits per weight", choices={4: "4 bits", 8: "8 bits"}),
+    Row("keep_float", "Keep float the most sensitive", unit=" layers"),
+    Row("max_drop", "…only as many as keep the drop within", percent=True, decimals=1, default=0.01, optional=True),
+]  # fmt: skip
+PRECISION_COLOURS = {"int8": "#2b8a3e", "int4": "#2b8a3e", "fp16": "#1c7ed6", "float": "#e8590c"}
+
+
+class QuantizePanel(Sheet):
+    title = "Quantize"
+
+    def __init__(self, parent=None):
+        from studio.core.steps import OPS
+
+        super().__init__(parent)
+        self.form = OptionForm(OPS["quantize"].fields, ROWS)
+        self.form.widgets["mode"].currentIndexChanged.connect(self._mode_changed)
+        self.form.widgets["keep_float"].valueChanged.connect(self._mode_changed)
+        self.keep = LayerPicks(("Keep float", "Checked layers are not quantized: they keep their float weights", False))
+        kept = QGroupBox("Layers kept float")
+        QVBoxLayout(kept).addWidget(self.keep)
+
+        self.summary = QLabel("Run quantization to see which operations run in integers and which stay float.")
+        self.summary.setWordWrap(True)
+        self.ops = QTableWidget(0, 3)
+        self.ops.setHorizontalHeaderLabels(["Operation", "Type", "Runs in"])
+        self.ops.setToolTip("Each compute operation of the current version and the precision ONNX Runtime runs it in")
+        self.ops.verticalHeader().hide()
+        self.ops.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.ops.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.ops.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        self.ops.setMinimumHeight(120)
+        result = QGroupBox("Precision of the current version")
+        column = QVBoxLayout(result)
+        column.addWidget(self.summary)
+        column.addWidget(self.ops)
+
+        self.body.addWidget(self.form)
+        self.body.addWidget(kept)
+        self.body.addWidget(result)
+        self.body.addStretch(1)
+        self._mode_changed()
+
+    def _mode_changed(self) -> None:
+        mode = self.form.value("mode")
+        self.form.show_row("calibration", mode == "static")
+        self.form.show_row("samples", mode == "static")
+        self.form.show_row("bits", mode == "weights-only")
+        self.form.show_row("max_drop", self.form.value("keep_float") > 0)
+        self.buys.setText(BUYS[mode])
+
+    def show_model(self, info: ModelInfo) -> None:
+        self.keep.set_layers(weighted_layers(info))
+
+    def show_ops(self, ops: list[OpPrecision] | None) -> None:
+        """The precision of each operation of the current version; None: it is not an ONNX model."""
+        self.ops.setRowCount(0)
+        if not ops:
+            self.summary.setText("The current version is not quantized yet: every operation runs in float."
+                                 if ops is None else "No compute operations were found.")  # fmt: skip
+            return
+        for op in ops:
+            row = self.ops.rowCount()
+            self.ops.insertRow(row)
+            precision = QTableWidgetItem(op.precision)
+            precision.setForeground(QColor(PRECISION_COLOURS.get(op.precision, "#000000")))
+            for column, item in enumerate((QTableWidgetItem(op.node), QTableWidgetItem(op.op_type), precision)):
+                item.setToolTip(f"{op.node} ({op.op_type}) runs in {op.precision}")
+                self.ops.setItem(row, column, item)
+        counts = Counter(op.precision for op in ops)
+        self.summary.setText(" · ".join(f"{n} of {len(ops)} in {p}" for p, n in counts.most_common()))
+
+    def steps(self) -> list[tuple[str, dict]]:
+        options = self.form.values()
+        if not options["keep_float"]:
+            options["max_drop"] = None
+        return [("quantize", {**options, "exclude": self.keep.checked()})]

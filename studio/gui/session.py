@@ -1,0 +1,242 @@
+"""The versions made in this window (a core History), the data and device they run on, and the one
+compression job that may run at a time. Widgets ask the session; the session asks core in a worker."""
+
+from __future__ import annotations
+
+import functools
+import json
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import QObject, Signal
+
+from studio.gui.worker import JobRunner
+
+if TYPE_CHECKING:
+    from studio.core.jobs import Progress
+    from studio.core.model import Model
+    from studio.core.project import Project
+    from studio.core.recipe import StepResult
+    from studio.core.versions import History, Version
+
+
+class Session(QObject):
+    versionsChanged = Signal()  # added, removed, renamed or re-measured
+    currentChanged = Signal(object)  # the current Version
+    runFinished = Signal(list)  # the Versions a run added
+    failed = Signal(str, object)  # what was being done, the exception
+    dataChanged = Signal(object)  # the data spec
+
+    def __init__(self, parent: QObject | None = None):
+        super().__init__(parent)
+        self.history: History | None = None
+        self.current: int | None = None
+        self.data: str | dict | None = None
+        self.device = "cpu"
+        self.charts: dict = {}  # "v3": {metric: [[x, y], …]}: the live charts of the run that made v3
+        self._measured_on: dict[int, str] = {}  # vid → the data its logits were computed on
+        self.runner = JobRunner(self)
+        self.runner.progress.connect(self._trace)
+        self.runner.finished.connect(lambda result: self._then(result))
+        self.runner.failed.connect(self._failed)
+        self._then, self._doing, self._tracing, self._on_error = None, "", False, None
+        self._points: dict[str, list] = {}
+
+    # ---- state ----------------------------------------------------------------------------------
+
+    @property
+    def version(self) -> Version | None:
+        return None if self.history is None or self.current is None else self.history.versions[self.current]
+
+    def owns(self, model: Model) -> bool:
+        return self.history is not None and any(v.model is model for v in self.history.versions.values())
+
+    def begin(self, model: Model, data: str | dict | None) -> None:
+        """A newly opened model becomes v0 of a new history, measured on `data` in the worker."""
+        from studio.core.recipe import StepResult
+        from studio.core.versions import History
+
+        self.history, self.charts, self._measured_on = History(), {}, {}
+        if data != self.data:
+            self.data = data
+            self.dataChanged.emit(data)
+        self.history.add(StepResult("load", {}, "original", model, {}), None, "v0 original")
+        self.current = 0
+        self.versionsChanged.emit()
+        self.currentChanged.emit(self.version)
+        self.measure()
+
+    def restore(self, project: Project) -> None:
+        self.history, self.data, self.device, self.charts = project.history, project.data, project.device, project.charts
+        self.current = project.current if project.current in project.history.versions else min(project.history.versions)
+        self._measured_on = {vid: _key(self.data) for vid in self.history.versions}
+        self.dataChanged.emit(self.data)
+        self.versionsChanged.emit()
+        self.currentChanged.emit(self.version)
+
+    def project(self) -> Project:
+        from studio.core.project import Project
+
+        return Project(self.history, self.data, self.device, self.current, self.charts)
+
+    def select(self, vid: int) -> None:
+        if vid != self.current and self.history is not None and vid in self.history.versions:
+            self.current = vid
+            self.currentChanged.emit(self.version)
+
+    def rename(self, vid: int, label: str) -> None:
+        self.history.versions[vid].label = label
+        self.versionsChanged.emit()
+
+    def delete(self, vid: int) -> None:
+        """Remove a version and the versions made from it; never the original."""
+        if self.history.versions[vid].parent is None:
+            raise ValueError("the original version stays")
+        doomed = [vid]
+        for v in doomed:
+            doomed += [c.id for c in self.history.children(v)]
+        parent = self.history.versions[vid].parent
+        for v in doomed:
+            del self.history.versions[v]
+            self.charts.pop(f"v{v}", None)
+        self.versionsChanged.emit()
+        if self.current in doomed:
+            self.current = None
+            self.select(parent)
+
+    def set_data(self, spec: str | dict | None) -> None:
+        if spec == self.data:
+            return
+        self.data = spec
+        self.dataChanged.emit(spec)
+        if self.history is not None and list(self.history.versions) == [0] and not self.runner.running:
+            self.measure()
+
+    # ---- jobs -----------------------------------------------------------------------------------
+
+    @property
+    def running(self) -> bool:
+        return self.runner.running
+
+    def measure(self) -> None:
+        """(Re-)measure the original on the current data: its accuracy and the logits later steps compare to."""
+        v0 = self.history.versions[0]
+        self._start(f"measuring {v0.model.name}", self._measured, _measure_job, v0.result, self.data, self.device)
+
+    def run(self, steps: list[tuple[str, dict]]) -> None:
+        """Run steps (op, options) on the current version; each finished step becomes a version."""
+        from studio.core.steps import OPS
+
+        steps = [(op, OPS[op].validate(op, options)) for op, options in steps]
+        base = self.version
+        refresh = self._measured_on.get(base.id) != _key(self.data)
+        self._points = {}
+        self._trace_metrics(0.0, base.metrics)
+        self._start(" then ".join(op for op, _ in steps), lambda results: self._ran(base, results),
+                    _steps_job, base.result, steps, self.data, self.device, refresh, trace=True)  # fmt: skip
+
+    def start(self, doing: str, then, job, *args, on_error=None) -> None:
+        """Any other job (a sensitivity analysis, opening a project): `then(result)` when it ends;
+        `on_error(exception)` may handle a failure (returning True) before the window is told."""
+        self._start(doing, then, job, *args, on_error=on_error)
+
+    def cancel(self) -> None:
+        self.runner.cancel()
+
+    def _start(self, doing: str, then, job, *args, trace: bool = False, on_error=None) -> None:
+        self._doing, self._then, self._tracing, self._on_error = doing, then, trace, on_error
+        self.runner.start(job, *args)
+
+    def _failed(self, error: Exception) -> None:
+        if self._on_error is None or not self._on_error(error):
+            self.failed.emit(self._doing, error)
+
+    def _measured(self, result: StepResult) -> None:
+        v0 = self.history.versions.get(0) if self.history else None
+        if v0 is not None and v0.model is result.model:
+            v0.result = result
+            self._measured_on[0] = _key(self.data)
+            self.versionsChanged.emit()
+
+    def _ran(self, base: Version, results: list[StepResult]) -> None:
+        if self.history is None or base.id not in self.history.versions:
+            return
+        added, parent = [], base.id
+        for result in results:
+            version = self.history.add(result, parent)
+            self._measured_on[version.id] = _key(self.data)
+            self.charts[f"v{version.id}"] = {k: list(v) for k, v in self._points.items()}
+            added.append(version)
+            parent = version.id
+        self.current = parent
+        self.versionsChanged.emit()
+        self.currentChanged.emit(self.version)
+        self.runFinished.emit(added)
+
+    def _trace(self, event: Progress) -> None:
+        if self._tracing and event.metrics:
+            self._trace_metrics(100 * event.fraction, event.metrics)
+
+    def _trace_metrics(self, x: float, metrics: dict) -> None:
+        for key, value in metrics.items():
+            if key in CHARTED:
+                self._points.setdefault(key, []).append([x, float(value)])
+
+    @property
+    def points(self) -> dict[str, list]:
+        """The charted metrics of the run going on (or last run): {metric: [[% of the run, value], …]}."""
+        return self._points
+
+
+CHARTED = ("accuracy", "agreement", "teacher_accuracy", "sparsity", "size_bytes", "zip_bytes", "loss", "loss_distill", "loss_labels")
+
+
+def _key(spec) -> str:
+    return json.dumps(spec, sort_keys=True)
+
+
+@functools.lru_cache(maxsize=4)
+def _load(key: str):
+    from studio.core.data import load_data
+
+    return load_data(json.loads(key))
+
+
+def dataset(spec):
+    """The data set of a spec, loaded once (in a worker) and kept for later runs."""
+    return None if spec is None else _load(_key(spec))
+
+
+def _measure_job(result: StepResult, spec, device: str, cancel):
+    from dataclasses import replace
+
+    from studio.core.jobs import Progress
+    from studio.core.recipe import step_metrics
+
+    yield Progress(0, 1, f"measuring {result.model.name}" + (f" on {_name(spec)}" if spec else ""))
+    metrics, logits = step_metrics(result.model, dataset(spec), None, device)
+    yield Progress(1, 1, "measured", metrics)
+    return replace(result, metrics=metrics, logits=logits)
+
+
+def _steps_job(previous: StepResult, steps: list, spec, device: str, refresh: bool, cancel):
+    from dataclasses import replace
+
+    from studio.core.jobs import Progress, offset
+    from studio.core.recipe import run_step, step_metrics
+    from studio.core.steps import Context
+
+    yield Progress(0, len(steps), "loading the data" if spec else "starting")
+    data = dataset(spec)
+    if refresh:  # the version was measured on other data: its outputs on this data are the reference
+        previous = replace(previous, logits=step_metrics(previous.model, data, None, device)[1])
+    ctx = Context(data, device, cancel, original=previous.model)
+    results = []
+    for i, (op, options) in enumerate(steps):
+        prefix = f"step {i + 1} of {len(steps)}, {op}: " if len(steps) > 1 else ""
+        results.append((yield from offset(run_step(previous, op, options, ctx), i, len(steps), prefix)))
+        previous = results[-1]
+    return results
+
+
+def _name(spec) -> str:
+    return spec["path"] if isinstance(spec, dict) else str(spec)

@@ -1,0 +1,177 @@
+"""The Versions dock: every version as a tree (what made it, size, accuracy), rename, delete, export,
+a comparison with another version, and the Pareto chart of size against accuracy."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QHBoxLayout,
+    QHeaderView,
+    QInputDialog,
+    QLabel,
+    QSplitter,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from studio.gui import metric_text
+from studio.gui.pareto_chart import ParetoChart
+from studio.gui.placeholder import placeholder_in
+from studio.gui.widgets import button
+
+if TYPE_CHECKING:
+    from studio.core.versions import Version
+    from studio.gui.session import Session
+
+PARENT = -1  # the comparison's default: the version the selected one was made from
+EMPTY = "Versions you make show here: the original, and one more for every prune, quantize or distill run."
+COLUMNS = [("Version", "What made the version"), ("Size", "Size of its weights as stored"),
+           ("Zipped", "Size once zipped: pruned zeros shrink this"), ("Accuracy", "On the test split of the chosen data")]  # fmt: skip
+
+
+class VersionsPanel(QWidget):
+    exportRequested = Signal(int)
+    compareChanged = Signal(object)  # the reference version's id, or None
+
+    def __init__(self, session: Session, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.session = session
+        self.tree = QTreeWidget()
+        self.tree.setColumnCount(len(COLUMNS))
+        self.tree.setHeaderLabels([c for c, _ in COLUMNS])
+        for i, (_, tip) in enumerate(COLUMNS):
+            self.tree.headerItem().setToolTip(i, tip)
+        self.tree.header().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        self.tree.header().setStretchLastSection(False)
+        for i in range(1, len(COLUMNS)):
+            self.tree.header().setSectionResizeMode(i, QHeaderView.ResizeMode.ResizeToContents)
+        self.tree.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.tree.setToolTip("Click a version to show it everywhere; each version is made from the one above it")
+        self.tree.currentItemChanged.connect(self._picked)
+
+        self.rename_button = button("Rename…", "Give the selected version a name of your own", self._rename)
+        self.delete_button = button("Delete", "Delete the selected version and the versions made from it (never the original)", self._delete)
+        self.export_button = button("Export…", "Export the selected version as an ONNX file, measured in ONNX Runtime",
+                                     lambda: self.exportRequested.emit(self.session.current))  # fmt: skip
+        buttons = QHBoxLayout()
+        for each in (self.rename_button, self.delete_button, self.export_button):
+            buttons.addWidget(each)
+        buttons.addStretch(1)
+
+        self.compare = QComboBox()
+        self.compare.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.compare.setMinimumContentsLength(8)
+        self.compare.setToolTip("The version the selected one is compared with: histograms show it as an outline")
+        self.compare.currentIndexChanged.connect(lambda: self._compare_changed())
+        self.difference = QLabel()
+        self.difference.setWordWrap(True)
+        self.difference.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.difference.setToolTip("How the selected version differs from the one it is compared with")
+        compare = QHBoxLayout()
+        compare.addWidget(QLabel("Compare with:"))
+        compare.addWidget(self.compare, 1)
+
+        self.pareto = ParetoChart()
+        self.pareto.versionClicked.connect(session.select)
+        top = QWidget()
+        column = QVBoxLayout(top)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.addWidget(self.tree, 1)
+        column.addLayout(buttons)
+        column.addLayout(compare)
+        column.addWidget(self.difference)
+        split = QSplitter(Qt.Orientation.Vertical)
+        split.addWidget(top)
+        split.addWidget(self.pareto)
+        split.setSizes([300, 260])
+        content = QWidget()
+        QVBoxLayout(content).addWidget(split)
+        content.layout().setContentsMargins(6, 6, 6, 6)
+        self._placeholder = placeholder_in(self, content, EMPTY)
+
+        session.versionsChanged.connect(self.refresh)
+        session.currentChanged.connect(lambda _: self.refresh())
+
+    def refresh(self) -> None:
+        history = self.session.history
+        if history is None:
+            self._placeholder.show_message(EMPTY)
+            return
+        self._placeholder.show_content()
+        self.tree.blockSignals(True)
+        self.tree.clear()
+        items: dict[int, QTreeWidgetItem] = {}
+        for vid, version in sorted(history.versions.items()):
+            item = QTreeWidgetItem([version.label, *_columns(version.metrics)])
+            item.setData(0, Qt.ItemDataRole.UserRole, vid)
+            for column in range(len(COLUMNS)):
+                item.setToolTip(column, f"{version.label}\n{metric_text.summary(version.metrics)}")
+                if column:
+                    item.setTextAlignment(column, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+            (items[version.parent].addChild(item) if version.parent in items else self.tree.addTopLevelItem(item))
+            items[vid] = item
+        self.tree.expandAll()
+        if self.session.current in items:
+            self.tree.setCurrentItem(items[self.session.current])
+        self.tree.blockSignals(False)
+        self._fill_compare()
+        self.pareto.show_versions(history.versions, self.session.current)
+        version = self.session.version
+        self.delete_button.setEnabled(version is not None and version.parent is not None)
+        self.rename_button.setEnabled(version is not None)
+        self.export_button.setEnabled(version is not None)
+
+    def reference(self) -> Version | None:
+        """The version the current one is compared with."""
+        chosen, version = self.compare.currentData(), self.session.version
+        if version is None:
+            return None
+        vid = version.parent if chosen in (None, PARENT) else chosen
+        return self.session.history.versions.get(vid) if vid != version.id else None
+
+    def _fill_compare(self) -> None:
+        chosen = self.compare.currentData()
+        self.compare.blockSignals(True)
+        self.compare.clear()
+        self.compare.addItem("the version it was made from", PARENT)
+        for vid, version in sorted(self.session.history.versions.items()):
+            self.compare.addItem(version.label, vid)
+        self.compare.setCurrentIndex(max(0, self.compare.findData(chosen)))
+        self.compare.blockSignals(False)
+        self._compare_changed()
+
+    def _compare_changed(self) -> None:
+        reference, version = self.reference(), self.session.version
+        if reference is None or version is None:
+            self.difference.setText("The original: nothing to compare with." if version is not None and version.parent is None else "")
+        else:
+            self.difference.setText(f"<b>{version.label}</b> against {reference.label}: {metric_text.differences(version.metrics, reference.metrics)}")
+        self.compareChanged.emit(None if reference is None else reference.id)
+
+    def _picked(self, item: QTreeWidgetItem | None, _previous=None) -> None:
+        if item is not None:
+            self.session.select(item.data(0, Qt.ItemDataRole.UserRole))
+
+    def _rename(self) -> None:
+        version = self.session.version
+        label, ok = QInputDialog.getText(self, "Rename version", "New name:", text=version.label)
+        if ok and label.strip():
+            self.session.rename(version.id, label.strip())
+
+    def _delete(self) -> None:
+        self.session.delete(self.session.current)
+
+
+
+def _columns(metrics: dict) -> list[str]:
+    if not metrics:
+        return ["…", "…", "…"]
+    score = metric_text.score(metrics)
+    quality = "—" if score is None else f"{100 * score[1]:.1f} %" + ("" if score[0] == "accuracy" else " agree")
+    return [metric_text.human_bytes(metrics["size_bytes"]), metric_text.human_bytes(metrics["zip_bytes"]), quality]
