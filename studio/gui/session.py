@@ -98,10 +98,12 @@ class Session(QObject):
         for v in doomed:
             del self.history.versions[v]
             self.charts.pop(f"v{v}", None)
+        moved = self.current in doomed
+        if moved:
+            self.current = parent
         self.versionsChanged.emit()
-        if self.current in doomed:
-            self.current = None
-            self.select(parent)
+        if moved:
+            self.currentChanged.emit(self.version)
 
     def set_data(self, spec: str | dict | None) -> None:
         if spec == self.data:

@@ -1,0 +1,85 @@
+"""The whole walk through the window, saved as a project and opened again; the autosave and its
+restore after a crash."""
+
+import os
+import subprocess
+import sys
+
+from PySide6.QtWidgets import QFileDialog, QMessageBox
+
+from studio.gui.project_files import OWNER, autosave_folder
+
+
+def walk(window, run_sheet):
+    """open sample → prune → fine-tune → quantize → distill (the quantized teacher, a sample student)."""
+
+    def prune(sheet):
+        sheet.form.set_value("sparsity", 0.8)
+        sheet.finetune.set_value("epochs", 1)
+
+    def distill(sheet):
+        assert not sheet.slim.isEnabled() and sheet.sample.isChecked()  # an ONNX teacher cannot be slimmed
+        assert sheet.samples.currentData() == "digits-cnn"
+        sheet.form.set_value("epochs", 1)
+
+    run_sheet(window, "prune", prune)
+    run_sheet(window, "quantize")
+    run_sheet(window, "distill", distill)
+
+
+def summary(session):
+    return {vid: (v.label, v.parent, v.result.op, v.metrics["nonzero_parameters"], v.metrics.get("accuracy"))
+            for vid, v in session.history.versions.items()}  # fmt: skip
+
+
+def test_the_full_walk_saved_and_opened_again(studio, run_sheet, make_window, qtbot, tmp_path, monkeypatch):
+    window = studio
+    session = window.compression.session
+    walk(window, run_sheet)
+    assert [v.result.op for v in session.history.lineage(session.current)] == ["load", "prune", "finetune", "quantize", "distill"]
+    chart = window.compression.versions.pareto
+    assert len(chart.points.getData()[0]) == len(session.history.versions) == 5
+    assert set(chart.front) <= set(session.history.versions) and chart.front
+
+    folder = tmp_path / "project"
+    folder.mkdir()
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(folder))
+    window.compression.save_project_action.trigger()
+    assert (folder / "project.json").is_file()
+    assert "Saved the project (5 versions)" in window.statusBar().currentMessage()
+
+    other = make_window()
+    with qtbot.waitSignal(other.modelChanged, timeout=60_000):
+        other.compression.open_project_action.trigger()
+    again = other.compression.session
+    assert summary(again) == summary(session) and again.current == session.current
+    assert again.data == "sample:digits" and other.compression.picker.spec() == "sample:digits"
+    assert other.info.model is again.version.model
+    assert again.charts.keys() == session.charts.keys()
+    assert len(other.compression.versions.pareto.points.getData()[0]) == 5
+
+
+def test_a_crashed_session_is_offered_back(studio, run_sheet, make_window, qtbot, monkeypatch, tmp_path):
+    window = studio
+    run_sheet(window, "prune", lambda sheet: sheet.finetune.set_value("epochs", 0))
+    folder = autosave_folder()
+    assert str(tmp_path) in str(folder) and (folder / "project.json").is_file()
+    assert int((folder / OWNER).read_text()) == os.getpid()
+    assert make_window().compression.session.history is None  # a live studio's autosave is never offered
+
+    finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    (folder / OWNER).write_text(finished.stdout.strip())  # as if this studio had crashed
+    asked = []
+    monkeypatch.setattr(QMessageBox, "question", lambda *a: (asked.append(a[2]), QMessageBox.StandardButton.Yes)[1])
+    restored = make_window()
+    qtbot.waitUntil(lambda: restored.info is not None, timeout=60_000)
+    assert "Restore" in asked[0] or "restore" in asked[0].lower()
+    assert [v.label for v in restored.compression.session.history.versions.values()] == ["v0 original", "v1 pruned 80%"]
+
+
+def test_closing_normally_removes_the_autosave(studio, run_sheet):
+    window = studio
+    run_sheet(window, "prune", lambda sheet: sheet.finetune.set_value("epochs", 0))
+    assert autosave_folder().is_dir()
+    window.close()
+    assert not autosave_folder().exists()

@@ -1,0 +1,99 @@
+"""The Versions dock: the tree, selecting, renaming, deleting, comparing, the Pareto chart, and the
+recipe of a version replayed headless."""
+
+import numpy as np
+import yaml
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QFileDialog, QInputDialog
+
+from studio.core.jobs import run_to_end
+from studio.core.recipe import load_recipe, run_recipe
+
+
+def prune(sparsity, epochs=0):
+    def configure(sheet):
+        sheet.form.set_value("sparsity", sparsity)
+        sheet.finetune.set_value("epochs", epochs)
+
+    return configure
+
+
+def tree_labels(panel):
+    out = []
+
+    def walk(item, depth):
+        out.append("  " * depth + item.text(0))
+        for i in range(item.childCount()):
+            walk(item.child(i), depth + 1)
+
+    for i in range(panel.tree.topLevelItemCount()):
+        walk(panel.tree.topLevelItem(i), 0)
+    return out
+
+
+def test_versions_tree_select_rename_delete_and_compare(studio, run_sheet, qtbot, monkeypatch):
+    window = studio
+    session, panel = window.compression.session, window.compression.versions
+    run_sheet(window, "prune", prune(0.5))
+    run_sheet(window, "prune", prune(0.9))
+    assert tree_labels(panel) == ["v0 original", "  v1 pruned 50%", "    v2 pruned 90%"]
+    assert panel.tree.currentItem().text(0) == "v2 pruned 90%"
+    assert panel.tree.currentItem().text(3).endswith(" %")
+
+    v0 = panel.tree.topLevelItem(0)
+    with qtbot.waitSignal(window.modelChanged, timeout=60_000):
+        panel.tree.setCurrentItem(v0)
+    assert session.current == 0 and window.info.model is session.history.versions[0].model
+    assert window.info.stats["fc1"].sparsity == 0
+    assert panel.difference.text() == "The original: nothing to compare with."
+    assert not panel.delete_button.isEnabled()
+
+    with qtbot.waitSignal(window.modelChanged, timeout=60_000):
+        session.select(2)
+    panel.compare.setCurrentIndex(panel.compare.findData(0))
+    assert "v2 pruned 90%</b> against v0 original: " in panel.difference.text()
+    assert "zeros +" in panel.difference.text() and "zipped" in panel.difference.text()
+    qtbot.waitUntil(lambda: "v0 original (outline)" in window.layer_panel.histogram.legend.text(), timeout=30_000)
+    assert "v0 original (outline)" in window.model_panel.histogram.legend.text()
+
+    monkeypatch.setattr(QInputDialog, "getText", lambda *a, **k: ("very sparse", True))
+    qtbot.mouseClick(panel.rename_button, Qt.MouseButton.LeftButton)
+    assert session.history.versions[2].label == "very sparse" and tree_labels(panel)[-1] == "    very sparse"
+
+    with qtbot.waitSignal(window.modelChanged, timeout=60_000):
+        session.select(1)
+    with qtbot.waitSignal(window.modelChanged, timeout=60_000):
+        qtbot.mouseClick(panel.delete_button, Qt.MouseButton.LeftButton)
+    assert tree_labels(panel) == ["v0 original"] and session.current == 0
+
+
+def test_pareto_chart_shows_every_version_and_clicking_selects(studio, run_sheet, qtbot):
+    window = studio
+    session, chart = window.compression.session, window.compression.versions.pareto
+    run_sheet(window, "prune", prune(0.6))
+    run_sheet(window, "quantize")
+    x, y = chart.points.getData()
+    assert len(x) == 3 and len(chart.labels) == 3
+    sizes = {vid: v.metrics["zip_bytes"] for vid, v in session.history.versions.items()}
+    assert np.allclose(sorted(10**x), sorted(sizes.values()))  # drawn on a log scale
+    assert 2 in chart.front  # the int8 version is the smallest: always on the frontier
+    assert chart.line.getData()[0] is not None and len(chart.line.getData()[0]) == len(chart.front)
+    spot = next(s for s in chart.points.scatter.points() if s.data() == 0)
+    with qtbot.waitSignal(window.modelChanged, timeout=60_000):
+        chart._clicked(chart.points, [spot])
+    assert session.current == 0
+
+
+def test_saved_recipe_replays_headless_to_the_same_version(studio, run_sheet, tmp_path, monkeypatch):
+    window = studio
+    session = window.compression.session
+    run_sheet(window, "prune", prune(0.75, epochs=1))
+    path = tmp_path / "made.yaml"
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(path), ""))
+    window.compression.save_recipe_action.trigger()
+    recipe = yaml.safe_load(path.read_text())
+    assert recipe["model"] == "sample:digits-cnn" and recipe["data"] == "sample:digits"
+    assert [next(iter(step)) for step in recipe["steps"]] == ["prune", "finetune"]
+    replayed = run_to_end(run_recipe(load_recipe(str(path)))).steps[-1]
+    assert replayed.metrics["nonzero_parameters"] == session.version.metrics["nonzero_parameters"]
+    assert replayed.metrics["accuracy"] == session.version.metrics["accuracy"]
