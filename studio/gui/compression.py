@@ -116,6 +116,7 @@ class Compression(QObject):
 
     def reset_layout(self) -> None:
         self.window.resizeDocks([self.run_dock], [230], Qt.Orientation.Vertical)
+        self.window.resizeDocks([self.versions_dock], [400], Qt.Orientation.Horizontal)
 
     # ---- actions --------------------------------------------------------------------------------
 

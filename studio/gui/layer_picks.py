@@ -27,7 +27,7 @@ class LayerPicks(QTableWidget):
         header = self.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
-        self.setMinimumHeight(140)
+        self.setMinimumHeight(110)
 
     def set_layers(self, layers: list[tuple[str, str, int]]) -> None:
         """layers: (name, type, weights)."""

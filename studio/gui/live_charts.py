@@ -1,4 +1,4 @@
-"""Four small charts of a run: accuracy, zeros, size and loss against the run's progress. They draw
+"""Four small charts of a run: accuracy, zeros, size and loss against the time into the run. They draw
 whatever points they are given ({metric: [[x, y], …]}); the Run dock hands them new points a few
 times a second, never once per event."""
 
@@ -12,10 +12,10 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout, QWidget
 from studio.gui.plots import plot_widget, swatch
 
 BLUE, GREEN, ORANGE, GREY, PURPLE = (QColor(c) for c in ("#4a7ab5", "#2b8a3e", "#e8590c", "#868e96", "#7048e8"))
-X_LABEL = "run progress (%)"
+X_LABEL = "time into the run (s)"
 CHARTS = {  # name: (y label, SI units, [(metric, legend, colour, scale)], tooltip)
     "accuracy": ("accuracy (%)", None, [("accuracy", "accuracy on the test split", BLUE, 100),
-                                        ("agreement", "agrees with the version it started from", GREEN, 100)],
+                                        ("agreement", "agreement with the start", GREEN, 100)],
                  "Accuracy on the test split after each epoch and at the end (or, without labels, how often the "
                  "new version gives the same answer as the one it started from). Dashed: the teacher's accuracy."),
     "zeros": ("exactly zero (%)", None, [("sparsity", "weights exactly zero", ORANGE, 100)],
@@ -44,7 +44,8 @@ class LiveCharts(QWidget):
                 plot.getAxis("left").enableAutoSIPrefix(True)
             plot.setToolTip(tip)
             plot.setMouseEnabled(x=False, y=False)
-            plot.setXRange(0, 100, padding=0.02)
+            if name == "zeros":  # a share: always on its whole scale
+                plot.setYRange(0, 100, padding=0.02)
             plot.setMinimumSize(100, 70)
             for metric, _, colour, _ in series:
                 curve = plot.plot([], [], pen=pg.mkPen(colour, width=2), symbol="o", symbolSize=5, symbolBrush=colour, symbolPen=None)
@@ -61,7 +62,7 @@ class LiveCharts(QWidget):
             column.addWidget(plot, 1)
             row.addLayout(column, 1)
         self.teacher = pg.InfiniteLine(angle=0, pen=pg.mkPen(PURPLE, width=1.5, style=Qt.PenStyle.DashLine),
-                                       label="teacher {value:.1f} %", labelOpts={"position": 0.15, "color": PURPLE})  # fmt: skip
+                                       label="teacher", labelOpts={"position": 0.8, "color": PURPLE, "anchors": [(1, 1), (1, 1)]})  # fmt: skip
         self.plots["accuracy"].addItem(self.teacher, ignoreBounds=True)
         self.teacher.hide()
 
@@ -78,6 +79,7 @@ class LiveCharts(QWidget):
         teacher = points.get("teacher_accuracy")
         if teacher:
             self.teacher.setValue(100 * teacher[-1][1])
+            self.teacher.label.setFormat(f"teacher {100 * teacher[-1][1]:.1f} %")
         self.teacher.setVisible(bool(teacher))
 
     def clear(self) -> None:

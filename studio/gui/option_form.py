@@ -31,6 +31,7 @@ class OptionForm(QWidget):
         super().__init__(parent)
         self.layout_ = QFormLayout(self)
         self.layout_.setContentsMargins(0, 0, 0, 0)
+        self.layout_.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)  # a narrow sheet puts labels above
         self.rows = {row.key: row for row in rows}
         self.widgets: dict[str, QWidget] = {}
         self.switches: dict[str, QCheckBox] = {}
@@ -98,6 +99,8 @@ def slider_for(spin: QSpinBox | QDoubleSpinBox, steps: int = 10) -> QSlider:
 def _widget(f: Field, row: Row) -> QWidget:
     if f.choices is not None:
         combo = QComboBox()
+        combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        combo.setMinimumContentsLength(10)
         for value in f.choices:
             combo.addItem(row.choices.get(value, str(value)), value)
         return combo

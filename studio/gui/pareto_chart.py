@@ -12,14 +12,14 @@ from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from studio.gui import metric_text
-from studio.gui.plots import SELECTED, plot_widget, swatch
+from studio.gui.plots import SELECTED, BytesAxis, plot_widget, swatch
 
 if TYPE_CHECKING:
     from studio.core.versions import Version
 
 FRONT = QColor("#2b8a3e")
 OTHER = QColor("#adb5bd")
-SIZES = {"zip_bytes": "size once zipped", "size_bytes": "size as stored"}
+SIZES = {"zip_bytes": "zipped", "size_bytes": "as stored"}
 
 
 class ParetoChart(QWidget):
@@ -30,7 +30,7 @@ class ParetoChart(QWidget):
         self.front: list[int] = []
         self._versions: dict[int, Version] = {}
         self._current: int | None = None
-        self.plot = plot_widget(self, "size", "accuracy (%)")
+        self.plot = plot_widget(self, "size", "accuracy (%)", {"bottom": BytesAxis("bottom")})
         self.plot.setLogMode(x=True, y=False)
         self.plot.setMouseEnabled(x=False, y=False)
         self.plot.setMinimumHeight(100)
@@ -69,7 +69,7 @@ class ParetoChart(QWidget):
         points = {vid: (float(v.metrics[key]), float(v.metrics.get(metric, math.nan))) for vid, v in measured.items()}
         points = {vid: p for vid, p in points.items() if not math.isnan(p[1])}
         self.front = pareto_front(points)
-        self.plot.setLabel("bottom", SIZES[key], units="B")
+        self.plot.setLabel("bottom", f"size {SIZES[key]} (log scale)")
         self.plot.setLabel("left", f"{metric} (%)" if metric == "accuracy" else "agreement with its parent (%)")
         ids = list(points)
         brushes = [pg.mkBrush(FRONT if vid in self.front else OTHER) for vid in ids]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pyqtgraph as pg
 from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QApplication, QWidget
@@ -12,9 +14,10 @@ OVERLAY = QColor("#2b8a3e")  # a second histogram drawn over the first (before/a
 SELECTED = QColor("#1c3f6e")
 
 
-def plot_widget(parent: QWidget | None = None, x_label: str = "", y_label: str = "") -> pg.PlotWidget:
+def plot_widget(parent: QWidget | None = None, x_label: str = "", y_label: str = "", axes: dict | None = None) -> pg.PlotWidget:
+    """axes: AxisItems of our own by side, e.g. {"bottom": BytesAxis("bottom")}."""
     palette = QApplication.palette()
-    plot = pg.PlotWidget(parent, background=palette.color(QPalette.ColorRole.Base))
+    plot = pg.PlotWidget(parent, background=palette.color(QPalette.ColorRole.Base), axisItems=axes)
     text = palette.color(QPalette.ColorRole.Text)
     for side, label in (("bottom", x_label), ("left", y_label)):
         axis = plot.getAxis(side)
@@ -32,3 +35,34 @@ def plot_widget(parent: QWidget | None = None, x_label: str = "", y_label: str =
 def swatch(color: QColor, text: str) -> str:
     """Rich text: a coloured square, then text; a legend that never covers the data."""
     return f'<span style="color:{color.name()}">■</span>&nbsp;{text}'
+
+
+class BytesAxis(pg.AxisItem):
+    """A log-scale axis of sizes: ticks at 1, 2 and 5 × 10^k labelled "200 KB", "1.0 MB"."""
+
+    def logTickValues(self, minVal, maxVal, size, stdTicks):
+        ticks = []
+        for steps in ((1,), (1, 2, 5), range(1, 10)):
+            values = [math.log10(m) + k for k in range(math.floor(minVal), math.ceil(maxVal) + 1) for m in steps]
+            values = [v for v in values if minVal <= v <= maxVal]
+            if len(values) * 80 > size:  # labels would overlap
+                break
+            ticks = values
+            if len(values) >= 3:
+                break
+        if len(ticks) < 2:  # a narrow range between round sizes: its ends and middle
+            ticks = [minVal + (maxVal - minVal) * f for f in (0.1, 0.5, 0.9)]
+        return [(None, ticks)]
+
+    def logTickStrings(self, values, scale, spacing):
+        return [short_bytes(10**v) for v in values]
+
+
+def short_bytes(n: float) -> str:
+    """A size in two significant digits: 200 KB, 1.5 MB."""
+    for unit in ("B", "KB", "MB", "GB"):
+        rounded = float(f"{n:.2g}")
+        if rounded < 1000 or unit == "GB":
+            return f"{rounded:g} {unit}"
+        n /= 1000
+    return ""

@@ -28,10 +28,10 @@ ROWS = [
                                       "fp16": "half precision (fp16)", "weights-only": "4/8-bit weights only (MatMul)"}),
     Row("calibration", "Calibration", choices={"minmax": "min–max", "entropy": "entropy", "percentile": "percentile"}),
     Row("samples", "Calibrate on", unit=" examples"),
-    Row("per_channel", "One scale per channel"),
+    Row("per_channel", "Per-channel scales"),
     Row("bits", "Bits per weight", choices={4: "4 bits", 8: "8 bits"}),
-    Row("keep_float", "Keep float the most sensitive", unit=" layers"),
-    Row("max_drop", "…only as many as keep the drop within", percent=True, decimals=1, default=0.01, optional=True),
+    Row("keep_float", "Keep float", unit=" most sensitive layers"),
+    Row("max_drop", "Fewer if the drop stays within", percent=True, decimals=1, default=0.01, optional=True),
 ]  # fmt: skip
 PRECISION_COLOURS = {"int8": "#2b8a3e", "int4": "#2b8a3e", "fp16": "#1c7ed6", "float": "#e8590c"}
 
@@ -59,15 +59,15 @@ class QuantizePanel(Sheet):
         self.ops.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.ops.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.ops.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        self.ops.setMinimumHeight(120)
+        self.ops.setMinimumHeight(110)
         result = QGroupBox("Precision of the current version")
         column = QVBoxLayout(result)
         column.addWidget(self.summary)
         column.addWidget(self.ops)
 
         self.body.addWidget(self.form)
-        self.body.addWidget(kept)
         self.body.addWidget(result)
+        self.body.addWidget(kept)
         self.body.addStretch(1)
         self._mode_changed()
 

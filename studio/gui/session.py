@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import json
+import time
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Signal
@@ -32,7 +33,7 @@ class Session(QObject):
         self.current: int | None = None
         self.data: str | dict | None = None
         self.device = "cpu"
-        self.charts: dict = {}  # "v3": {metric: [[x, y], …]}: the live charts of the run that made v3
+        self.charts: dict = {}  # "v3": {metric: [[seconds, value], …]}: the live charts of the run that made v3
         self._measured_on: dict[int, str] = {}  # vid → the data its logits were computed on
         self.runner = JobRunner(self)
         self.runner.progress.connect(self._trace)
@@ -40,6 +41,7 @@ class Session(QObject):
         self.runner.failed.connect(self._failed)
         self._then, self._doing, self._tracing, self._on_error = None, "", False, None
         self._points: dict[str, list] = {}
+        self._t0 = 0.0
 
     # ---- state ----------------------------------------------------------------------------------
 
@@ -131,8 +133,8 @@ class Session(QObject):
         steps = [(op, OPS[op].validate(op, options)) for op, options in steps]
         base = self.version
         refresh = self._measured_on.get(base.id) != _key(self.data)
-        self._points = {}
-        self._trace_metrics(0.0, base.metrics)
+        self._points, self._t0 = {}, time.monotonic()
+        self._trace_metrics(0.0, {k: v for k, v in base.metrics.items() if k != "agreement"})  # its agreement is with its own parent
         self._start(" then ".join(op for op, _ in steps), lambda results: self._ran(base, results),
                     _steps_job, base.result, steps, self.data, self.device, refresh, trace=True)  # fmt: skip
 
@@ -176,7 +178,7 @@ class Session(QObject):
 
     def _trace(self, event: Progress) -> None:
         if self._tracing and event.metrics:
-            self._trace_metrics(100 * event.fraction, event.metrics)
+            self._trace_metrics(time.monotonic() - self._t0, event.metrics)
 
     def _trace_metrics(self, x: float, metrics: dict) -> None:
         for key, value in metrics.items():
@@ -185,7 +187,7 @@ class Session(QObject):
 
     @property
     def points(self) -> dict[str, list]:
-        """The charted metrics of the run going on (or last run): {metric: [[% of the run, value], …]}."""
+        """The charted metrics of the run going on (or last run): {metric: [[seconds into the run, value], …]}."""
         return self._points
 
 

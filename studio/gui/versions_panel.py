@@ -52,6 +52,7 @@ class VersionsPanel(QWidget):
         for i in range(1, len(COLUMNS)):
             self.tree.header().setSectionResizeMode(i, QHeaderView.ResizeMode.ResizeToContents)
         self.tree.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.tree.setIndentation(10)  # a long chain of versions keeps its labels readable
         self.tree.setToolTip("Click a version to show it everywhere; each version is made from the one above it")
         self.tree.currentItemChanged.connect(self._picked)
 
