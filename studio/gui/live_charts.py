@@ -52,6 +52,8 @@ class LiveCharts(QWidget):
                 curve.setDownsampling(auto=True, method="peak")
                 curve.setClipToView(True)
                 self.curves[metric] = curve
+            if self.plots:  # one time axis for all four
+                plot.setXLink(next(iter(self.plots.values())))
             self.plots[name] = plot
             legend = QLabel(" &nbsp; ".join(swatch(colour, text) for _, text, colour, _ in series))
             legend.setWordWrap(True)
