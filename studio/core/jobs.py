@@ -60,14 +60,15 @@ def run_to_end(job: Job[T], on_progress=None) -> T:
             on_progress(event)
 
 
-def offset(job: Job, start: float, total: int, prefix: str = "") -> Job:
-    """Forward a sub-job's progress as the part of a larger job that begins at `start` of `total`."""
+def offset(job: Job, start: float, total: float, prefix: str = "", span: float = 1.0) -> Job:
+    """Forward a sub-job's progress as the part of a larger job that begins at `start` of `total` and
+    takes `span` of it."""
     while True:
         try:
             event = next(job)
         except StopIteration as stop:
             return stop.value
-        yield Progress(start + event.fraction, total, prefix + event.message, event.metrics)
+        yield Progress(start + span * event.fraction, total, prefix + event.message, event.metrics)
 
 
 NO_CANCEL = CancelToken()

@@ -234,10 +234,12 @@ def _steps_job(previous: StepResult, steps: list, spec, device: str, refresh: bo
     if refresh:  # the version was measured on other data: its outputs on this data are the reference
         previous = replace(previous, logits=step_metrics(previous.model, data, None, device)[1])
     ctx = Context(data, device, cancel, original=previous.model)
+    spans = [1 + options.get("epochs", 0) * (op != "prune" or options["schedule"] == "gradual") for op, options in steps]
     results = []
-    for i, (op, options) in enumerate(steps):
+    for i, (op, options) in enumerate(steps):  # the progress bar gives each step its share of the work: epochs
         prefix = f"step {i + 1} of {len(steps)}, {op}: " if len(steps) > 1 else ""
-        results.append((yield from offset(run_step(previous, op, options, ctx), i, len(steps), prefix)))
+        job = run_step(previous, op, options, ctx)
+        results.append((yield from offset(job, sum(spans[:i]), sum(spans), prefix, spans[i])))
         previous = results[-1]
     return results
 
