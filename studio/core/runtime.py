@@ -61,10 +61,12 @@ def predict(model: Model, x: dict[str, np.ndarray], device: str = "cpu", batch: 
     outs = []
     if model.onnx is not None:
         session = ort_session(model, device)
-        names = [i.name for i in session.get_inputs()]
+        inputs = session.get_inputs()
+        fixed = inputs[0].shape[0] if inputs[0].shape and isinstance(inputs[0].shape[0], int) else None
+        batch = fixed or batch  # many exported files fix the batch size (often to 1)
         for start in range(0, n, batch):
-            feed = {name: arr[start : start + batch] for name, arr in zip(names, x.values())}
-            outs.append(session.run(None, feed)[0])
+            feed = {i.name: _padded(arr[start : start + batch], fixed) for i, arr in zip(inputs, x.values())}
+            outs.append(session.run(None, feed)[0][: min(batch, n - start)])
         return np.concatenate(outs).astype(np.float32)
     return predict_module(model.module, list(x.values()), device, batch)
 
@@ -83,3 +85,10 @@ def predict_module(module: torch.nn.Module, arrays: list[np.ndarray], device: st
     finally:
         module.train(was_training)
     return np.concatenate(outs)
+
+
+def _padded(arr: np.ndarray, size: int | None) -> np.ndarray:
+    """A last, short batch filled up with zeros to a fixed batch size."""
+    if size is None or len(arr) == size:
+        return arr
+    return np.concatenate([arr, np.zeros((size - len(arr), *arr.shape[1:]), arr.dtype)])
