@@ -112,8 +112,8 @@ class Session(QObject):
             return
         self.data = spec
         self.dataChanged.emit(spec)
-        if self.history is not None and list(self.history.versions) == [0] and not self.runner.running:
-            self.measure()
+        if self.history is not None and list(self.history.versions) == [0] and not (self.running and self._tracing):
+            self.measure()  # (again, if it was being measured on the old data)
 
     # ---- jobs -----------------------------------------------------------------------------------
 

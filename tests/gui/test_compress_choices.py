@@ -1,0 +1,63 @@
+"""What the toolbar offers: the data (a sample's own, a file, no labels), the device, and actions a
+model cannot do, disabled with the reason."""
+
+import numpy as np
+import torch
+from PySide6.QtWidgets import QFileDialog
+
+from studio.core.samples import load_sample_data
+
+
+def test_a_sample_opens_with_its_own_data_and_actions_follow_capabilities(studio):
+    window = studio
+    c = window.compression
+    assert c.picker.spec() == "sample:digits" == c.session.data
+    assert c.session.version.metrics["accuracy"] > 0.9
+    assert all(a.isEnabled() for a in [*c.actions.values(), c.export_action, c.save_recipe_action])
+    assert [c.picker.device.itemData(i) for i in range(c.picker.device.count())] == ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+
+
+def test_without_a_model_nothing_can_run(make_window):
+    window = make_window()
+    for action in window.compression.actions.values():
+        assert not action.isEnabled() and "Open a model first" in action.toolTip()
+    assert not window.compression.export_action.isEnabled()
+
+
+def test_an_onnx_model_needs_data_and_cannot_be_fine_tuned_or_slimmed(make_window, load, model_files, qtbot, monkeypatch, tmp_path):
+    window = make_window()
+    load(window, model_files["onnx"])
+    c = window.compression
+    assert c.picker.spec() is None and c.session.data is None
+    assert c.actions["prune"].isEnabled()  # weights pruned in place
+    prune = c.open_sheet("prune")
+    assert not prune.finetune.isEnabled() and "cannot be trained" in prune.finetune_note.text()
+    assert not prune.form.widgets["method"].model().item(1).isEnabled()  # no channel pruning for ONNX
+    distill = c.open_sheet("distill")
+    assert not distill.slim.isEnabled() and distill.sample.isChecked()
+
+    x, y = load_sample_data("digits")
+    path = tmp_path / "digits.npz"
+    np.savez(path, x=x, y=y)
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(path), ""))
+    picker = c.picker
+    with qtbot.waitSignal(c.session.versionsChanged, timeout=60_000):  # the original is measured on the new data
+        picker.data.activated.emit(picker.data.findData("open-file"))
+    assert c.session.data == str(path) and picker.data.currentText() == str(path)
+    assert c.session.version.metrics["accuracy"] > 0.9
+
+    with qtbot.waitSignal(c.session.versionsChanged, timeout=60_000):
+        picker.unlabeled.setChecked(True)
+    assert c.session.data == {"path": str(path), "labels": "none"}
+    assert "accuracy" not in c.session.version.metrics
+
+
+def test_cuda_is_listed_when_torch_sees_a_gpu(make_window, load, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    window = make_window()
+    load(window, "sample:digits-cnn")
+    picker = window.compression.picker
+    assert [picker.device.itemText(i) for i in range(picker.device.count())] == ["CPU", "CUDA (GPU)"]
+    picker.device.setCurrentIndex(1)
+    picker.device.activated.emit(1)
+    assert window.compression.session.device == "cuda"
