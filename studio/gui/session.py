@@ -57,6 +57,7 @@ class Session(QObject):
         from studio.core.recipe import StepResult
         from studio.core.versions import History
 
+        self.runner.cancel()  # a run on the model that was open must not land in the new history
         self.history, self.charts, self._measured_on = History(), {}, {}
         if data != self.data:
             self.data = data
@@ -68,6 +69,7 @@ class Session(QObject):
         self.measure()
 
     def restore(self, project: Project) -> None:
+        self.runner.cancel()
         self.history, self.data, self.device, self.charts = project.history, project.data, project.device, project.charts
         self.current = project.current if project.current in project.history.versions else min(project.history.versions)
         self._measured_on = {vid: _key(self.data) for vid in self.history.versions}
@@ -135,8 +137,9 @@ class Session(QObject):
         refresh = self._measured_on.get(base.id) != _key(self.data)
         self._points, self._t0 = {}, time.monotonic()
         self._trace_metrics(0.0, {k: v for k, v in base.metrics.items() if k != "agreement"})  # its agreement is with its own parent
-        self._start(" then ".join(op for op, _ in steps), lambda results: self._ran(base, results),
-                    _steps_job, base.result, steps, self.data, self.device, refresh, trace=True)  # fmt: skip
+        spec = self.data
+        self._start(" then ".join(op for op, _ in steps), lambda results: self._ran(base, results, spec),
+                    _steps_job, base.result, steps, spec, self.device, refresh, trace=True)  # fmt: skip
 
     def start(self, doing: str, then, job, *args, on_error=None) -> None:
         """Any other job (a sensitivity analysis, opening a project): `then(result)` when it ends;
@@ -161,13 +164,13 @@ class Session(QObject):
             self._measured_on[0] = _key(self.data)
             self.versionsChanged.emit()
 
-    def _ran(self, base: Version, results: list[StepResult]) -> None:
-        if self.history is None or base.id not in self.history.versions:
-            return
+    def _ran(self, base: Version, results: list[StepResult], spec) -> None:
+        if self.history is None or self.history.versions.get(base.id) is not base:
+            return  # deleted meanwhile
         added, parent = [], base.id
         for result in results:
             version = self.history.add(result, parent)
-            self._measured_on[version.id] = _key(self.data)
+            self._measured_on[version.id] = _key(spec)
             self.charts[f"v{version.id}"] = {k: list(v) for k, v in self._points.items()}
             added.append(version)
             parent = version.id
