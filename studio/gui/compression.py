@@ -16,6 +16,7 @@ from studio.gui.compress_sheet import CompressSheet
 from studio.gui.data_picker import DataPicker
 from studio.gui.distill_panel import DistillPanel
 from studio.gui.export_dialog import ExportDialog
+from studio.gui.placeholder import Placeholder
 from studio.gui.project_files import ProjectFiles, file_stem
 from studio.gui.prune_panel import PrunePanel, sensitivity_job
 from studio.gui.quantize_panel import QuantizePanel
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
     from studio.gui.compress_sheet import Sheet
 
 NO_MODEL = "Open a model first: File → Open…, or a sample from Samples ▾"
+SHEET_HINT = "Choose Prune, Quantize or Distill in the toolbar (or the Compress menu) to set up a compression here."
 BUSY = "A run is going on: wait for it to end, or cancel it in the Run panel"
 ACTIONS = {  # sheet: (text, tooltip, the capabilities of which one is enough)
     "prune": ("&Prune", "Set the least important weights or channels to zero (remove them)", ("prune_unstructured", "prune_structured")),
@@ -44,7 +46,8 @@ class Compression(QObject):
         self.export_dialog: ExportDialog | None = None
         self.sheet = CompressSheet({"prune": PrunePanel, "quantize": QuantizePanel, "distill": DistillPanel})
         self.sheet.sheetBuilt.connect(self._sheet_built)
-        self.compress_dock = window._dock("Compress", "compress_dock", self.sheet, Qt.DockWidgetArea.RightDockWidgetArea)
+        self.sheet_holder = Placeholder(self.sheet, SHEET_HINT)
+        self.compress_dock = window._dock("Compress", "compress_dock", self.sheet_holder, Qt.DockWidgetArea.RightDockWidgetArea)
         window.tabifyDockWidget(window.layer_dock, self.compress_dock)
         window.layer_dock.raise_()
         self.run_dock = window._dock("Run", "run_dock", RunDock(self.session), Qt.DockWidgetArea.BottomDockWidgetArea)
@@ -122,6 +125,7 @@ class Compression(QObject):
 
     def open_sheet(self, name: str) -> Sheet:
         sheet = self.sheet.show_sheet(name)
+        self.sheet_holder.show_content()
         self.compress_dock.show()
         self.compress_dock.raise_()
         return sheet

@@ -22,6 +22,8 @@ def test_without_a_model_nothing_can_run(make_window):
     for action in window.compression.actions.values():
         assert not action.isEnabled() and "Open a model first" in action.toolTip()
     assert not window.compression.export_action.isEnabled()
+    assert "Choose Prune, Quantize or Distill" in window.compression.sheet_holder.message
+    assert "Versions you make show here" in window.compression.versions._placeholder.message
 
 
 def test_an_onnx_model_needs_data_and_cannot_be_fine_tuned_or_slimmed(make_window, load, model_files, qtbot, monkeypatch, tmp_path):
