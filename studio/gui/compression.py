@@ -88,10 +88,12 @@ class Compression(QObject):
                                              self.files.save_project, QKeySequence.StandardKey.Save)  # fmt: skip
         self.open_project_action = w._action("Open &Project…", "Open a project folder saved earlier, with all its versions",
                                              lambda: self.files.open_project())  # fmt: skip
+        self.report_action = w._action("Export Re&port…", "Write a report of every version (table, Pareto chart, zeros "
+                                       "per layer) as Markdown with PNG charts", self.export_report)  # fmt: skip
 
     def _build_menus(self) -> None:
         w = self.window
-        for action in (self.open_project_action, self.save_project_action, self.save_recipe_action):
+        for action in (self.open_project_action, self.save_project_action, self.save_recipe_action, self.report_action):
             w.file_menu.insertAction(w.quit_action, action)
         w.file_menu.insertSeparator(w.quit_action)
         menu = QMenu("&Compress", w)
@@ -154,6 +156,11 @@ class Compression(QObject):
             self.export_dialog.deleteLater()
         self.export_dialog = ExportDialog(self.session, version, documents / f"{file_stem(version.model.source)}-v{vid}.onnx", self.window)
         self.export_dialog.show()
+
+    def export_report(self, folder=None):
+        from studio.gui.report_files import export_report
+
+        return export_report(self.window, self.session.project(), folder)
 
     # ---- following the session and the window ---------------------------------------------------
 
@@ -229,5 +236,5 @@ class Compression(QObject):
             if name in self.sheet.sheets:
                 self.sheet.sheets[name].set_runnable("" if allowed and not self.session.running else (BUSY if allowed else action.toolTip()))
         self.export_action.setEnabled(version is not None)
-        for action in (self.save_recipe_action, self.save_project_action):
+        for action in (self.save_recipe_action, self.save_project_action, self.report_action):
             action.setEnabled(version is not None)
