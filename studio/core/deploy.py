@@ -18,7 +18,7 @@ import numpy as np
 from studio.core.data import DataSet
 from studio.core.export import onnx_files, sparse_initializers, to_onnx, write_checked, zip_path
 from studio.core.jobs import NO_CANCEL, CancelToken, Job, Progress
-from studio.core.measure import zipped_size
+from studio.core.measure import zipped
 from studio.core.metrics import evaluate, fidelity, onnx_latency_ms
 from studio.core.model import Model
 from studio.core.runtime import predict, runtime_name
@@ -50,7 +50,8 @@ def export_version(model: Model, path: Path, data: DataSet | None, device: str =
     cancel.check()
     yield Progress(3, 4, f"writing {path.name}")
     files = onnx_files(exported, path, with_zip)
-    card = model_card(model, exported, files[path], path, data, metrics, steps, device)
+    zipped_file = files[zip_path(path)] if with_zip else zipped(path.name, files[path])
+    card = model_card(model, exported, files[path], len(zipped_file), path, data, metrics, steps, device)
     json_path, md_path = card_paths(path)
     files[json_path] = (json.dumps(card, indent=2) + "\n").encode()
     files[md_path] = card_markdown(card).encode()
@@ -95,7 +96,7 @@ def card_paths(path: Path) -> tuple[Path, Path]:
     return path.with_name(path.stem + ".card.json"), path.with_name(path.stem + ".card.md")
 
 
-def model_card(source: Model, exported: Model, blob: bytes, path: Path, data: DataSet | None, metrics: dict,
+def model_card(source: Model, exported: Model, blob: bytes, zip_bytes: int, path: Path, data: DataSet | None, metrics: dict,
                steps: list | None, device: str) -> dict:  # fmt: skip
     return {
         "name": path.stem,
@@ -105,7 +106,7 @@ def model_card(source: Model, exported: Model, blob: bytes, path: Path, data: Da
         "source_format": source.format.label,
         "steps": steps or [],
         "size_bytes": len(blob),
-        "zip_bytes": zipped_size(blob),
+        "zip_bytes": zip_bytes,
         "sha256": hashlib.sha256(blob).hexdigest(),
         "sparse_initializers": len(exported.onnx.graph.sparse_initializer),
         "opset": next((o.version for o in exported.onnx.opset_import if o.domain in ("", "ai.onnx")), None),

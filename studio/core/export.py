@@ -6,12 +6,10 @@ at the target path."""
 from __future__ import annotations
 
 import contextlib
-import io
 import logging
 import os
 import tempfile
 import warnings
-import zipfile
 from dataclasses import replace
 from pathlib import Path
 
@@ -161,10 +159,9 @@ def onnx_files(model: Model, path: Path, with_zip: bool = False) -> dict[Path, b
     data = model.onnx.SerializeToString()
     files = {path: data}
     if with_zip:
-        buf = io.BytesIO()
-        with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
-            z.writestr(path.name, data)
-        files[zip_path(path)] = buf.getvalue()
+        from studio.core.measure import zipped
+
+        files[zip_path(path)] = zipped(path.name, data)
     return files
 
 

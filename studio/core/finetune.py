@@ -52,8 +52,8 @@ def finetune(model: Model, data: DataSet, *, epochs: int = 3, lr: float = 1e-3, 
     teacher_train = teacher_test = None
     if not data.labeled:
         yield Progress(0, 1, "computing the unpruned model's outputs")
-        teacher_train = predict(teacher, teacher_inputs(teacher, train_set), device)
-        teacher_test = predict(teacher, teacher_inputs(teacher, test_set), device)
+        teacher_train = predict(teacher, train_set.shaped_for(teacher.inputs).x, device)
+        teacher_test = predict(teacher, test_set.shaped_for(teacher.inputs).x, device)
     module = copy.deepcopy(model.module)
     x = next(iter(train_set.x.values()))
     trained = yield from train(
@@ -63,6 +63,3 @@ def finetune(model: Model, data: DataSet, *, epochs: int = 3, lr: float = 1e-3, 
     )  # fmt: skip
     return replace(model, module=trained.cpu(), notes=list(model.notes))
 
-
-def teacher_inputs(teacher: Model, data: DataSet) -> dict[str, np.ndarray]:
-    return data.shaped_for(teacher.inputs).x

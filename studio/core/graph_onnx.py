@@ -20,7 +20,7 @@ def _build(g: onnx.GraphProto, shapes: dict, top: bool = False, prefix: str = ""
     graph = Graph()
     producer: dict[str, int] = {}
     hidden = {t.name for t in g.initializer} | {s.values.name for s in g.sparse_initializer}
-    inputs = graph_inputs(g) if top else [v for v in g.input]
+    inputs = graph_inputs(g) if top else list(g.input)
     for spec in inputs:
         node = graph.add(spec.name, "Input", shape=getattr(spec, "shape", None) or shapes.get(spec.name))
         producer[spec.name] = node.id

@@ -54,8 +54,7 @@ def load_torchscript(path: Path, source: str) -> Model:
         module = torch.jit.load(str(path), map_location="cpu")
     except Exception as e:  # TorchScript raises RuntimeError and friends for bad archives
         raise StudioError(f"a damaged TorchScript archive ({first_line(e)})", source) from None
-    args = [a for a in module.forward.schema.arguments[1:]]
-    inputs = [TensorSpec(a.name, None) for a in args]
+    inputs = [TensorSpec(a.name, None) for a in module.forward.schema.arguments[1:]]
     return Model(source, Format.TORCHSCRIPT, inputs=inputs, module=module.eval(), size_bytes=path.stat().st_size)
 
 
