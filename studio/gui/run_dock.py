@@ -8,6 +8,7 @@ from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QVBoxLayout, QWidget
 
 from studio.gui.live_charts import LiveCharts
+from studio.gui.placeholder import Placeholder
 
 if TYPE_CHECKING:
     from studio.gui.session import Session
@@ -32,9 +33,10 @@ class RunDock(QWidget):
         self.cancel.setEnabled(False)
         self.cancel.clicked.connect(session.cancel)
         self.charts = LiveCharts()
+        self.charts_holder = Placeholder(self.charts, IDLE)
         self._timer = QTimer(self)
         self._timer.setInterval(REFRESH_MS)
-        self._timer.timeout.connect(lambda: self.charts.show_points(session.points))
+        self._timer.timeout.connect(lambda: self._show_points(session.points))
 
         side = QVBoxLayout()
         side.addWidget(self.message, 1)
@@ -46,7 +48,7 @@ class RunDock(QWidget):
         layout = QHBoxLayout(self)
         layout.setContentsMargins(6, 2, 6, 2)
         layout.addWidget(side_widget)
-        layout.addWidget(self.charts, 1)
+        layout.addWidget(self.charts_holder, 1)
 
         session.runner.progress.connect(self._progress)
         session.runner.runningChanged.connect(self._running)
@@ -62,7 +64,7 @@ class RunDock(QWidget):
             self._timer.start()
         else:
             self._timer.stop()
-            self.charts.show_points(self.session.points)
+            self._show_points(self.session.points)
 
     def _progress(self, event) -> None:
         self.message.setText(event.message[:1].upper() + event.message[1:])
@@ -73,8 +75,19 @@ class RunDock(QWidget):
         if self.session.running or version is None:
             return
         points = self.session.charts.get(f"v{version.id}")
-        self.charts.show_points(points or {})
+        self._show_points(points or {})
         if points:
             self.message.setText(f"The run that made {version.label}.")
         elif not self.cancel.isEnabled():
             self.message.setText(IDLE if version.parent is None else f"{version.label}: no charts were kept of the run that made it.")
+
+    def _show_points(self, points: dict[str, list]) -> None:
+        """Charts once there is something to chart; until then, what to do to get some."""
+        self.charts.show_points(points)
+        if any(points.values()):
+            self.charts_holder.show_content()
+        else:
+            self.charts_holder.show_message(IDLE)
+            if not self.session.running:
+                self.message.setText("Nothing running.")
+                self.bar.setValue(0)

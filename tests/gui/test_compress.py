@@ -141,3 +141,8 @@ def test_an_error_in_a_run_is_one_line_and_changes_nothing(studio, qtbot, monkey
     title, text = shown[-1]
     assert title == "Could not finish distill" and "missing.pt" in text and "\n" not in text
     assert list(session.history.versions) == [0]
+
+
+def test_the_run_dock_says_what_to_do_before_any_run(studio):
+    dock = studio.compression.run_dock.widget()
+    assert dock.charts_holder.message.startswith("Run a compression")
