@@ -10,6 +10,7 @@ from studio.core.jobs import NO_CANCEL, CancelToken, Job, Progress
 from studio.core.layers import Layer, layers_of
 from studio.core.load import load_model
 from studio.core.model import Model
+from studio.core.quantize import OpPrecision, quantized_ops
 from studio.core.stats import Histogram, WeightStats, histogram, layer_stats, weight_stats
 
 
@@ -22,6 +23,7 @@ class ModelInfo:
     graph: Graph
     histograms: dict[str, Histogram] = field(default_factory=dict)  # by layer name
     histogram: Histogram | None = None  # of the whole model
+    precisions: list[OpPrecision] | None = None  # of an ONNX model's compute ops (int8 or float); None for PyTorch
 
     def layer(self, name: str) -> Layer | None:
         return next((layer for layer in self.layers if layer.name == name), None)
@@ -39,8 +41,9 @@ def analyze(model: Model, cancel: CancelToken = NO_CANCEL) -> Job[ModelInfo]:
     cancel.check()
     yield Progress(3, 4, "building the layer graph")
     graph = graph_of(model)
+    precisions = quantized_ops(model.onnx_structure) if model.onnx_structure is not None else None
     yield Progress(4, 4, "done")
-    return ModelInfo(model, layers, stats, total, graph, histograms, whole)
+    return ModelInfo(model, layers, stats, total, graph, histograms, whole, precisions)
 
 
 def _bins(n: int) -> int:
@@ -48,9 +51,10 @@ def _bins(n: int) -> int:
     return max(10, min(100, math.isqrt(n)))
 
 
-def open_model(source: str, trust: bool = False, input_shape: str | None = None, cancel: CancelToken = NO_CANCEL) -> Job[ModelInfo]:
-    """Load and analyse a model file or sample: the job behind File → Open."""
+def open_model(source: str, trust: bool = False, input_shape: str | None = None, responsive: bool = False,
+               cancel: CancelToken = NO_CANCEL) -> Job[ModelInfo]:  # fmt: skip
+    """Load and analyse a model file or sample: the job behind File → Open (see load_model)."""
     yield Progress(0, 4, f"loading {source}")
-    model = load_model(source, trust=trust, input_shape=input_shape)
+    model = load_model(source, trust=trust, input_shape=input_shape, responsive=responsive)
     cancel.check()
     return (yield from analyze(model, cancel))

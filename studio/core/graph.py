@@ -46,10 +46,10 @@ class Graph:
 
 def graph_of(model: Model) -> Graph:
     """The layer graph of any model. A state_dict has none (no architecture): the note says so."""
-    if model.onnx is not None:
+    if model.onnx_structure is not None:
         from studio.core.graph_onnx import onnx_graph
 
-        return onnx_graph(model.onnx)
+        return onnx_graph(model.onnx_structure)
     if model.format is Format.STATE_DICT:
         return Graph(note=STATE_DICT_NOTE)
     from studio.core import graph_torch

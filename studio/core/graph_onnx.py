@@ -48,7 +48,7 @@ def _build(g: onnx.GraphProto, shapes: dict, top: bool = False, prefix: str = ""
 
 def _inferred_shapes(proto: onnx.ModelProto) -> dict[str, tuple]:
     values = list(proto.graph.value_info) + list(proto.graph.input) + list(proto.graph.output)
-    structure = _structure(proto)
+    structure = light_copy(proto)
     if structure.ByteSize() < MAX_SHAPE_INFERENCE_BYTES:
         try:
             values += list(onnx.shape_inference.infer_shapes(structure).graph.value_info)
@@ -62,7 +62,7 @@ def _inferred_shapes(proto: onnx.ModelProto) -> dict[str, tuple]:
     return shapes
 
 
-def _structure(proto: onnx.ModelProto) -> onnx.ModelProto:
+def light_copy(proto: onnx.ModelProto) -> onnx.ModelProto:
     """The model without the data of its large weights, which become typed inputs: inference needs
     their shapes, not their values, and serialising hundreds of MB holds the GIL for seconds."""
     light = onnx.ModelProto(ir_version=proto.ir_version, opset_import=proto.opset_import, functions=proto.functions)

@@ -9,6 +9,7 @@ import onnx
 import torch
 from onnx import numpy_helper
 
+from studio.core.load_onnx import tensor_array
 from studio.core.model import Format, Model
 
 # ONNX dtypes that hold weights: floats, and the 8/4-bit integers of quantized models.
@@ -31,8 +32,8 @@ class Layer:
 
 
 def layers_of(model: Model) -> list[Layer]:
-    if model.onnx is not None:
-        return _onnx_layers(model.onnx.graph)
+    if model.onnx_structure is not None:
+        return _onnx_layers(model.onnx_structure.graph, model.external)
     if model.state_dict is not None:
         return _group_by_prefix(model.state_dict.items(), {})
     if model.format is Format.EXPORTED_PROGRAM:
@@ -89,7 +90,7 @@ def _export_types(program) -> dict[str, str]:
     return types
 
 
-def _onnx_layers(graph: onnx.GraphProto, prefix: str = "") -> list[Layer]:
+def _onnx_layers(graph: onnx.GraphProto, external: dict, prefix: str = "") -> list[Layer]:
     stored = {t.name: t for t in graph.initializer if t.data_type in ONNX_WEIGHT_TYPES}
     for sparse in graph.sparse_initializer:
         stored[sparse.values.name] = sparse
@@ -108,15 +109,15 @@ def _onnx_layers(graph: onnx.GraphProto, prefix: str = "") -> list[Layer]:
                 source = stored.get(inp) if inp in stored else constants.get(inp)
                 if source is not None and inp not in used:
                     used.add(inp)
-                    weights[inp] = _onnx_array(source)
+                    weights[inp] = _onnx_array(source, external)
             if weights:
                 layers.append(Layer(name, node.op_type, weights))
         for attr in node.attribute:
             for sub in [attr.g] if attr.type == onnx.AttributeProto.GRAPH else list(attr.graphs):
-                layers.extend(_onnx_layers(sub, f"{name}/{attr.name}/"))
+                layers.extend(_onnx_layers(sub, external, f"{name}/{attr.name}/"))
     for key, source in {**stored, **constants}.items():
         if key not in used:  # stored but feeding no node of this graph (or only an outer one)
-            layers.append(Layer(prefix + key, "Initializer" if key in stored else "Constant", {key: _onnx_array(source)}))
+            layers.append(Layer(prefix + key, "Initializer" if key in stored else "Constant", {key: _onnx_array(source, external)}))
     return layers
 
 
@@ -131,7 +132,7 @@ def _constant_tensor(node: onnx.NodeProto):
     return None
 
 
-def _onnx_array(source) -> np.ndarray:
+def _onnx_array(source, external: dict) -> np.ndarray:
     if isinstance(source, np.ndarray):
         return source
     if isinstance(source, onnx.SparseTensorProto):
@@ -140,5 +141,5 @@ def _onnx_array(source) -> np.ndarray:
         flat = idx if idx.ndim == 1 else np.ravel_multi_index(idx.T, tuple(source.dims))
         dense[flat] = numpy_helper.to_array(source.values)
         return dense.reshape(tuple(source.dims))
-    return numpy_helper.to_array(source)
+    return tensor_array(source, external)
 

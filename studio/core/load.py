@@ -23,13 +23,15 @@ def parse_input_shape(text: str) -> list[tuple[int, ...]]:
     return shapes
 
 
-def load_model(source: str, *, trust: bool = False, input_shape: str | None = None) -> Model:
-    """Load a model file or `sample:NAME`. Raises StudioError (one line) on any bad input."""
+def load_model(source: str, *, trust: bool = False, input_shape: str | None = None, responsive: bool = False) -> Model:
+    """Load a model file or `sample:NAME`. Raises StudioError (one line) on any bad input.
+    responsive: other threads (a window's) keep running while a large TorchScript archive loads,
+    at the price of a child process (see torchscript_apart)."""
     shapes = parse_input_shape(input_shape) if input_shape else None
     if source.startswith(samples.SAMPLE_PREFIX):
         model = _load_sample(source)
     else:
-        model = _load_file(Path(source), source, trust)
+        model = _load_file(Path(source), source, trust, responsive)
     if shapes:
         _apply_input_shapes(model, shapes)
     if model.module is not None and model.inputs and not model.outputs and model.input_shapes_known:
@@ -59,7 +61,7 @@ def _load_sample(source: str) -> Model:
     )
 
 
-def _load_file(path: Path, source: str, trust: bool) -> Model:
+def _load_file(path: Path, source: str, trust: bool, responsive: bool) -> Model:
     if not path.exists():
         raise StudioError("no such file", source)
     if path.is_dir():
@@ -77,7 +79,7 @@ def _load_file(path: Path, source: str, trust: bool) -> Model:
         if kind == "pt2":
             return load_torch.load_exported(path, source)
         if kind == "torchscript":
-            return load_torch.load_torchscript(path, source)
+            return load_torch.load_torchscript(path, source, responsive)
         return load_torch.load_pickle(path, source, trust)
     if head.startswith(b"PK\x03\x04"):
         raise StudioError("a truncated or damaged zip archive (PyTorch files are zip archives)", source)

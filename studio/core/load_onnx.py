@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import math
 import os
+import sys
+import threading
 from pathlib import Path
 
+import numpy as np
 import onnx
 from google.protobuf.message import DecodeError
-from onnx import helper
+from onnx import helper, numpy_helper
 
 from studio.core.errors import StudioError, first_line
 from studio.core.model import Format, Model, TensorSpec
@@ -21,17 +25,19 @@ def load_onnx(path: Path, source: str) -> Model:
         raise StudioError(f"not a model this studio reads: not PyTorch, and not valid ONNX ({first_line(e)})", source) from None
     if proto.ir_version <= 0 or not proto.HasField("graph") or not proto.graph.node:
         raise StudioError("not a model this studio reads: not PyTorch, and no ONNX graph in it", source)
-    size = path.stat().st_size + _load_external_data(proto, path, source)
+    external, external_size = _read_external_data(proto, path, source)
     notes = _opset_notes(proto)
-    return Model(
+    model = Model(
         source=source,
         format=Format.ONNX,
         inputs=graph_inputs(proto.graph),
         outputs=[_spec(v) for v in proto.graph.output],
         onnx=proto,
-        size_bytes=size,
+        size_bytes=path.stat().st_size + external_size,
         notes=notes,
     )
+    model.external = external
+    return model
 
 
 def graph_inputs(graph: onnx.GraphProto) -> list[TensorSpec]:
@@ -53,35 +59,84 @@ def all_tensors(graph: onnx.GraphProto):
                     yield from all_tensors(g)
 
 
-def _load_external_data(proto: onnx.ModelProto, path: Path, source: str) -> int:
-    """Read every external tensor into the model, after checking it stays inside the model's folder.
-    One plain read per tensor: the read releases Python's lock, so a window stays responsive while a
-    large model loads. Returns the bytes of the external files."""
+def _read_external_data(proto: onnx.ModelProto, path: Path, source: str) -> tuple[dict[tuple[str, int, int], bytes], int]:
+    """Read every external tensor's bytes, after checking each stays inside the model's folder. The
+    bytes stay apart from the proto (see Model.external): a plain read releases Python's lock, a copy
+    into protobuf does not. Returns the bytes by (location, offset, length) and the files' total size."""
     folder = path.resolve().parent
     files: set[Path] = set()
+    data: dict[tuple[str, int, int], bytes] = {}
     for tensor in all_tensors(proto.graph):
         if tensor.data_location != onnx.TensorProto.EXTERNAL:
             continue
-        info = {e.key: e.value for e in tensor.external_data}
-        location = info.get("location", "")
+        location, offset, length = _external_key(tensor)
         target = (folder / location).resolve()
         if not location or os.path.isabs(location) or not target.is_relative_to(folder):
             raise StudioError(f"external data {location!r} of {tensor.name!r} points outside the model's folder", source)
         if not target.is_file():
             raise StudioError(f"external data file {location!r} is missing beside the model", source)
-        try:
-            offset, length = int(info.get("offset") or 0), int(info.get("length") or (target.stat().st_size - int(info.get("offset") or 0)))
-        except ValueError:
-            raise StudioError(f"external data of {tensor.name!r} has a bad offset or length", source) from None
+        if offset is None or length is None:
+            raise StudioError(f"external data of {tensor.name!r} has a bad offset or length", source)
+        if length == -1:
+            length = target.stat().st_size - offset
         if offset < 0 or length < 0 or offset + length > target.stat().st_size:
             raise StudioError(f"external data file {location!r} is shorter than the model says (truncated?)", source)
-        with target.open("rb") as f:
-            f.seek(offset)
-            tensor.raw_data = f.read(length)
-        del tensor.external_data[:]
-        tensor.data_location = onnx.TensorProto.DEFAULT
+        key = (location, offset, length)
+        if key not in data:
+            with target.open("rb") as f:
+                f.seek(offset)
+                data[key] = f.read(length)
+        _set_external_key(tensor, key)
         files.add(target)
-    return sum(f.stat().st_size for f in files)
+    return data, sum(f.stat().st_size for f in files)
+
+
+def _external_key(tensor: onnx.TensorProto) -> tuple[str, int | None, int | None]:
+    info = {e.key: e.value for e in tensor.external_data}
+    try:
+        return info.get("location", ""), int(info.get("offset", 0)), int(info.get("length", -1))
+    except ValueError:
+        return info.get("location", ""), None, None
+
+
+def _set_external_key(tensor: onnx.TensorProto, key: tuple[str, int, int]) -> None:
+    """Write the resolved length back, so that the tensor finds its bytes by the same key later."""
+    del tensor.external_data[:]
+    for k, v in zip(("location", "offset", "length"), key):
+        tensor.external_data.add(key=k, value=str(v))
+
+
+_INLINE_LOCK = threading.Lock()
+
+
+def inline_external(model: Model) -> None:
+    """Put the external weights still kept apart into the model's proto (once, whichever thread asks)."""
+    with _INLINE_LOCK:
+        if not model.external:
+            return
+        for tensor in all_tensors(model.onnx_structure.graph):
+            if tensor.data_location == onnx.TensorProto.EXTERNAL:
+                tensor.raw_data = model.external[_external_key(tensor)]
+                del tensor.external_data[:]
+                tensor.data_location = onnx.TensorProto.DEFAULT
+        model.external = {}
+
+
+def tensor_array(tensor: onnx.TensorProto, external: dict[tuple[str, int, int], bytes]) -> np.ndarray:
+    """A tensor's values; those of external data are read from `external` without a copy."""
+    if tensor.data_location != onnx.TensorProto.EXTERNAL:
+        return numpy_helper.to_array(tensor)
+    data = external[_external_key(tensor)]
+    dtype = helper.tensor_dtype_to_np_dtype(tensor.data_type)
+    shape = tuple(tensor.dims)
+    if dtype.itemsize * math.prod(shape) == len(data) and sys.byteorder == "little":
+        return np.frombuffer(data, dtype=dtype).reshape(shape)
+    inline = onnx.TensorProto()  # packed 4-bit and other layouts: onnx's own reader
+    inline.CopyFrom(tensor)
+    del inline.external_data[:]
+    inline.data_location = onnx.TensorProto.DEFAULT
+    inline.raw_data = data
+    return numpy_helper.to_array(inline)
 
 
 def _opset_notes(proto: onnx.ModelProto) -> list[str]:

@@ -49,11 +49,17 @@ def load_safetensors(path: Path, source: str) -> Model:
     return _state_dict_model(weights, path, source)
 
 
-def load_torchscript(path: Path, source: str) -> Model:
-    try:
-        module = torch.jit.load(str(path), map_location="cpu")
-    except Exception as e:  # TorchScript raises RuntimeError and friends for bad archives
-        raise StudioError(f"a damaged TorchScript archive ({first_line(e)})", source) from None
+def load_torchscript(path: Path, source: str, responsive: bool = False) -> Model:
+    from studio.core import torchscript_apart
+
+    module = None
+    if responsive and path.stat().st_size > torchscript_apart.APART_BYTES:
+        module = torchscript_apart.load_apart(path)
+    if module is None:
+        try:
+            module = torch.jit.load(str(path), map_location="cpu")
+        except Exception as e:  # TorchScript raises RuntimeError and friends for bad archives
+            raise StudioError(f"a damaged TorchScript archive ({first_line(e)})", source) from None
     inputs = [TensorSpec(a.name, None) for a in module.forward.schema.arguments[1:]]
     return Model(source, Format.TORCHSCRIPT, inputs=inputs, module=module.eval(), size_bytes=path.stat().st_size)
 

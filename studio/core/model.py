@@ -66,10 +66,20 @@ class Model:
     outputs: list[TensorSpec] = field(default_factory=list)
     module: Any = None  # torch.nn.Module: eager, scripted, or ExportedProgram.module()
     program: Any = None  # torch.export.ExportedProgram, for .pt2
-    onnx: Any = None  # onnx.ModelProto with its weights loaded
+    onnx: Any = None  # onnx.ModelProto; reading it puts any weights still in `external` into it first
     state_dict: dict | None = None  # bare weights, no architecture
     size_bytes: int = 0  # on disk, external data included
     notes: list[str] = field(default_factory=list)
+    # ONNX external data read from disk but not yet put into the proto: (location, offset, length) →
+    # bytes. The analysis reads weights from here, and only an operation that needs the whole proto
+    # pays for copying hundreds of MB into protobuf, which holds Python's lock and freezes a window.
+    external: dict[tuple[str, int, int], bytes] = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    @property
+    def onnx_structure(self) -> Any:
+        """The ONNX proto as it is, for readers of its graph and weight metadata: tensors still in
+        `external` keep their external references (resolve them with load_onnx.tensor_array)."""
+        return self.__dict__["_onnx"]
 
     @property
     def name(self) -> str:
@@ -84,6 +94,21 @@ class Model:
 
     def capabilities(self) -> dict[str, Capability]:
         return {op: _capability(self.format, op) for op in OPERATIONS}
+
+
+def _get_onnx(self: Model) -> Any:
+    if self.external:
+        from studio.core.load_onnx import inline_external
+
+        inline_external(self)
+    return self.__dict__["_onnx"]
+
+
+def _set_onnx(self: Model, proto: Any) -> None:
+    self.__dict__["_onnx"] = proto
+
+
+Model.onnx = property(_get_onnx, _set_onnx)  # after @dataclass, which took None as the default
 
 
 _NO = {

@@ -17,6 +17,7 @@ import torch
 from onnx import numpy_helper
 
 from studio.core.errors import StudioError
+from studio.core.load_onnx import tensor_array
 from studio.core.model import Model
 
 ONNX_WEIGHT_OPS = {"Conv", "ConvTranspose", "Gemm", "MatMul"}
@@ -94,9 +95,9 @@ def magnitude(model: Model, sparsity: float, scope: str = "global", exclude: lis
 
 def weight_sparsity(model: Model, exclude: list[str] = ()) -> float:
     """Share of zeros among the prunable weights."""
-    if model.onnx is not None:
-        inits = {t.name: t for t in model.onnx.graph.initializer}
-        arrays = [numpy_helper.to_array(inits[n]) for n in prunable_onnx(model.onnx, exclude)]
+    if model.onnx_structure is not None:
+        inits = {t.name: t for t in model.onnx_structure.graph.initializer}
+        arrays = [tensor_array(inits[n], model.external) for n in prunable_onnx(model.onnx_structure, exclude)]
     else:
         arrays = [p.detach().cpu().numpy() for p in prunable_torch(model.module, exclude).values()]
     total = sum(a.size for a in arrays)

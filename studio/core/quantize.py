@@ -19,6 +19,7 @@ import onnx
 from studio.core.data import DataSet
 from studio.core.errors import StudioError, first_line
 from studio.core.export import quiet, to_onnx
+from studio.core.graph_onnx import light_copy
 from studio.core.jobs import NO_CANCEL, CancelToken, Cancelled, Job, Progress, offset
 from studio.core.model import Model
 from studio.core.prune import excluded
@@ -260,13 +261,15 @@ def quantized_ops(proto: onnx.ModelProto) -> list[OpPrecision]:
     """Each compute node (convolutions, matrix products, embeddings, recurrent layers) and the precision
     it runs in, for a table: integer ops and nodes fed by DequantizeLinear are integer, the rest fp16
     or float by the type of their inputs."""
-    try:
-        proto = onnx.shape_inference.infer_shapes(proto)
-    except Exception:  # contrib ops can stop inference; types then come from initializers alone
-        pass
     graph = proto.graph
     types = {t.name: t.data_type for t in graph.initializer}
-    types.update({v.name: v.type.tensor_type.elem_type for v in [*graph.input, *graph.value_info, *graph.output]})
+    values = [*graph.input, *graph.value_info, *graph.output]
+    try:
+        inferred = onnx.shape_inference.infer_shapes(light_copy(proto)).graph  # without the weights' data
+        values += [*inferred.input, *inferred.value_info, *inferred.output]
+    except Exception:  # contrib ops can stop inference; types then come from initializers alone
+        pass
+    types.update({v.name: v.type.tensor_type.elem_type for v in values})
     dequantized = {o: types.get(n.input[0]) for n in graph.node if n.op_type == "DequantizeLinear" for o in n.output}
     weights = {t.name for t in graph.initializer} | dequantized.keys()
     return [OpPrecision(node.name, node.op_type, _precision(node, types, dequantized)) for node in graph.node

@@ -10,6 +10,7 @@ import numpy as np
 from studio.core.layers import Layer
 
 HISTOGRAM_SAMPLE = 1_000_000  # values drawn for a histogram of anything larger
+CHUNK = 1 << 22  # values per numpy call in the statistics (a few ms each)
 
 
 @dataclass
@@ -51,25 +52,33 @@ def weight_stats(arrays: Iterable[np.ndarray]) -> WeightStats:
         s.parameters += a.size
         s.bytes += a.nbytes
         s.bytes_by_dtype[a.dtype.name] = s.bytes_by_dtype.get(a.dtype.name, 0) + a.nbytes
-        s.zeros += a.size - int(np.count_nonzero(a))
-        f = a if a.dtype.kind == "f" and a.dtype.itemsize >= 4 else a.astype(np.float32)
-        a_sum, a_lo, a_hi = float(np.sum(f, dtype=np.float64)), float(f.min()), float(f.max())
-        if not (np.isfinite(a_sum) and np.isfinite(a_lo) and np.isfinite(a_hi)):  # rare: take the slow path
-            f = f[np.isfinite(f)]
-            s.nonfinite += a.size - f.size
-            if not f.size:
-                continue
-            a_sum, a_lo, a_hi = float(np.sum(f, dtype=np.float64)), float(f.min()), float(f.max())
-        flat = f.ravel()
-        total += a_sum
-        total_sq += float(np.vdot(flat, flat)) if f.dtype == np.float32 else float(np.sum(np.square(flat, dtype=np.float64)))
-        lo, hi = min(lo, a_lo), max(hi, a_hi)
+        for chunk in _chunks(a):
+            s.zeros += chunk.size - int(np.count_nonzero(chunk))
+            f = chunk if chunk.dtype.kind == "f" and chunk.dtype.itemsize >= 4 else chunk.astype(np.float32)
+            c_sum, c_lo, c_hi = float(np.sum(f, dtype=np.float64)), float(f.min()), float(f.max())
+            if not (np.isfinite(c_sum) and np.isfinite(c_lo) and np.isfinite(c_hi)):  # rare: take the slow path
+                f = f[np.isfinite(f)]
+                s.nonfinite += chunk.size - f.size
+                if not f.size:
+                    continue
+                c_sum, c_lo, c_hi = float(np.sum(f, dtype=np.float64)), float(f.min()), float(f.max())
+            total += c_sum
+            total_sq += float(np.vdot(f, f)) if f.dtype == np.float32 else float(np.sum(np.square(f, dtype=np.float64)))
+            lo, hi = min(lo, c_lo), max(hi, c_hi)
     finite_count = s.parameters - s.nonfinite
     if finite_count:
         s.mean = total / finite_count
         s.std = float(np.sqrt(max(total_sq / finite_count - s.mean**2, 0.0)))
         s.min, s.max = lo, hi
     return s
+
+
+def _chunks(a: np.ndarray, size: int = CHUNK) -> Iterable[np.ndarray]:
+    """A flat array in pieces: each numpy call on one stays short, so that a GUI thread waiting for
+    Python's lock gets it between pieces instead of after a whole 100M-value reduction."""
+    flat = a.reshape(-1)
+    for start in range(0, flat.size, size):
+        yield flat[start : start + size]
 
 
 def layer_stats(layer: Layer) -> WeightStats:

@@ -205,9 +205,7 @@ class Compression(QObject):
 
     def _show_precisions(self, info: ModelInfo) -> None:
         if "quantize" in self.sheet.sheets:
-            from studio.core.quantize import quantized_ops
-
-            self.sheet.sheets["quantize"].show_ops(quantized_ops(info.model.onnx) if info.model.onnx is not None else None)
+            self.sheet.sheets["quantize"].show_ops(info.precisions)
 
     def _ran(self, added: list) -> None:
         last = added[-1]

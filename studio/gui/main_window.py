@@ -46,9 +46,10 @@ def settings() -> QSettings:
 
 def _open_job(source: str, trust: bool, cancel):
     """The File → Open job. Imports core inside the worker, so torch never loads on the GUI thread."""
+    from studio.core import recipe, versions  # noqa: F401  the session needs them once the model shows
     from studio.core.analysis import open_model
 
-    return (yield from open_model(source, trust=trust, cancel=cancel))
+    return (yield from open_model(source, trust=trust, responsive=True, cancel=cancel))
 
 
 def _show_job(model, cancel):

@@ -25,7 +25,7 @@ def render_charts(project, folder: Path) -> dict[str, str]:
     pareto.show_versions(project.history.versions, project.current)
     sparsity = SparsityChart()
     current = project.history.versions.get(project.current)
-    if current is not None and (current.model.module is not None or current.model.onnx is not None):
+    if current is not None and (current.model.module is not None or current.model.onnx_structure is not None):
         sparsity.show_layers({layer.name: layer_stats(layer) for layer in layers_of(current.model)})
     for caption, name, widget in [("Size against accuracy (every version; the frontier in green)", "pareto.png", pareto),
                                   ("Exactly-zero weights per layer of the current version", "sparsity.png", sparsity)]:  # fmt: skip

@@ -150,6 +150,29 @@ def test_onnx_external_data_is_loaded_and_sized(files, tmp_path):
     assert model.size_bytes == path.stat().st_size + (tmp_path / "ext.onnx.data").stat().st_size
 
 
+def test_onnx_external_weights_stay_apart_until_an_operation_needs_the_proto(files, tmp_path):
+    from studio.core.measure import size_metrics
+    from studio.core.runtime import predict
+
+    path = tmp_path / "ext.onnx"
+    external_data_onnx(files["onnx"], path)
+    model = load_model(str(path))
+    before = {layer.name: {k: w.copy() for k, w in layer.weights.items()} for layer in layers_of(model)}
+    apart = size_metrics(model)
+    assert model.external, "statistics and sizes must not copy the weights into protobuf"
+    inline = onnx.load(str(path))  # onnx's own reader: the same values
+    assert all(np.array_equal(numpy_helper.to_array(t), before_w) for t in inline.graph.initializer
+               for layer in before.values() for k, before_w in layer.items() if k == t.name)  # fmt: skip
+    x = np.random.default_rng(0).standard_normal((2, 1, 28, 28)).astype(np.float32)
+    y = predict(model, {model.inputs[0].name: x})  # needs the whole proto: the weights go in once
+    assert not model.external and not any(t.data_location == onnx.TensorProto.EXTERNAL for t in model.onnx.graph.initializer)
+    reference = load_model(str(files["onnx"]))
+    assert np.allclose(y, predict(reference, {reference.inputs[0].name: x}), atol=1e-5)
+    after = size_metrics(model)
+    assert after["parameters"] == apart["parameters"] and after["sparsity"] == apart["sparsity"]
+    assert abs(after["size_bytes"] - apart["size_bytes"]) < 100 * len(inline.graph.initializer)  # only the references differ
+
+
 def test_onnx_external_data_outside_the_folder_is_refused(files, tmp_path):
     inner = tmp_path / "inner"
     inner.mkdir()

@@ -1,7 +1,7 @@
 import numpy as np
 
 from studio.core.layers import Layer
-from studio.core.stats import HISTOGRAM_SAMPLE, histogram, layer_stats, weight_stats
+from studio.core.stats import CHUNK, HISTOGRAM_SAMPLE, histogram, layer_stats, weight_stats
 
 
 def test_counts_zeros_bytes_and_moments_exactly():
@@ -19,6 +19,18 @@ def test_nonfinite_values_are_counted_apart():
     s = weight_stats([np.array([1.0, 3.0], np.float32), np.array([np.nan, np.inf, 2.0], np.float32)])
     assert s.nonfinite == 2 and s.parameters == 5
     assert (s.min, s.max, s.mean) == (1.0, 3.0, 2.0)
+
+
+def test_arrays_larger_than_a_chunk_give_the_same_statistics():
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((3, CHUNK // 2 + 5)).astype(np.float32)  # 1.5 chunks, a ragged end
+    a[:, ::4] = 0
+    a[2, -1], a[0, 0] = np.nan, np.inf
+    s = weight_stats([a])
+    finite = a[np.isfinite(a)].astype(np.float64)
+    assert (s.parameters, s.zeros, s.nonfinite) == (a.size, int((a == 0).sum()), 2)
+    assert (s.min, s.max) == (finite.min(), finite.max())
+    assert np.isclose(s.mean, finite.mean()) and np.isclose(s.std, finite.std(), rtol=1e-5)
 
 
 def test_histogram_keeps_zeros_in_their_own_bin():
