@@ -1,5 +1,7 @@
 """The one error type a user sees: a single line naming the file and the problem."""
 
+import re
+
 
 class StudioError(Exception):
     """A problem with the user's input, told in one line. Never shown with a traceback."""
@@ -15,6 +17,13 @@ class TrustRequired(StudioError):
 
 
 def first_line(e: BaseException, limit: int = 160) -> str:
-    """The first line of an exception's message, for embedding in a one-line error."""
-    text = str(e).strip()
-    return (text.splitlines()[0] if text else type(e).__name__)[:limit]
+    """The first line of an exception's message, for embedding in a one-line error. ONNX Runtime's
+    prefixes (error code, C++ source file and function signature) are dropped: the words come after."""
+    text = _ORT_CODE.sub("", str(e).strip())
+    text = _CPP_PLACE.sub("", text)
+    line = text.splitlines()[0] if text else type(e).__name__
+    return line if len(line) <= limit else line[:limit].rsplit(" ", 1)[0] + "…"
+
+
+_ORT_CODE = re.compile(r"^\[ONNXRuntimeError\] : \d+ : \w+ : ")
+_CPP_PLACE = re.compile(r"^\S+\.(?:h|cc|cpp):\d+ .*?\) (?=[A-Z])")

@@ -68,12 +68,13 @@ def _export(model, args, path, opset, in_names, out_names, axes, dynamo: bool) -
 
 @contextlib.contextmanager
 def quiet(*names: str):
-    """Silence stdout and the named loggers ("" is the root logger) below errors: exporters and ORT's
-    quantizers print progress and hints meant for script users; keep the CLI's output clean."""
+    """Silence stdout and the named loggers ("" is the root logger): exporters and ORT's quantizers
+    print progress, hints and even tracebacks meant for script users; the studio reports their
+    failures itself, in one line."""
     loggers = [logging.getLogger(name) for name in names]
     levels = [logger.level for logger in loggers]
     for logger in loggers:
-        logger.setLevel(logging.ERROR)
+        logger.setLevel(logging.CRITICAL)
     with open(os.devnull, "w") as null, contextlib.redirect_stdout(null):
         try:
             yield

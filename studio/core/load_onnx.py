@@ -26,7 +26,8 @@ def load_onnx(path: Path, source: str) -> Model:
     if proto.ir_version <= 0 or not proto.HasField("graph") or not proto.graph.node:
         raise StudioError("not a model this studio reads: not PyTorch, and no ONNX graph in it", source)
     external, external_size = _read_external_data(proto, path, source)
-    notes = _opset_notes(proto)
+    _check_sizes(proto, external, source)
+    notes = _opset_notes(proto) + _graph_notes(proto.graph)
     model = Model(
         source=source,
         format=Format.ONNX,
@@ -124,19 +125,59 @@ def inline_external(model: Model) -> None:
 
 def tensor_array(tensor: onnx.TensorProto, external: dict[tuple[str, int, int], bytes]) -> np.ndarray:
     """A tensor's values; those of external data are read from `external` without a copy."""
-    if tensor.data_location != onnx.TensorProto.EXTERNAL:
-        return numpy_helper.to_array(tensor)
-    data = external[_external_key(tensor)]
-    dtype = helper.tensor_dtype_to_np_dtype(tensor.data_type)
-    shape = tuple(tensor.dims)
-    if dtype.itemsize * math.prod(shape) == len(data) and sys.byteorder == "little":
-        return np.frombuffer(data, dtype=dtype).reshape(shape)
-    inline = onnx.TensorProto()  # packed 4-bit and other layouts: onnx's own reader
-    inline.CopyFrom(tensor)
-    del inline.external_data[:]
-    inline.data_location = onnx.TensorProto.DEFAULT
-    inline.raw_data = data
-    return numpy_helper.to_array(inline)
+    try:
+        if tensor.data_location != onnx.TensorProto.EXTERNAL:
+            return numpy_helper.to_array(tensor)
+        data = external[_external_key(tensor)]
+        dtype = helper.tensor_dtype_to_np_dtype(tensor.data_type)
+        shape = tuple(tensor.dims)
+        if dtype.itemsize * math.prod(shape) == len(data) and sys.byteorder == "little":
+            return np.frombuffer(data, dtype=dtype).reshape(shape)
+        inline = onnx.TensorProto()  # packed 4-bit and other layouts: onnx's own reader
+        inline.CopyFrom(tensor)
+        del inline.external_data[:]
+        inline.data_location = onnx.TensorProto.DEFAULT
+        inline.raw_data = data
+        return numpy_helper.to_array(inline)
+    except (ValueError, TypeError, KeyError) as e:  # sizes that do not match the data, unknown types
+        raise StudioError(f"weight {tensor.name!r} is damaged ({first_line(e)})") from None
+
+
+MAX_VALUES_PER_BYTE = 4  # 2-bit types pack four values into a byte; no tensor stores more densely
+
+
+def _check_sizes(proto: onnx.ModelProto, external: dict, source: str) -> None:
+    """Refuse tensors that claim more values than their bytes can hold (absurd or overflowing dims)
+    before anything allocates for them."""
+    for t in all_tensors(proto.graph):
+        if any(d < 0 for d in t.dims):
+            raise StudioError(f"weight {t.name!r} has a negative dimension: a damaged file", source)
+        stored = len(external[_external_key(t)]) if t.data_location == onnx.TensorProto.EXTERNAL else t.ByteSize()
+        claimed = math.prod(t.dims)
+        if claimed > MAX_VALUES_PER_BYTE * stored + 1:
+            raise StudioError(f"weight {t.name!r} claims {claimed:,} values but stores {stored:,} bytes: a damaged file", source)
+
+
+STANDARD_DOMAINS = ("", "ai.onnx", "ai.onnx.ml", "com.microsoft")  # what ONNX Runtime runs
+
+
+def _graph_notes(graph: onnx.GraphProto) -> list[str]:
+    """What will stop a runtime: inputs produced by nothing, ops from domains of other runtimes."""
+    known = {v.name for v in graph.input} | {t.name for t in graph.initializer} | {""}
+    known |= {s.values.name for s in graph.sparse_initializer}
+    notes, custom = [], {}
+    for i, node in enumerate(graph.node):
+        for name in node.input:
+            if name not in known:
+                notes.append(f"input {name!r} of node {node.name or node.op_type + str(i)!r} comes from nothing in the graph: "
+                             "ONNX Runtime will refuse to run it")  # fmt: skip
+                known.add(name)
+        known.update(node.output)
+        if node.domain not in STANDARD_DOMAINS:
+            custom.setdefault(node.domain, set()).add(node.op_type)
+    for domain, ops in sorted(custom.items()):
+        notes.append(f"ops of domain {domain} ({', '.join(sorted(ops))}) need that runtime's own library: ONNX Runtime cannot run them here")
+    return notes
 
 
 def _opset_notes(proto: onnx.ModelProto) -> list[str]:

@@ -14,9 +14,11 @@ import yaml
 from studio.core.data import DataSet, load_data
 from studio.core.errors import StudioError, first_line
 from studio.core.jobs import NO_CANCEL, CancelToken, Job, Progress, offset
+from studio.core.layers import layers_of
 from studio.core.load import load_model
 from studio.core.model import Model
 from studio.core.schema import Field, validate
+from studio.core.stats import model_stats
 from studio.core.steps import OPS, Context
 
 TOP_LEVEL = ("model", "data", "device", "steps", "export")
@@ -154,6 +156,9 @@ def step_metrics(model: Model, data: DataSet | None, previous: np.ndarray | None
 def run_step(previous: StepResult, op: str, options: dict, ctx: Context) -> Job[StepResult]:
     """One operation on the previous version, then its metrics: the unit of a recipe and of a window action."""
     spec = OPS[op]
+    broken = model_stats(layers_of(previous.model)).nonfinite
+    if broken:
+        raise StudioError(f"{broken:,} weights are NaN or infinite: {op} needs a model with finite weights", previous.model.source)
     model = yield from spec.run(previous.model, options, ctx)
     ctx.cancel.check()
     yield Progress(1, 1, "measuring the new version")

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
-from studio.core.graph import graph_of
+from studio.core.graph import Graph, graph_of
 from studio.core.layers import layers_of
 from studio.core.model import OPERATIONS, Model
-from studio.core.stats import layer_stats, model_stats
+from studio.core.stats import WeightStats, layer_stats, model_stats
+
+
+def notes(model: Model, total: WeightStats, graph: Graph) -> list[str]:
+    """What a user should know before compressing: the loader's notes, the graph's, broken weights."""
+    extra = [graph.note] if graph.note else []
+    if total.nonfinite:
+        extra.append(f"{total.nonfinite:,} weights are NaN or infinite: no operation will run on them until the model is fixed")
+    return list(dict.fromkeys(model.notes + extra))
 
 
 def summarize(model: Model) -> dict:
@@ -28,7 +36,7 @@ def summarize(model: Model) -> dict:
         "capabilities": {
             op: {"allowed": c.allowed, "reason": c.reason} for op, c in model.capabilities().items()
         },
-        "notes": list(dict.fromkeys(model.notes + ([graph.note] if graph.note else []))),
+        "notes": notes(model, total, graph),
         "layers": [
             {
                 "name": layer.name,

@@ -65,7 +65,9 @@ class ModelPanel(QWidget):
             "Size": f"{human_bytes(model.size_bytes)} on disk",
             "Operations": "<br>".join(operations),
         })  # fmt: skip
-        notes = list(dict.fromkeys(model.notes + ([info.graph.note] if info.graph.note else [])))
+        from studio.core.summary import notes as model_notes
+
+        notes = model_notes(model, total, info.graph)
         self.notes.setText("<br>".join(f"<i>Note: {escape(n)}</i>" for n in notes))
         self.notes.setVisible(bool(notes))
         if info.histogram is not None:
