@@ -5,6 +5,8 @@ so a crash loses at most the operation that was running."""
 
 from __future__ import annotations
 
+import contextlib
+
 import json
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -78,28 +80,40 @@ def _save_version(folder: Path, v: Version) -> dict:
     if v.result.logits is not None:
         logits = f"v{v.id}.logits.npy"
         if not (folder / logits).exists():
-            np.save(folder / logits, v.result.logits)
+            with _staged(folder / logits) as tmp, tmp.open("wb") as f:
+                np.save(f, v.result.logits)
     return {"id": v.id, "parent": v.parent, "label": v.label, "op": v.result.op, "options": v.result.options,
             "step_label": v.result.label, "metrics": v.metrics, "format": model.format.value, "source": model.source,
             "inputs": [s.to_json() for s in model.inputs], "weights": name, "logits": logits}  # fmt: skip
 
 
-def _write_weights(path: Path, model: Model) -> None:
+@contextlib.contextmanager
+def _staged(path: Path):
+    """A temporary name beside `path` to write to; it becomes `path` only once written whole, and is
+    removed if writing fails (a full disk): a member that exists is always complete."""
     tmp = path.with_name(f".{path.name}.part")
-    if model.format is Format.ONNX:
-        tmp.write_bytes(model.onnx.SerializeToString())
-    elif model.format is Format.TORCHSCRIPT:
-        torch.jit.save(model.module, str(tmp))
-    elif model.format is Format.EXPORTED_PROGRAM:
-        from studio.core.prune_structured import example_inputs
+    try:
+        yield tmp
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
-        torch.export.save(torch.export.export(model.module, example_inputs(model)), str(tmp))
-    else:
-        from safetensors.torch import save_file
 
-        state = model.state_dict if model.module is None else model.module.state_dict()
-        save_file({k: v.detach().cpu().contiguous() for k, v in state.items()}, str(tmp))
-    tmp.replace(path)
+def _write_weights(path: Path, model: Model) -> None:
+    with _staged(path) as tmp:
+        if model.format is Format.ONNX:
+            tmp.write_bytes(model.onnx.SerializeToString())
+        elif model.format is Format.TORCHSCRIPT:
+            torch.jit.save(model.module, str(tmp))
+        elif model.format is Format.EXPORTED_PROGRAM:
+            from studio.core.prune_structured import example_inputs
+
+            torch.export.save(torch.export.export(model.module, example_inputs(model)), str(tmp))
+        else:
+            from safetensors.torch import save_file
+
+            state = model.state_dict if model.module is None else model.module.state_dict()
+            save_file({k: v.detach().cpu().contiguous() for k, v in state.items()}, str(tmp))
 
 
 def _load_version(folder: Path, entry: dict, trust: bool) -> Model:

@@ -218,6 +218,8 @@ class Compression(QObject):
 
         if isinstance(error, StudioError):
             dialogs.show_error(self.window, f"Could not finish {doing}", str(error))
+        elif isinstance(error, MemoryError):
+            dialogs.show_error(self.window, f"Could not finish {doing}", f"{doing}: {dialogs.OUT_OF_MEMORY}")
         else:  # a bug: one line for the user, then let it surface (and fail any test)
             dialogs.show_error(self.window, "Unexpected error", f"{doing}: {type(error).__name__}: {first_line(error)}")
             raise error

@@ -260,6 +260,8 @@ class MainWindow(QMainWindow):
                 self.open_model(source, trust=True)
         elif isinstance(error, StudioError):
             dialogs.show_error(self, "Could not open the model", str(error) if error.source else f"{source}: {error}")
+        elif isinstance(error, MemoryError):
+            dialogs.show_error(self, "Could not open the model", f"{source}: {dialogs.OUT_OF_MEMORY}")
         else:  # a bug: tell the user in one line, then let it surface (and fail any test)
             dialogs.show_error(self, "Unexpected error", f"{source}: {type(error).__name__}: {first_line(error)}")
             raise error
