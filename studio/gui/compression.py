@@ -3,6 +3,8 @@ Device choices, the Compress sheet, the Run dock and the Versions dock, wired to
 
 from __future__ import annotations
 
+import os
+
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -181,10 +183,14 @@ class Compression(QObject):
         self._update()
 
     def _first_model_loaded(self) -> None:
-        """Torch has loaded (in the worker): now the sample data sets and CUDA can be listed."""
+        """Torch has loaded (in the worker): now the sample data sets and CUDA can be listed, and jobs
+        capped at all cores but one, which the window keeps."""
         import torch
 
+        from studio.core.runtime import limit_threads
         from studio.core.samples import SAMPLE_DATA
+
+        limit_threads((os.cpu_count() or 2) - 1)
 
         self.picker.add_samples([f"sample:{name}" for name in SAMPLE_DATA])
         self.picker.set_devices(["cpu"] + (["cuda"] if torch.cuda.is_available() else []))

@@ -5,7 +5,7 @@ times a second, never once per event."""
 from __future__ import annotations
 
 import pyqtgraph as pg
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
@@ -35,6 +35,8 @@ class LiveCharts(QWidget):
         self.plots: dict[str, pg.PlotWidget] = {}
         self.curves: dict[str, pg.PlotDataItem] = {}
         self._drawn = -1  # how many points are on screen
+        self._points: dict[str, list] = {}
+        self._pending: list[str] = []  # charts still to redraw with _points
         row = QHBoxLayout(self)
         row.setContentsMargins(0, 0, 0, 0)
         for name, (y_label, units, series, tip) in CHARTS.items():
@@ -69,20 +71,32 @@ class LiveCharts(QWidget):
         self.teacher.hide()
 
     def show_points(self, points: dict[str, list]) -> None:
-        """Draw these points (a cheap no-op when nothing was added since the last call)."""
+        """Draw these points (a cheap no-op when nothing was added since the last call). One chart is
+        redrawn per turn of the event loop: the four at once would hold the window for ~50 ms."""
         count = sum(map(len, points.values()))
         if count == self._drawn:
             return
         self._drawn = count
-        for _, _, series, _ in CHARTS.values():
-            for metric, _, _, scale in series:
-                xy = points.get(metric, [])
-                self.curves[metric].setData([p[0] for p in xy], [p[1] * scale for p in xy])
-        teacher = points.get("teacher_accuracy")
-        if teacher:
-            self.teacher.setValue(100 * teacher[-1][1])
-            self.teacher.label.setFormat(f"teacher {100 * teacher[-1][1]:.1f} %")
-        self.teacher.setVisible(bool(teacher))
+        self._points, self._pending = points, list(CHARTS)
+        self._draw_next()
+
+    def _draw_next(self) -> None:
+        if not self._pending:
+            return
+        name = self._pending.pop(0)
+        for metric, _, _, scale in CHARTS[name][2]:
+            xy = self._points.get(metric, [])
+            self.curves[metric].setData([p[0] for p in xy], [p[1] * scale for p in xy])
+        if "accuracy" not in self._pending:
+            teacher = self._points.get("teacher_accuracy")
+            if teacher:
+                self.teacher.setValue(100 * teacher[-1][1])
+                self.teacher.label.setFormat(f"teacher {100 * teacher[-1][1]:.1f} %")
+            self.teacher.setVisible(bool(teacher))
+        if self.isVisible():
+            self.plots[name].repaint()  # now, alone: Qt would otherwise paint the four in one go
+        if self._pending:
+            QTimer.singleShot(0, self, self._draw_next)
 
     def clear(self) -> None:
         self.show_points({})

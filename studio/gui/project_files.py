@@ -1,15 +1,18 @@
 """File → Save recipe, Save project, Open project, and the autosave: the project is written to a folder
 under the application's data location after every finished operation, removed when the window closes,
-and offered back at the next start when a session ended without closing (a crash)."""
+and offered back at the next start when a session ended without closing (a crash). Autosaves run on
+a thread of their own, one at a time, so that writing a version's weights never freezes the window."""
 
 from __future__ import annotations
 
 import os
 import shutil
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QObject, QStandardPaths
+from PySide6.QtCore import QObject, QStandardPaths, QTimer, Signal
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 
 from studio.gui import dialogs
@@ -25,12 +28,19 @@ def autosave_folder() -> Path:
 
 
 class ProjectFiles(QObject):
+    _autosaveFailed = Signal(str)  # from the autosave thread
+
     def __init__(self, window, session: Session):
         super().__init__(window)
         self.window, self.session = window, session
         self.folder: Path | None = None  # where this history was last saved or opened from
         self._folder_history = self._autosaved_history = None  # the histories those folders hold
-        session.runFinished.connect(lambda _: self.autosave())
+        self._saver = ThreadPoolExecutor(max_workers=1, thread_name_prefix="autosave")
+        self._last_save: Future | None = None
+        self._save_soon = QTimer(self, singleShot=True, interval=0)  # several changes in one turn: one save
+        self._save_soon.timeout.connect(self.autosave)
+        self._autosaveFailed.connect(lambda reason: dialogs.show_error(self.window, "Could not autosave", reason))
+        session.runFinished.connect(lambda _: self._save_soon.start())
         session.versionsChanged.connect(self._autosave_if_edited)
 
     # ---- recipe and project ---------------------------------------------------------------------
@@ -85,22 +95,41 @@ class ProjectFiles(QObject):
     # ---- autosave -------------------------------------------------------------------------------
 
     def autosave(self) -> None:
-        folder, history = autosave_folder(), self.session.history
+        """Write the versions to the autosave folder, on the autosave thread (see autosaved())."""
+        history = self.session.history
         if history is None:
             return
-        if history is not self._autosaved_history:  # another model's versions: its files must not be mistaken for these
+        fresh = history is not self._autosaved_history  # another model's versions: its files must not be mistaken for these
+        self._autosaved_history = history
+        project = self.session.project()  # a snapshot: the user may rename or delete versions meanwhile
+        project = replace(project, history=replace(history, versions=dict(history.versions)), charts=dict(project.charts))
+        self._last_save = self._saver.submit(self._autosave, autosave_folder(), project, fresh)
+
+    def _autosave(self, folder: Path, project, fresh: bool) -> None:
+        from studio.core.errors import StudioError
+        from studio.core.project import save_project
+
+        if fresh:
             shutil.rmtree(folder, ignore_errors=True)
-            self._autosaved_history = history
-        if self._save(folder, "Could not autosave"):
+        try:
+            save_project(folder, project)
             (folder / OWNER).write_text(str(os.getpid()))
+        except (OSError, StudioError) as e:
+            self._autosaveFailed.emit(f"{folder}: {e}")
+
+    def autosaved(self) -> None:
+        """Wait until the autosaves asked for so far are on disk."""
+        if self._last_save is not None:
+            self._last_save.result()
 
     def _autosave_if_edited(self) -> None:
         """Renames and deletions are kept too; measuring the original alone is not worth a save."""
         if self.session.history is not None and len(self.session.history.versions) > 1 and not self.session.running:
-            self.autosave()
+            self._save_soon.start()
 
     def discard_autosave(self) -> None:
         """The window closes normally: nothing to restore next time."""
+        self._saver.shutdown(wait=True)  # a save under way finishes first, and none starts after
         folder = autosave_folder()
         if folder.is_dir() and _owner(folder) in (None, os.getpid()):
             shutil.rmtree(folder, ignore_errors=True)

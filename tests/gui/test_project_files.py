@@ -62,6 +62,8 @@ def test_the_full_walk_saved_and_opened_again(studio, run_sheet, make_window, qt
 def test_a_crashed_session_is_offered_back(studio, run_sheet, make_window, qtbot, monkeypatch, tmp_path):
     window = studio
     run_sheet(window, "prune", lambda sheet: sheet.finetune.set_value("epochs", 0))
+    qtbot.wait(10)  # the save is asked for once the event loop turns
+    window.compression.files.autosaved()
     folder = autosave_folder()
     assert str(tmp_path) in str(folder) and (folder / "project.json").is_file()
     assert int((folder / OWNER).read_text()) == os.getpid()
@@ -77,9 +79,9 @@ def test_a_crashed_session_is_offered_back(studio, run_sheet, make_window, qtbot
     assert [v.label for v in restored.compression.session.history.versions.values()] == ["v0 original", "v1 pruned 80%"]
 
 
-def test_closing_normally_removes_the_autosave(studio, run_sheet):
+def test_closing_normally_removes_the_autosave(studio, run_sheet, qtbot):
     window = studio
     run_sheet(window, "prune", lambda sheet: sheet.finetune.set_value("epochs", 0))
-    assert autosave_folder().is_dir()
+    qtbot.waitUntil(lambda: (autosave_folder() / "project.json").is_file())
     window.close()
     assert not autosave_folder().exists()

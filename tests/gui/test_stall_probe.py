@@ -1,0 +1,46 @@
+"""What keeps the window responsive while jobs run, and the probe the benchmarks measure it with."""
+
+import os
+import time
+
+import torch
+from PySide6.QtCore import QTimer
+
+from studio.gui.live_charts import CHARTS, LiveCharts
+from studio.gui.stall_probe import StallProbe
+
+
+def test_the_probe_sees_a_blocked_event_loop(qtbot):
+    probe = StallProbe()
+    probe.start()
+    QTimer.singleShot(30, lambda: time.sleep(0.12))
+    qtbot.wait(300)
+    stalls = probe.stop()
+    assert stalls.longest >= 110 and stalls.percentile(50) < 50
+    assert stalls.percentile(100) == stalls.longest
+
+
+def test_jobs_leave_the_window_a_core(studio):
+    assert torch.get_num_threads() == max(1, (os.cpu_count() or 2) - 1)
+
+
+def test_live_charts_redraw_one_chart_per_turn_of_the_event_loop(qtbot):
+    charts = LiveCharts()
+    qtbot.addWidget(charts)
+    charts.show()
+    points = {"accuracy": [[0, 0.5], [1, 0.9]], "sparsity": [[1, 0.8]], "size_bytes": [[1, 1000]], "loss": [[0, 2.0], [1, 1.0]]}
+    charts.show_points(points)
+    def drawn(metric):
+        x = charts.curves[metric].xData
+        return 0 if x is None else len(x)
+
+    drawn_now = {metric: drawn(metric) for metric in ("accuracy", "sparsity", "size_bytes", "loss")}
+    assert drawn_now == {"accuracy": 2, "sparsity": 0, "size_bytes": 0, "loss": 0}, "the others wait for the next turns"
+    qtbot.waitUntil(lambda: drawn("loss") == 2)
+    assert len(CHARTS) == 4 and drawn("sparsity") == 1
+
+
+def test_the_background_warm_up_runs_every_kind_of_job(qtbot):
+    from studio.gui.app import _warm_up
+
+    _warm_up()  # raises if any of its jobs fails (in the app it runs on a daemon thread)
