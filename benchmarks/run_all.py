@@ -16,7 +16,7 @@ from pathlib import Path
 from common import RESULTS, machine
 
 HERE = Path(__file__).resolve().parent
-ORDER = ["stats", "graph", "window", "scale", "prune", "quantize", "distill", "deep_compression"]
+ORDER = ["stats", "graph", "window", "responsive", "scale", "prune", "quantize", "distill", "deep_compression"]
 LIBRARIES = ["torch", "onnx", "onnxruntime", "onnxscript", "torch-pruning", "PySide6-Essentials", "pyqtgraph", "numpy"]
 
 
