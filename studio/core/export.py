@@ -40,7 +40,7 @@ def to_onnx(model: Model, opset: int = DEFAULT_OPSET) -> Model:
     errors = []
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "model.onnx"
-        for dynamo in (False, True):  # TorchScript first: ~40× faster, and it holds the GIL far less (bench_responsive)
+        for dynamo in (True, False):
             try:
                 _export(model, args, path, opset, in_names, out_names, axes, dynamo)
                 proto = onnx.load(path)
