@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
-from PySide6.QtCore import QEvent, QPointF, QRectF, Qt, Signal
+from PySide6.QtCore import QEvent, QPointF, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import (QBrush, QColor, QFont, QFontMetricsF, QLinearGradient, QPainter, QPainterPath, QPen,
                            QPixmap, QTransform)
 from PySide6.QtWidgets import (QButtonGroup, QComboBox, QHBoxLayout, QLabel, QLineEdit, QToolButton, QToolTip,
@@ -351,7 +351,7 @@ class _Canvas(QWidget):
         self.legend.setVisible(layout is not None)
         if layout is None:
             self.minimap.hide()
-        self.minimap.render_map()
+        self.minimap.render_soon()
         self.update()
 
     def set_colouring(self, colouring: Colouring) -> None:
@@ -359,7 +359,7 @@ class _Canvas(QWidget):
         self._ink = [INK if _light(c) else QColor("white") for c in colouring.palette]
         self._border = [c.darker(135) for c in colouring.palette]
         self.legend.refresh()
-        self.minimap.render_map()
+        self.minimap.render_soon()
         self.update()
 
     def set_selection(self, ids) -> None:
@@ -673,6 +673,13 @@ class _Minimap(QWidget):
         self.setCursor(Qt.CursorShape.PointingHandCursor)
         self._pixmap = QPixmap()
         canvas.viewChanged.connect(self.update)
+        self._soon = QTimer(self, singleShot=True, interval=0)
+        self._soon.timeout.connect(self.render_map)
+
+    def render_soon(self) -> None:
+        """Draw the map on the next turn of the event loop, once however often asked: a big graph's
+        map takes tens of ms, which the window should not add to showing the graph itself."""
+        self._soon.start()
 
     def render_map(self) -> None:
         canvas = self.canvas
@@ -699,6 +706,9 @@ class _Minimap(QWidget):
         self.update()
 
     def _transform(self) -> QTransform:
+        if self._soon.isActive():  # asked for before the map was drawn (a click in the same turn)
+            self._soon.stop()
+            self.render_map()
         s = self._scale
         return QTransform(s, 0, 0, s, -self._origin.x() * s, -self._origin.y() * s)
 
@@ -706,6 +716,8 @@ class _Minimap(QWidget):
         self.move(self.canvas.width() - self.width() - 10, self.canvas.height() - self.height() - 10)
 
     def paintEvent(self, _) -> None:
+        if self._pixmap.isNull():  # not drawn yet (render_soon)
+            return
         painter = QPainter(self)
         painter.drawPixmap(0, 0, self._pixmap)
         if self.canvas._layout is not None:
