@@ -15,6 +15,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 
 from common import write
 
@@ -28,6 +29,7 @@ JOBS = {
 
 def probe(job: str) -> dict:
     """In this process: the window, the model, then the job with the stall probe running."""
+    import torch
     from PySide6.QtCore import QEventLoop, QTimer
     from PySide6.QtWidgets import QApplication, QMessageBox
 
@@ -64,14 +66,14 @@ def probe(job: str) -> dict:
         sheet.width.setValue(50)
     app.processEvents()
     session.failed.connect(lambda doing, error: errors.append(f"{doing}: {error}"))
-    session.runner.progress.connect(lambda _: threads or threads.append(__import__("torch").get_num_threads()))
+    session.runner.progress.connect(lambda _: threads or threads.append(torch.get_num_threads()))
     probe = StallProbe()
     probe.start()
     versions = len(session.history.versions)
-    clock = __import__("time").perf_counter()
+    clock = time.perf_counter()
     sheet.run_button.click()
     wait(lambda: bool(errors) or (len(session.history.versions) > versions and not session.running))
-    seconds = __import__("time").perf_counter() - clock
+    seconds = time.perf_counter() - clock
     stalls = probe.stop()
     window.close()
     if errors:

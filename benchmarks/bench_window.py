@@ -18,8 +18,9 @@ from pathlib import Path
 
 from common import write
 
+from studio.gui.stall_probe import TICK_MS
+
 RUNS = 5  # start-ups, and fresh processes per model for the stalls
-TICK_MS = 5  # the probe timer; a gap between ticks longer than this is time the GUI could not react
 LAYERS, WIDTH = 6, 4096  # 6 × (4096² + 4096) = 100.7M parameters, 403 MB of float32
 
 
@@ -65,19 +66,17 @@ def probe(source: str) -> dict:
 
     app = QApplication([])
     from studio.gui.main_window import MainWindow
+    from studio.gui.stall_probe import StallProbe
 
     window = MainWindow()
     window.show()
     app.processEvents()
     from studio.gui.app import warm_up_in_background
 
-    clock, ticks = QElapsedTimer(), []
-    timer = QTimer(interval=TICK_MS)
-    timer.timeout.connect(lambda: ticks.append(clock.elapsed()))
+    clock, probe = QElapsedTimer(), StallProbe()
 
-    def measure(action, done=None) -> tuple[float, list[float]]:
-        """Run action 50 ms into a ticking event loop; stop once done() (a signal or a test) says so."""
-        ticks.clear()
+    def measure(action, done=None) -> tuple[float, list[int]]:
+        """Run action 50 ms into a probed event loop; stop once done() (a signal or a test) says so."""
         loop = QEventLoop()
         if done is None:
             QTimer.singleShot(50, lambda: QTimer.singleShot(200, loop.quit))
@@ -89,13 +88,11 @@ def probe(source: str) -> dict:
             poll.start()
         window.runner.failed.connect(lambda e: (print(e, file=sys.stderr), loop.quit()))
         clock.start()
-        timer.start()
+        probe.start()
         QTimer.singleShot(50, action)
         loop.exec()
         app.processEvents()
-        timer.stop()
-        gaps = [b - a for a, b in zip(ticks, ticks[1:])]
-        return clock.elapsed() / 1000, gaps
+        return clock.elapsed() / 1000, probe.stop().gaps_ms
 
     warm = []
     _, warm_gaps = measure(lambda: warm.append(warm_up_in_background()), lambda: bool(warm) and not warm[0].is_alive())

@@ -21,7 +21,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return command(argv[1:])
     except MemoryError:
-        print(f"studio: {argv[-1]}: ran out of memory; try a smaller batch, model or data set", file=sys.stderr)
+        from studio.core.errors import OUT_OF_MEMORY
+
+        print(f"studio: {argv[-1]}: {OUT_OF_MEMORY}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except Exception as e:  # a bug, not bad input: still one line; STUDIO_DEBUG=1 shows the traceback
         if os.environ.get("STUDIO_DEBUG"):

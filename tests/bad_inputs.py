@@ -27,6 +27,17 @@ def _mlp_onnx(nodes=None, inits=None, opset=17, inputs=None) -> onnx.ModelProto:
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
 
 
+def _external_weight(**where: str) -> onnx.ModelProto:
+    """The MLP with its weight moved to external data described by `where` (location, offset, length)."""
+    proto = _mlp_onnx()
+    w = proto.graph.initializer[0]
+    w.ClearField("raw_data")
+    w.data_location = TensorProto.EXTERNAL
+    for key, value in where.items():
+        w.external_data.add(key=key, value=value)
+    return proto
+
+
 def _save(proto: onnx.ModelProto, path: Path) -> Path:
     path.write_bytes(proto.SerializeToString())
     return path
@@ -74,24 +85,12 @@ def bad_models(folder: Path) -> dict[str, Path]:
     paths["folder"].mkdir(exist_ok=True)
     (folder / "escape").mkdir(exist_ok=True)
     (folder / "secret.bin").write_bytes(np.zeros(12, np.float32).tobytes())
-    escaping = _mlp_onnx()
-    w = escaping.graph.initializer[0]
-    w.ClearField("float_data")
-    w.ClearField("raw_data")
-    w.data_location = TensorProto.EXTERNAL
-    w.external_data.add(key="location", value="../secret.bin")
-    _save(escaping, paths["escape/outside.onnx"])
+    _save(_external_weight(location="../secret.bin"), paths["escape/outside.onnx"])
     huge = _mlp_onnx()
     huge.graph.initializer[0].dims[:] = [2**40, 2**40]  # 2^80 values claimed, 48 bytes stored
     _save(huge, paths["overflow.onnx"])
-    short = _mlp_onnx()
-    w = short.graph.initializer[0]
-    w.ClearField("raw_data")
-    w.data_location = TensorProto.EXTERNAL
-    for key, value in (("location", "short_data.bin"), ("offset", "0"), ("length", "48")):
-        w.external_data.add(key=key, value=value)
     (folder / "short_data.bin").write_bytes(b"\0" * 20)
-    _save(short, paths["short_data.onnx"])
+    _save(_external_weight(location="short_data.bin", offset="0", length="48"), paths["short_data.onnx"])
 
     _save(_mlp_onnx(nodes=[helper.make_node("MatMul", ["x", "w"], ["h"], name="fc"),
                            helper.make_node("Add", ["h", "ghost"], ["y"], name="add")]), paths["dangling.onnx"])  # fmt: skip

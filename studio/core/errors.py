@@ -3,6 +3,9 @@
 import re
 
 
+OUT_OF_MEMORY = "ran out of memory; nothing was changed. Try a smaller batch size, model or data set"
+
+
 class StudioError(Exception):
     """A problem with the user's input, told in one line. Never shown with a traceback."""
 

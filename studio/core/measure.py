@@ -67,7 +67,9 @@ class _Sink(io.RawIOBase):
 
 def serialized(model: Model) -> list:
     """The model's bytes as stored, in pieces (bytes-like): an ONNX proto, or the PyTorch weights
-    laid out as a safetensors file (header, then each tensor's raw bytes). Large weights are not
+    laid out as in a safetensors file (a JSON header, then each tensor's raw bytes; the header is
+    ours, within tens of bytes of safetensors' own, whose save() copies everything in one call that
+    holds Python's lock for over a second at 100M parameters). Large weights are not
     joined or copied: a copy of hundreds of MB in one call holds Python's lock and freezes a window.
     A just-opened ONNX model whose weights are still apart (Model.external) is its proto plus those."""
     if model.external:

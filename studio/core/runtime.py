@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import torch
 
@@ -17,6 +19,11 @@ def limit_threads(n: int) -> None:
     global _thread_budget
     _thread_budget = max(1, n)
     torch.set_num_threads(_thread_budget)
+
+
+def leave_a_core() -> None:
+    """Jobs in a window's process use all cores but one: the window keeps one to stay responsive."""
+    limit_threads((os.cpu_count() or 2) - 1)
 
 
 def resolve_device(device: str | None) -> str:

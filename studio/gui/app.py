@@ -46,10 +46,10 @@ def _warm_up() -> None:
     from studio.core.data import load_data
     from studio.core.jobs import NO_CANCEL, run_to_end
     from studio.core.recipe import StepResult, run_step
-    from studio.core.runtime import limit_threads
+    from studio.core.runtime import leave_a_core
     from studio.core.steps import OPS, Context
 
-    limit_threads((os.cpu_count() or 2) - 1)  # as while the user's jobs run: the window keeps a core
+    leave_a_core()  # as while the user's jobs run
     model = run_to_end(open_model("sample:digits-cnn")).model
     data = load_data("sample:digits")
     data = data.subset(slice(0, 200))

@@ -3,7 +3,6 @@ Device choices, the Compress sheet, the Run dock and the Versions dock, wired to
 
 from __future__ import annotations
 
-import os
 
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -187,10 +186,10 @@ class Compression(QObject):
         capped at all cores but one, which the window keeps."""
         import torch
 
-        from studio.core.runtime import limit_threads
+        from studio.core.runtime import leave_a_core
         from studio.core.samples import SAMPLE_DATA
 
-        limit_threads((os.cpu_count() or 2) - 1)
+        leave_a_core()
 
         self.picker.add_samples([f"sample:{name}" for name in SAMPLE_DATA])
         self.picker.set_devices(["cpu"] + (["cuda"] if torch.cuda.is_available() else []))
@@ -220,12 +219,12 @@ class Compression(QObject):
         self.window.statusBar().showMessage(f"Made {', '.join(v.label for v in added)}: {metric_text.differences(last.metrics, self.session.history.versions[added[0].parent].metrics)}", 15000)
 
     def _failed(self, doing: str, error: Exception) -> None:
-        from studio.core.errors import StudioError, first_line
+        from studio.core.errors import OUT_OF_MEMORY, StudioError, first_line
 
         if isinstance(error, StudioError):
             dialogs.show_error(self.window, f"Could not finish {doing}", str(error))
         elif isinstance(error, MemoryError):
-            dialogs.show_error(self.window, f"Could not finish {doing}", f"{doing}: {dialogs.OUT_OF_MEMORY}")
+            dialogs.show_error(self.window, f"Could not finish {doing}", f"{doing}: {OUT_OF_MEMORY}")
         else:  # a bug: one line for the user, then let it surface (and fail any test)
             dialogs.show_error(self.window, "Unexpected error", f"{doing}: {type(error).__name__}: {first_line(error)}")
             raise error

@@ -23,9 +23,6 @@ def ask_trust(parent: QWidget, source: str, problem: str) -> bool:
     return box.exec() == QMessageBox.StandardButton.Yes
 
 
-OUT_OF_MEMORY = "ran out of memory; nothing was changed. Try a smaller batch size, model or data set"
-
-
 def show_error(parent: QWidget, title: str, reason: str) -> None:
     """One line that says what went wrong; the window keeps what it had."""
     QMessageBox.warning(parent, title, reason)

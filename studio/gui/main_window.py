@@ -252,7 +252,7 @@ class MainWindow(QMainWindow):
         self._remember(model.source)
 
     def _open_failed(self, error: Exception) -> None:
-        from studio.core.errors import StudioError, TrustRequired, first_line
+        from studio.core.errors import OUT_OF_MEMORY, StudioError, TrustRequired, first_line
 
         source = self._opening[0] if self._opening else self._showing
         if isinstance(error, TrustRequired):
@@ -261,7 +261,7 @@ class MainWindow(QMainWindow):
         elif isinstance(error, StudioError):
             dialogs.show_error(self, "Could not open the model", str(error) if error.source else f"{source}: {error}")
         elif isinstance(error, MemoryError):
-            dialogs.show_error(self, "Could not open the model", f"{source}: {dialogs.OUT_OF_MEMORY}")
+            dialogs.show_error(self, "Could not open the model", f"{source}: {OUT_OF_MEMORY}")
         else:  # a bug: tell the user in one line, then let it surface (and fail any test)
             dialogs.show_error(self, "Unexpected error", f"{source}: {type(error).__name__}: {first_line(error)}")
             raise error
