@@ -17,6 +17,7 @@ from common import RESULTS, machine
 
 HERE = Path(__file__).resolve().parent
 ORDER = ["stats", "graph", "window", "responsive", "scale", "prune", "quantize", "distill", "deep_compression"]
+GATHERED = ORDER + ["gpu"]  # bench_gpu needs a CUDA machine: run it there by name, its table is gathered here
 LIBRARIES = ["torch", "onnx", "onnxruntime", "onnxscript", "torch-pruning", "PySide6-Essentials", "pyqtgraph", "numpy"]
 
 
@@ -34,7 +35,7 @@ def main(names: list[str]) -> int:
     parts = ["# Benchmark results", "", f"Machine: {machine()}", "", f"Libraries: {versions}", "",
              "Each section below is written by one script in benchmarks/ (`bench_NAME.py`); "
              "`python benchmarks/run_all.py` reruns them all.", ""]  # fmt: skip
-    for name in ORDER:
+    for name in GATHERED:
         path = RESULTS / f"{name}.md"
         if path.exists():
             parts.append(path.read_text())

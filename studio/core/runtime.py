@@ -79,6 +79,7 @@ def predict(model: Model, x: dict[str, np.ndarray], device: str = "cpu", batch: 
 
 
 def predict_module(module: torch.nn.Module, arrays: list[np.ndarray], device: str = "cpu", batch: int = BATCH) -> np.ndarray:
+    home = home_device(module)
     module = module.to(device)
     was_training = module.training
     module.eval()
@@ -91,7 +92,15 @@ def predict_module(module: torch.nn.Module, arrays: list[np.ndarray], device: st
                 outs.append(out.float().cpu().numpy())
     finally:
         module.train(was_training)
+        module.to(home)  # versions live on the CPU: a GPU holds a module only while a job uses it
     return np.concatenate(outs)
+
+
+def home_device(module: torch.nn.Module) -> torch.device:
+    """Where a module's tensors are (the CPU for one without any)."""
+    first = next(module.parameters(), None)
+    first = first if first is not None else next(module.buffers(), None)
+    return first.device if first is not None else torch.device("cpu")
 
 
 def _padded(arr: np.ndarray, size: int | None) -> np.ndarray:

@@ -12,6 +12,7 @@ import torch.nn.functional as F
 
 from studio.core import distributed
 from studio.core.jobs import CancelToken, Job, Progress
+from studio.core.runtime import home_device
 
 OPTIMIZERS = {"adam": torch.optim.Adam, "sgd": lambda p, lr: torch.optim.SGD(p, lr=lr, momentum=0.9), "adamw": torch.optim.AdamW}
 
@@ -54,6 +55,7 @@ def train(
     labels by alpha when there are labels); otherwise cross-entropy on labels."""
     if optimizer not in OPTIMIZERS:
         raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}")
+    home = home_device(module)
     module.to(device)
     model = distributed.wrap(module, device)
     masks = {n: m.to(device) for n, m in zero_masks(module).items()} if keep_zeros else {}
@@ -93,4 +95,4 @@ def train(
             metrics.update(loss_distill=float(sums[1] / batches), loss_labels=float(sums[2] / batches))
         metrics.update(evaluate(module))
         yield Progress((epoch + 1) * batches, epochs * batches, f"epoch {epoch + 1}/{epochs}", metrics)
-    return module
+    return module.to(home)
