@@ -3,16 +3,26 @@
 The runner only forwards what the job does: each yielded Progress, the returned result, the raised
 exception, or the cancellation. One run at a time: starting a new run cancels the old one, whose late
 signals are ignored; its thread stops at the job's next cancel check.
+
+A process with a runner hands Python's lock between threads every 0.5 ms instead of every 5 ms.
+With the default, a worker that drops and retakes the lock often (file stats while importing, short
+tensor ops) keeps it from the waiting GUI thread for hundreds of milliseconds: CPython's waiter only
+asks for the lock after a whole interval passes with no switch. Measured while exporting a model for
+static quantization: the GUI's longest wait was 170–400 ms at 5 ms, 140–280 ms at 2 ms, none over
+30 ms at 0.5 ms, and the job took no longer.
 """
 
 from __future__ import annotations
 
 import itertools
+import sys
 from collections.abc import Callable
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from studio.core.jobs import CancelToken, Cancelled
+
+SWITCH_INTERVAL = 0.0005  # seconds
 
 
 class _Task(QObject):
@@ -57,6 +67,7 @@ class JobRunner(QObject):
 
     def __init__(self, parent: QObject | None = None):
         super().__init__(parent)
+        sys.setswitchinterval(SWITCH_INTERVAL)
         self._numbers = itertools.count(1)
         self._current: tuple[int, CancelToken] | None = None
         self._runs: dict[int, tuple[QThread, _Task]] = {}  # kept alive until their threads stop
