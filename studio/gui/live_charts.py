@@ -13,6 +13,7 @@ from studio.gui.plots import plot_widget, swatch
 
 BLUE, GREEN, ORANGE, GREY, PURPLE = (QColor(c) for c in ("#4a7ab5", "#2b8a3e", "#e8590c", "#868e96", "#7048e8"))
 X_LABEL = "time into the run (s)"
+STAGGER_MS = 10  # between two charts' redraws: Qt paints each in a pass of its own
 CHARTS = {  # name: (y label, SI units, [(metric, legend, colour, scale)], tooltip)
     "accuracy": ("accuracy (%)", None, [("accuracy", "accuracy on the test split", BLUE, 100),
                                         ("agreement", "agreement with the start", GREEN, 100)],
@@ -37,6 +38,7 @@ class LiveCharts(QWidget):
         self._drawn = -1  # how many points are on screen
         self._points: dict[str, list] = {}
         self._pending: list[str] = []  # charts still to redraw with _points
+        self._x_end = 1.0  # the time axis ends at the latest point
         row = QHBoxLayout(self)
         row.setContentsMargins(0, 0, 0, 0)
         for name, (y_label, units, series, tip) in CHARTS.items():
@@ -54,8 +56,7 @@ class LiveCharts(QWidget):
                 curve.setDownsampling(auto=True, method="peak")
                 curve.setClipToView(True)
                 self.curves[metric] = curve
-            if self.plots:  # one time axis for all four
-                plot.setXLink(next(iter(self.plots.values())))
+            plot.enableAutoRange(x=False)  # one time axis for all four, set per chart (see _draw_next)
             self.plots[name] = plot
             legend = QLabel(" &nbsp; ".join(swatch(colour, text) for _, text, colour, _ in series))
             legend.setWordWrap(True)
@@ -72,31 +73,36 @@ class LiveCharts(QWidget):
 
     def show_points(self, points: dict[str, list]) -> None:
         """Draw these points (a cheap no-op when nothing was added since the last call). One chart is
-        redrawn per turn of the event loop: the four at once would hold the window for ~50 ms."""
+        redrawn per paint of the window, a few milliseconds apart: the four at once would hold the window
+        for ~50 ms, and longer while a job competes for Python's lock. The charts share no links, so
+        drawing one never repaints another; each takes the common time axis when its turn comes."""
         count = sum(map(len, points.values()))
         if count == self._drawn:
             return
         self._drawn = count
         self._points, self._pending = points, list(CHARTS)
+        self._x_end = max((xy[-1][0] for xy in points.values() if xy), default=1.0) or 1.0
+        for name in self._pending[1:]:  # shown for the first time, they would all paint at once
+            self.plots[name].setUpdatesEnabled(False)
         self._draw_next()
 
     def _draw_next(self) -> None:
         if not self._pending:
             return
         name = self._pending.pop(0)
+        self.plots[name].setUpdatesEnabled(True)
         for metric, _, _, scale in CHARTS[name][2]:
             xy = self._points.get(metric, [])
             self.curves[metric].setData([p[0] for p in xy], [p[1] * scale for p in xy])
+        self.plots[name].setXRange(0, self._x_end, padding=0.04)
         if "accuracy" not in self._pending:
             teacher = self._points.get("teacher_accuracy")
             if teacher:
                 self.teacher.setValue(100 * teacher[-1][1])
                 self.teacher.label.setFormat(f"teacher {100 * teacher[-1][1]:.1f} %")
             self.teacher.setVisible(bool(teacher))
-        if self.isVisible():
-            self.plots[name].repaint()  # now, alone: Qt would otherwise paint the four in one go
         if self._pending:
-            QTimer.singleShot(0, self, self._draw_next)
+            QTimer.singleShot(STAGGER_MS, self, self._draw_next)
 
     def clear(self) -> None:
         self.show_points({})

@@ -44,3 +44,16 @@ def test_the_background_warm_up_runs_every_kind_of_job(qtbot):
     from studio.gui.app import _warm_up
 
     _warm_up()  # raises if any of its jobs fails (in the app it runs on a daemon thread)
+
+
+def test_live_charts_share_a_time_axis_without_links(qtbot):
+    """Linked axes would make drawing one chart repaint all four in the same paint pass."""
+    charts = LiveCharts()
+    qtbot.addWidget(charts)
+    charts.show()
+    charts.show_points({"accuracy": [[0, 0.5], [3, 0.9]], "sparsity": [[1, 0.8]], "size_bytes": [[2, 1000]], "loss": [[0.5, 2.0]]})
+    qtbot.waitUntil(lambda: charts.curves["loss"].xData is not None)
+    for plot in charts.plots.values():
+        assert plot.getViewBox().linkedView(0) is None
+        low, high = plot.getViewBox().viewRange()[0]
+        assert low < 0 < 3 < high < 3.5
