@@ -72,7 +72,8 @@ def probe(job: str) -> dict:
     versions = len(session.history.versions)
     clock = time.perf_counter()
     sheet.run_button.click()
-    wait(lambda: bool(errors) or (len(session.history.versions) > versions and not session.running))
+    shown = lambda: window.info is not None and window.info.model is session.version.model and not window.runner.running  # noqa: E731
+    wait(lambda: bool(errors) or (len(session.history.versions) > versions and not session.running and shown()))
     seconds = time.perf_counter() - clock
     stalls = probe.stop()
     window.close()

@@ -69,8 +69,8 @@ class ParetoChart(QWidget):
         points = {vid: (float(v.metrics[key]), float(v.metrics.get(metric, math.nan))) for vid, v in measured.items()}
         points = {vid: p for vid, p in points.items() if not math.isnan(p[1])}
         self.front = pareto_front(points)
-        self.plot.setLabel("bottom", f"size {SIZES[key]} (log scale)")
-        self.plot.setLabel("left", f"{metric} (%)" if metric == "accuracy" else "agreement with its parent (%)")
+        self._label("bottom", f"size {SIZES[key]} (log scale)")
+        self._label("left", f"{metric} (%)" if metric == "accuracy" else "agreement with its parent (%)")
         ids = list(points)
         brushes = [pg.mkBrush(FRONT if vid in self.front else OTHER) for vid in ids]
         pens = [pg.mkPen(SELECTED, width=3) if vid == current else pg.mkPen(None) for vid in ids]
@@ -86,6 +86,11 @@ class ParetoChart(QWidget):
             self.plot.addItem(label)
             self.labels.append(label)
         self.plot.enableAutoRange()
+
+    def _label(self, side: str, text: str) -> None:
+        """Set an axis title only when it changes: each change lays the chart out again."""
+        if self.plot.getAxis(side).labelText != text:
+            self.plot.setLabel(side, text)
 
     def _clicked(self, _item, spots, *_) -> None:
         if len(spots):

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from studio.gui.session import Session
 
 OWNER = "owner.pid"  # the process whose autosave this is: a live one's is never offered
+AUTOSAVE_DELAY_MS = 500
 
 
 def autosave_folder() -> Path:
@@ -37,7 +38,9 @@ class ProjectFiles(QObject):
         self._folder_history = self._autosaved_history = None  # the histories those folders hold
         self._saver = ThreadPoolExecutor(max_workers=1, thread_name_prefix="autosave")
         self._last_save: Future | None = None
-        self._save_soon = QTimer(self, singleShot=True, interval=0)  # several changes in one turn: one save
+        # several changes close together: one save, once the window has drawn the new version (saving
+        # beside the drawing would make both compete for Python's lock)
+        self._save_soon = QTimer(self, singleShot=True, interval=AUTOSAVE_DELAY_MS)
         self._save_soon.timeout.connect(self.autosave)
         self._autosaveFailed.connect(lambda reason: dialogs.show_error(self.window, "Could not autosave", reason))
         session.runFinished.connect(lambda _: self._save_soon.start())
@@ -119,6 +122,9 @@ class ProjectFiles(QObject):
 
     def autosaved(self) -> None:
         """Wait until the autosaves asked for so far are on disk."""
+        if self._save_soon.isActive():
+            self._save_soon.stop()
+            self.autosave()
         if self._last_save is not None:
             self._last_save.result()
 

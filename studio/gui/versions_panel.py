@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -96,8 +96,10 @@ class VersionsPanel(QWidget):
         content.layout().setContentsMargins(6, 6, 6, 6)
         self._placeholder = placeholder_in(self, content, EMPTY)
 
-        session.versionsChanged.connect(self.refresh)
-        session.currentChanged.connect(lambda _: self.refresh())
+        self._refresh_timer = QTimer(self, singleShot=True, interval=0)  # a run's end emits both signals: one refresh
+        self._refresh_timer.timeout.connect(self.refresh)
+        session.versionsChanged.connect(self._refresh_timer.start)
+        session.currentChanged.connect(lambda _: self._refresh_timer.start())
 
     def refresh(self) -> None:
         history = self.session.history
