@@ -9,7 +9,7 @@ from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
-from studio.gui.plots import plot_widget, swatch
+from studio.gui.plots import fit, plot_widget, swatch
 
 BLUE, GREEN, ORANGE, GREY, PURPLE = (QColor(c) for c in ("#4a7ab5", "#2b8a3e", "#e8590c", "#868e96", "#7048e8"))
 X_LABEL = "time into the run (s)"
@@ -56,7 +56,6 @@ class LiveCharts(QWidget):
                 curve.setDownsampling(auto=True, method="peak")
                 curve.setClipToView(True)
                 self.curves[metric] = curve
-            plot.enableAutoRange(x=False)  # one time axis for all four, set per chart (see _draw_next)
             self.plots[name] = plot
             legend = QLabel(" &nbsp; ".join(swatch(colour, text) for _, text, colour, _ in series))
             legend.setWordWrap(True)
@@ -91,10 +90,14 @@ class LiveCharts(QWidget):
             return
         name = self._pending.pop(0)
         self.plots[name].setUpdatesEnabled(True)
+        ys = []
         for metric, _, _, scale in CHARTS[name][2]:
             xy = self._points.get(metric, [])
-            self.curves[metric].setData([p[0] for p in xy], [p[1] * scale for p in xy])
-        self.plots[name].setXRange(0, self._x_end, padding=0.04)
+            ys += [p[1] * scale for p in xy]
+            self.curves[metric].setData([p[0] for p in xy], ys[len(ys) - len(xy):])
+        if name == "accuracy" and self._points.get("teacher_accuracy"):
+            ys.append(100 * self._points["teacher_accuracy"][-1][1])
+        fit(self.plots[name], [0, self._x_end], None if name == "zeros" else ys, padding=0.04)
         if "accuracy" not in self._pending:
             teacher = self._points.get("teacher_accuracy")
             if teacher:

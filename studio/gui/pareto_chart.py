@@ -12,7 +12,7 @@ from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from studio.gui import metric_text
-from studio.gui.plots import SELECTED, BytesAxis, plot_widget, swatch
+from studio.gui.plots import SELECTED, BytesAxis, fit, plot_widget, swatch
 
 if TYPE_CHECKING:
     from studio.core.versions import Version
@@ -85,7 +85,7 @@ class ParetoChart(QWidget):
             label.setPos(math.log10(max(points[vid][0], 1)), 100 * points[vid][1])
             self.plot.addItem(label)
             self.labels.append(label)
-        self.plot.enableAutoRange()
+        fit(self.plot, [math.log10(max(points[v][0], 1)) for v in ids], [100 * points[v][1] for v in ids], padding=0.12)
 
     def _label(self, side: str, text: str) -> None:
         """Set an axis title only when it changes: each change lays the chart out again."""

@@ -32,6 +32,20 @@ def plot_widget(parent: QWidget | None = None, x_label: str = "", y_label: str =
     return plot
 
 
+def fit(plot: pg.PlotWidget, xs: list[float] | None, ys: list[float] | None, padding: float = 0.08) -> None:
+    """Set a chart's ranges to its data now (None: leave that axis). pyqtgraph's auto-range runs inside
+    the paint and changes the view, which then paints again, several times in one pass of the event loop."""
+    box = plot.getViewBox()
+    for axis, values in ((box.XAxis, xs), (box.YAxis, ys)):
+        if values is None:
+            continue
+        box.enableAutoRange(axis, False)
+        low, high = (min(values), max(values)) if values else (0.0, 1.0)
+        if low == high:
+            low, high = low - (abs(low) or 1) * 0.05, high + (abs(high) or 1) * 0.05
+        (box.setXRange if axis == box.XAxis else box.setYRange)(low, high, padding=padding)
+
+
 def swatch(color: QColor, text: str) -> str:
     """Rich text: a coloured square, then text; a legend that never covers the data."""
     return f'<span style="color:{color.name()}">■</span>&nbsp;{text}'

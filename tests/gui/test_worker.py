@@ -80,7 +80,7 @@ def test_cancel_stops_the_job_at_its_next_check(qtbot, runner):
 
 def test_the_gui_thread_gets_pythons_lock_back_quickly_while_a_job_computes(runner):
     """Each Qt call may hand Python's lock to a busy worker; with a runner in the process the GUI thread
-    waits about 0.5 ms to take it back, not CPython's default 5 ms (200 handoffs: ~0.1 s, not ~1 s)."""
+    waits about 0.1 ms to take it back, not CPython's default 5 ms (200 handoffs: well under 0.1 s, not ~1 s)."""
     import time
 
     stop = threading.Event()
