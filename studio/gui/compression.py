@@ -72,6 +72,7 @@ class Compression(QObject):
         self.session.currentChanged.connect(self._current_changed)
         self.session.runFinished.connect(self._ran)
         self.session.failed.connect(self._failed)
+        self.session.noticed.connect(lambda text: self.window.statusBar().showMessage(text))
         self.session.runner.runningChanged.connect(lambda _: self._update())
         self._update()
         QTimer.singleShot(0, self.files.offer_restore)

@@ -1,7 +1,8 @@
 """File → Save recipe, Save project, Open project, and the autosave: the project is written to a folder
 under the application's data location after every finished operation, removed when the window closes,
-and offered back at the next start when a session ended without closing (a crash). Autosaves run on
-a thread of their own, one at a time, so that writing a version's weights never freezes the window."""
+and offered back at the next start when a session ended without closing (a crash). Saves and autosaves
+run on a thread of their own, one at a time, so that writing a version's weights never freezes the
+window; each writes a snapshot of the versions taken when it was asked for."""
 
 from __future__ import annotations
 
@@ -29,7 +30,8 @@ def autosave_folder() -> Path:
 
 
 class ProjectFiles(QObject):
-    _autosaveFailed = Signal(str)  # from the autosave thread
+    _autosaveFailed = Signal(str)  # from the saving thread
+    _projectSaved = Signal(object, object, int, str)  # folder, history, versions written, why it failed ("" if saved)
 
     def __init__(self, window, session: Session):
         super().__init__(window)
@@ -43,6 +45,7 @@ class ProjectFiles(QObject):
         self._save_soon = QTimer(self, singleShot=True, interval=AUTOSAVE_DELAY_MS)
         self._save_soon.timeout.connect(self.autosave)
         self._autosaveFailed.connect(lambda reason: dialogs.show_error(self.window, "Could not autosave", reason))
+        self._projectSaved.connect(self._saved)
         session.runFinished.connect(lambda _: self._save_soon.start())
         session.versionsChanged.connect(self._autosave_if_edited)
 
@@ -70,9 +73,27 @@ class ProjectFiles(QObject):
         if (folder, self.session.history) != (self.folder, self._folder_history) and any(folder.iterdir()):
             dialogs.show_error(self.window, "Choose an empty folder", f"{folder}: holds other files; a project needs a folder of its own")
             return
-        if self._save(folder, "Could not save the project"):
-            self.folder, self._folder_history = folder, self.session.history
-            self.window.statusBar().showMessage(f"Saved the project ({len(self.session.history.versions)} versions) in {folder}", 8000)
+        self.window.statusBar().showMessage(f"Saving the project in {folder}…")
+        self._last_save = self._saver.submit(self._save, folder, self._snapshot(), self.session.history)
+
+    def _save(self, folder: Path, project, history) -> None:
+        from studio.core.errors import StudioError
+        from studio.core.project import save_project
+
+        try:
+            save_project(folder, project)
+        except (OSError, StudioError) as e:
+            self._projectSaved.emit(folder, history, 0, f"{folder}: {e}")
+        else:
+            self._projectSaved.emit(folder, history, len(project.history.versions), "")
+
+    def _saved(self, folder: Path, history, versions: int, failure: str) -> None:
+        if failure:
+            self.window.statusBar().clearMessage()
+            dialogs.show_error(self.window, "Could not save the project", failure)
+            return
+        self.folder, self._folder_history = folder, history
+        self.window.statusBar().showMessage(f"Saved the project ({versions} versions) in {folder}", 8000)
 
     def open_project(self, folder: str | Path | None = None, trust: bool = False) -> None:
         folder = folder or QFileDialog.getExistingDirectory(self.window, "Open a project folder")
@@ -104,9 +125,12 @@ class ProjectFiles(QObject):
             return
         fresh = history is not self._autosaved_history  # another model's versions: its files must not be mistaken for these
         self._autosaved_history = history
-        project = self.session.project()  # a snapshot: the user may rename or delete versions meanwhile
-        project = replace(project, history=replace(history, versions=dict(history.versions)), charts=dict(project.charts))
-        self._last_save = self._saver.submit(self._autosave, autosave_folder(), project, fresh)
+        self._last_save = self._saver.submit(self._autosave, autosave_folder(), self._snapshot(), fresh)
+
+    def _snapshot(self):
+        """The project as it is now: the user may rename or delete versions while it is written."""
+        project, history = self.session.project(), self.session.history
+        return replace(project, history=replace(history, versions=dict(history.versions)), charts=dict(project.charts))
 
     def _autosave(self, folder: Path, project, fresh: bool) -> None:
         from studio.core.errors import StudioError
@@ -121,7 +145,7 @@ class ProjectFiles(QObject):
             self._autosaveFailed.emit(f"{folder}: {e}")
 
     def autosaved(self) -> None:
-        """Wait until the autosaves asked for so far are on disk."""
+        """Wait until the saves and autosaves asked for so far are on disk."""
         if self._save_soon.isActive():
             self._save_soon.stop()
             self.autosave()
@@ -153,17 +177,6 @@ class ProjectFiles(QObject):
             self.open_project(folder)
         else:
             shutil.rmtree(folder, ignore_errors=True)
-
-    def _save(self, folder: Path, failure: str) -> bool:
-        from studio.core.errors import StudioError
-        from studio.core.project import save_project
-
-        try:
-            save_project(folder, self.session.project())
-        except (OSError, StudioError) as e:
-            dialogs.show_error(self.window, failure, f"{folder}: {e}")
-            return False
-        return True
 
 
 def _open_job(folder: Path, trust: bool, cancel):

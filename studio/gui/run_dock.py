@@ -54,6 +54,7 @@ class RunDock(QWidget):
         session.runner.runningChanged.connect(self._running)
         session.runner.cancelled.connect(lambda: self.message.setText("Cancelled: nothing changed; the version you started from is still the current one."))
         session.failed.connect(lambda doing, error: self.message.setText(f"Stopped: {doing} failed."))
+        session.noticed.connect(self.message.setText)
         session.currentChanged.connect(self._show_version)
 
     def _running(self, running: bool) -> None:

@@ -26,6 +26,7 @@ class Session(QObject):
     runFinished = Signal(list)  # the Versions a run added
     failed = Signal(str, object)  # what was being done, the exception
     dataChanged = Signal(object)  # the data spec
+    noticed = Signal(str)  # a problem worth a line in the window, not a dialog: nobody asked for that job
 
     def __init__(self, parent: QObject | None = None):
         super().__init__(parent)
@@ -66,7 +67,7 @@ class Session(QObject):
         self.current = 0
         self.versionsChanged.emit()
         self.currentChanged.emit(self.version)
-        self.measure()
+        self.measure(asked=False)
 
     def restore(self, project: Project) -> None:
         self.runner.cancel()
@@ -123,10 +124,21 @@ class Session(QObject):
     def running(self) -> bool:
         return self.runner.running
 
-    def measure(self) -> None:
-        """(Re-)measure the original on the current data: its accuracy and the logits later steps compare to."""
+    def measure(self, asked: bool = True) -> None:
+        """(Re-)measure the original on the current data: its accuracy and the logits later steps compare to.
+        When the user did not ask (a model was just opened with the data chosen before), data that does
+        not suit the model is a notice rather than a dialog."""
         v0 = self.history.versions[0]
-        self._start(f"measuring {v0.model.name}", self._measured, _measure_job, v0.result, self.data, self.device)
+        self._start(f"measuring {v0.model.name}", self._measured, _measure_job, v0.result, self.data, self.device,
+                    on_error=None if asked else self._not_measured)  # fmt: skip
+
+    def _not_measured(self, error: Exception) -> bool:
+        from studio.core.errors import StudioError
+
+        if not isinstance(error, StudioError):
+            return False
+        self.noticed.emit(f"Not measured on {_name(self.data)}: {error.problem}. Choose other data to measure it.")
+        return True
 
     def run(self, steps: list[tuple[str, dict]]) -> None:
         """Run steps (op, options) on the current version; each finished step becomes a version."""

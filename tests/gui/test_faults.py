@@ -64,6 +64,7 @@ def test_a_full_disk_on_save_keeps_the_project_that_was_there(studio, run_sheet,
     folder.mkdir()
     monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(folder))
     window.compression.files.save_project()
+    qtbot.waitUntil(lambda: "Saved the project" in window.statusBar().currentMessage(), timeout=60_000)
     saved = {p.name: p.read_bytes() for p in folder.iterdir()}
     run_sheet(window, "quantize")
 
@@ -72,6 +73,7 @@ def test_a_full_disk_on_save_keeps_the_project_that_was_there(studio, run_sheet,
 
     monkeypatch.setattr(os, "replace", full)
     window.compression.files.save_project()
+    qtbot.waitUntil(lambda: bool(dialogs), timeout=60_000)  # the save runs on its own thread
     assert len(dialogs) == 1 and "No space left on device" in dialogs[0] and "\n" not in dialogs[0]
     assert {p.name: p.read_bytes() for p in folder.iterdir()} == saved, "the project saved before is untouched"
     assert len(window.compression.session.history.versions) == 3

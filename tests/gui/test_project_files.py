@@ -45,8 +45,8 @@ def test_the_full_walk_saved_and_opened_again(studio, run_sheet, make_window, qt
     folder.mkdir()
     monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(folder))
     window.compression.save_project_action.trigger()
+    qtbot.waitUntil(lambda: "Saved the project (5 versions)" in window.statusBar().currentMessage(), timeout=60_000)
     assert (folder / "project.json").is_file()
-    assert "Saved the project (5 versions)" in window.statusBar().currentMessage()
 
     other = make_window()
     with qtbot.waitSignal(other.modelChanged, timeout=60_000):
