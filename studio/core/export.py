@@ -20,6 +20,7 @@ from onnx import numpy_helper
 
 from studio.core.errors import StudioError, first_line
 from studio.core.model import Format, Model, TensorSpec
+from studio.core.tracing import MODULE_LOCK
 
 DEFAULT_OPSET = 17
 
@@ -61,7 +62,7 @@ def _export(model, args, path, opset, in_names, out_names, axes, dynamo: bool) -
     kwargs = dict(opset_version=opset, input_names=in_names, output_names=out_names, dynamic_axes=axes, dynamo=dynamo)
     if dynamo:
         kwargs.update(external_data=False, verbose=False)
-    with warnings.catch_warnings(), quiet("torch", "onnxscript"):
+    with warnings.catch_warnings(), quiet("torch", "onnxscript"), MODULE_LOCK:
         warnings.simplefilter("ignore")
         torch.onnx.export(module.cpu() if hasattr(module, "cpu") else module, args, str(path), **kwargs)
 

@@ -9,6 +9,7 @@ import torch.fx
 from studio.core.errors import first_line
 from studio.core.graph import Graph
 from studio.core.model import Model
+from studio.core.tracing import MODULE_LOCK
 
 # TorchScript nodes that only bundle or unbundle values: edges pass through them.
 _TS_PASSTHROUGH = {
@@ -19,17 +20,18 @@ _TS_PASSTHROUGH = {
 
 def module_graph(model: Model) -> Graph:
     """One node per leaf-module call or function, from symbolic tracing; shapes when inputs are known."""
-    try:
-        traced = torch.fx.symbolic_trace(model.module)
-    except Exception as e:  # tracing fails on data-dependent control flow: show the layers, say why
-        return _layer_list(model.module, f"the forward pass could not be traced ({first_line(e)}); layers shown without edges")
-    if model.input_shapes_known:
-        from torch.fx.passes.shape_prop import ShapeProp
-
+    with MODULE_LOCK:
         try:
-            ShapeProp(traced).propagate(*[torch.zeros(*(d if isinstance(d, int) else 1 for d in s.shape)) for s in model.inputs])
-        except Exception:  # shapes are extra information; a graph without them is still right
-            pass
+            traced = torch.fx.symbolic_trace(model.module)
+        except Exception as e:  # tracing fails on data-dependent control flow: show the layers, say why
+            return _layer_list(model.module, f"the forward pass could not be traced ({first_line(e)}); layers shown without edges")
+        if model.input_shapes_known:
+            from torch.fx.passes.shape_prop import ShapeProp
+
+            try:
+                ShapeProp(traced).propagate(*[torch.zeros(*(d if isinstance(d, int) else 1 for d in s.shape)) for s in model.inputs])
+            except Exception:  # shapes are extra information; a graph without them is still right
+                pass
     modules = dict(traced.named_modules())
     graph, ids = Graph(), {}
     for n in traced.graph.nodes:

@@ -11,6 +11,7 @@ import torch
 
 from studio.core.errors import StudioError, TrustRequired, first_line
 from studio.core.model import STATE_DICT_NOTE, Format, Model, TensorSpec
+from studio.core.tracing import MODULE_LOCK
 
 CHECKPOINT_KEYS = ("state_dict", "model_state_dict", "model", "weights")
 
@@ -87,7 +88,7 @@ def infer_outputs(model: Model) -> list[TensorSpec]:
     """Run zeros of the known input shapes through the module once to learn its output shapes."""
     args = [torch.zeros(*(d if isinstance(d, int) else 1 for d in s.shape)) for s in model.inputs]
     try:
-        with torch.no_grad():
+        with torch.no_grad(), MODULE_LOCK:
             out = model.module(*args)
     except Exception as e:  # the model's own code: any error means the shape given does not fit
         model.notes.append(f"the model does not run on input shape {[s.shape for s in model.inputs]}: {first_line(e)}")

@@ -108,7 +108,11 @@ def _write_weights(path: Path, model: Model) -> None:
         elif model.format is Format.EXPORTED_PROGRAM:
             from studio.core.prune_structured import example_inputs
 
-            torch.export.save(torch.export.export(model.module, example_inputs(model)), str(tmp))
+            from studio.core.tracing import MODULE_LOCK
+
+            with MODULE_LOCK:
+                program = torch.export.export(model.module, example_inputs(model))
+            torch.export.save(program, str(tmp))
         else:
             from safetensors.torch import save_file
 

@@ -13,6 +13,7 @@ import torch_pruning as tp
 from studio.core.errors import StudioError, first_line
 from studio.core.model import Format, Model, TensorSpec
 from studio.core.prune import excluded
+from studio.core.tracing import MODULE_LOCK
 
 STRUCTURED_FORMATS = {Format.SAMPLE, Format.PICKLED_MODULE}
 
@@ -39,6 +40,11 @@ def channels(model: Model, ratio: float, round_to: int | None = 8, exclude: list
         raise StudioError(model.capabilities()["prune_structured"].reason or "structured pruning needs a PyTorch module", model.source)
     if not 0 < ratio < 1:
         raise StudioError(f"channel ratio {ratio} must be between 0 and 1")
+    with MODULE_LOCK:
+        return _channels(model, ratio, round_to, exclude)
+
+
+def _channels(model: Model, ratio: float, round_to: int | None, exclude: list[str]) -> Model:
     module = copy.deepcopy(model.module).cpu().eval()
     example = example_inputs(model)
     ignored = output_layers(module, example)

@@ -9,6 +9,7 @@ import torch
 
 from studio.core.errors import StudioError, first_line
 from studio.core.model import Model
+from studio.core.tracing import MODULE_LOCK
 
 BATCH = 256
 _thread_budget: int | None = None  # set by the window so a running job leaves the GUI a core
@@ -87,7 +88,8 @@ def predict_module(module: torch.nn.Module, arrays: list[np.ndarray], device: st
     try:
         with torch.no_grad():
             for start in range(0, len(arrays[0]), batch):
-                out = module(*[torch.from_numpy(a[start : start + batch]).to(device) for a in arrays])
+                with MODULE_LOCK:
+                    out = module(*[torch.from_numpy(a[start : start + batch]).to(device) for a in arrays])
                 out = out[0] if isinstance(out, (tuple, list)) else out
                 outs.append(out.float().cpu().numpy())
     finally:

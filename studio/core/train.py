@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from studio.core import distributed
 from studio.core.jobs import CancelToken, Job, Progress
 from studio.core.runtime import home_device
+from studio.core.tracing import MODULE_LOCK
 
 OPTIMIZERS = {"adam": torch.optim.Adam, "sgd": lambda p, lr: torch.optim.SGD(p, lr=lr, momentum=0.9), "adamw": torch.optim.AdamW}
 
@@ -73,7 +74,8 @@ def train(
         sums = np.zeros(3)
         for b, idx in enumerate(order.split(batch_size)):
             cancel.check()
-            out = model(xt[idx].to(device))
+            with MODULE_LOCK:
+                out = model(xt[idx].to(device))
             y = yt[idx].to(device) if yt is not None else None
             if tt is not None:
                 loss, soft, hard = distillation_loss(out, tt[idx].to(device), y, temperature, alpha)
