@@ -35,10 +35,10 @@ class LiveCharts(QWidget):
         super().__init__(parent)
         self.plots: dict[str, pg.PlotWidget] = {}
         self.curves: dict[str, pg.PlotDataItem] = {}
-        self._drawn = -1  # how many points are on screen
+        self._drawn: dict[str, int] = {}  # chart: how many of its points are on screen
         self._points: dict[str, list] = {}
         self._pending: list[str] = []  # charts still to redraw with _points
-        self._x_end = 1.0  # the time axis ends at the latest point
+        self._x_end = 1.0  # the common time axis ends here (see _round_up)
         row = QHBoxLayout(self)
         row.setContentsMargins(0, 0, 0, 0)
         for name, (y_label, units, series, tip) in CHARTS.items():
@@ -71,16 +71,17 @@ class LiveCharts(QWidget):
         self.teacher.hide()
 
     def show_points(self, points: dict[str, list]) -> None:
-        """Draw these points (a cheap no-op when nothing was added since the last call). One chart is
-        redrawn per paint of the window, a few milliseconds apart: the four at once would hold the window
-        for ~50 ms, and longer while a job competes for Python's lock. The charts share no links, so
-        drawing one never repaints another; each takes the common time axis when its turn comes."""
-        count = sum(map(len, points.values()))
-        if count == self._drawn:
+        """Draw these points: only the charts that have new ones (while training, mostly the loss). One
+        chart is redrawn per paint of the window, a few milliseconds apart: the four at once would hold
+        the window for ~50 ms, and longer while a job competes for Python's lock. The charts share no
+        links, so drawing one never repaints another; each takes the common time axis when its turn comes."""
+        counts = {name: sum(len(points.get(m, [])) for m in _metrics(name)) for name in CHARTS}
+        x_end = _round_up(max((xy[-1][0] for xy in points.values() if xy), default=1.0))
+        changed = [name for name in CHARTS if counts[name] != self._drawn.get(name) or x_end != self._x_end]
+        if not changed:
             return
-        self._drawn = count
-        self._points, self._pending = points, list(CHARTS)
-        self._x_end = max((xy[-1][0] for xy in points.values() if xy), default=1.0) or 1.0
+        self._drawn, self._x_end = counts, x_end
+        self._points, self._pending = points, changed
         for name in self._pending[1:]:  # shown for the first time, they would all paint at once
             self.plots[name].setUpdatesEnabled(False)
         self._draw_next()
@@ -97,7 +98,7 @@ class LiveCharts(QWidget):
             self.curves[metric].setData([p[0] for p in xy], ys[len(ys) - len(xy):])
         if name == "accuracy" and self._points.get("teacher_accuracy"):
             ys.append(100 * self._points["teacher_accuracy"][-1][1])
-        fit(self.plots[name], [0, self._x_end], None if name == "zeros" else ys, padding=0.04)
+        fit(self.plots[name], [0, self._x_end], None if name == "zeros" else ys, padding=0.02)
         if "accuracy" not in self._pending:
             teacher = self._points.get("teacher_accuracy")
             if teacher:
@@ -109,3 +110,16 @@ class LiveCharts(QWidget):
 
     def clear(self) -> None:
         self.show_points({})
+
+
+def _round_up(seconds: float) -> float:
+    """The end of the common time axis: the next of 1, 2, 5, 10, 20, 50… seconds, so that it moves
+    (and all four charts redraw) rarely."""
+    end = 1.0
+    while end < seconds:
+        end *= 2.5 if str(end)[0] == "2" else 2
+    return end
+
+
+def _metrics(chart: str) -> list[str]:
+    return [metric for metric, *_ in CHARTS[chart][2]] + (["teacher_accuracy"] if chart == "accuracy" else [])

@@ -53,10 +53,26 @@ def test_live_charts_share_a_time_axis_without_links(qtbot):
     charts.show()
     charts.show_points({"accuracy": [[0, 0.5], [3, 0.9]], "sparsity": [[1, 0.8]], "size_bytes": [[2, 1000]], "loss": [[0.5, 2.0]]})
     qtbot.waitUntil(lambda: charts.curves["loss"].xData is not None)
-    for plot in charts.plots.values():
-        assert plot.getViewBox().linkedView(0) is None
-        low, high = plot.getViewBox().viewRange()[0]
-        assert low < 0 < 3 < high < 3.5
+    ranges = {tuple(plot.getViewBox().viewRange()[0]) for plot in charts.plots.values()}
+    assert all(plot.getViewBox().linkedView(0) is None for plot in charts.plots.values())
+    assert len(ranges) == 1 and ranges.pop()[1] > 5  # the axis ends at the next of 1, 2, 5, 10… seconds
+
+
+def test_live_charts_redraw_only_the_charts_with_new_points(qtbot):
+    """While training, loss comes ten times an epoch and the rest once: the other three stay as drawn."""
+    charts = LiveCharts()
+    qtbot.addWidget(charts)
+    charts.show()
+    points = {"accuracy": [[0, 0.5]], "sparsity": [[0, 0.8]], "size_bytes": [[0, 1000]], "loss": [[0.5, 2.0]]}
+    charts.show_points(points)
+    qtbot.waitUntil(lambda: charts.curves["loss"].xData is not None and len(charts.curves["loss"].xData) == 1)
+    drawn = []
+    for name, plot in charts.plots.items():
+        plot.getViewBox().sigRangeChanged.connect(lambda *_, name=name: drawn.append(name))
+    charts.show_points({**points, "loss": [[0.5, 2.0], [0.7, 1.5]]})
+    qtbot.waitUntil(lambda: len(charts.curves["loss"].xData) == 2)
+    qtbot.wait(50)
+    assert set(drawn) <= {"loss"}
 
 
 def test_the_warm_up_runs_without_the_cycle_collector_and_freezes_what_it_leaves(monkeypatch):
