@@ -159,6 +159,7 @@ class ProjectFiles(QObject):
 
     def discard_autosave(self) -> None:
         """The window closes normally: nothing to restore next time."""
+        self._save_soon.stop()
         self._saver.shutdown(wait=True)  # a save under way finishes first, and none starts after
         folder = autosave_folder()
         if folder.is_dir() and _owner(folder) in (None, os.getpid()):

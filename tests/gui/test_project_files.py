@@ -48,6 +48,7 @@ def test_the_full_walk_saved_and_opened_again(studio, run_sheet, make_window, qt
     qtbot.waitUntil(lambda: "Saved the project (5 versions)" in window.statusBar().currentMessage(), timeout=60_000)
     assert (folder / "project.json").is_file()
 
+    window.compression.files.autosaved()  # both windows autosave to the one folder: not at the same time
     other = make_window()
     with qtbot.waitSignal(other.modelChanged, timeout=60_000):
         other.compression.open_project_action.trigger()
