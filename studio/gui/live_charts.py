@@ -81,7 +81,8 @@ class LiveCharts(QWidget):
         if not changed:
             return
         self._drawn, self._x_end = counts, x_end
-        self._points, self._pending = points, changed
+        waiting = self._pending  # charts of the last call not drawn yet stay in line
+        self._points, self._pending = points, [name for name in CHARTS if name in changed or name in waiting]
         for name in self._pending[1:]:  # shown for the first time, they would all paint at once
             self.plots[name].setUpdatesEnabled(False)
         self._draw_next()

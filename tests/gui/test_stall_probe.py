@@ -88,3 +88,14 @@ def test_the_warm_up_runs_without_the_cycle_collector_and_freezes_what_it_leaves
     app.warm_up_in_background().join()
     assert seen[0][0] is False and gc.isenabled()
     assert gc.get_freeze_count() >= frozen + 10
+
+
+def test_live_charts_still_draw_charts_waiting_when_new_points_come(qtbot):
+    charts = LiveCharts()
+    qtbot.addWidget(charts)
+    charts.show()
+    points = {"accuracy": [[0, 0.5]], "sparsity": [[0, 0.8]], "size_bytes": [[0, 1000]], "loss": [[0.5, 2.0]]}
+    charts.show_points(points)
+    charts.show_points({**points, "loss": [[0.5, 2.0], [0.7, 1.5]]})  # before the other charts' turns came
+    qtbot.waitUntil(lambda: all(charts.curves[m].xData is not None and len(charts.curves[m].xData) for m in points))
+    assert all(plot.updatesEnabled() for plot in charts.plots.values())
