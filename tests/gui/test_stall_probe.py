@@ -3,6 +3,7 @@
 import os
 import time
 
+import pytest
 import torch
 from PySide6.QtCore import QTimer
 
@@ -24,10 +25,18 @@ def test_jobs_leave_the_window_a_core(studio):
     assert torch.get_num_threads() == max(1, (os.cpu_count() or 2) - 1)
 
 
-def test_live_charts_redraw_one_chart_per_turn_of_the_event_loop(qtbot):
+ONE_EACH = {"accuracy": [[0, 0.5]], "sparsity": [[0, 0.8]], "size_bytes": [[0, 1000]], "loss": [[0.5, 2.0]]}
+
+
+@pytest.fixture
+def charts(qtbot):
     charts = LiveCharts()
     qtbot.addWidget(charts)
     charts.show()
+    return charts
+
+
+def test_live_charts_redraw_one_chart_per_turn_of_the_event_loop(charts, qtbot):
     points = {"accuracy": [[0, 0.5], [1, 0.9]], "sparsity": [[1, 0.8]], "size_bytes": [[1, 1000]], "loss": [[0, 2.0], [1, 1.0]]}
     charts.show_points(points)
     def drawn(metric):
@@ -46,11 +55,8 @@ def test_the_background_warm_up_runs_every_kind_of_job(qtbot):
     _warm_up()  # raises if any of its jobs fails (in the app it runs on a daemon thread)
 
 
-def test_live_charts_share_a_time_axis_without_links(qtbot):
+def test_live_charts_share_a_time_axis_without_links(charts, qtbot):
     """Linked axes would make drawing one chart repaint all four in the same paint pass."""
-    charts = LiveCharts()
-    qtbot.addWidget(charts)
-    charts.show()
     charts.show_points({"accuracy": [[0, 0.5], [3, 0.9]], "sparsity": [[1, 0.8]], "size_bytes": [[2, 1000]], "loss": [[0.5, 2.0]]})
     qtbot.waitUntil(lambda: charts.curves["loss"].xData is not None)
     ranges = {tuple(plot.getViewBox().viewRange()[0]) for plot in charts.plots.values()}
@@ -58,12 +64,9 @@ def test_live_charts_share_a_time_axis_without_links(qtbot):
     assert len(ranges) == 1 and ranges.pop()[1] > 5  # the axis ends at the next of 1, 2, 5, 10… seconds
 
 
-def test_live_charts_redraw_only_the_charts_with_new_points(qtbot):
+def test_live_charts_redraw_only_the_charts_with_new_points(charts, qtbot):
     """While training, loss comes ten times an epoch and the rest once: the other three stay as drawn."""
-    charts = LiveCharts()
-    qtbot.addWidget(charts)
-    charts.show()
-    points = {"accuracy": [[0, 0.5]], "sparsity": [[0, 0.8]], "size_bytes": [[0, 1000]], "loss": [[0.5, 2.0]]}
+    points = ONE_EACH
     charts.show_points(points)
     qtbot.waitUntil(lambda: charts.curves["loss"].xData is not None and len(charts.curves["loss"].xData) == 1)
     drawn = []
@@ -90,11 +93,8 @@ def test_the_warm_up_runs_without_the_cycle_collector_and_freezes_what_it_leaves
     assert gc.get_freeze_count() >= frozen + 10
 
 
-def test_live_charts_still_draw_charts_waiting_when_new_points_come(qtbot):
-    charts = LiveCharts()
-    qtbot.addWidget(charts)
-    charts.show()
-    points = {"accuracy": [[0, 0.5]], "sparsity": [[0, 0.8]], "size_bytes": [[0, 1000]], "loss": [[0.5, 2.0]]}
+def test_live_charts_still_draw_charts_waiting_when_new_points_come(charts, qtbot):
+    points = ONE_EACH
     charts.show_points(points)
     charts.show_points({**points, "loss": [[0.5, 2.0], [0.7, 1.5]]})  # before the other charts' turns came
     qtbot.waitUntil(lambda: all(charts.curves[m].xData is not None and len(charts.curves[m].xData) for m in points))
