@@ -9,15 +9,12 @@ is measured, set the sheet, press Run.
 
 from __future__ import annotations
 
-import json
 import os
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 
-from common import write
+from common import in_fresh_process, probe_or_main, write
 
 RUNS = 5
 JOBS = {
@@ -84,10 +81,7 @@ def probe(job: str) -> dict:
 
 def run_probe(job: str, env: dict) -> dict:
     with tempfile.TemporaryDirectory() as data:  # its own autosave folder
-        out = subprocess.run([sys.executable, __file__, "--probe", job], env={**env, "XDG_DATA_HOME": data}, capture_output=True, text=True, timeout=900)
-    if out.returncode:
-        raise RuntimeError(out.stderr[-2000:])
-    return json.loads(out.stdout.splitlines()[-1])
+        return in_fresh_process(__file__, job, {**env, "XDG_DATA_HOME": data})
 
 
 def main() -> None:
@@ -115,7 +109,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    if sys.argv[1:2] == ["--probe"]:
-        print(json.dumps(probe(sys.argv[2])))
-    else:
-        main()
+    probe_or_main(probe, main)

@@ -7,7 +7,6 @@ also pays for importing torch in the worker.
 
 from __future__ import annotations
 
-import json
 import os
 import statistics
 import subprocess
@@ -16,7 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import write
+from common import in_fresh_process, probe_or_main, write
 
 from studio.gui.stall_probe import TICK_MS
 
@@ -119,13 +118,6 @@ def _stalls(runs: list[list[float]]) -> list[str]:
     return [f"{statistics.median(longest):.0f} ms", f"{max(longest):.0f} ms"]
 
 
-def run_probe(source: str, env: dict) -> dict:
-    out = subprocess.run([sys.executable, __file__, "--probe", source], env=env, capture_output=True, text=True, timeout=600)
-    if out.returncode:
-        raise RuntimeError(out.stderr)
-    return json.loads(out.stdout.splitlines()[-1])
-
-
 def main() -> None:
     load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as tmp:
@@ -139,7 +131,7 @@ def main() -> None:
             sources[f"{kind}, 100.7M parameters ({size / 1e6:.0f} MB)"] = str(path)
         warm_stalls = []
         for label, source in sources.items():
-            probes = [run_probe(source, env) for _ in range(RUNS)]
+            probes = [in_fresh_process(__file__, source, env) for _ in range(RUNS)]
             warm_stalls += [max(p["warm_gaps"]) for p in probes]
             rows.append([f"stall while opening {label}", *_stalls([p["load_gaps"] for p in probes]),
                          f"shown in {statistics.median(p['shown_s'] for p in probes):.1f} s, sizes measured (zipped) "
@@ -162,7 +154,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    if sys.argv[1:2] == ["--probe"]:
-        print(json.dumps(probe(sys.argv[2])))
-    else:
-        main()
+    probe_or_main(probe, main)

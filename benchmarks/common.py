@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import statistics
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -43,3 +46,20 @@ def write(name: str, title: str, header: list[str], rows: list[list], notes: str
     (RESULTS / f"{name}.md").write_text(text)
     print(text)
     return text
+
+
+def in_fresh_process(script: str, arg: str, env: dict, timeout: int = 900) -> dict:
+    """Run `script --probe arg` in a new Python process, so that each measurement starts cold, and
+    return what it printed as JSON on its last line."""
+    out = subprocess.run([sys.executable, script, "--probe", arg], env=env, capture_output=True, text=True, timeout=timeout)
+    if out.returncode:
+        raise RuntimeError(out.stderr[-2000:])
+    return json.loads(out.stdout.splitlines()[-1])
+
+
+def probe_or_main(probe, main) -> None:
+    """A probing benchmark's entry: `script --probe ARG` prints probe(ARG) as JSON, `script` runs main()."""
+    if sys.argv[1:2] == ["--probe"]:
+        print(json.dumps(probe(sys.argv[2])))
+    else:
+        main()

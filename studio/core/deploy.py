@@ -19,7 +19,7 @@ from studio.core.data import DataSet
 from studio.core.export import onnx_files, sparse_initializers, to_onnx, write_checked, zip_path
 from studio.core.jobs import NO_CANCEL, CancelToken, Job, Progress
 from studio.core.measure import zipped
-from studio.core.metrics import evaluate, fidelity, onnx_latency_ms
+from studio.core.metrics import evaluate, onnx_latency_ms
 from studio.core.model import Model
 from studio.core.runtime import predict, runtime_name
 

@@ -19,6 +19,7 @@ from studio.core.export import atomic_write
 from studio.core.load import load_model
 from studio.core.model import Format, Model
 from studio.core.recipe import StepResult
+from studio.core.tracing import MODULE_LOCK
 from studio.core.versions import History, Version
 
 PROJECT_FILE = "project.json"
@@ -107,8 +108,6 @@ def _write_weights(path: Path, model: Model) -> None:
             torch.jit.save(model.module, str(tmp))
         elif model.format is Format.EXPORTED_PROGRAM:
             from studio.core.prune_structured import example_inputs
-
-            from studio.core.tracing import MODULE_LOCK
 
             with MODULE_LOCK:
                 program = torch.export.export(model.module, example_inputs(model))

@@ -3,7 +3,6 @@ Device choices, the Compress sheet, the Run dock and the Versions dock, wired to
 
 from __future__ import annotations
 
-
 from pathlib import Path
 from typing import TYPE_CHECKING
 

@@ -1,7 +1,6 @@
 import os
 
 import pytest
-import torch
 import torch.distributed as dist
 
 from studio.core.data import load_data

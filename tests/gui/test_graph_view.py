@@ -258,7 +258,6 @@ def test_every_control_has_a_tooltip(view, lenet):
 
 
 def test_wheel_zooms_about_the_cursor_and_keys_move_the_view(view, lenet, qtbot):
-    from PySide6.QtCore import QPointF
     from PySide6.QtGui import QWheelEvent
     from PySide6.QtWidgets import QApplication
 
