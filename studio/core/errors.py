@@ -14,6 +14,9 @@ class StudioError(Exception):
         self.source = source
         super().__init__(f"{source}: {problem}" if source else problem)
 
+    def __reduce__(self):  # pickled (from a job's process) with its parts, not the joined message
+        return type(self), (self.problem, self.source)
+
 
 class TrustRequired(StudioError):
     """Loading this file would run code stored in it; the user has to trust it first."""

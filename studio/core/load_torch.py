@@ -78,10 +78,19 @@ def load_exported(path: Path, source: str) -> Model:
         Format.EXPORTED_PROGRAM,
         inputs=inputs,
         outputs=outputs,
-        module=program.module(),
+        module=program_module(program),
         program=program,
         size_bytes=path.stat().st_size,
     )
+
+
+def program_module(program) -> torch.nn.Module:
+    """The program as a module that can be measured and trained: torch.export's own refuses eval()
+    and train() (PyTorch 2.13 does). Its graph stays as exported, so the switch changes no operation."""
+    module = program.module()
+    for name in ("train", "eval"):
+        module.__dict__.pop(name, None)
+    return module
 
 
 def infer_outputs(model: Model) -> list[TensorSpec]:

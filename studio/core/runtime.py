@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from studio.core.errors import StudioError, first_line
-from studio.core.model import Model
+from studio.core.model import Format, Model
 from studio.core.tracing import MODULE_LOCK
 
 BATCH = 256
@@ -23,8 +23,19 @@ def limit_threads(n: int) -> None:
 
 
 def leave_a_core() -> None:
-    """Jobs in a window's process use all cores but one: the window keeps one to stay responsive."""
-    limit_threads((os.cpu_count() or 2) - 1)
+    """For a window's process: its jobs use all cores but one, and the window keeps one to stay
+    responsive. PyTorch in this process itself stays on one thread: the jobs run in forked children
+    (studio.core.isolated), and a child can start OpenMP's thread pool only if its parent never did
+    (see isolated.prepare_to_fork)."""
+    global _thread_budget
+    _thread_budget = max(1, (os.cpu_count() or 2) - 1)
+    torch.set_num_threads(1)
+
+
+def take_job_threads() -> None:
+    """In a forked job: take the threads the window left for jobs (see leave_a_core)."""
+    if _thread_budget:
+        torch.set_num_threads(_thread_budget)
 
 
 def resolve_device(device: str | None) -> str:
@@ -76,7 +87,19 @@ def predict(model: Model, x: dict[str, np.ndarray], device: str = "cpu", batch: 
             feed = {i.name: _padded(arr[start : start + batch], fixed) for i, arr in zip(inputs, x.values())}
             outs.append(session.run(None, feed)[0][: min(batch, n - start)])
         return np.concatenate(outs).astype(np.float32)
-    return predict_module(model.module, list(x.values()), device, batch)
+    arrays = list(x.values())
+    fixed = _fixed_batch(model)
+    if fixed:  # a torch.export program traced at one batch size takes only that one
+        return np.concatenate([predict_module(model.module, [_padded(a[start : start + fixed], fixed) for a in arrays], device, fixed)[: n - start]
+                               for start in range(0, n, fixed)])  # fmt: skip
+    return predict_module(model.module, arrays, device, batch)
+
+
+def _fixed_batch(model: Model) -> int | None:
+    if model.format is not Format.EXPORTED_PROGRAM or not model.inputs or not model.inputs[0].shape:
+        return None
+    size = model.inputs[0].shape[0]
+    return size if isinstance(size, int) else None
 
 
 def predict_module(module: torch.nn.Module, arrays: list[np.ndarray], device: str = "cpu", batch: int = BATCH) -> np.ndarray:

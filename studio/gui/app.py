@@ -10,6 +10,9 @@ import time
 
 
 def run(path: str | None = None, trust: bool = False) -> int:
+    from studio.core.isolated import prepare_to_fork
+
+    prepare_to_fork()  # the window's jobs run in forked children
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
 

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
 NO_MODEL = "Open a model first: File → Open…, or a sample from Samples ▾"
 SHEET_HINT = "Choose Prune, Quantize or Distill in the toolbar (or the Compress menu) to set up a compression here."
+RAISE_MS = 30  # after a run, the Versions dock comes to the front, then the Layer dock
 BUSY = "A run is going on: wait for it to end, or cancel it in the Run panel"
 ACTIONS = {  # sheet: (text, tooltip, the capabilities of which one is enough)
     "prune": ("&Prune", "Set the least important weights or channels to zero (remove them)", ("prune_unstructured", "prune_structured")),
@@ -196,7 +197,7 @@ class Compression(QObject):
 
     def _current_changed(self, version) -> None:
         if version is not None and (self.window.info is None or self.window.info.model is not version.model):
-            self.window.show_model(version.model, version.label)
+            self.window.show_model(version.model, version.label, self.session.analysis(version.id))
         self._update()
 
     def _sheet_built(self, name: str, sheet: Sheet) -> None:
@@ -214,8 +215,8 @@ class Compression(QObject):
 
     def _ran(self, added: list) -> None:
         last = added[-1]
-        self.versions_dock.raise_()
-        self.window.layer_dock.raise_()
+        QTimer.singleShot(RAISE_MS, self, self.versions_dock.raise_)  # each newly shown dock paints whole: one at a time
+        QTimer.singleShot(2 * RAISE_MS, self, self.window.layer_dock.raise_)
         self.window.statusBar().showMessage(f"Made {', '.join(v.label for v in added)}: {metric_text.differences(last.metrics, self.session.history.versions[added[0].parent].metrics)}", 15000)
 
     def _failed(self, doing: str, error: Exception) -> None:

@@ -38,6 +38,11 @@ MODEL_FILES = "Models (*.onnx *.pt *.pth *.pt2 *.ts *.jit *.safetensors *.bin *.
 MAX_RECENT = 10
 NO_WEIGHTS = "This model has no weights to show."
 
+# Between two panels' fills: a real timer. QTimer.singleShot(0) posts an event, and Qt delivers every
+# posted event (the repaints too) in one pass, so the panels filled one per "turn" still froze the
+# window for their sum.
+FILL_STEP_MS = 1
+
 
 def settings() -> QSettings:
     """Where the window keeps its geometry and recent files (tests point IniFormat elsewhere)."""
@@ -75,7 +80,7 @@ class MainWindow(QMainWindow):
         self.runner = JobRunner(self)
         self.runner.finished.connect(self._opened)
         self.runner.failed.connect(self._open_failed)
-        self.runner.cancelled.connect(lambda: self.statusBar().showMessage("Cancelled; the model that was open stays open.", 8000))
+        self.runner.cancelled.connect(lambda: self._opening and self.statusBar().showMessage("Cancelled; the model that was open stays open.", 8000))
 
         self._build_panels()
         self._build_actions()
@@ -209,10 +214,15 @@ class MainWindow(QMainWindow):
         self._opening = (source, trust)
         self.runner.start(_open_job, source, trust)
 
-    def show_model(self, model, label: str) -> None:
-        """Show a model already loaded (a version of the open one) in every panel."""
+    def show_model(self, model, label: str, info: ModelInfo | None = None) -> None:
+        """Show a model already loaded (a version of the open one) in every panel, analysed here unless
+        its analysis is given."""
         self._opening, self._showing = None, label
-        self.runner.start(_show_job, model)
+        if info is None:
+            self.runner.start(_show_job, model)
+        else:
+            self.runner.cancel()
+            self._opened(info)
 
     def choose_file(self) -> None:
         recent = self._recent()
@@ -237,7 +247,7 @@ class MainWindow(QMainWindow):
     def _fill(self, info: ModelInfo, steps: list) -> None:
         if steps and self.info is info:  # a model opened meanwhile takes over
             steps[0]()
-            QTimer.singleShot(0, self, lambda: self._fill(info, steps[1:]))
+            QTimer.singleShot(FILL_STEP_MS, self, lambda: self._fill(info, steps[1:]))
 
     def _show_summary(self, info: ModelInfo) -> None:
         from studio.core.summary import human_bytes

@@ -13,6 +13,7 @@ from PySide6.QtCore import QObject, Signal
 from studio.gui.worker import JobRunner
 
 if TYPE_CHECKING:
+    from studio.core.analysis import ModelInfo
     from studio.core.jobs import Progress
     from studio.core.model import Model
     from studio.core.project import Project
@@ -43,6 +44,11 @@ class Session(QObject):
         self._then, self._doing, self._tracing, self._on_error = None, "", False, None
         self._points: dict[str, list] = {}
         self._t0 = 0.0
+        self._analyses: dict[int, ModelInfo] = {}  # vid → the analysis its run made, until it is shown
+
+    def analysis(self, vid: int) -> ModelInfo | None:
+        """The panels' analysis of a version its run made (once: a version shown again is analysed again)."""
+        return self._analyses.pop(vid, None)
 
     # ---- state ----------------------------------------------------------------------------------
 
@@ -129,8 +135,8 @@ class Session(QObject):
         When the user did not ask (a model was just opened with the data chosen before), data that does
         not suit the model is a notice rather than a dialog."""
         v0 = self.history.versions[0]
-        self._start(f"measuring {v0.model.name}", self._measured, _measure_job, v0.result, self.data, self.device,
-                    on_error=None if asked else self._not_measured)  # fmt: skip
+        self._start(f"measuring {v0.model.name}", lambda measured: self._measured(v0.model, *measured), _measure_job, v0.model,
+                    self.data, self.device, on_error=None if asked else self._not_measured)  # fmt: skip
 
     def _not_measured(self, error: Exception) -> bool:
         from studio.core.errors import StudioError
@@ -169,19 +175,22 @@ class Session(QObject):
         if self._on_error is None or not self._on_error(error):
             self.failed.emit(self._doing, error)
 
-    def _measured(self, result: StepResult) -> None:
+    def _measured(self, model: Model, metrics: dict, logits) -> None:
+        from dataclasses import replace
+
         v0 = self.history.versions.get(0) if self.history else None
-        if v0 is not None and v0.model is result.model:
-            v0.result = result
+        if v0 is not None and v0.model is model:
+            v0.result = replace(v0.result, metrics=metrics, logits=logits)
             self._measured_on[0] = _key(self.data)
             self.versionsChanged.emit()
 
-    def _ran(self, base: Version, results: list[StepResult], spec) -> None:
+    def _ran(self, base: Version, results: list[tuple[StepResult, ModelInfo]], spec) -> None:
         if self.history is None or self.history.versions.get(base.id) is not base:
             return  # deleted meanwhile
         added, parent = [], base.id
-        for result in results:
+        for result, info in results:
             version = self.history.add(result, parent)
+            self._analyses[version.id] = info
             self._measured_on[version.id] = _key(spec)
             self.charts[f"v{version.id}"] = {k: list(v) for k, v in self._points.items()}
             added.append(version)
@@ -225,27 +234,52 @@ def dataset(spec):
     return None if spec is None else _load(_key(spec))
 
 
-def _measure_job(result: StepResult, spec, device: str, cancel):
-    from dataclasses import replace
+def data_then_child(job, spec, *args, cancel):
+    """A job the window runs on its data: the data set loads here, on the worker thread (once, kept for
+    later runs), then job(data, *args) runs in a forked child (studio.core.isolated), which inherits
+    it, so that the window keeps Python's lock to itself while the job computes."""
+    from studio.core.isolated import isolated
+    from studio.core.jobs import Progress
 
+    yield Progress(0, 1, "loading the data" if spec else "starting")
+    data = dataset(spec)
+    return (yield from isolated(job)(data, *args, cancel=cancel))
+
+
+def _measure_job(model: Model, spec, device: str, cancel):
+    return (yield from data_then_child(_measure, spec, model, spec, device, cancel=cancel))
+
+
+def _measure(data, model: Model, spec, device: str, cancel):
+    """The metrics of a model on the data, and its outputs (later steps compare to them)."""
     from studio.core.jobs import Progress
     from studio.core.recipe import step_metrics
 
-    yield Progress(0, 1, f"measuring {result.model.name}" + (f" on {_name(spec)}" if spec else ""))
-    metrics, logits = step_metrics(result.model, dataset(spec), None, device)
+    yield Progress(0, 1, f"measuring {model.name}" + (f" on {_name(spec)}" if spec else ""))
+    metrics, logits = step_metrics(model, data, None, device)
     yield Progress(1, 1, "measured", metrics)
-    return replace(result, metrics=metrics, logits=logits)
+    return metrics, logits
 
 
 def _steps_job(previous: StepResult, steps: list, spec, device: str, refresh: bool, cancel):
+    """Each new version and its analysis for the panels (ModelInfo), made in the child: the window then
+    shows it at once. The layers, views of the weights, are taken here rather than sent twice."""
     from dataclasses import replace
 
-    from studio.core.jobs import Progress, offset
+    from studio.core.layers import layers_of
+
+    results, infos = yield from data_then_child(_steps, spec, previous, steps, device, refresh, cancel=cancel)
+    return [(r, replace(info, model=r.model, layers=layers_of(r.model))) for r, info in zip(results, infos)]
+
+
+def _steps(data, previous: StepResult, steps: list, device: str, refresh: bool, cancel):
+    from dataclasses import replace
+
+    from studio.core.analysis import analyze
+    from studio.core.jobs import offset, run_to_end
     from studio.core.recipe import run_step, step_metrics
     from studio.core.steps import Context
 
-    yield Progress(0, len(steps), "loading the data" if spec else "starting")
-    data = dataset(spec)
     if refresh:  # the version was measured on other data: its outputs on this data are the reference
         previous = replace(previous, logits=step_metrics(previous.model, data, None, device)[1])
     ctx = Context(data, device, cancel, original=previous.model)
@@ -256,7 +290,7 @@ def _steps_job(previous: StepResult, steps: list, spec, device: str, refresh: bo
         job = run_step(previous, op, options, ctx)
         results.append((yield from offset(job, sum(spans[:i]), sum(spans), prefix, spans[i])))
         previous = results[-1]
-    return results
+    return results, [replace(run_to_end(analyze(r.model)), model=None, layers=[]) for r in results]
 
 
 def _name(spec) -> str:

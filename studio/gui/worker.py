@@ -40,6 +40,7 @@ class _Task(QObject):
 
     @Slot()
     def run(self) -> None:
+        generator = None
         try:
             generator = self._job(*self._args, cancel=self._token, **self._kwargs)
             while True:
@@ -55,6 +56,8 @@ class _Task(QObject):
         except Exception as e:  # handed to the GUI thread, which tells the user
             self.errored.emit(self._run, e)
         finally:
+            if generator is not None:
+                generator.close()  # a cancelled job's cleanup runs now (a forked job's child is killed)
             self.thread().quit()
 
 

@@ -1,0 +1,188 @@
+"""Run a job in a child process of its own, forked from this one, and relay what it does.
+
+A window runs its compression jobs this way. On a thread of the window's process, a job that runs
+Python code (an export, ONNX Runtime's quantizer, a training loop) takes Python's lock from the
+window for every call the window makes: painting a chart slowed several times over, and the window
+froze for 30–50 ms at a time. A forked child starts in ~10 ms with everything already imported and
+loaded (the model, the data) and shares nothing the window needs: the window keeps its lock and its
+core. Cancelling kills the child at once; a child the system kills (out of memory) leaves the window
+standing.
+
+The child sends back each Progress, then the result or the exception, pickled. TorchScript modules
+and torch.export programs do not pickle: they travel as their saved archives, and the module of a
+torch.export program as its weights.
+
+Forking needs care with two libraries:
+- OpenMP (PyTorch's CPU threads): a child hangs in its first parallel region when the parent has
+  ever run one on several threads. A process that forks jobs keeps PyTorch on one thread itself
+  (prepare_to_fork, runtime.leave_a_core); the child takes its threads when it starts.
+- CUDA cannot be initialised again in a child once the parent has: a process that forks jobs asks
+  whether there is a GPU through NVML, which initialises nothing.
+Elsewhere than Linux (no fork, or fork unsafe with the system's GUI libraries) the job runs here.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import pickle
+import signal
+import sys
+from collections.abc import Callable
+from dataclasses import replace
+from multiprocessing.connection import Pipe
+
+from studio.core.errors import OUT_OF_MEMORY, StudioError, first_line
+from studio.core.jobs import NO_CANCEL, Cancelled
+from studio.core.model import Format, Model
+from studio.core.tracing import MODULE_LOCK
+
+FORKS = sys.platform == "linux"
+POLL_S = 0.05  # how often the parent looks at its cancel token while the child works
+
+
+def prepare_to_fork() -> None:
+    """In a process that will fork jobs, before it imports PyTorch: PyTorch starts on one thread, and
+    torch.cuda.is_available() asks NVML (see above)."""
+    os.environ["OMP_NUM_THREADS"] = "1"
+    os.environ["PYTORCH_NVML_BASED_CUDA_CHECK"] = "1"
+
+
+def isolated(job: Callable) -> Callable:
+    """The job, run in a forked child: same arguments (cancel included), same events and result."""
+
+    def run(*args, cancel, **kwargs):
+        if not FORKS:
+            return (yield from job(*args, cancel=cancel, **kwargs))
+        reader, writer = Pipe(duplex=False)
+        with MODULE_LOCK:  # no fx tracing in another thread has torch.nn.Module.__call__ patched
+            pid = os.fork()
+        if pid == 0:
+            reader.close()
+            _child(job, args, kwargs, writer)  # never returns
+        writer.close()
+        try:
+            while True:
+                while not reader.poll(POLL_S):
+                    cancel.check()
+                try:
+                    kind, value = loads(reader.recv_bytes())
+                except EOFError:
+                    raise _died(_reap(pid)) from None
+                if kind == "progress":
+                    yield value
+                    cancel.check()
+                elif kind == "return":
+                    return value
+                else:
+                    raise value
+        finally:
+            reader.close()
+            _reap(pid, kill=True)
+
+    run.__name__ = run.__qualname__ = getattr(job, "__name__", "job")
+    return run
+
+
+def _child(job: Callable, args: tuple, kwargs: dict, writer) -> None:
+    from studio.core.runtime import take_job_threads
+
+    try:
+        take_job_threads()
+        generator = job(*args, cancel=NO_CANCEL, **kwargs)  # the parent kills this process to cancel it
+        while True:
+            try:
+                event = next(generator)
+            except StopIteration as stop:
+                writer.send_bytes(dumps(("return", stop.value)))
+                break
+            writer.send_bytes(dumps(("progress", event)))
+    except BaseException as e:  # every failure goes to the parent, which tells the user
+        try:
+            writer.send_bytes(dumps(("raise", _portable(e))))
+        except BaseException:
+            pass
+    finally:
+        os._exit(0)  # no atexit handlers, no flushing of buffers copied from the parent
+
+
+def _portable(e: BaseException) -> BaseException:
+    """The exception itself if it survives pickling, else one that tells the same in one line."""
+    try:
+        if isinstance(loads(dumps(e)), type(e)):
+            return e
+    except Exception:
+        pass
+    return RuntimeError(f"{type(e).__name__}: {first_line(e)}")
+
+
+def _reap(pid: int, kill: bool = False) -> int | None:
+    """Wait for the child (killing it first if asked); its wait status, or None if already reaped."""
+    try:
+        if kill:
+            os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    try:
+        return os.waitpid(pid, 0)[1]
+    except ChildProcessError:
+        return None
+
+
+def _died(status: int | None) -> BaseException:
+    if status is not None and os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL:
+        return MemoryError(f"the job's process was killed, most likely by the system because it {OUT_OF_MEMORY}")
+    how = f"signal {os.WTERMSIG(status)}" if status is not None and os.WIFSIGNALED(status) else "no answer"
+    return StudioError(f"the job's process ended unexpectedly ({how}); nothing was changed")
+
+
+# ---- pickling with TorchScript modules and torch.export programs ----------------------------------
+
+
+def dumps(value) -> bytes:
+    buffer = io.BytesIO()
+    _Pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump(value)
+    return buffer.getvalue()
+
+
+def loads(data: bytes):
+    """Only for what this process's own child sent."""
+    return pickle.loads(data)
+
+
+class _Pickler(pickle.Pickler):
+    def reducer_override(self, obj):
+        torch = sys.modules.get("torch")
+        if torch is None:
+            return NotImplemented
+        if isinstance(obj, Model) and obj.format is Format.EXPORTED_PROGRAM and obj.module is not None:
+            return _exported_model, (replace(obj, module=None), obj.module.state_dict())
+        if isinstance(obj, torch.jit.ScriptModule):
+            buffer = io.BytesIO()
+            torch.jit.save(obj, buffer)
+            return _load_script, (buffer.getvalue(),)
+        if isinstance(obj, torch.export.ExportedProgram):
+            buffer = io.BytesIO()
+            torch.export.save(obj, buffer)
+            return _load_program, (buffer.getvalue(),)
+        return NotImplemented
+
+
+def _exported_model(model: Model, weights: dict) -> Model:
+    from studio.core.load_torch import program_module
+
+    model.module = program_module(model.program)
+    model.module.load_state_dict(weights)
+    return model
+
+
+def _load_script(data: bytes):
+    import torch
+
+    return torch.jit.load(io.BytesIO(data))
+
+
+def _load_program(data: bytes):
+    import torch
+
+    return torch.export.load(io.BytesIO(data))
