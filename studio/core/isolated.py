@@ -33,7 +33,7 @@ from dataclasses import replace
 from multiprocessing.connection import Pipe
 
 from studio.core.errors import OUT_OF_MEMORY, StudioError, first_line
-from studio.core.jobs import NO_CANCEL, Cancelled
+from studio.core.jobs import NO_CANCEL
 from studio.core.model import Format, Model
 from studio.core.tracing import MODULE_LOCK
 
