@@ -234,7 +234,7 @@ def dataset(spec):
     return None if spec is None else _load(_key(spec))
 
 
-def data_then_child(job, spec, *args, cancel):
+def data_then_child(job, spec, *args, cancel, fork: bool = True):
     """A job the window runs on its data: the data set loads here, on the worker thread (once, kept for
     later runs), then job(data, *args) runs in a forked child (studio.core.isolated), which inherits
     it, so that the window keeps Python's lock to itself while the job computes."""
@@ -243,11 +243,16 @@ def data_then_child(job, spec, *args, cancel):
 
     yield Progress(0, 1, "loading the data" if spec else "starting")
     data = dataset(spec)
-    return (yield from isolated(job)(data, *args, cancel=cancel))
+    return (yield from (isolated(job) if fork else job)(data, *args, cancel=cancel))
 
 
 def _measure_job(model: Model, spec, device: str, cancel):
-    return (yield from data_then_child(_measure, spec, model, spec, device, cancel=cancel))
+    """Measuring runs here, on the worker thread, unless on a GPU (CUDA starts only in children). It
+    mostly waits on code that lets go of Python's lock (zlib, ONNX Runtime, PyTorch's kernels), and it
+    follows the opening of a model: the fork itself, which holds Python's lock, takes 20–35 ms in a
+    process holding a large model, right when the window fills its panels (a 100M-parameter ONNX
+    model's open then froze the window for 90–120 ms instead of 40–50)."""
+    return (yield from data_then_child(_measure, spec, model, spec, device, cancel=cancel, fork=device != "cpu"))
 
 
 def _measure(data, model: Model, spec, device: str, cancel):

@@ -84,3 +84,41 @@ def test_onnx_runtime_uses_its_cuda_provider_when_installed():
     step = run_to_end(run_recipe(recipe)).steps[0]
     assert step.metrics["runtime"] == "onnxruntime CUDAExecutionProvider"
     assert np.isfinite(step.metrics["accuracy"])
+
+
+FORKED_ON_CUDA = """
+from studio.core.isolated import isolated, prepare_to_fork
+prepare_to_fork()  # as the studio's window does
+import torch
+from studio.core import runtime
+from studio.core.data import load_data
+from studio.core.jobs import CancelToken, run_to_end
+from studio.core.load import load_model
+from studio.core.recipe import StepResult, run_step
+from studio.core.steps import OPS, Context
+
+runtime.leave_a_core()
+assert torch.cuda.is_available()  # asked through NVML: nothing initialised here
+model, data = load_model("sample:digits-cnn"), load_data("sample:digits")
+
+def finetune(cancel):
+    start = StepResult("load", {}, "original", model, {})
+    options = OPS["finetune"].validate("finetune", {"epochs": 1})
+    result = yield from run_step(start, "finetune", options, Context(data, "cuda", cancel, model))
+    return result, torch.get_num_threads()
+
+for _ in range(2):  # the second child too: the first left nothing behind in this process
+    result, threads = run_to_end(isolated(finetune)(cancel=CancelToken()))
+    assert result.metrics["runtime"] == "torch cuda" and result.metrics["accuracy"] > 0.8, result.metrics
+    assert threads == runtime._thread_budget
+assert not torch.cuda.is_initialized()
+print("ok", threads)
+"""
+
+
+def test_a_job_forked_by_the_window_runs_on_cuda():
+    """The window's jobs run in forked children (studio.core.isolated); CUDA must start in each child,
+    never in the window's process, or no child could use it. A fresh process, as CUDA may be in use here."""
+    r = subprocess.run([sys.executable, "-c", FORKED_ON_CUDA], capture_output=True, text=True, timeout=600,
+                       env={**os.environ, "PYTHONWARNINGS": "ignore"})  # fmt: skip
+    assert r.returncode == 0 and r.stdout.startswith("ok"), r.stderr[-2000:]

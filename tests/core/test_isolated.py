@@ -107,6 +107,8 @@ def test_a_child_killed_by_the_system_is_an_out_of_memory_error():
 
 def _threads(cancel):
     yield from ()
+    a = torch.randn(1000, 1000)
+    (a @ a).sum()  # OpenMP's threads start here: a child of a parent that ever started them would hang
     return torch.get_num_threads()
 
 
@@ -115,6 +117,7 @@ def test_the_child_takes_the_job_threads_and_this_process_keeps_one():
     try:
         runtime.leave_a_core()
         assert torch.get_num_threads() == 1
+        (torch.randn(500, 500) @ torch.randn(500, 500)).sum()  # this process computes meanwhile, on its one thread
         assert run_to_end(iso.isolated(_threads)(cancel=CancelToken())) == max(1, (os.cpu_count() or 2) - 1)
     finally:
         torch.set_num_threads(before[0])

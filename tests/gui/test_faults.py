@@ -44,6 +44,31 @@ def test_out_of_memory_in_a_job_is_a_dialog_and_the_window_lives_on(studio, run_
     assert [v.id for v in added] == [1]
 
 
+def test_a_job_process_killed_by_the_system_is_a_dialog_and_the_window_lives_on(studio, run_sheet, qtbot, monkeypatch, dialogs):
+    """Jobs run in a child process: the out-of-memory killer takes that process, not the window."""
+    from studio.core import steps
+    from studio.core.jobs import Progress
+
+    window, session = studio, studio.compression.session
+    before, pids = session.version, []
+    prune = steps.OPS["prune"]
+
+    def killed(*args, **kwargs):
+        yield Progress(0, 1, "using all the memory", {"pid": os.getpid()})
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    monkeypatch.setitem(steps.OPS, "prune", steps.Op("prune", prune.fields, killed, prune.describe))
+    session.runner.progress.connect(lambda event: pids.append(event.metrics.get("pid")))
+    window.compression.open_sheet("prune").run_button.click()
+    qtbot.waitUntil(lambda: bool(dialogs) and not session.running, timeout=RUN_TIMEOUT_MS)
+    assert os.getpid() not in pids and any(pids)
+    assert "ran out of memory" in dialogs[0] and "\n" not in dialogs[0]
+    assert list(session.history.versions) == [0] and session.version is before and window.info.model is before.model
+    monkeypatch.setitem(steps.OPS, "prune", prune)
+    added = run_sheet(window, "prune", lambda sheet: sheet.finetune.set_value("epochs", 0))
+    assert [v.id for v in added] == [1]
+
+
 def test_out_of_memory_while_opening_keeps_the_open_model(studio, qtbot, monkeypatch, dialogs):
     from studio.core import analysis
 
