@@ -14,6 +14,7 @@ from studio.gui.plots import fit, plot_widget, swatch
 BLUE, GREEN, ORANGE, GREY, PURPLE = (QColor(c) for c in ("#4a7ab5", "#2b8a3e", "#e8590c", "#868e96", "#7048e8"))
 X_LABEL = "time into the run (s)"
 STAGGER_MS = 10  # between two charts' redraws: Qt paints each in a pass of its own
+DOTS_UP_TO = 30  # a curve with more points is drawn as a line only: a dot on each halves the frame rate, and hides the line
 CHARTS = {  # name: (y label, SI units, [(metric, legend, colour, scale)], tooltip)
     "accuracy": ("accuracy (%)", None, [("accuracy", "accuracy on the test split", BLUE, 100),
                                         ("agreement", "agreement with the start", GREEN, 100)],
@@ -96,7 +97,11 @@ class LiveCharts(QWidget):
         for metric, _, _, scale in CHARTS[name][2]:
             xy = self._points.get(metric, [])
             ys += [p[1] * scale for p in xy]
-            self.curves[metric].setData([p[0] for p in xy], ys[len(ys) - len(xy):])
+            curve = self.curves[metric]
+            dots = len(xy) <= DOTS_UP_TO
+            if dots != (curve.opts["symbol"] is not None):
+                curve.setSymbol("o" if dots else None)
+            curve.setData([p[0] for p in xy], ys[len(ys) - len(xy):])
         if name == "accuracy" and self._points.get("teacher_accuracy"):
             ys.append(100 * self._points["teacher_accuracy"][-1][1])
         fit(self.plots[name], [0, self._x_end], None if name == "zeros" else ys, padding=0.02)

@@ -81,6 +81,19 @@ def test_live_charts_redraw_only_the_charts_with_new_points(charts, qtbot):
     assert set(drawn) <= {"loss"}
 
 
+def test_live_charts_dot_only_curves_of_few_points(charts, qtbot):
+    """A dot per point marks the epochs' measurements; on a loss curve of hundreds it doubles the drawing."""
+    from studio.gui.live_charts import DOTS_UP_TO
+
+    many = [[i / 100, 1 / (i + 1)] for i in range(DOTS_UP_TO + 1)]
+    charts.show_points({**ONE_EACH, "loss": many})
+    qtbot.waitUntil(lambda: charts.curves["loss"].xData is not None and len(charts.curves["loss"].xData) == len(many))
+    assert charts.curves["loss"].opts["symbol"] is None and charts.curves["accuracy"].opts["symbol"] == "o"
+    charts.show_points({**ONE_EACH, "loss": many[:3]})  # the next run starts over
+    qtbot.waitUntil(lambda: len(charts.curves["loss"].xData) == 3)
+    assert charts.curves["loss"].opts["symbol"] == "o"
+
+
 def test_the_warm_up_runs_without_the_cycle_collector_and_freezes_what_it_leaves(monkeypatch):
     """A full collection over the ~460,000 objects torch and onnx bring walks them all with Python's lock
     held (70–350 ms each): the warm-up's objects are frozen out of its reach instead."""
