@@ -138,7 +138,7 @@ def main() -> None:
                          f"by {statistics.median(p['load_s'] for p in probes):.1f} s", "< 50 ms"])  # fmt: skip
             rows.append(["  then: select its largest layer, Sparsity tab open", *_stalls([p["select_gaps"] for p in probes]), "", "—"])
         rows.insert(1, ["stall while the core warms up in the background once the window shows",
-                        f"{statistics.median(warm_stalls):.0f} ms", f"{max(warm_stalls):.0f} ms", "importing torch holds the GIL", "—"])  # fmt: skip
+                        f"{statistics.median(warm_stalls):.0f} ms", f"{max(warm_stalls):.0f} ms", "loading torch's shared libraries holds the GIL", "—"])  # fmt: skip
     write(
         "window",
         "The window: start-up and responsiveness",

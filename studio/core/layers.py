@@ -36,8 +36,9 @@ def layers_of(model: Model) -> list[Layer]:
         return _onnx_layers(model.onnx_structure.graph, model.external)
     if model.state_dict is not None:
         return _group_by_prefix(model.state_dict.items(), {})
-    if model.format is Format.EXPORTED_PROGRAM:
-        return _group_by_prefix(model.program.state_dict.items(), _export_types(model.program))
+    if model.format is Format.EXPORTED_PROGRAM:  # the module's weights: pruning changes those, not the program's
+        weights = model.program.state_dict if model.module is None else model.module.state_dict()
+        return _group_by_prefix(weights.items(), _export_types(model.program))
     return _module_layers(model.module)
 
 

@@ -141,3 +141,19 @@ def test_thread_budget_caps_torch_and_new_onnx_sessions():
     finally:
         runtime._thread_budget = None
         torch.set_num_threads(before)
+
+
+def test_a_torch_export_program_is_pruned_measured_and_analysed(files):
+    """A .pt2 traced at batch 2 runs two examples at a time; its zeros are counted in the pruned module
+    (the program keeps the weights it was loaded with)."""
+    from studio.core.analysis import analyze
+    from studio.core.recipe import StepResult, run_step
+    from studio.core.steps import OPS, Context
+
+    model = load_model(str(files["pt2"]))
+    data = load_data("sample:mnist5k").subset(slice(0, 101))
+    start = StepResult("load", {}, "original", model, {})
+    step = run_to_end(run_step(start, "prune", OPS["prune"].validate("prune", {"sparsity": 0.5}), Context(data, "cpu", CancelToken(), model)))
+    assert step.metrics["sparsity"] == pytest.approx(0.5, abs=0.01) and 0 <= step.metrics["accuracy"] <= 1
+    assert run_to_end(analyze(step.model)).total.sparsity == pytest.approx(0.5, abs=0.01)
+    assert run_to_end(analyze(model)).total.sparsity == 0.0
