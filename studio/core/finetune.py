@@ -44,7 +44,7 @@ def finetune(model: Model, data: DataSet, *, epochs: int = 3, lr: float = 1e-3, 
              optimizer: str = "adam", device: str = "cpu", teacher: Model | None = None, seed: int = 0,
              cancel: CancelToken = NO_CANCEL) -> Job[Model]:  # fmt: skip
     """A new version trained for `epochs`; without labels it needs a teacher (the unpruned version)."""
-    if model.module is None:
+    if model.module is None or not model.capabilities()["finetune"].allowed:
         raise StudioError(model.capabilities()["finetune"].reason, model.source)
     train_set, test_set = single_input(model, data)
     if not data.labeled and teacher is None:

@@ -92,8 +92,20 @@ class Model:
             for s in self.inputs
         )
 
+    @property
+    def fixed_batch(self) -> int | None:
+        """The one batch size a torch.export program traced without a dynamic batch dimension takes."""
+        if self.format is not Format.EXPORTED_PROGRAM or not self.inputs or not self.inputs[0].shape:
+            return None
+        size = self.inputs[0].shape[0]
+        return size if isinstance(size, int) else None
+
     def capabilities(self) -> dict[str, Capability]:
-        return {op: _capability(self.format, op) for op in OPERATIONS}
+        caps = {op: _capability(self.format, op) for op in OPERATIONS}
+        if self.fixed_batch:
+            caps["finetune"] = Capability(False, f"this torch.export program takes batches of {self.fixed_batch} only; "
+                                                 "export it with a dynamic batch dimension (torch.export.Dim) to train it")  # fmt: skip
+        return caps
 
 
 def _get_onnx(self: Model) -> Any:

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from studio.core.errors import StudioError, first_line
-from studio.core.model import Format, Model
+from studio.core.model import Model
 from studio.core.tracing import MODULE_LOCK
 
 BATCH = 256
@@ -88,18 +88,11 @@ def predict(model: Model, x: dict[str, np.ndarray], device: str = "cpu", batch: 
             outs.append(session.run(None, feed)[0][: min(batch, n - start)])
         return np.concatenate(outs).astype(np.float32)
     arrays = list(x.values())
-    fixed = _fixed_batch(model)
+    fixed = model.fixed_batch
     if fixed:  # a torch.export program traced at one batch size takes only that one
         return np.concatenate([predict_module(model.module, [_padded(a[start : start + fixed], fixed) for a in arrays], device, fixed)[: n - start]
                                for start in range(0, n, fixed)])  # fmt: skip
     return predict_module(model.module, arrays, device, batch)
-
-
-def _fixed_batch(model: Model) -> int | None:
-    if model.format is not Format.EXPORTED_PROGRAM or not model.inputs or not model.inputs[0].shape:
-        return None
-    size = model.inputs[0].shape[0]
-    return size if isinstance(size, int) else None
 
 
 def predict_module(module: torch.nn.Module, arrays: list[np.ndarray], device: str = "cpu", batch: int = BATCH) -> np.ndarray:
