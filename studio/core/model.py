@@ -103,8 +103,7 @@ class Model:
     def capabilities(self) -> dict[str, Capability]:
         caps = {op: _capability(self.format, op) for op in OPERATIONS}
         if self.fixed_batch:
-            caps["finetune"] = Capability(False, f"this torch.export program takes batches of {self.fixed_batch} only; "
-                                                 "export it with a dynamic batch dimension (torch.export.Dim) to train it")  # fmt: skip
+            caps["finetune"] = Capability(False, f"takes batches of {self.fixed_batch} only: export it with a dynamic batch (torch.export.Dim)")
         return caps
 
 

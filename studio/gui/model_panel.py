@@ -5,7 +5,8 @@ from __future__ import annotations
 from html import escape
 from typing import TYPE_CHECKING
 
-from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QFrame, QLabel, QScrollArea, QSplitter, QVBoxLayout, QWidget
 
 from studio.gui.histogram_view import HistogramView
 from studio.gui.placeholder import placeholder_in
@@ -36,12 +37,26 @@ class ModelPanel(QWidget):
         self.notes = QLabel()
         self.notes.setWordWrap(True)
         self.histogram = HistogramView("")
+        facts = QWidget()  # in a narrow dock the reasons wrap over many lines: they scroll, never clip
+        column = QVBoxLayout(facts)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.addWidget(self.details)
+        column.addWidget(self.notes)
+        column.addStretch(1)
+        scroll = QScrollArea()
+        scroll.setWidget(facts)
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        split = QSplitter(Qt.Orientation.Vertical)
+        split.setChildrenCollapsible(False)
+        split.addWidget(scroll)
+        split.addWidget(self.histogram)
+        split.setSizes([330, 270])
         content = QWidget()
         layout = QVBoxLayout(content)
         layout.setContentsMargins(6, 6, 6, 6)
-        layout.addWidget(self.details)
-        layout.addWidget(self.notes)
-        layout.addWidget(self.histogram, 1)
+        layout.addWidget(split)
         self._placeholder = placeholder_in(self, content, EMPTY)
 
     def show_model(self, info: ModelInfo) -> None:

@@ -157,5 +157,5 @@ def test_a_torch_export_program_is_pruned_measured_and_analysed(files):
     assert step.metrics["sparsity"] == pytest.approx(0.5, abs=0.01) and 0 <= step.metrics["accuracy"] <= 1
     assert run_to_end(analyze(step.model)).total.sparsity == pytest.approx(0.5, abs=0.01)
     assert run_to_end(analyze(model)).total.sparsity == 0.0
-    with pytest.raises(StudioError, match="takes batches of 2 only; export it with a dynamic batch dimension"):
+    with pytest.raises(StudioError, match="takes batches of 2 only: export it with a dynamic batch"):
         run_to_end(run_step(start, "finetune", OPS["finetune"].validate("finetune", {"epochs": 1}), Context(data, "cpu", CancelToken(), model)))
