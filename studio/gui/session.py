@@ -44,7 +44,7 @@ class Session(QObject):
         self._then, self._doing, self._tracing, self._on_error = None, "", False, None
         self._points: dict[str, list] = {}
         self._t0 = 0.0
-        self._analyses: dict[int, ModelInfo] = {}  # vid → the analysis its run made, until it is shown
+        self._analyses: dict[int, ModelInfo | None] = {}  # vid → the analysis its run made, until it is shown
 
     def analysis(self, vid: int) -> ModelInfo | None:
         """The panels' analysis of a version its run made (once: a version shown again is analysed again)."""
@@ -184,7 +184,7 @@ class Session(QObject):
             self._measured_on[0] = _key(self.data)
             self.versionsChanged.emit()
 
-    def _ran(self, base: Version, results: list[tuple[StepResult, ModelInfo]], spec) -> None:
+    def _ran(self, base: Version, results: list[tuple[StepResult, ModelInfo | None]], spec) -> None:
         if self.history is None or self.history.versions.get(base.id) is not base:
             return  # deleted meanwhile
         added, parent = [], base.id
@@ -274,14 +274,13 @@ def _steps_job(previous: StepResult, steps: list, spec, device: str, refresh: bo
     from studio.core.layers import layers_of
 
     results, infos = yield from data_then_child(_steps, spec, previous, steps, device, refresh, cancel=cancel)
-    return [(r, replace(info, model=r.model, layers=layers_of(r.model))) for r, info in zip(results, infos)]
+    return [(r, info and replace(info, model=r.model, layers=layers_of(r.model))) for r, info in zip(results, infos)]
 
 
 def _steps(data, previous: StepResult, steps: list, device: str, refresh: bool, cancel):
     from dataclasses import replace
 
-    from studio.core.analysis import analyze
-    from studio.core.jobs import offset, run_to_end
+    from studio.core.jobs import offset
     from studio.core.recipe import run_step, step_metrics
     from studio.core.steps import Context
 
@@ -295,7 +294,21 @@ def _steps(data, previous: StepResult, steps: list, device: str, refresh: bool, 
         job = run_step(previous, op, options, ctx)
         results.append((yield from offset(job, sum(spans[:i]), sum(spans), prefix, spans[i])))
         previous = results[-1]
-    return results, [replace(run_to_end(analyze(r.model)), model=None, layers=[]) for r in results]
+    return results, [_analysis(r.model) for r in results]
+
+
+def _analysis(model: Model):
+    """The panels' analysis of a new version, without the model and its layers (the parent has them),
+    or None if it fails: the window then analyses the version itself and says what went wrong."""
+    from dataclasses import replace
+
+    from studio.core.analysis import analyze
+    from studio.core.jobs import run_to_end
+
+    try:
+        return replace(run_to_end(analyze(model)), model=None, layers=[])
+    except Exception:  # told by the window's own analysis, which fails the same way
+        return None
 
 
 def _name(spec) -> str:

@@ -147,3 +147,17 @@ def test_an_error_in_a_run_is_one_line_and_changes_nothing(studio, qtbot, monkey
 def test_the_run_dock_says_what_to_do_before_any_run(studio):
     dock = studio.compression.run_dock.widget()
     assert dock.charts_holder.message.startswith("Run a compression")
+
+
+def test_a_new_version_comes_with_its_analysis_or_the_window_makes_one(studio, run_sheet, monkeypatch):
+    """The run's child analyses each new version for the panels; if that fails, the window analyses it."""
+    from studio.gui import session as session_module
+
+    window = studio
+    started = []
+    window.runner.runningChanged.connect(lambda running: running and started.append(True))
+    run_sheet(window, "prune", lambda sheet: sheet.finetune.set_value("epochs", 0))
+    assert not started  # shown from the child's analysis: no analysis job in the window
+    monkeypatch.setattr(session_module, "_analysis", lambda model: None)
+    added = run_sheet(window, "prune", lambda sheet: (sheet.form.set_value("sparsity", 0.9), sheet.finetune.set_value("epochs", 0)))
+    assert started and window.info.stats and window.info.total.sparsity > 0.85 and window.info.model is added[-1].model
