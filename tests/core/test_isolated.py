@@ -180,3 +180,22 @@ def test_models_of_every_format_come_back_from_a_child(files, any_batch_pt2, dig
     assert result.metrics["sparsity"] == pytest.approx(here.metrics["sparsity"])
     x = data.subset(slice(0, 8)).shaped_for(here.model.inputs).x
     assert (runtime.predict(result.model, x) == runtime.predict(here.model, x)).all()
+
+
+def _tensors(cancel):
+    yield from ()
+    big = torch.arange(3 << 20, dtype=torch.float32)  # 12 MB: read into anonymous memory
+    return {"param": torch.nn.Parameter(torch.ones(3, 4)), "frozen": torch.nn.Parameter(torch.ones(2), requires_grad=False),
+            "strided": torch.arange(12.0).reshape(3, 4).t(), "int8": torch.tensor([-3, 7], dtype=torch.int8),
+            "bf16": torch.tensor([1.5, 2.5], dtype=torch.bfloat16), "big": big, "shared": (big, big)}  # fmt: skip
+
+
+def test_tensors_come_back_whole_writable_and_of_their_kind():
+    got = run_to_end(iso.isolated(_tensors)(cancel=CancelToken()))
+    assert type(got["param"]) is torch.nn.Parameter and got["param"].requires_grad and not got["frozen"].requires_grad
+    assert torch.equal(got["strided"], torch.arange(12.0).reshape(3, 4).t())
+    assert got["int8"].dtype == torch.int8 and got["int8"].tolist() == [-3, 7]
+    assert got["bf16"].dtype == torch.bfloat16 and got["bf16"].tolist() == [1.5, 2.5]
+    assert torch.equal(got["big"], torch.arange(3 << 20, dtype=torch.float32)) and got["shared"][0] is got["shared"][1] is got["big"]
+    got["big"].add_(1)  # memory of its own, writable
+    assert got["big"][0] == 1
