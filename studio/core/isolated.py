@@ -5,8 +5,8 @@ Python code (an export, ONNX Runtime's quantizer, a training loop) takes Python'
 window for every call the window makes: painting a chart slowed several times over, and the window
 froze for 30–50 ms at a time. A forked child starts with everything already imported and loaded
 (the model, the data) and shares nothing the window needs: the window keeps its lock and its core.
-The fork itself holds the lock for 20–35 ms (a window's process of 1–2 GB). Cancelling kills the child at once; a child the system kills (out of memory) leaves the window
-standing.
+The fork itself holds the lock for 20–35 ms (a window's process of 1–2 GB). Cancelling kills the
+child at once; a child the system kills (out of memory) leaves the window standing.
 
 The child sends back each Progress, then the result or the exception, pickled. Tensors travel as
 their raw bytes after the pickle and are read straight into fresh memory: for a 100M-parameter

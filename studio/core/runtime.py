@@ -35,7 +35,7 @@ def leave_a_core() -> None:
 def take_job_threads() -> None:
     """In a forked job: take the threads the window left for jobs (see leave_a_core)."""
     if _thread_budget:
-        torch.set_num_threads(_thread_budget)
+        limit_threads(_thread_budget)
 
 
 def resolve_device(device: str | None) -> str:
@@ -76,23 +76,26 @@ def ort_session(model: Model, device: str = "cpu", threads: int | None = None):
 
 def predict(model: Model, x: dict[str, np.ndarray], device: str = "cpu", batch: int = BATCH) -> np.ndarray:
     """The model's first output on every example, as float32 [N, ...]."""
-    n = len(next(iter(x.values())))
-    outs = []
+    arrays = list(x.values())
     if model.onnx is not None:
         session = ort_session(model, device)
         inputs = session.get_inputs()
+        # many exported files fix the batch size (often to 1)
         fixed = inputs[0].shape[0] if inputs[0].shape and isinstance(inputs[0].shape[0], int) else None
-        batch = fixed or batch  # many exported files fix the batch size (often to 1)
-        for start in range(0, n, batch):
-            feed = {i.name: _padded(arr[start : start + batch], fixed) for i, arr in zip(inputs, x.values())}
-            outs.append(session.run(None, feed)[0][: min(batch, n - start)])
-        return np.concatenate(outs).astype(np.float32)
-    arrays = list(x.values())
+        names = [i.name for i in inputs]
+        return _in_batches(arrays, fixed or batch, fixed, lambda part: session.run(None, dict(zip(names, part)))[0]).astype(np.float32)
     fixed = model.fixed_batch
     if fixed:  # a torch.export program traced at one batch size takes only that one
-        return np.concatenate([predict_module(model.module, [_padded(a[start : start + fixed], fixed) for a in arrays], device, fixed)[: n - start]
-                               for start in range(0, n, fixed)])  # fmt: skip
+        return _in_batches(arrays, fixed, fixed, lambda part: predict_module(model.module, part, device, fixed))
     return predict_module(model.module, arrays, device, batch)
+
+
+def _in_batches(arrays: list[np.ndarray], batch: int, fixed: int | None, run) -> np.ndarray:
+    """run(one batch of every array) over all examples; with a fixed batch size the last batch is padded
+    and the padding's outputs dropped."""
+    n = len(arrays[0])
+    return np.concatenate([run([_padded(a[start : start + batch], fixed) for a in arrays])[: min(batch, n - start)]
+                           for start in range(0, n, batch)])  # fmt: skip
 
 
 def predict_module(module: torch.nn.Module, arrays: list[np.ndarray], device: str = "cpu", batch: int = BATCH) -> np.ndarray:

@@ -152,13 +152,13 @@ def report(result: dict, original: dict) -> str:
 
 
 def _export_job(model, path: Path, spec, device: str, opset: int, with_zip: bool, sparse: bool, steps: list, original, cancel):
-    """Export, measure and write in a child process (see session.data_then_child): its latency is measured
+    """Export, measure and write in a child process (see session.with_data): its latency is measured
     with the job threads, and a CUDA run initialises CUDA only there, where later jobs do not inherit it."""
     from studio.core.deploy import export_version
-    from studio.gui.session import data_then_child
+    from studio.gui.session import with_data
 
     def export(data, cancel):
         return export_version(model, path, data, device, opset=opset, with_zip=with_zip, sparse=sparse, steps=steps,
                               original=original, cancel=cancel)  # fmt: skip
 
-    return (yield from data_then_child(export, spec, cancel=cancel))
+    return (yield from with_data(export, spec, cancel=cancel))

@@ -139,8 +139,8 @@ def sensitivity_job(model, spec, device: str, cancel):
     """The Analyse sensitivity job, run by the session on its data (in a child process)."""
     from studio.core.errors import StudioError
     from studio.core.sensitivity import sensitivity
-    from studio.gui.session import data_then_child
+    from studio.gui.session import with_data
 
     if spec is None:
         raise StudioError("sensitivity analysis measures accuracy on data: choose data in the toolbar first")
-    return (yield from data_then_child(lambda data, cancel: sensitivity(model, data, device, cancel=cancel), spec, cancel=cancel))
+    return (yield from with_data(lambda data, cancel: sensitivity(model, data, device, cancel=cancel), spec, cancel=cancel))

@@ -44,11 +44,13 @@ class Session(QObject):
         self._then, self._doing, self._tracing, self._on_error = None, "", False, None
         self._points: dict[str, list] = {}
         self._t0 = 0.0
-        self._analyses: dict[int, ModelInfo | None] = {}  # vid → the analysis its run made, until it is shown
+        self._analysis: tuple[int, ModelInfo] | None = None  # the last run's last version, analysed, until shown
 
     def analysis(self, vid: int) -> ModelInfo | None:
-        """The panels' analysis of a version its run made (once: a version shown again is analysed again)."""
-        return self._analyses.pop(vid, None)
+        """The panels' analysis of the version the last run ended with (once: shown again, a version is
+        analysed again)."""
+        made, self._analysis = self._analysis, None
+        return made[1] if made is not None and made[0] == vid else None
 
     # ---- state ----------------------------------------------------------------------------------
 
@@ -184,18 +186,18 @@ class Session(QObject):
             self._measured_on[0] = _key(self.data)
             self.versionsChanged.emit()
 
-    def _ran(self, base: Version, results: list[tuple[StepResult, ModelInfo | None]], spec) -> None:
+    def _ran(self, base: Version, ran: tuple[list[StepResult], ModelInfo | None], spec) -> None:
         if self.history is None or self.history.versions.get(base.id) is not base:
             return  # deleted meanwhile
-        added, parent = [], base.id
-        for result, info in results:
+        (results, info), added, parent = ran, [], base.id
+        for result in results:
             version = self.history.add(result, parent)
-            self._analyses[version.id] = info
             self._measured_on[version.id] = _key(spec)
             self.charts[f"v{version.id}"] = {k: list(v) for k, v in self._points.items()}
             added.append(version)
             parent = version.id
         self.current = parent
+        self._analysis = None if info is None else (parent, info)
         self.versionsChanged.emit()
         self.currentChanged.emit(self.version)
         self.runFinished.emit(added)
@@ -234,7 +236,7 @@ def dataset(spec):
     return None if spec is None else _load(_key(spec))
 
 
-def data_then_child(job, spec, *args, cancel, fork: bool = True):
+def with_data(job, spec, *args, cancel, fork: bool = True):
     """A job the window runs on its data: the data set loads here, on the worker thread (once, kept for
     later runs), then job(data, *args) runs in a forked child (studio.core.isolated), which inherits
     it, so that the window keeps Python's lock to itself while the job computes."""
@@ -252,7 +254,7 @@ def _measure_job(model: Model, spec, device: str, cancel):
     follows the opening of a model: the fork itself, which holds Python's lock, takes 20–35 ms in a
     process holding a large model, right when the window fills its panels (a 100M-parameter ONNX
     model's open then froze the window for 90–120 ms instead of 40–50)."""
-    return (yield from data_then_child(_measure, spec, model, spec, device, cancel=cancel, fork=device != "cpu"))
+    return (yield from with_data(_measure, spec, model, spec, device, cancel=cancel, fork=device != "cpu"))
 
 
 def _measure(data, model: Model, spec, device: str, cancel):
@@ -267,14 +269,15 @@ def _measure(data, model: Model, spec, device: str, cancel):
 
 
 def _steps_job(previous: StepResult, steps: list, spec, device: str, refresh: bool, cancel):
-    """Each new version and its analysis for the panels (ModelInfo), made in the child: the window then
-    shows it at once. The layers, views of the weights, are taken here rather than sent twice."""
+    """Each new version, and the panels' analysis (ModelInfo) of the last one, which the window shows
+    next, made in the child. The layers, views of the weights, are taken here rather than sent twice."""
     from dataclasses import replace
 
     from studio.core.layers import layers_of
 
-    results, infos = yield from data_then_child(_steps, spec, previous, steps, device, refresh, cancel=cancel)
-    return [(r, info and replace(info, model=r.model, layers=layers_of(r.model))) for r, info in zip(results, infos)]
+    results, info = yield from with_data(_steps, spec, previous, steps, device, refresh, cancel=cancel)
+    model = results[-1].model
+    return results, info and replace(info, model=model, layers=layers_of(model))
 
 
 def _steps(data, previous: StepResult, steps: list, device: str, refresh: bool, cancel):
@@ -294,7 +297,7 @@ def _steps(data, previous: StepResult, steps: list, device: str, refresh: bool, 
         job = run_step(previous, op, options, ctx)
         results.append((yield from offset(job, sum(spans[:i]), sum(spans), prefix, spans[i])))
         previous = results[-1]
-    return results, [_analysis(r.model) for r in results]
+    return results, _analysis(results[-1].model)
 
 
 def _analysis(model: Model):

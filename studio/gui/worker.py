@@ -4,8 +4,9 @@ The runner only forwards what the job does: each yielded Progress, the returned 
 exception, or the cancellation. One run at a time: starting a new run cancels the old one, whose late
 signals are ignored; its thread stops at the job's next cancel check.
 
-The compression jobs the runner starts compute in forked child processes (studio.core.isolated): on
-its thread they only wait for the child's messages. Opening and analysing a model run on the thread.
+The session's compression jobs and the export compute in forked child processes (session.with_data,
+studio.core.isolated): on the runner's thread they only wait for the child's messages. Opening and
+analysing a model run on the thread itself.
 
 A process with a runner hands Python's lock between threads every 0.1 ms instead of every 5 ms.
 With the default, a worker that drops and retakes the lock often (file stats while importing, short
