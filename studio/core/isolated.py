@@ -5,8 +5,10 @@ Python code (an export, ONNX Runtime's quantizer, a training loop) takes Python'
 window for every call the window makes: painting a chart slowed several times over, and the window
 froze for 30–50 ms at a time. A forked child starts with everything already imported and loaded
 (the model, the data) and shares nothing the window needs: the window keeps its lock and its core.
-The fork itself holds the lock for 20–35 ms (a window's process of 1–2 GB). Cancelling kills the
-child at once; a child the system kills (out of memory) leaves the window standing.
+The fork itself holds the lock for 20–35 ms (a window's process of 1–2 GB). Cancelling stops the
+child at once: it gets SIGTERM, which raises Cancelled in it so that its cleanup runs (an export
+removes its half-written temporary file), and SIGKILL if it is still there GRACE_S later (stuck in
+native code). A child the system kills (out of memory) leaves the window standing.
 
 The child sends back each Progress, then the result or the exception, pickled. Tensors travel as
 their raw bytes after the pickle and are read straight into fresh memory: for a 100M-parameter
@@ -25,6 +27,7 @@ Elsewhere than Linux (no fork, or fork unsafe with the system's GUI libraries) t
 
 from __future__ import annotations
 
+import contextlib
 import io
 import mmap
 import os
@@ -32,16 +35,18 @@ import pickle
 import select
 import signal
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import replace
 
 from studio.core.errors import OUT_OF_MEMORY, StudioError, first_line
-from studio.core.jobs import NO_CANCEL
+from studio.core.jobs import NO_CANCEL, Cancelled
 from studio.core.model import Format, Model
 from studio.core.tracing import MODULE_LOCK
 
 FORKS = sys.platform == "linux"
 POLL_S = 0.05  # how often the parent looks at its cancel token while the child works
+GRACE_S = 1.0  # how long a stopped child may take to clean up before it is killed
 
 
 def prepare_to_fork() -> None:
@@ -81,7 +86,7 @@ def isolated(job: Callable) -> Callable:
                     raise value
         finally:
             os.close(reader)
-            _reap(pid, kill=True)
+            _stop(pid)
 
     run.__name__ = run.__qualname__ = getattr(job, "__name__", "job")
     return run
@@ -90,9 +95,11 @@ def isolated(job: Callable) -> Callable:
 def _child(job: Callable, args: tuple, kwargs: dict, writer: int) -> None:
     from studio.core.runtime import take_job_threads
 
+    generator = None
     try:
+        signal.signal(signal.SIGTERM, _cancelled)  # how the parent cancels (_stop)
         take_job_threads()
-        generator = job(*args, cancel=NO_CANCEL, **kwargs)  # the parent kills this process to cancel it
+        generator = job(*args, cancel=NO_CANCEL, **kwargs)
         while True:
             try:
                 event = next(generator)
@@ -101,12 +108,16 @@ def _child(job: Callable, args: tuple, kwargs: dict, writer: int) -> None:
                 break
             _send(writer, ("progress", event))
     except BaseException as e:  # every failure goes to the parent, which tells the user
-        try:
+        with contextlib.suppress(BaseException):
+            if generator is not None:
+                generator.close()  # stopped while sending: the job's cleanup runs all the same
             _send(writer, ("raise", _portable(e)))
-        except BaseException:
-            pass
     finally:
         os._exit(0)  # no atexit handlers, no flushing of buffers copied from the parent
+
+
+def _cancelled(*_) -> None:
+    raise Cancelled()
 
 
 def _portable(e: BaseException) -> BaseException:
@@ -119,13 +130,22 @@ def _portable(e: BaseException) -> BaseException:
     return RuntimeError(f"{type(e).__name__}: {first_line(e)}")
 
 
-def _reap(pid: int, kill: bool = False) -> int | None:
-    """Wait for the child (killing it first if asked); its wait status, or None if already reaped."""
-    try:
-        if kill:
-            os.kill(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
+def _stop(pid: int) -> None:
+    """End the child, whatever it is doing: SIGTERM (it cleans up and exits), then SIGKILL after GRACE_S."""
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + GRACE_S
+    with contextlib.suppress(ChildProcessError):
+        while os.waitpid(pid, os.WNOHANG) == (0, 0):
+            if time.monotonic() > deadline:
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+                return
+            time.sleep(0.005)
+
+
+def _reap(pid: int) -> int | None:
+    """Wait for the child to end; its wait status, or None if already reaped."""
     try:
         return os.waitpid(pid, 0)[1]
     except ChildProcessError:

@@ -71,7 +71,7 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def test_cancelling_kills_the_child_at_once(tmp_path):
+def test_cancelling_ends_the_child_at_once(tmp_path):
     token, path = CancelToken(), tmp_path / "pid"
     job = iso.isolated(_forever)(path, cancel=token)
     next(job)
@@ -85,9 +85,38 @@ def test_cancelling_kills_the_child_at_once(tmp_path):
     assert not _alive(int(path.read_text()))
 
 
-def test_a_job_dropped_midway_kills_its_child(tmp_path):
+def _cleaning_up(path, cancel):
+    path.write_text("half-written")
+    try:
+        yield Progress(0, 1, "writing")
+        while True:
+            time.sleep(0.01)
+    finally:
+        path.unlink()
+
+
+def test_a_cancelled_child_cleans_up_before_it_ends(tmp_path):
+    token, path = CancelToken(), tmp_path / "export.part"
+    job = iso.isolated(_cleaning_up)(path, cancel=token)
+    next(job)
+    assert path.exists()
+    token.cancel()
+    with pytest.raises(Cancelled):
+        next(job)
+    assert not path.exists()
+
+
+def _deaf(path, cancel):
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # as if stuck in native code
+    yield from _forever(path, cancel)
+
+
+@pytest.mark.parametrize("job", [_forever, _deaf])
+def test_a_job_dropped_midway_ends_its_child(job, tmp_path, monkeypatch):
+    """Stopped by SIGTERM, or killed GRACE_S later if it does not stop."""
+    monkeypatch.setattr(iso, "GRACE_S", 0.2)
     path = tmp_path / "pid"
-    job = iso.isolated(_forever)(path, cancel=CancelToken())
+    job = iso.isolated(job)(path, cancel=CancelToken())
     next(job)
     while not path.exists() or not path.read_text():
         time.sleep(0.01)
