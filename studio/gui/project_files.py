@@ -1,6 +1,8 @@
 """File → Save recipe, Save project, Open project, and the autosave: the project is written to a folder
 under the application's data location after every finished operation, removed when the window closes,
-and offered back at the next start when a session ended without closing (a crash). Saves and autosaves
+and offered back at the next start when a session ended without closing (a crash). Each running studio
+autosaves in a folder named for its process id, so two windows open at once never overwrite or remove
+each other's autosave, and a live studio's is never offered. Saves and autosaves
 run on a thread of their own, one at a time, so that writing a version's weights never freezes the
 window; each writes a snapshot of the versions taken when it was asked for."""
 
@@ -21,12 +23,17 @@ from studio.gui import dialogs
 if TYPE_CHECKING:
     from studio.gui.session import Session
 
-OWNER = "owner.pid"  # the process whose autosave this is: a live one's is never offered
 AUTOSAVE_DELAY_MS = 500
 
 
-def autosave_folder() -> Path:
+def autosaves() -> Path:
+    """Where every studio's autosave folder lies."""
     return Path(QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppDataLocation)) / "autosave"
+
+
+def autosave_folder(pid: int | None = None) -> Path:
+    """The autosave of the studio running as process `pid` (this one by default)."""
+    return autosaves() / str(os.getpid() if pid is None else pid)
 
 
 class ProjectFiles(QObject):
@@ -112,9 +119,12 @@ class ProjectFiles(QObject):
 
     def _opened(self, folder: Path, project) -> None:
         self.session.restore(project)
-        if folder != autosave_folder():
+        if folder.parent != autosaves():
             self.folder, self._folder_history = folder, project.history
         self.autosave()
+        if folder.parent == autosaves() and folder != autosave_folder():  # a crashed studio's, restored: now kept as ours
+            saved = self._last_save
+            self._saver.submit(lambda: saved.result() and shutil.rmtree(folder, ignore_errors=True))
 
     # ---- autosave -------------------------------------------------------------------------------
 
@@ -132,7 +142,7 @@ class ProjectFiles(QObject):
         project, history = self.session.project(), self.session.history
         return replace(project, history=replace(history, versions=dict(history.versions)), charts=dict(project.charts))
 
-    def _autosave(self, folder: Path, project, fresh: bool) -> None:
+    def _autosave(self, folder: Path, project, fresh: bool) -> bool:
         from studio.core.errors import StudioError
         from studio.core.project import save_project
 
@@ -140,9 +150,10 @@ class ProjectFiles(QObject):
             shutil.rmtree(folder, ignore_errors=True)
         try:
             save_project(folder, project)
-            (folder / OWNER).write_text(str(os.getpid()))
         except (OSError, StudioError) as e:
             self._autosaveFailed.emit(f"{folder}: {e}")
+            return False
+        return True
 
     def autosaved(self) -> None:
         """Wait until the saves and autosaves asked for so far are on disk."""
@@ -161,15 +172,14 @@ class ProjectFiles(QObject):
         """The window closes normally: nothing to restore next time."""
         self._save_soon.stop()
         self._saver.shutdown(wait=True)  # a save under way finishes first, and none starts after
-        folder = autosave_folder()
-        if folder.is_dir() and _owner(folder) in (None, os.getpid()):
-            shutil.rmtree(folder, ignore_errors=True)
+        shutil.rmtree(autosave_folder(), ignore_errors=True)
 
     def offer_restore(self) -> None:
-        """At start: an autosave that no running studio owns was left by a session that crashed."""
-        folder = autosave_folder()
-        owner = _owner(folder)
-        if not (folder / "project.json").is_file() or (owner is not None and _alive(owner)):
+        """At start: the newest autosave of a studio no longer running was left by a session that
+        crashed. Once restored (it is then autosaved as this studio's) or discarded, it is removed; an
+        older one is offered at the next start."""
+        folder = crashed_autosave()
+        if folder is None:
             return
         answer = QMessageBox.question(self.window, "Restore your work?",
                                       "The studio closed without saving last time. Restore the versions you had made?",
@@ -188,11 +198,14 @@ def _open_job(folder: Path, trust: bool, cancel):
     return open_project(folder, trust=trust)
 
 
-def _owner(folder: Path) -> int | None:
+def crashed_autosave() -> Path | None:
+    """The newest autosave whose studio is no longer running, if any."""
     try:
-        return int((folder / OWNER).read_text())
-    except (OSError, ValueError):
+        folders = [f for f in autosaves().iterdir() if f.name.isdigit() and not _alive(int(f.name))]
+    except OSError:
         return None
+    saved = [((f / "project.json").stat().st_mtime, f) for f in folders if (f / "project.json").is_file()]
+    return max(saved)[1] if saved else None
 
 
 def _alive(pid: int) -> bool:

@@ -109,8 +109,9 @@ import os, signal, sys
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
 app = QApplication([])
-app.setApplicationName(sys.argv[1])  # this test's, so that both look in the same autosave folder
+app.setApplicationName(sys.argv[1])  # this test's, so that both look in the same autosave folders
 app.setOrganizationName(sys.argv[2])
+print(os.getpid(), flush=True)  # its autosave folder's name
 from studio.gui.main_window import MainWindow
 from studio.gui.project_files import autosave_folder
 window = MainWindow()
@@ -148,7 +149,7 @@ def test_killed_mid_operation_the_next_start_restores_the_autosave(make_window, 
     names = [QApplication.applicationName(), QApplication.organizationName()]
     done = subprocess.run([sys.executable, "-c", KILLED_MID_RUN, *names], env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == -signal.SIGKILL, done.stderr
-    folder = autosave_folder()
+    folder = autosave_folder(int(done.stdout.split()[0]))
     assert [v["label"] for v in json.loads((folder / "project.json").read_text())["versions"]] == ["v0 original", "v1 pruned 50%"]
     asked = []
     monkeypatch.setattr(QMessageBox, "question", lambda *a: (asked.append(a[2]), QMessageBox.StandardButton.Yes)[1])

@@ -7,7 +7,7 @@ import sys
 
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 
-from studio.gui.project_files import OWNER, autosave_folder
+from studio.gui.project_files import autosave_folder, crashed_autosave
 
 
 def walk(window, run_sheet):
@@ -66,18 +66,37 @@ def test_a_crashed_session_is_offered_back(studio, run_sheet, make_window, qtbot
     qtbot.wait(10)  # the save is asked for once the event loop turns
     window.compression.files.autosaved()
     folder = autosave_folder()
-    assert str(tmp_path) in str(folder) and (folder / "project.json").is_file()
-    assert int((folder / OWNER).read_text()) == os.getpid()
+    assert str(tmp_path) in str(folder) and folder.name == str(os.getpid()) and (folder / "project.json").is_file()
     assert make_window().compression.session.history is None  # a live studio's autosave is never offered
 
     finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
-    (folder / OWNER).write_text(finished.stdout.strip())  # as if this studio had crashed
+    crashed = folder.rename(autosave_folder(int(finished.stdout)))  # as if a studio had crashed
     asked = []
     monkeypatch.setattr(QMessageBox, "question", lambda *a: (asked.append(a[2]), QMessageBox.StandardButton.Yes)[1])
     restored = make_window()
     qtbot.waitUntil(lambda: restored.info is not None, timeout=60_000)
     assert "Restore" in asked[0] or "restore" in asked[0].lower()
     assert [v.label for v in restored.compression.session.history.versions.values()] == ["v0 original", "v1 pruned 80%"]
+    restored.compression.files.autosaved()
+    qtbot.waitUntil(lambda: not crashed.exists())  # now kept as this studio's autosave
+    assert "v1 pruned 80%" in (autosave_folder() / "project.json").read_text()
+
+
+def test_two_studios_keep_their_own_autosaves(studio, run_sheet, qtbot):
+    """Another running studio's autosave is neither replaced, removed nor offered."""
+    with subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"]) as other:
+        theirs = autosave_folder(other.pid)
+        theirs.mkdir(parents=True)
+        (theirs / "project.json").write_text("{}")
+        try:
+            run_sheet(studio, "prune", lambda sheet: sheet.finetune.set_value("epochs", 0))
+            qtbot.waitUntil(lambda: (autosave_folder() / "project.json").is_file())
+            assert crashed_autosave() is None
+            studio.close()
+            assert not autosave_folder().exists() and (theirs / "project.json").read_text() == "{}"
+        finally:
+            other.kill()
+    assert crashed_autosave() == theirs  # once it has stopped, it is offered
 
 
 def test_closing_normally_removes_the_autosave(studio, run_sheet, qtbot):
