@@ -117,7 +117,7 @@ def inline_external(model: Model) -> None:
             return
         for tensor in all_tensors(model.onnx_structure.graph):
             if tensor.data_location == onnx.TensorProto.EXTERNAL:
-                tensor.raw_data = model.external[_external_key(tensor)]
+                tensor.raw_data = bytes(model.external[_external_key(tensor)])  # bytes as read, or a transfer's buffer
                 del tensor.external_data[:]
                 tensor.data_location = onnx.TensorProto.DEFAULT
         model.external = {}

@@ -6,6 +6,7 @@ import signal
 import threading
 import time
 
+import numpy as np
 import pytest
 import torch
 
@@ -228,3 +229,48 @@ def test_tensors_come_back_whole_writable_and_of_their_kind():
     assert torch.equal(got["big"], torch.arange(3 << 20, dtype=torch.float32)) and got["shared"][0] is got["shared"][1] is got["big"]
     got["big"].add_(1)  # memory of its own, writable
     assert got["big"][0] == 1
+
+
+def _onnx_mlp(path, external: bool):
+    """Two Gemm layers: a 1.5 MB weight (over APART_BYTES) and a 96 kB one."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+    w1, w2 = rng.standard_normal((384, 1024), dtype=np.float32), rng.standard_normal((384, 64), dtype=np.float32)
+    graph = helper.make_graph(
+        [helper.make_node("Gemm", ["x", "w1"], ["h"], name="fc1", transB=1), helper.make_node("Relu", ["h"], ["r"], name="relu"),
+         helper.make_node("Gemm", ["r", "w2"], ["y"], name="fc2")],
+        "mlp", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 1024])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 64])],
+        [numpy_helper.from_array(w1, "w1"), numpy_helper.from_array(w2, "w2")],
+    )  # fmt: skip
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    onnx.save_model(model, str(path), save_as_external_data=external, location=path.name + ".data", size_threshold=1 << 20)
+    return load_model(str(path))
+
+
+def _pruned(model, cancel):
+    from studio.core.prune import magnitude
+
+    yield from ()
+    return model, magnitude(model, 0.5)
+
+
+@pytest.mark.parametrize("external", [False, True], ids=["weights-inline", "external-data"])
+def test_onnx_weights_travel_apart_from_the_proto(tmp_path, external):
+    """A large ONNX weight comes back beside a small proto, as an opened model's external data does."""
+    from studio.core.layers import layers_of
+
+    model = _onnx_mlp(tmp_path / "mlp.onnx", external)
+    original, pruned = run_to_end(iso.isolated(_pruned)(model, cancel=CancelToken()))
+    here = run_to_end(_pruned(_onnx_mlp(tmp_path / "again.onnx", external), CancelToken()))[1]
+    assert any(key[0] == iso.TRANSFER for key in pruned.external) and original.external
+    for got, want in zip(layers_of(pruned), layers_of(here)):
+        assert got.name == want.name and got.weights.keys() == want.weights.keys()
+        assert all(np.array_equal(got.weights[k], want.weights[k]) for k in got.weights)
+    x = {"x": np.random.default_rng(1).standard_normal((4, 1024), dtype=np.float32)}
+    assert np.array_equal(runtime.predict(pruned, x), runtime.predict(here, x))
+    assert np.array_equal(runtime.predict(original, x), runtime.predict(model, x))
+    weights = {t.name: t.raw_data for t in pruned.onnx.graph.initializer}  # put back into the proto on demand
+    assert not pruned.external and weights == {t.name: t.raw_data for t in here.onnx.graph.initializer}
