@@ -27,7 +27,7 @@ DEFAULT_OPSET = 17
 
 def to_onnx(model: Model, opset: int = DEFAULT_OPSET) -> Model:
     """The model as an in-memory ONNX Model with a dynamic batch axis (itself when already ONNX)."""
-    if model.onnx is not None:
+    if model.onnx_structure is not None:
         return model
     if model.module is None:
         raise StudioError("weights only: there is no architecture to export", model.source)

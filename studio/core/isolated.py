@@ -266,7 +266,7 @@ def _onnx_apart(model: Model) -> tuple:
     import numpy as np
     from onnx import TensorProto, helper
 
-    from studio.core.load_onnx import _set_external_key, all_tensors
+    from studio.core.load_onnx import set_external_key, all_tensors
 
     proto, external = model.onnx_structure, dict(model.external)
     for i, tensor in enumerate(all_tensors(proto.graph)):
@@ -278,7 +278,7 @@ def _onnx_apart(model: Model) -> tuple:
         tensor.ClearField("raw_data")
         tensor.data_location = TensorProto.EXTERNAL
         key = (TRANSFER, i, len(data))
-        _set_external_key(tensor, key)
+        set_external_key(tensor, key)
         external[key] = data
     return replace(model, onnx=None), proto.SerializeToString(), {k: pickle.PickleBuffer(v) for k, v in external.items()}
 

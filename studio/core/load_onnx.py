@@ -70,7 +70,7 @@ def _read_external_data(proto: onnx.ModelProto, path: Path, source: str) -> tupl
     for tensor in all_tensors(proto.graph):
         if tensor.data_location != onnx.TensorProto.EXTERNAL:
             continue
-        location, offset, length = _external_key(tensor)
+        location, offset, length = external_key(tensor)
         target = (folder / location).resolve()
         if not location or os.path.isabs(location) or not target.is_relative_to(folder):
             raise StudioError(f"external data {location!r} of {tensor.name!r} points outside the model's folder", source)
@@ -87,12 +87,12 @@ def _read_external_data(proto: onnx.ModelProto, path: Path, source: str) -> tupl
             with target.open("rb") as f:
                 f.seek(offset)
                 data[key] = f.read(length)
-        _set_external_key(tensor, key)
+        set_external_key(tensor, key)
         files.add(target)
     return data, sum(f.stat().st_size for f in files)
 
 
-def _external_key(tensor: onnx.TensorProto) -> tuple[str, int | None, int | None]:
+def external_key(tensor: onnx.TensorProto) -> tuple[str, int | None, int | None]:
     info = {e.key: e.value for e in tensor.external_data}
     try:
         return info.get("location", ""), int(info.get("offset", 0)), int(info.get("length", -1))
@@ -100,7 +100,7 @@ def _external_key(tensor: onnx.TensorProto) -> tuple[str, int | None, int | None
         return info.get("location", ""), None, None
 
 
-def _set_external_key(tensor: onnx.TensorProto, key: tuple[str, int, int]) -> None:
+def set_external_key(tensor: onnx.TensorProto, key: tuple[str, int, int]) -> None:
     """Write the resolved length back, so that the tensor finds its bytes by the same key later."""
     del tensor.external_data[:]
     for k, v in zip(("location", "offset", "length"), key):
@@ -117,7 +117,7 @@ def inline_external(model: Model) -> None:
             return
         for tensor in all_tensors(model.onnx_structure.graph):
             if tensor.data_location == onnx.TensorProto.EXTERNAL:
-                tensor.raw_data = bytes(model.external[_external_key(tensor)])  # bytes as read, or a transfer's buffer
+                tensor.raw_data = bytes(model.external[external_key(tensor)])  # bytes as read, or a transfer's buffer
                 del tensor.external_data[:]
                 tensor.data_location = onnx.TensorProto.DEFAULT
         model.external = {}
@@ -128,7 +128,7 @@ def tensor_array(tensor: onnx.TensorProto, external: dict[tuple[str, int, int], 
     try:
         if tensor.data_location != onnx.TensorProto.EXTERNAL:
             return numpy_helper.to_array(tensor)
-        data = external[_external_key(tensor)]
+        data = external[external_key(tensor)]
         dtype = helper.tensor_dtype_to_np_dtype(tensor.data_type)
         shape = tuple(tensor.dims)
         if dtype.itemsize * math.prod(shape) == len(data) and sys.byteorder == "little":
@@ -152,7 +152,7 @@ def _check_sizes(proto: onnx.ModelProto, external: dict, source: str) -> None:
     for t in all_tensors(proto.graph):
         if any(d < 0 for d in t.dims):
             raise StudioError(f"weight {t.name!r} has a negative dimension: a damaged file", source)
-        stored = len(external[_external_key(t)]) if t.data_location == onnx.TensorProto.EXTERNAL else t.ByteSize()
+        stored = len(external[external_key(t)]) if t.data_location == onnx.TensorProto.EXTERNAL else t.ByteSize()
         claimed = math.prod(t.dims)
         if claimed > MAX_VALUES_PER_BYTE * stored + 1:
             raise StudioError(f"weight {t.name!r} claims {claimed:,} values but stores {stored:,} bytes: a damaged file", source)

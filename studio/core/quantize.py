@@ -205,7 +205,7 @@ def quantize(model: Model, data: DataSet | None = None, *, mode: str = "dynamic"
         raise StudioError("keeping the most sensitive layers float ranks them on data: choose a data set")
     if max_drop is not None and not keep_float:
         raise StudioError("quantize.max_drop needs a budget: keep_float, the most layers that may stay float")
-    yield Progress(0, 2, "exporting to ONNX" if model.onnx is None else "preparing the model")
+    yield Progress(0, 2, "exporting to ONNX" if model.onnx_structure is None else "preparing the model")
     with prepared(model, mode) as prep:
         cancel.check()
         names = prep.resolve(list(exclude))

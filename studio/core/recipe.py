@@ -141,7 +141,7 @@ def step_metrics(model: Model, data: DataSet | None, previous: np.ndarray | None
     from studio.core.runtime import predict, runtime_name
 
     metrics = size_metrics(model)
-    if data is None or (model.module is None and model.onnx is None):
+    if data is None or (model.module is None and model.onnx_structure is None):
         return metrics, None
     test = data.test().shaped_for(model.inputs)
     logits = predict(model, test.x, device)

@@ -9,7 +9,7 @@ from studio.core.errors import StudioError
 from studio.core.export import to_onnx
 from studio.core.jobs import CancelToken, Cancelled, run_to_end
 from studio.core.load import load_model
-from studio.core.prune import magnitude, prunable_torch, weight_sparsity
+from studio.core.prune import magnitude, magnitude_masks, prunable_torch, weight_sparsity
 from studio.core.prune_structured import channels
 
 
@@ -36,6 +36,14 @@ def test_global_pruning_removes_the_smallest_weights(mlp):
     assert kept.min() >= before[after == 0].max()
 
 
+@pytest.mark.parametrize("sparsity, dropped", [(0.3, {0: 30}), (0.6, {0: 40, 1: 20})])
+def test_ties_at_the_threshold_still_give_the_exact_count(sparsity, dropped):
+    weight = torch.tensor([0.0] * 40 + [1.0] * 40 + [-2.0] * 20)
+    keep = magnitude_masks({"w": weight}, sparsity)["w"]
+    values, counts = torch.unique(weight[~keep].abs(), return_counts=True)
+    assert dict(zip(values.int().tolist(), counts.tolist())) == dropped
+
+
 def test_layer_scope_and_overrides_and_exclusions(mlp):
     pruned = magnitude(mlp, 0.5, scope="layer", exclude=["fc3"], layers={"fc1": 0.8})
     w = {n: p.detach() for n, p in pruned.module.named_parameters()}
@@ -58,6 +66,22 @@ def test_onnx_weights_are_pruned_in_place(tmp_path, mlp):
     assert weight_sparsity(onnx_model) == 0.0
     sess = ort.InferenceSession(pruned.onnx.SerializeToString())
     assert sess.run(None, {sess.get_inputs()[0].name: np.zeros((3, 784), np.float32)})[0].shape == (3, 10)
+
+
+def test_onnx_external_data_stays_apart_when_pruned(tmp_path, mlp):
+    """A model opened with external data keeps its weights outside the proto: the version's pruned
+    weights replace them there, and the opened model's bytes are untouched."""
+    import onnx
+
+    onnx.save_model(to_onnx(mlp).onnx, str(tmp_path / "mlp.onnx"), save_as_external_data=True, location="mlp.onnx.data")
+    opened = load_model(str(tmp_path / "mlp.onnx"))
+    before = dict(opened.external)
+    pruned = magnitude(opened, 0.8)
+    assert pruned.external.keys() == before.keys() and opened.external == before
+    assert weight_sparsity(pruned) == pytest.approx(0.8, abs=1e-6) and weight_sparsity(opened) == 0.0
+    x = np.random.default_rng(0).standard_normal((3, 784)).astype(np.float32)
+    sess = ort.InferenceSession(pruned.onnx.SerializeToString())  # the weights go into the proto only now
+    assert not pruned.external and np.abs(sess.run(None, {sess.get_inputs()[0].name: x})[0]).sum() > 0
 
 
 def test_channel_pruning_makes_a_narrower_model_that_exports_and_runs():
