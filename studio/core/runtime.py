@@ -38,6 +38,11 @@ def take_job_threads() -> None:
         limit_threads(_thread_budget)
 
 
+def job_threads() -> int:
+    """How many threads a job's own parallel work may use (see leave_a_core)."""
+    return _thread_budget or torch.get_num_threads()
+
+
 def resolve_device(device: str | None) -> str:
     device = (device or "cpu").lower()
     if device not in ("cpu", "cuda"):
