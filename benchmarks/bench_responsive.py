@@ -90,13 +90,17 @@ def probe(job: str) -> dict:
 
 
 def _peak_mb(who: int) -> float:
-    """Peak resident memory so far of this process, or of its largest reaped child (ru_maxrss in KiB)."""
+    """Peak resident memory so far of this process (VmHWM: getrusage's ru_maxrss keeps the peak of
+    the process that exec'd this one), or of its largest reaped child."""
+    if who == resource.RUSAGE_SELF:
+        status = Path("/proc/self/status").read_text()
+        return int(status.split("VmHWM:")[1].split()[0]) / 1024
     return resource.getrusage(who).ru_maxrss / 1024
 
 
 def run_probe(job: str, env: dict) -> dict:
-    with tempfile.TemporaryDirectory() as data:  # its own autosave folder
-        return in_fresh_process(__file__, job, {**env, "XDG_DATA_HOME": data})
+    with tempfile.TemporaryDirectory() as home:  # its own settings (no data remembered) and autosave folder
+        return in_fresh_process(__file__, job, {**env, "XDG_CONFIG_HOME": f"{home}/config", "XDG_DATA_HOME": f"{home}/data"})
 
 
 def main() -> None:
@@ -106,7 +110,7 @@ def main() -> None:
         from bench_window import make_big_models
 
         big = make_big_models(Path(tmp))["ONNX + external data"]
-        env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "XDG_CONFIG_HOME": tmp, "BIG_MODEL": str(big)}
+        env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "BIG_MODEL": str(big)}
         for job in JOBS:
             probes = [run_probe(job, env) for _ in range(RUNS if job != BIG else BIG_RUNS)]
             longest, p99 = [p["longest"] for p in probes], [p["p99"] for p in probes]
