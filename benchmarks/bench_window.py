@@ -31,7 +31,8 @@ def startup_seconds(env: dict) -> float:
 
 
 def make_big_models(folder: Path) -> dict[str, Path]:
-    """The same 100.7M-parameter MLP as TorchScript and as ONNX with its weights in external data."""
+    """The same 100.7M-parameter MLP as TorchScript, as ONNX with its weights in external data, and as
+    one ONNX file (weights inside: how most ONNX files under 2 GB are written)."""
     import onnx
     import torch
     from onnx import TensorProto, helper, numpy_helper
@@ -40,7 +41,7 @@ def make_big_models(folder: Path) -> dict[str, Path]:
         model = torch.nn.Sequential(*[m for _ in range(LAYERS) for m in (torch.nn.Linear(WIDTH, WIDTH), torch.nn.ReLU())])
         for i in range(0, 2 * LAYERS, 2):
             model[i].weight[:, ::3] = 0  # a third pruned: zero counting and the heatmap do real work
-    paths = {"TorchScript": folder / "big.pt", "ONNX + external data": folder / "big.onnx"}
+    paths = {"TorchScript": folder / "big.pt", "ONNX + external data": folder / "big.onnx", "ONNX, one file": folder / "inline.onnx"}
     torch.jit.save(torch.jit.script(model), str(paths["TorchScript"]))
     nodes, weights, x = [], [], "input"
     for i in range(LAYERS):
@@ -55,6 +56,7 @@ def make_big_models(folder: Path) -> dict[str, Path]:
         [helper.make_tensor_value_info(x, TensorProto.FLOAT, ["batch", WIDTH])], weights,
     )  # fmt: skip
     onnx.save_model(helper.make_model(graph), str(paths["ONNX + external data"]), save_as_external_data=True, location="big.onnx.data")
+    onnx.save_model(helper.make_model(graph), str(paths["ONNX, one file"]))
     return paths
 
 
@@ -146,8 +148,9 @@ def main() -> None:
         rows,
         f"A stall is the longest gap between two ticks of a {TICK_MS} ms QTimer in the GUI thread while the worker "
         "loads and analyses the model, the window fills its panels and the first version's sizes are measured "
-        "(each run a fresh process, the core warmed up first as `studio` does). TorchScript archives over 64 MB "
-        "load through a child process in the window (torch.jit.load holds Python's lock for its whole read). Offscreen Qt platform, on a machine shared with other work: load average "
+        "(each run a fresh process, the core warmed up first as `studio` does). TorchScript archives and ONNX files "
+        "over 64 MB load through a child process in the window (torch.jit.load and protobuf's parsing hold Python's lock "
+        "for their whole read). Offscreen Qt platform, on a machine shared with other work: load average "
         f"{load_before:.1f} before and {os.getloadavg()[0]:.1f} after the run. "
         "Run: `.venv/bin/python benchmarks/bench_window.py`.",
     )

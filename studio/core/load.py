@@ -25,8 +25,8 @@ def parse_input_shape(text: str) -> list[tuple[int, ...]]:
 
 def load_model(source: str, *, trust: bool = False, input_shape: str | None = None, responsive: bool = False) -> Model:
     """Load a model file or `sample:NAME`. Raises StudioError (one line) on any bad input.
-    responsive: other threads (a window's) keep running while a large TorchScript archive loads,
-    at the price of a child process (see torchscript_apart)."""
+    responsive: other threads (a window's) keep running while a large TorchScript archive or ONNX
+    file loads, at the price of a child process (see torchscript_apart, load_onnx)."""
     shapes = parse_input_shape(input_shape) if input_shape else None
     if source.startswith(samples.SAMPLE_PREFIX):
         model = _load_sample(source)
@@ -87,7 +87,7 @@ def _load_file(path: Path, source: str, trust: bool, responsive: bool) -> Model:
         return load_torch.load_pickle(path, source, trust)
     if _looks_like_safetensors(head, size):
         return load_torch.load_safetensors(path, source)
-    return load_onnx.load_onnx(path, source)
+    return load_onnx.load_onnx(path, source, responsive)
 
 
 def _zip_kind(path: Path, source: str) -> str:

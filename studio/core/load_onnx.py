@@ -17,7 +17,18 @@ from studio.core.errors import StudioError, first_line
 from studio.core.model import Format, Model, TensorSpec
 
 
-def load_onnx(path: Path, source: str) -> Model:
+APART_BYTES = 64 << 20  # a larger file is parsed in a child process when a window waits on it
+
+
+def load_onnx(path: Path, source: str, responsive: bool = False) -> Model:
+    """responsive: other threads (a window's) keep running. Parsing a proto of hundreds of MB holds
+    Python's lock for about a second, so a large file is parsed in a forked child, which sends the
+    model back with its weights apart from the proto (see Model.external and isolated._onnx_apart)."""
+    if responsive and path.stat().st_size > APART_BYTES:
+        from studio.core.isolated import isolated
+        from studio.core.jobs import NO_CANCEL, run_to_end
+
+        return run_to_end(isolated(_load_job)(path, source, cancel=NO_CANCEL))
     proto = onnx.ModelProto()
     try:
         proto.ParseFromString(path.read_bytes())
@@ -39,6 +50,11 @@ def load_onnx(path: Path, source: str) -> Model:
     )
     model.external = external
     return model
+
+
+def _load_job(path: Path, source: str, cancel):
+    yield from ()
+    return load_onnx(path, source)
 
 
 def graph_inputs(graph: onnx.GraphProto) -> list[TensorSpec]:

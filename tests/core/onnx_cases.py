@@ -54,3 +54,20 @@ def if_subgraph_onnx(path) -> int:
 def external_data_onnx(src, path) -> None:
     model = onnx.load(src)
     onnx.save_model(model, path, save_as_external_data=True, all_tensors_to_one_file=True, location=path.name + ".data", size_threshold=0)
+
+
+def two_layer_onnx(path, external: bool = False):
+    """Two Gemm layers: a 1.5 MB weight (over isolated.APART_BYTES) and a 96 kB one; the first in
+    external data if asked."""
+    rng = np.random.default_rng(0)
+    w1, w2 = rng.standard_normal((384, 1024), dtype=np.float32), rng.standard_normal((384, 64), dtype=np.float32)
+    graph = helper.make_graph(
+        [helper.make_node("Gemm", ["x", "w1"], ["h"], name="fc1", transB=1), helper.make_node("Relu", ["h"], ["r"], name="relu"),
+         helper.make_node("Gemm", ["r", "w2"], ["y"], name="fc2")],
+        "mlp", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 1024])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 64])],
+        [numpy_helper.from_array(w1, "w1"), numpy_helper.from_array(w2, "w2")],
+    )  # fmt: skip
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    onnx.save_model(model, str(path), save_as_external_data=external, location=path.name + ".data", size_threshold=1 << 20)
+    return path

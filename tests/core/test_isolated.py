@@ -20,6 +20,8 @@ from studio.core.recipe import StepResult, run_step
 from studio.core.steps import OPS, Context
 from studio.core.tracing import MODULE_LOCK
 
+from onnx_cases import two_layer_onnx
+
 pytestmark = pytest.mark.skipif(not iso.FORKS, reason="jobs fork only on Linux")
 
 
@@ -231,25 +233,6 @@ def test_tensors_come_back_whole_writable_and_of_their_kind():
     assert got["big"][0] == 1
 
 
-def _onnx_mlp(path, external: bool):
-    """Two Gemm layers: a 1.5 MB weight (over APART_BYTES) and a 96 kB one."""
-    import onnx
-    from onnx import TensorProto, helper, numpy_helper
-
-    rng = np.random.default_rng(0)
-    w1, w2 = rng.standard_normal((384, 1024), dtype=np.float32), rng.standard_normal((384, 64), dtype=np.float32)
-    graph = helper.make_graph(
-        [helper.make_node("Gemm", ["x", "w1"], ["h"], name="fc1", transB=1), helper.make_node("Relu", ["h"], ["r"], name="relu"),
-         helper.make_node("Gemm", ["r", "w2"], ["y"], name="fc2")],
-        "mlp", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 1024])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 64])],
-        [numpy_helper.from_array(w1, "w1"), numpy_helper.from_array(w2, "w2")],
-    )  # fmt: skip
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    onnx.save_model(model, str(path), save_as_external_data=external, location=path.name + ".data", size_threshold=1 << 20)
-    return load_model(str(path))
-
-
 def _pruned(model, cancel):
     from studio.core.prune import magnitude
 
@@ -262,9 +245,9 @@ def test_onnx_weights_travel_apart_from_the_proto(tmp_path, external):
     """A large ONNX weight comes back beside a small proto, as an opened model's external data does."""
     from studio.core.layers import layers_of
 
-    model = _onnx_mlp(tmp_path / "mlp.onnx", external)
+    model = load_model(str(two_layer_onnx(tmp_path / "mlp.onnx", external)))
     original, pruned = run_to_end(iso.isolated(_pruned)(model, cancel=CancelToken()))
-    here = run_to_end(_pruned(_onnx_mlp(tmp_path / "again.onnx", external), CancelToken()))[1]
+    here = run_to_end(_pruned(load_model(str(two_layer_onnx(tmp_path / "again.onnx", external))), CancelToken()))[1]
     where = "mlp.onnx.data" if external else iso.TRANSFER  # kept apart since it was opened, or sent apart
     assert all(key[0] == where for key in pruned.external) and pruned.external and original.external
     for got, want in zip(layers_of(pruned), layers_of(here)):

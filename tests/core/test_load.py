@@ -15,7 +15,7 @@ from studio.core.model import Format
 from studio.core.samples import SAMPLE_MODELS, build_sample
 from studio.core.stats import model_stats
 
-from onnx_cases import constant_node_onnx, external_data_onnx, if_subgraph_onnx
+from onnx_cases import constant_node_onnx, external_data_onnx, if_subgraph_onnx, two_layer_onnx
 
 LENET5_PARAMS = sum(p.numel() for p in build_sample("lenet-5").parameters())
 
@@ -171,6 +171,24 @@ def test_onnx_external_weights_stay_apart_until_an_operation_needs_the_proto(fil
     after = size_metrics(model)
     assert after["parameters"] == apart["parameters"] and after["sparsity"] == apart["sparsity"]
     assert abs(after["size_bytes"] - apart["size_bytes"]) < 100 * len(inline.graph.initializer)  # only the references differ
+
+
+def test_a_large_onnx_file_opened_for_a_window_is_parsed_apart(tmp_path, monkeypatch):
+    """Parsing a proto of hundreds of MB holds Python's lock for a second: a window's open parses it
+    in a child process, and the large weights come back outside the proto."""
+    from studio.core import isolated, load_onnx
+    from studio.core.runtime import predict
+
+    path = two_layer_onnx(tmp_path / "mlp.onnx")
+    monkeypatch.setattr(load_onnx, "APART_BYTES", 1 << 20)
+    apart, direct = load_model(str(path), responsive=True), load_model(str(path))
+    assert [key[0] for key in apart.external] == [isolated.TRANSFER] and not direct.external
+    assert apart.size_bytes == direct.size_bytes and apart.inputs == direct.inputs and apart.notes == direct.notes
+    x = {"x": np.random.default_rng(0).standard_normal((2, 1024), dtype=np.float32)}
+    assert np.array_equal(predict(apart, x), predict(direct, x))
+    with pytest.raises(StudioError, match="not valid ONNX"):
+        (tmp_path / "bad.onnx").write_bytes(b"\x0a" + bytes(2 << 20))
+        load_model(str(tmp_path / "bad.onnx"), responsive=True)
 
 
 def test_onnx_external_data_outside_the_folder_is_refused(files, tmp_path):
