@@ -249,12 +249,15 @@ def with_data(job, spec, *args, cancel, fork: bool = True):
 
 
 def _measure_job(model: Model, spec, device: str, cancel):
-    """Measuring runs here, on the worker thread, unless on a GPU (CUDA starts only in children). It
-    mostly waits on code that lets go of Python's lock (zlib, ONNX Runtime, PyTorch's kernels), and it
-    follows the opening of a model: the fork itself, which holds Python's lock, takes 20–35 ms in a
-    process holding a large model, right when the window fills its panels (a 100M-parameter ONNX
-    model's open then froze the window for 90–120 ms instead of 40–50)."""
-    return (yield from with_data(_measure, spec, model, spec, device, cancel=cancel, fork=device != "cpu"))
+    """Measuring runs here, on the worker thread, unless on a GPU (CUDA starts only in children) or
+    an ONNX model is run on data. Sizes and PyTorch's predictions mostly wait on code that lets go of
+    Python's lock (zlib, PyTorch's kernels), and measuring follows the opening of a model: the fork
+    itself, which holds Python's lock, takes 20–35 ms in a process holding a large model, right when
+    the window fills its panels (a 100M-parameter ONNX model's open then froze the window for
+    90–120 ms instead of 40–50). But ONNX Runtime takes its model as serialised bytes, and protobuf
+    holds the lock while it serialises: 2.6 s for that 100M-parameter model."""
+    fork = device != "cpu" or (spec is not None and model.onnx_structure is not None)
+    return (yield from with_data(_measure, spec, model, spec, device, cancel=cancel, fork=fork))
 
 
 def _measure(data, model: Model, spec, device: str, cancel):
