@@ -59,11 +59,8 @@ def magnitude_masks(weights: dict[str, torch.Tensor | np.ndarray], sparsity: flo
     if scope == "global" and not per_layer:
         flat = np.concatenate([_magnitudes(w) for w in weights.values()])
         keep = ~_smallest(flat, round(sparsity * flat.size))
-        masks, start = {}, 0
-        for name, w in weights.items():
-            masks[name] = torch.from_numpy(keep[start : start + _size(w)].reshape(w.shape))
-            start += _size(w)
-        return masks
+        ends = np.cumsum([np.prod(w.shape, dtype=np.int64) for w in weights.values()])[:-1]
+        return {name: torch.from_numpy(part.reshape(w.shape)) for (name, w), part in zip(weights.items(), np.split(keep, ends))}
     masks = {}
     for name, w in weights.items():
         flat = _magnitudes(w)
@@ -76,10 +73,6 @@ def _magnitudes(weight: torch.Tensor | np.ndarray) -> np.ndarray:
     if isinstance(weight, np.ndarray):
         return np.abs(weight.reshape(-1), dtype=np.float32)
     return weight.detach().flatten().float().abs().cpu().numpy()
-
-
-def _size(weight: torch.Tensor | np.ndarray) -> int:
-    return weight.size if isinstance(weight, np.ndarray) else weight.numel()
 
 
 def _smallest(flat: np.ndarray, k: int) -> np.ndarray:

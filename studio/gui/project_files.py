@@ -119,10 +119,11 @@ class ProjectFiles(QObject):
 
     def _opened(self, folder: Path, project) -> None:
         self.session.restore(project)
-        if folder.parent != autosaves():
+        autosaved = folder.parent == autosaves()
+        if not autosaved:
             self.folder, self._folder_history = folder, project.history
         self.autosave()
-        if folder.parent == autosaves() and folder != autosave_folder():  # a crashed studio's, restored: now kept as ours
+        if autosaved and folder != autosave_folder():  # a crashed studio's, restored: now autosaved as this one's
             saved = self._last_save
             self._saver.submit(lambda: saved.result() and shutil.rmtree(folder, ignore_errors=True))
 
