@@ -11,12 +11,13 @@ from pathlib import Path
 import yaml
 
 from common import write
-from studio.core.data import load_data
-from studio.core.export import to_onnx, write_onnx
-from studio.core.jobs import run_to_end
-from studio.core.load import load_model
-from studio.core.metrics import evaluate
-from studio.core.recipe import parse_recipe, run_recipe
+from studio.core.evaluate.data import load_data
+from studio.core.formats.to_onnx import to_onnx
+from studio.core.deliver.export import write_onnx
+from studio.core.process.jobs import run_to_end
+from studio.core.formats.load import load_model
+from studio.core.evaluate.metrics import evaluate
+from studio.core.project.recipe import parse_recipe, run_recipe
 
 RECIPE = Path(__file__).resolve().parent.parent / "resources" / "recipes" / "deep-compression.yaml"
 

@@ -12,8 +12,8 @@ import time
 import torch
 
 from common import write
-from studio.core.jobs import run_to_end
-from studio.core.recipe import parse_recipe, run_recipe
+from studio.core.process.jobs import run_to_end
+from studio.core.project.recipe import parse_recipe, run_recipe
 
 RUNS = 3
 RECIPES = {

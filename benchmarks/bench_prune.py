@@ -19,13 +19,14 @@ import torch_pruning as tp
 from torch import nn
 
 from common import write
-from studio.core.data import load_data
-from studio.core.export import to_onnx, write_onnx
-from studio.core.jobs import run_to_end
-from studio.core.load import load_model
-from studio.core.metrics import evaluate, onnx_latency_ms
-from studio.core.model import Model
-from studio.core.recipe import parse_recipe, run_recipe
+from studio.core.evaluate.data import load_data
+from studio.core.formats.to_onnx import to_onnx
+from studio.core.deliver.export import write_onnx
+from studio.core.process.jobs import run_to_end
+from studio.core.formats.load import load_model
+from studio.core.evaluate.metrics import evaluate, onnx_latency_ms
+from studio.core.formats.model import Model
+from studio.core.project.recipe import parse_recipe, run_recipe
 
 SEEDS = range(5)
 FINETUNE_EPOCHS = {"lenet-300-100": 3, "lenet-5": 5}

@@ -27,15 +27,17 @@ from onnxruntime.quantization import quantize_dynamic, quantize_static
 from torch import nn
 
 from common import write
-from studio.core.data import load_data
-from studio.core.deploy import export_version
-from studio.core.export import quiet, to_onnx, write_onnx
-from studio.core.jobs import run_to_end
-from studio.core.load import load_model
-from studio.core.metrics import accuracy, fidelity, onnx_latency_ms
-from studio.core.model import Format, Model, TensorSpec
-from studio.core.quantize import Calibration, quantize
-from studio.core.runtime import predict
+from studio.core.evaluate.data import load_data
+from studio.core.deliver.deploy import export_version
+from studio.core.formats.to_onnx import quiet, to_onnx
+from studio.core.deliver.export import write_onnx
+from studio.core.process.jobs import run_to_end
+from studio.core.formats.load import load_model
+from studio.core.evaluate.metrics import accuracy, fidelity, onnx_latency_ms
+from studio.core.formats.model import Format, Model, TensorSpec
+from studio.core.compress.quantize import quantize
+from studio.core.compress.quantize_ort import Calibration
+from studio.core.evaluate.runtime import predict
 
 RUNS = 5
 ROUNDS = 9

@@ -70,9 +70,9 @@ def probe(job: str) -> dict:
         sheet.width.setValue(50)
     app.processEvents()
     session.failed.connect(lambda doing, error: errors.append(f"{doing}: {error}"))
-    from studio.core import runtime
+    from studio.core.process.threads import thread_budget
 
-    session.runner.progress.connect(lambda _: threads or threads.append(f"{runtime._thread_budget} / {torch.get_num_threads()}"))
+    session.runner.progress.connect(lambda _: threads or threads.append(f"{thread_budget()} / {torch.get_num_threads()}"))
     probe = StallProbe()
     probe.start()
     versions = len(session.history.versions)
@@ -130,7 +130,7 @@ def main() -> None:
         rows,
         "Targets: longest stall < 50 ms, 99th percentile < 20 ms. A gap is the time between two ticks of a 5 ms "
         "QTimer on the GUI thread (studio/gui/stall_probe.py) from pressing Run until the new version is shown; "
-        "each run a fresh process. The job runs in a child process forked from the window's (studio/core/isolated.py), "
+        "each run a fresh process. The job runs in a child process forked from the window's (studio/core/process/isolated.py), "
         "with PyTorch and ONNX Runtime capped at all cores but one, so the GUI keeps one core and Python's lock. "
         f"{memory}Offscreen Qt platform; load average {load_before:.1f} before and {os.getloadavg()[0]:.1f} after. "
         "Run: `.venv/bin/python benchmarks/bench_responsive.py`.",

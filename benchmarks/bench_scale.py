@@ -28,8 +28,8 @@ def peak_kb():  # VmHWM starts afresh at exec, unlike ru_maxrss, which a child i
     return next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM"))
 
 base = peak_kb()
-from studio.core.analysis import open_model
-from studio.core.jobs import run_to_end
+from studio.core.project.analysis import open_model
+from studio.core.process.jobs import run_to_end
 from studio.gui.graph_view import GraphView
 t = time.perf_counter()
 info = run_to_end(open_model(sys.argv[1]))

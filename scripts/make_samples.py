@@ -14,7 +14,7 @@ import torch
 from safetensors.torch import save_file
 from torch import nn
 
-from studio.core.samples import SAMPLE_MODELS, load_sample_data, split_mask
+from studio.core.formats.samples import SAMPLE_MODELS, load_sample_data, split_mask
 
 OUT = Path(__file__).resolve().parent.parent / "resources" / "samples"
 EPOCHS = {"lenet-300-100": 30, "lenet-5": 20, "digits-cnn": 40}

@@ -51,8 +51,8 @@ def _inspect(argv: list[str]) -> int:
     args = parser.parse_args(argv)
 
     from studio.core.errors import StudioError
-    from studio.core.load import load_model
-    from studio.core.summary import format_text, summarize
+    from studio.core.formats.load import load_model
+    from studio.core.inspect.summary import format_text, summarize
 
     try:
         summary = summarize(load_model(args.model, trust=args.trust, input_shape=args.input_shape))
@@ -72,8 +72,8 @@ def _run(argv: list[str]) -> int:
 
     from studio.cli_progress import ProgressBar
     from studio.core.errors import StudioError
-    from studio.core.jobs import run_to_end
-    from studio.core.recipe import load_recipe, run_recipe
+    from studio.core.process.jobs import run_to_end
+    from studio.core.project.recipe import load_recipe, run_recipe
 
     try:
         recipe = load_recipe(args.recipe)
@@ -84,7 +84,7 @@ def _run(argv: list[str]) -> int:
     except KeyboardInterrupt:
         print("studio: cancelled", file=sys.stderr)
         return 130
-    from studio.core.distributed import is_main_process
+    from studio.core.process.distributed import is_main_process
 
     if not is_main_process():
         return 0

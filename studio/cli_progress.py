@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import time
 
-from studio.core.distributed import is_main_process
-from studio.core.jobs import Progress
+from studio.core.process.distributed import is_main_process
+from studio.core.process.jobs import Progress
 
 WIDTH = 30
 

@@ -14,7 +14,7 @@ import onnx
 import torch
 from onnx import TensorProto, helper, numpy_helper
 
-from studio.core.samples import build_sample
+from studio.core.formats.samples import build_sample
 
 
 def _mlp_onnx(nodes=None, inits=None, opset=17, inputs=None) -> onnx.ModelProto:

@@ -40,7 +40,7 @@ def test_invalid_recipe_is_one_line_exit_2(tmp_path):
 
 def test_out_of_memory_in_a_job_is_one_line(tmp_path, monkeypatch, capsys):
     from studio import cli
-    from studio.core import steps
+    from studio.core.project import steps
 
     (tmp_path / "r.yaml").write_text(RECIPE)
 

@@ -15,4 +15,4 @@ def test_built_wheel_carries_the_sample_resources(tmp_path):
     names = set(zipfile.ZipFile(wheel).namelist())
     for f in ["lenet-5.safetensors", "lenet-300-100.safetensors", "digits-cnn.safetensors", "mnist5k.npz", "digits.npz"]:
         assert f"studio/resources/samples/{f}" in names
-    assert "studio/core/load.py" in names
+    assert "studio/core/formats/load.py" in names

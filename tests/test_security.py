@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 import torch
 
-from studio.core.data import load_data
-from studio.core.distill import make_student
+from studio.core.evaluate.data import load_data
+from studio.core.compress.distill import make_student
 from studio.core.errors import StudioError, TrustRequired
-from studio.core.load import load_model
+from studio.core.formats.load import load_model
 
 
 class Payload:
@@ -51,7 +51,7 @@ def test_project_weights_that_are_pickles_are_refused(evil, tmp_path):
         {"id": 0, "parent": None, "label": "v0", "op": "load", "options": {}, "step_label": "original", "metrics": {},
          "format": "onnx", "source": "x", "inputs": [], "weights": "v1.onnx", "logits": None}]}  # fmt: skip
     (folder / "project.json").write_text(json.dumps(doc))
-    from studio.core.project import open_project
+    from studio.core.project.project_file import open_project
 
     with pytest.raises(StudioError):
         open_project(folder)
@@ -81,8 +81,8 @@ def test_the_studio_makes_no_network_connections(monkeypatch, tmp_path):
     monkeypatch.setattr(socket.socket, "connect", refuse)
     monkeypatch.setattr(socket, "create_connection", refuse)
     monkeypatch.setattr(socket, "getaddrinfo", refuse)
-    from studio.core.jobs import run_to_end
-    from studio.core.recipe import parse_recipe, run_recipe
+    from studio.core.process.jobs import run_to_end
+    from studio.core.project.recipe import parse_recipe, run_recipe
 
     recipe = parse_recipe({"model": "sample:digits-cnn", "data": "sample:digits",
                            "steps": [{"prune": {"sparsity": 0.5}}, {"quantize": {"mode": "static", "samples": 16}}],

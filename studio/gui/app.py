@@ -10,7 +10,7 @@ import time
 
 
 def run(path: str | None = None, trust: bool = False) -> int:
-    from studio.core.isolated import prepare_to_fork
+    from studio.core.process.isolated import prepare_to_fork
 
     prepare_to_fork()  # the window's jobs run in forked children
     from PySide6.QtCore import QTimer
@@ -61,12 +61,12 @@ def _warm_up_frozen() -> None:
 
 
 def _warm_up() -> None:
-    from studio.core.analysis import open_model
-    from studio.core.data import load_data
-    from studio.core.jobs import NO_CANCEL, run_to_end
-    from studio.core.recipe import StepResult, run_step
-    from studio.core.runtime import leave_a_core
-    from studio.core.steps import OPS, Context
+    from studio.core.project.analysis import open_model
+    from studio.core.evaluate.data import load_data
+    from studio.core.process.jobs import NO_CANCEL, run_to_end
+    from studio.core.project.recipe import StepResult, run_step
+    from studio.core.process.threads import leave_a_core
+    from studio.core.project.steps import OPS, Context
 
     leave_a_core()  # as while the user's jobs run
     model = run_to_end(open_model("sample:digits-cnn")).model

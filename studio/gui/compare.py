@@ -10,7 +10,7 @@ from PySide6.QtCore import QObject
 from studio.gui.worker import JobRunner
 
 if TYPE_CHECKING:
-    from studio.core.versions import Version
+    from studio.core.project.versions import Version
     from studio.gui.session import Session
     from studio.gui.versions_panel import VersionsPanel
 
@@ -72,6 +72,6 @@ def _quantized(session: Session, version: Version) -> bool:
 
 
 def _analyse_job(vid: int, model, cancel):
-    from studio.core.analysis import analyze
+    from studio.core.project.analysis import analyze
 
     return vid, (yield from analyze(model, cancel))

@@ -10,7 +10,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QFrame, QLabel, QPushButton, QScrollArea, QStackedWidget, QVBoxLayout, QWidget
 
 if TYPE_CHECKING:
-    from studio.core.analysis import ModelInfo
+    from studio.core.project.analysis import ModelInfo
 
 
 class Sheet(QWidget):

@@ -25,7 +25,7 @@ from studio.gui.session import Session
 from studio.gui.versions_panel import VersionsPanel
 
 if TYPE_CHECKING:
-    from studio.core.analysis import ModelInfo
+    from studio.core.project.analysis import ModelInfo
     from studio.gui.compress_sheet import Sheet
 
 NO_MODEL = "Open a model first: File → Open…, or a sample from Samples ▾"
@@ -172,7 +172,7 @@ class Compression(QObject):
             source = info.model.source
             data = self.session.data
             if source.startswith("sample:"):
-                from studio.core.samples import SAMPLE_MODELS
+                from studio.core.formats.samples import SAMPLE_MODELS
 
                 data = "sample:" + SAMPLE_MODELS[source.removeprefix("sample:")].data
             self.session.begin(info.model, data)
@@ -187,8 +187,8 @@ class Compression(QObject):
         capped at all cores but one, which the window keeps."""
         import torch
 
-        from studio.core.runtime import leave_a_core
-        from studio.core.samples import SAMPLE_DATA
+        from studio.core.process.threads import leave_a_core
+        from studio.core.formats.samples import SAMPLE_DATA
 
         leave_a_core()
 

@@ -23,7 +23,7 @@ from studio.gui.compress_sheet import Sheet
 from studio.gui.option_form import OptionForm, Row, slider_for
 
 if TYPE_CHECKING:
-    from studio.core.analysis import ModelInfo
+    from studio.core.project.analysis import ModelInfo
 
 BUYS = "Trains a small student to imitate this model: smaller and faster by as much as the student is."
 ROWS = [
@@ -40,8 +40,8 @@ class DistillPanel(Sheet):
     title = "Distill"
 
     def __init__(self, parent=None):
-        from studio.core.samples import SAMPLE_MODELS
-        from studio.core.steps import OPS
+        from studio.core.formats.samples import SAMPLE_MODELS
+        from studio.core.project.steps import OPS
 
         super().__init__(parent)
         self.buys.setText(BUYS)

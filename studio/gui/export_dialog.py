@@ -27,7 +27,7 @@ from studio.gui.widgets import button
 from studio.gui.worker import JobRunner
 
 if TYPE_CHECKING:
-    from studio.core.versions import Version
+    from studio.core.project.versions import Version
     from studio.gui.session import Session
 
 
@@ -154,7 +154,7 @@ def report(result: dict, original: dict) -> str:
 def _export_job(model, path: Path, spec, device: str, opset: int, with_zip: bool, sparse: bool, steps: list, original, cancel):
     """Export, measure and write in a child process (see session.with_data): its latency is measured
     with the job threads, and a CUDA run initialises CUDA only there, where later jobs do not inherit it."""
-    from studio.core.deploy import export_version
+    from studio.core.deliver.deploy import export_version
     from studio.gui.session import with_data
 
     def export(data, cancel):

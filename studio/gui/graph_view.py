@@ -19,11 +19,11 @@ from PySide6.QtGui import (QBrush, QColor, QFont, QFontMetricsF, QLinearGradient
 from PySide6.QtWidgets import (QButtonGroup, QComboBox, QHBoxLayout, QLabel, QLineEdit, QToolButton, QToolTip,
                                QVBoxLayout, QWidget)
 
-from studio.core.graph import Graph, Node
-from studio.core.layout import Layout, layered_layout
+from studio.core.inspect.graph import Graph, Node
+from studio.core.inspect.layout import Layout, layered_layout
 
 if TYPE_CHECKING:
-    from studio.core.stats import WeightStats
+    from studio.core.inspect.stats import WeightStats
 
 EMPTY_HINT = "Open a model or try a sample"
 NODE_HEIGHT = 54.0

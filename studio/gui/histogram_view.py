@@ -17,7 +17,7 @@ from studio.gui.placeholder import placeholder_in
 from studio.gui.plots import OVERLAY, VALUES, ZERO, plot_widget, swatch
 
 if TYPE_CHECKING:
-    from studio.core.stats import Histogram, WeightStats
+    from studio.core.inspect.stats import Histogram, WeightStats
 
 
 class HistogramView(QWidget):

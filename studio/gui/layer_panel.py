@@ -12,8 +12,8 @@ from studio.gui.placeholder import placeholder_in
 from studio.gui.value_form import ValueForm
 
 if TYPE_CHECKING:
-    from studio.core.layers import Layer
-    from studio.core.stats import Histogram, WeightStats
+    from studio.core.inspect.layers import Layer
+    from studio.core.inspect.stats import Histogram, WeightStats
 
 PICK_HINT = "Select a layer: click it in the graph, the Layers table or the sparsity chart."
 EMPTY = "The selected layer's shape, size, zeros and weight histogram will show here."
@@ -40,7 +40,7 @@ class LayerPanel(QWidget):
         self._placeholder = placeholder_in(self, content, EMPTY)
 
     def show_layer(self, layer: Layer, stats: WeightStats, hist: Histogram) -> None:
-        from studio.core.summary import human_bytes
+        from studio.core.inspect.summary import human_bytes
 
         shapes = "<br>".join(f"{escape(k.rsplit('.', 1)[-1])} [{', '.join(map(str, w.shape))}]" for k, w in layer.weights.items())
         self.details.set_texts({

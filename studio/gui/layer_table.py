@@ -10,8 +10,8 @@ from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QLineEdit, QTableV
 from studio.gui.placeholder import placeholder_in
 
 if TYPE_CHECKING:
-    from studio.core.layers import Layer
-    from studio.core.stats import WeightStats
+    from studio.core.inspect.layers import Layer
+    from studio.core.inspect.stats import WeightStats
 
 SORT_ROLE = Qt.ItemDataRole.UserRole
 COLUMNS = [  # header, tooltip
@@ -63,7 +63,7 @@ class LayerTableModel(QAbstractTableModel):
         if role == SORT_ROLE:
             return (layer.name, layer.type, s.parameters, s.parameters, s.bytes, s.sparsity)[column]
         if role == Qt.ItemDataRole.DisplayRole:
-            from studio.core.summary import human_bytes  # core is loaded once there are rows
+            from studio.core.inspect.summary import human_bytes  # core is loaded once there are rows
 
             shape = "[" + ", ".join(map(str, layer.shape)) + "]"
             return (layer.name, layer.type, shape, f"{s.parameters:,}", human_bytes(s.bytes), f"{s.sparsity:.1%}")[column]

@@ -32,7 +32,7 @@ from studio.gui.weight_heatmap import WeightHeatmap
 from studio.gui.worker import JobRunner
 
 if TYPE_CHECKING:
-    from studio.core.analysis import ModelInfo
+    from studio.core.project.analysis import ModelInfo
 
 MODEL_FILES = "Models (*.onnx *.pt *.pth *.pt2 *.ts *.jit *.safetensors *.bin *.ckpt);;All files (*)"
 MAX_RECENT = 10
@@ -51,15 +51,15 @@ def settings() -> QSettings:
 
 def _open_job(source: str, trust: bool, cancel):
     """The File → Open job. Imports core inside the worker, so torch never loads on the GUI thread."""
-    from studio.core import recipe, versions  # noqa: F401  the session needs them once the model shows
-    from studio.core.analysis import open_model
+    from studio.core.project import recipe, versions  # noqa: F401  the session needs them once the model shows
+    from studio.core.project.analysis import open_model
 
     return (yield from open_model(source, trust=trust, responsive=True, cancel=cancel))
 
 
 def _show_job(model, cancel):
     """Analyse a model already loaded (a version) for the panels."""
-    from studio.core.analysis import analyze
+    from studio.core.project.analysis import analyze
 
     return (yield from analyze(model, cancel))
 
@@ -250,7 +250,7 @@ class MainWindow(QMainWindow):
             QTimer.singleShot(FILL_STEP_MS, self, lambda: self._fill(info, steps[1:]))
 
     def _show_summary(self, info: ModelInfo) -> None:
-        from studio.core.summary import human_bytes
+        from studio.core.inspect.summary import human_bytes
 
         model = info.model
         self.model_status.setText(f"{model.name} · {info.total.parameters:,} parameters · {human_bytes(model.size_bytes)} on disk")
@@ -339,7 +339,7 @@ class MainWindow(QMainWindow):
     def _fill_samples(self) -> None:
         if not self.samples_menu.isEmpty():
             return
-        from studio.core.samples import SAMPLE_MODELS, SAMPLE_PREFIX
+        from studio.core.formats.samples import SAMPLE_MODELS, SAMPLE_PREFIX
 
         for name, spec in SAMPLE_MODELS.items():
             action = self.samples_menu.addAction(f"{name} — {spec.description}", lambda n=name: self.open_model(SAMPLE_PREFIX + n))

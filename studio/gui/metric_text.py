@@ -4,7 +4,7 @@ from __future__ import annotations
 
 
 def human_bytes(n: float) -> str:
-    from studio.core.summary import human_bytes
+    from studio.core.inspect.summary import human_bytes
 
     return human_bytes(n)
 

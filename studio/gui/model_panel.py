@@ -16,8 +16,8 @@ REFUSED = "#c92a2a"
 EMPTY = "The open model's format, inputs, size and what can be done with it will show here."
 
 if TYPE_CHECKING:
-    from studio.core.analysis import ModelInfo
-    from studio.core.model import TensorSpec
+    from studio.core.project.analysis import ModelInfo
+    from studio.core.formats.model import TensorSpec
 
 FIELDS = [  # label, tooltip
     ("Model", "The file or sample that was opened"),
@@ -60,8 +60,8 @@ class ModelPanel(QWidget):
         self._placeholder = placeholder_in(self, content, EMPTY)
 
     def show_model(self, info: ModelInfo) -> None:
-        from studio.core.model import OPERATIONS
-        from studio.core.summary import human_bytes
+        from studio.core.formats.model import OPERATIONS
+        from studio.core.inspect.summary import human_bytes
 
         model, total = info.model, info.total
         operations = []
@@ -80,7 +80,7 @@ class ModelPanel(QWidget):
             "Size": f"{human_bytes(model.size_bytes)} on disk",
             "Operations": "<br>".join(operations),
         })  # fmt: skip
-        from studio.core.summary import notes as model_notes
+        from studio.core.inspect.summary import notes as model_notes
 
         notes = model_notes(model, total, info.graph)
         self.notes.setText("<br>".join(f"<i>Note: {escape(n)}</i>" for n in notes))

@@ -1,4 +1,4 @@
-"""A form for an operation's options, built from its core fields (studio/core/steps.py OPS): the field
+"""A form for an operation's options, built from its core fields (studio/core/project/steps.py OPS): the field
 gives the type, range, choices, default and help; the row gives the plain-language label and unit."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QHBoxLayout, QSlider, QSpinBox, QWidget
 
 if TYPE_CHECKING:
-    from studio.core.schema import Field
+    from studio.core.project.schema import Field
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from studio.gui import metric_text
 from studio.gui.plots import SELECTED, BytesAxis, fit, plot_widget, swatch
 
 if TYPE_CHECKING:
-    from studio.core.versions import Version
+    from studio.core.project.versions import Version
 
 FRONT = QColor("#2b8a3e")
 OTHER = QColor("#adb5bd")
@@ -60,7 +60,7 @@ class ParetoChart(QWidget):
         layout.addWidget(self.plot, 1)
 
     def show_versions(self, versions: dict[int, Version], current: int | None) -> None:
-        from studio.core.pareto import pareto_front
+        from studio.core.project.pareto import pareto_front
 
         self._versions, self._current = versions, current
         key = self.size.currentData()

@@ -85,7 +85,7 @@ class ProjectFiles(QObject):
 
     def _save(self, folder: Path, project, history) -> None:
         from studio.core.errors import StudioError
-        from studio.core.project import save_project
+        from studio.core.project.project_file import save_project
 
         try:
             save_project(folder, project)
@@ -145,7 +145,7 @@ class ProjectFiles(QObject):
 
     def _autosave(self, folder: Path, project, fresh: bool) -> bool:
         from studio.core.errors import StudioError
-        from studio.core.project import save_project
+        from studio.core.project.project_file import save_project
 
         if fresh:
             shutil.rmtree(folder, ignore_errors=True)
@@ -192,8 +192,8 @@ class ProjectFiles(QObject):
 
 
 def _open_job(folder: Path, trust: bool, cancel):
-    from studio.core.jobs import Progress
-    from studio.core.project import open_project
+    from studio.core.process.jobs import Progress
+    from studio.core.project.project_file import open_project
 
     yield Progress(0, 1, f"opening {folder.name}")
     return open_project(folder, trust=trust)

@@ -14,8 +14,8 @@ from studio.gui.option_form import OptionForm, Row
 from studio.gui.sensitivity_chart import SensitivityChart
 
 if TYPE_CHECKING:
-    from studio.core.analysis import ModelInfo
-    from studio.core.sensitivity import Sensitivity
+    from studio.core.project.analysis import ModelInfo
+    from studio.core.compress.sensitivity import Sensitivity
 
 BUYS = {
     "magnitude": "Smaller once zipped — not faster in ONNX Runtime, which runs dense kernels.",
@@ -36,7 +36,7 @@ class PrunePanel(Sheet):
     analyseRequested = Signal(float)  # the target sparsity to suggest per-layer values for
 
     def __init__(self, parent=None):
-        from studio.core.steps import OPS
+        from studio.core.project.steps import OPS
 
         super().__init__(parent)
         self.form = OptionForm(OPS["prune"].fields, PRUNE_ROWS)
@@ -138,7 +138,7 @@ class PrunePanel(Sheet):
 def sensitivity_job(model, spec, device: str, cancel):
     """The Analyse sensitivity job, run by the session on its data (in a child process)."""
     from studio.core.errors import StudioError
-    from studio.core.sensitivity import sensitivity
+    from studio.core.compress.sensitivity import sensitivity
     from studio.gui.session import with_data
 
     if spec is None:

@@ -14,8 +14,8 @@ from studio.gui.layer_picks import LayerPicks
 from studio.gui.option_form import OptionForm, Row
 
 if TYPE_CHECKING:
-    from studio.core.analysis import ModelInfo
-    from studio.core.quantize import OpPrecision
+    from studio.core.project.analysis import ModelInfo
+    from studio.core.inspect.precision import OpPrecision
 
 BUYS = {
     "dynamic": "About 4× smaller (8-bit weights); accuracy measured in ONNX Runtime.",
@@ -40,7 +40,7 @@ class QuantizePanel(Sheet):
     title = "Quantize"
 
     def __init__(self, parent=None):
-        from studio.core.steps import OPS
+        from studio.core.project.steps import OPS
 
         super().__init__(parent)
         self.form = OptionForm(OPS["quantize"].fields, ROWS)

@@ -1,5 +1,5 @@
 """File → Export Report: the project's versions table, Pareto chart and per-layer sparsity as
-report.md with PNG charts in a folder (studio.core.report writes the Markdown; pyqtgraph the PNGs)."""
+report.md with PNG charts in a folder (studio.core.project.report writes the Markdown; pyqtgraph the PNGs)."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ CHART_SIZE = (900, 500)
 
 def render_charts(project, folder: Path) -> dict[str, str]:
     """Draw the Pareto chart and the current version's zeros per layer offscreen, saved as PNG files."""
-    from studio.core.layers import layers_of
-    from studio.core.stats import layer_stats
+    from studio.core.inspect.layers import layers_of
+    from studio.core.inspect.stats import layer_stats
     from studio.gui.pareto_chart import ParetoChart
     from studio.gui.sparsity_chart import SparsityChart
 
@@ -25,7 +25,7 @@ def render_charts(project, folder: Path) -> dict[str, str]:
     pareto.show_versions(project.history.versions, project.current)
     sparsity = SparsityChart()
     current = project.history.versions.get(project.current)
-    if current is not None and (current.model.module is not None or current.model.onnx_structure is not None):
+    if current is not None and (current.model.module is not None or current.model.onnx is not None):
         sparsity.show_layers({layer.name: layer_stats(layer) for layer in layers_of(current.model)})
     for caption, name, widget in [("Size against accuracy (every version; the frontier in green)", "pareto.png", pareto),
                                   ("Exactly-zero weights per layer of the current version", "sparsity.png", sparsity)]:  # fmt: skip
@@ -46,7 +46,7 @@ def export_report(window: QWidget, project, folder: str | Path | None = None) ->
     if not folder:
         return None
     from studio.core.errors import StudioError
-    from studio.core.report import write_report
+    from studio.core.project.report import write_report
 
     folder = Path(folder)
     try:

@@ -12,7 +12,7 @@ from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 from studio.gui.plots import plot_widget, swatch
 
 if TYPE_CHECKING:
-    from studio.core.sensitivity import Sensitivity
+    from studio.core.compress.sensitivity import Sensitivity
 
 
 class SensitivityChart(QWidget):

@@ -13,12 +13,12 @@ from PySide6.QtCore import QObject, Signal
 from studio.gui.worker import JobRunner
 
 if TYPE_CHECKING:
-    from studio.core.analysis import ModelInfo
-    from studio.core.jobs import Progress
-    from studio.core.model import Model
-    from studio.core.project import Project
-    from studio.core.recipe import StepResult
-    from studio.core.versions import History, Version
+    from studio.core.project.analysis import ModelInfo
+    from studio.core.process.jobs import Progress
+    from studio.core.formats.model import Model
+    from studio.core.project.project_file import Project
+    from studio.core.project.recipe import StepResult
+    from studio.core.project.versions import History, Version
 
 
 class Session(QObject):
@@ -63,8 +63,8 @@ class Session(QObject):
 
     def begin(self, model: Model, data: str | dict | None) -> None:
         """A newly opened model becomes v0 of a new history, measured on `data` in the worker."""
-        from studio.core.recipe import StepResult
-        from studio.core.versions import History
+        from studio.core.project.recipe import StepResult
+        from studio.core.project.versions import History
 
         self.runner.cancel()  # a run on the model that was open must not land in the new history
         self.history, self.charts, self._measured_on = History(), {}, {}
@@ -87,7 +87,7 @@ class Session(QObject):
         self.currentChanged.emit(self.version)
 
     def project(self) -> Project:
-        from studio.core.project import Project
+        from studio.core.project.project_file import Project
 
         return Project(self.history, self.data, self.device, self.current, self.charts)
 
@@ -150,7 +150,7 @@ class Session(QObject):
 
     def run(self, steps: list[tuple[str, dict]]) -> None:
         """Run steps (op, options) on the current version; each finished step becomes a version."""
-        from studio.core.steps import OPS
+        from studio.core.project.steps import OPS
 
         steps = [(op, OPS[op].validate(op, options)) for op, options in steps]
         base = self.version
@@ -226,7 +226,7 @@ def _key(spec) -> str:
 
 @functools.lru_cache(maxsize=4)
 def _load(key: str):
-    from studio.core.data import load_data
+    from studio.core.evaluate.data import load_data
 
     return load_data(json.loads(key))
 
@@ -238,10 +238,10 @@ def dataset(spec):
 
 def with_data(job, spec, *args, cancel, fork: bool = True):
     """A job the window runs on its data: the data set loads here, on the worker thread (once, kept for
-    later runs), then job(data, *args) runs in a forked child (studio.core.isolated), which inherits
+    later runs), then job(data, *args) runs in a forked child (studio.core.process.isolated), which inherits
     it, so that the window keeps Python's lock to itself while the job computes."""
-    from studio.core.isolated import isolated
-    from studio.core.jobs import Progress
+    from studio.core.process.isolated import isolated
+    from studio.core.process.jobs import Progress
 
     yield Progress(0, 1, "loading the data" if spec else "starting")
     data = dataset(spec)
@@ -256,14 +256,14 @@ def _measure_job(model: Model, spec, device: str, cancel):
     the window fills its panels (a 100M-parameter ONNX model's open then froze the window for
     90–120 ms instead of 40–50). But ONNX Runtime takes its model as serialised bytes, and protobuf
     holds the lock while it serialises: 2.6 s for that 100M-parameter model."""
-    fork = device != "cpu" or (spec is not None and model.onnx_structure is not None)
+    fork = device != "cpu" or (spec is not None and model.onnx is not None)
     return (yield from with_data(_measure, spec, model, spec, device, cancel=cancel, fork=fork))
 
 
 def _measure(data, model: Model, spec, device: str, cancel):
     """The metrics of a model on the data, and its outputs (later steps compare to them)."""
-    from studio.core.jobs import Progress
-    from studio.core.recipe import step_metrics
+    from studio.core.process.jobs import Progress
+    from studio.core.project.recipe import step_metrics
 
     yield Progress(0, 1, f"measuring {model.name}" + (f" on {_name(spec)}" if spec else ""))
     metrics, logits = step_metrics(model, data, None, device)
@@ -276,7 +276,7 @@ def _steps_job(previous: StepResult, steps: list, spec, device: str, refresh: bo
     next, made in the child. The layers, views of the weights, are taken here rather than sent twice."""
     from dataclasses import replace
 
-    from studio.core.layers import layers_of
+    from studio.core.inspect.layers import layers_of
 
     results, info = yield from with_data(_steps, spec, previous, steps, device, refresh, cancel=cancel)
     model = results[-1].model
@@ -286,9 +286,9 @@ def _steps_job(previous: StepResult, steps: list, spec, device: str, refresh: bo
 def _steps(data, previous: StepResult, steps: list, device: str, refresh: bool, cancel):
     from dataclasses import replace
 
-    from studio.core.jobs import offset
-    from studio.core.recipe import run_step, step_metrics
-    from studio.core.steps import Context
+    from studio.core.process.jobs import offset
+    from studio.core.project.recipe import run_step, step_metrics
+    from studio.core.project.steps import Context
 
     if refresh:  # the version was measured on other data: its outputs on this data are the reference
         previous = replace(previous, logits=step_metrics(previous.model, data, None, device)[1])
@@ -308,8 +308,8 @@ def _analysis(model: Model):
     or None if it fails: the window then analyses the version itself and says what went wrong."""
     from dataclasses import replace
 
-    from studio.core.analysis import analyze
-    from studio.core.jobs import run_to_end
+    from studio.core.project.analysis import analyze
+    from studio.core.process.jobs import run_to_end
 
     try:
         return replace(run_to_end(analyze(model)), model=None, layers=[])

@@ -14,7 +14,7 @@ from studio.gui.placeholder import placeholder_in
 from studio.gui.plots import SELECTED, ZERO, plot_widget, swatch
 
 if TYPE_CHECKING:
-    from studio.core.stats import WeightStats
+    from studio.core.inspect.stats import WeightStats
 
 MAX_TICK_CHARS = 14
 NONZERO = QColor("#dde3ea")

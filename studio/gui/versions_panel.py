@@ -26,7 +26,7 @@ from studio.gui.placeholder import placeholder_in
 from studio.gui.widgets import button
 
 if TYPE_CHECKING:
-    from studio.core.versions import Version
+    from studio.core.project.versions import Version
     from studio.gui.session import Session
 
 PARENT = -1  # the comparison's default: the version the selected one was made from

@@ -5,7 +5,7 @@ exception, or the cancellation. One run at a time: starting a new run cancels th
 signals are ignored; its thread stops at the job's next cancel check.
 
 The session's compression jobs and the export compute in forked child processes (session.with_data,
-studio.core.isolated): on the runner's thread they only wait for the child's messages. Opening and
+studio.core.process.isolated): on the runner's thread they only wait for the child's messages. Opening and
 analysing a model run on the thread itself.
 
 A process with a runner hands Python's lock between threads every 0.1 ms instead of every 5 ms.
@@ -26,7 +26,7 @@ from collections.abc import Callable
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
-from studio.core.jobs import CancelToken, Cancelled
+from studio.core.process.jobs import CancelToken, Cancelled
 
 SWITCH_INTERVAL = 0.0001  # seconds
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from studio.core.samples import build_sample, sample_input
+from studio.core.formats.samples import build_sample, sample_input
 
 
 @pytest.fixture(scope="session")

@@ -57,7 +57,7 @@ def external_data_onnx(src, path) -> None:
 
 
 def two_layer_onnx(path, external: bool = False):
-    """Two Gemm layers: a 1.5 MB weight (over isolated.APART_BYTES) and a 96 kB one; the first in
+    """Two Gemm layers: a 1.5 MB weight (over transfer.APART_BYTES) and a 96 kB one; the first in
     external data if asked."""
     rng = np.random.default_rng(0)
     w1, w2 = rng.standard_normal((384, 1024), dtype=np.float32), rng.standard_normal((384, 64), dtype=np.float32)

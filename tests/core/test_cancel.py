@@ -4,11 +4,11 @@ version it started from is exactly as it was."""
 import pytest
 import torch
 
-from studio.core.data import load_data
-from studio.core.jobs import CancelToken, Cancelled
-from studio.core.load import load_model
-from studio.core.recipe import StepResult, run_step
-from studio.core.steps import OPS, Context
+from studio.core.evaluate.data import load_data
+from studio.core.process.jobs import CancelToken, Cancelled
+from studio.core.formats.load import load_model
+from studio.core.project.recipe import StepResult, run_step
+from studio.core.project.steps import OPS, Context
 
 STEPS = [
     ("prune", {"sparsity": 0.6, "schedule": "gradual", "epochs": 1}),
@@ -48,7 +48,7 @@ def test_cancelling_at_any_point_leaves_the_version_intact(digits, op, options):
 
 
 def test_cancelling_an_export_before_it_writes_leaves_the_old_file(tmp_path, digits):
-    from studio.core.deploy import export_version
+    from studio.core.deliver.deploy import export_version
 
     model = load_model("sample:digits-cnn")
     path = tmp_path / "model.onnx"

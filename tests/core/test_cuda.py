@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 import torch
 
-from studio.core.jobs import run_to_end
-from studio.core.recipe import parse_recipe, run_recipe
+from studio.core.process.jobs import run_to_end
+from studio.core.project.recipe import parse_recipe, run_recipe
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
@@ -74,7 +74,7 @@ def test_torchrun_with_nccl_on_one_gpu(tmp_path):
 def test_onnx_runtime_uses_its_cuda_provider_when_installed():
     import onnxruntime as ort
 
-    from studio.core.runtime import ort_providers
+    from studio.core.evaluate.runtime import ort_providers
 
     if "CUDAExecutionProvider" not in ort.get_available_providers():
         pytest.skip("this onnxruntime has no CUDA provider (install onnxruntime-gpu)")
@@ -87,17 +87,17 @@ def test_onnx_runtime_uses_its_cuda_provider_when_installed():
 
 
 FORKED_ON_CUDA = """
-from studio.core.isolated import isolated, prepare_to_fork
+from studio.core.process.isolated import isolated, prepare_to_fork
 prepare_to_fork()  # as the studio's window does
 import torch
-from studio.core import runtime
-from studio.core.data import load_data
-from studio.core.jobs import CancelToken, run_to_end
-from studio.core.load import load_model
-from studio.core.recipe import StepResult, run_step
-from studio.core.steps import OPS, Context
+from studio.core.process import threads
+from studio.core.evaluate.data import load_data
+from studio.core.process.jobs import CancelToken, run_to_end
+from studio.core.formats.load import load_model
+from studio.core.project.recipe import StepResult, run_step
+from studio.core.project.steps import OPS, Context
 
-runtime.leave_a_core()
+threads.leave_a_core()
 assert torch.cuda.is_available()  # asked through NVML: nothing initialised here
 model, data = load_model("sample:digits-cnn"), load_data("sample:digits")
 
@@ -110,14 +110,14 @@ def finetune(cancel):
 for _ in range(2):  # the second child too: the first left nothing behind in this process
     result, threads = run_to_end(isolated(finetune)(cancel=CancelToken()))
     assert result.metrics["runtime"] == "torch cuda" and result.metrics["accuracy"] > 0.8, result.metrics
-    assert threads == runtime._thread_budget
+    assert threads == threads._thread_budget
 assert not torch.cuda.is_initialized()
 print("ok", threads)
 """
 
 
 def test_a_job_forked_by_the_window_runs_on_cuda():
-    """The window's jobs run in forked children (studio.core.isolated); CUDA must start in each child,
+    """The window's jobs run in forked children (studio.core.process.isolated); CUDA must start in each child,
     never in the window's process, or no child could use it. A fresh process, as CUDA may be in use here."""
     r = subprocess.run([sys.executable, "-c", FORKED_ON_CUDA], capture_output=True, text=True, timeout=600,
                        env={**os.environ, "PYTHONWARNINGS": "ignore"})  # fmt: skip

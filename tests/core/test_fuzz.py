@@ -6,9 +6,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from studio.core.errors import StudioError
-from studio.core.load import load_model
-from studio.core.recipe import parse_recipe
-from studio.core.samples import build_sample
+from studio.core.formats.load import load_model
+from studio.core.project.recipe import parse_recipe
+from studio.core.formats.samples import build_sample
 
 FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 

@@ -3,7 +3,7 @@
 import numpy as np
 from onnx import TensorProto, helper, numpy_helper
 
-from studio.core.graph_onnx import light_copy, onnx_graph
+from studio.core.inspect.graph_onnx import light_copy, onnx_graph
 
 
 def test_shapes_are_inferred_from_the_structure_without_weight_data():

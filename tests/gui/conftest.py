@@ -94,7 +94,7 @@ def model_files(tmp_path_factory):
     """The digits sample saved in every format a user may bring."""
     import torch
 
-    from studio.core.samples import build_sample, sample_input
+    from studio.core.formats.samples import build_sample, sample_input
 
     d = tmp_path_factory.mktemp("models")
     model, x = build_sample("digits-cnn"), sample_input("digits-cnn", 1)

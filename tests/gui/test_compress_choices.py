@@ -5,7 +5,7 @@ import numpy as np
 import torch
 from PySide6.QtWidgets import QFileDialog
 
-from studio.core.samples import load_sample_data
+from studio.core.formats.samples import load_sample_data
 
 
 def test_a_sample_opens_with_its_own_data_and_actions_follow_capabilities(studio):

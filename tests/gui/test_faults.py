@@ -24,7 +24,7 @@ def dialogs(monkeypatch):
 
 
 def test_out_of_memory_in_a_job_is_a_dialog_and_the_window_lives_on(studio, run_sheet, qtbot, monkeypatch, dialogs):
-    from studio.core import steps
+    from studio.core.project import steps
 
     window, session = studio, studio.compression.session
     before = session.version
@@ -46,8 +46,8 @@ def test_out_of_memory_in_a_job_is_a_dialog_and_the_window_lives_on(studio, run_
 
 def test_a_job_process_killed_by_the_system_is_a_dialog_and_the_window_lives_on(studio, run_sheet, qtbot, monkeypatch, dialogs):
     """Jobs run in a child process: the out-of-memory killer takes that process, not the window."""
-    from studio.core import steps
-    from studio.core.jobs import Progress
+    from studio.core.project import steps
+    from studio.core.process.jobs import Progress
 
     window, session = studio, studio.compression.session
     before, pids = session.version, []
@@ -70,7 +70,7 @@ def test_a_job_process_killed_by_the_system_is_a_dialog_and_the_window_lives_on(
 
 
 def test_out_of_memory_while_opening_keeps_the_open_model(studio, qtbot, monkeypatch, dialogs):
-    from studio.core import analysis
+    from studio.core.project import analysis
 
     def exhausted(*args, **kwargs):
         raise MemoryError()

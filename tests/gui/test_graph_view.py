@@ -7,14 +7,14 @@ from PySide6.QtCore import QPoint, Qt  # noqa: E402
 from PySide6.QtGui import QColor  # noqa: E402
 from PySide6.QtWidgets import QComboBox, QLabel, QLineEdit, QToolButton  # noqa: E402
 
-from studio.core.graph import Graph  # noqa: E402
+from studio.core.inspect.graph import Graph  # noqa: E402
 from studio.gui.graph_view import EMPTY_HINT, GraphView  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def lenet():
-    from studio.core.analysis import open_model
-    from studio.core.jobs import run_to_end
+    from studio.core.project.analysis import open_model
+    from studio.core.process.jobs import run_to_end
 
     return run_to_end(open_model("sample:lenet-5"))
 

@@ -5,7 +5,7 @@ from PySide6.QtCore import QMimeData, QPoint, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent, QTextDocumentFragment
 from PySide6.QtWidgets import QApplication, QFileDialog, QMessageBox
 
-from studio.core.samples import SAMPLE_MODELS
+from studio.core.formats.samples import SAMPLE_MODELS
 from studio.gui.placeholder import OPEN_HINT
 
 

@@ -4,7 +4,7 @@ import numpy as np
 import pyqtgraph as pg
 import pytest
 
-from studio.core.stats import histogram, weight_stats
+from studio.core.inspect.stats import histogram, weight_stats
 from studio.gui.histogram_view import HistogramView
 from studio.gui.weight_heatmap import WeightHeatmap
 

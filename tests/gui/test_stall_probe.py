@@ -23,9 +23,9 @@ def test_the_probe_sees_a_blocked_event_loop(qtbot):
 
 def test_jobs_leave_the_window_a_core(studio):
     """The window's process computes on one thread; its jobs, forked, take the rest (test_isolated)."""
-    from studio.core import runtime
+    from studio.core.process import threads
 
-    assert torch.get_num_threads() == 1 and runtime._thread_budget == max(1, (os.cpu_count() or 2) - 1)
+    assert torch.get_num_threads() == 1 and threads._thread_budget == max(1, (os.cpu_count() or 2) - 1)
 
 
 ONE_EACH = {"accuracy": [[0, 0.5]], "sparsity": [[0, 0.8]], "size_bytes": [[0, 1000]], "loss": [[0.5, 2.0]]}
@@ -122,8 +122,8 @@ def test_live_charts_still_draw_charts_waiting_when_new_points_come(charts, qtbo
 def test_measuring_forks_only_where_the_thread_would_hold_pythons_lock(monkeypatch, onnx, spec, device, forks):
     """An ONNX model run on data is serialised for ONNX Runtime (2.6 s holding the lock at 100M
     parameters): measured in a child. Otherwise on the thread, sparing the window the fork."""
-    from studio.core.export import to_onnx
-    from studio.core.load import load_model
+    from studio.core.formats.to_onnx import to_onnx
+    from studio.core.formats.load import load_model
     from studio.gui import session
 
     model = load_model("sample:lenet-5")

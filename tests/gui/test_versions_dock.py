@@ -6,8 +6,8 @@ import yaml
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFileDialog, QInputDialog
 
-from studio.core.jobs import run_to_end
-from studio.core.recipe import load_recipe, run_recipe
+from studio.core.process.jobs import run_to_end
+from studio.core.project.recipe import load_recipe, run_recipe
 
 
 def prune(sparsity, epochs=0):

@@ -4,7 +4,7 @@ import threading
 
 import pytest
 
-from studio.core.jobs import Progress
+from studio.core.process.jobs import Progress
 from studio.gui.worker import JobRunner
 
 

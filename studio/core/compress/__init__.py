@@ -1,0 +1,1 @@
+"""One module per compression method: pruning, channels, quantization, distillation, fine-tuning."""

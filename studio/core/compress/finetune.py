@@ -1,0 +1,65 @@
+"""Fine-tuning after pruning (Han et al. 2015): pruned weights stay exactly zero. With labels the loss
+is cross-entropy; without labels the pruned model learns to match the unpruned one (distillation)."""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import replace
+
+import numpy as np
+
+from studio.core.evaluate.data import DataSet
+from studio.core.errors import StudioError
+from studio.core.process.jobs import NO_CANCEL, CancelToken, Job, Progress
+from studio.core.evaluate.metrics import accuracy, fidelity
+from studio.core.formats.model import Model
+from studio.core.evaluate.runtime import predict, predict_module
+from studio.core.compress.train import train
+
+UNLABELED_TEMPERATURE = 2.0
+
+
+def single_input(model: Model, data: DataSet) -> tuple[DataSet, DataSet]:
+    if len(model.inputs) > 1:
+        raise StudioError("training handles single-input models only", model.source)
+    shaped = data.shaped_for(model.inputs)
+    return shaped.train(), shaped.test()
+
+
+def evaluator(data: DataSet, reference: np.ndarray | None, device: str = "cpu"):
+    """A function module → metrics on `data`: accuracy with labels, fidelity to reference logits."""
+    arrays = list(data.x.values())
+
+    def evaluate(module) -> dict:
+        logits = predict_module(module, arrays, device)
+        out = {"accuracy": accuracy(logits, data.y)} if data.labeled else {}
+        if reference is not None:
+            out.update(fidelity(logits, reference))
+        return out
+
+    return evaluate
+
+
+def finetune(model: Model, data: DataSet, *, epochs: int = 3, lr: float = 1e-3, batch_size: int = 64,
+             optimizer: str = "adam", device: str = "cpu", teacher: Model | None = None, seed: int = 0,
+             cancel: CancelToken = NO_CANCEL) -> Job[Model]:  # fmt: skip
+    """A new version trained for `epochs`; without labels it needs a teacher (the unpruned version)."""
+    if model.module is None or not model.capabilities()["finetune"].allowed:
+        raise StudioError(model.capabilities()["finetune"].reason, model.source)
+    train_set, test_set = single_input(model, data)
+    if not data.labeled and teacher is None:
+        raise StudioError("fine-tuning without labels needs the unpruned version to learn from")
+    teacher_train = teacher_test = None
+    if not data.labeled:
+        yield Progress(0, 1, "computing the unpruned model's outputs")
+        teacher_train = predict(teacher, train_set.shaped_for(teacher.inputs).x, device)
+        teacher_test = predict(teacher, test_set.shaped_for(teacher.inputs).x, device)
+    module = copy.deepcopy(model.module)
+    x = next(iter(train_set.x.values()))
+    trained = yield from train(
+        module, x, train_set.y, teacher_train, epochs=epochs, lr=lr, batch_size=batch_size, optimizer=optimizer,
+        temperature=UNLABELED_TEMPERATURE, alpha=0.0, device=device, cancel=cancel, seed=seed,
+        evaluate=evaluator(test_set, teacher_test, device),
+    )  # fmt: skip
+    return replace(model, module=trained.cpu(), notes=list(model.notes))
+

@@ -1,0 +1,100 @@
+"""The one training loop behind fine-tuning and distillation: mini-batches, masks that keep pruned
+weights at zero, cooperative cancel, progress with metrics after every epoch, and data-parallel
+training when launched by torchrun (studio/core/process/distributed.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from studio.core.process import distributed
+from studio.core.process.jobs import CancelToken, Job, Progress
+from studio.core.evaluate.runtime import home_device
+from studio.core.process.locks import MODULE_LOCK
+
+OPTIMIZERS = {"adam": torch.optim.Adam, "sgd": lambda p, lr: torch.optim.SGD(p, lr=lr, momentum=0.9), "adamw": torch.optim.AdamW}
+
+
+def distillation_loss(student, teacher, labels, temperature: float, alpha: float):
+    """Hinton et al. 2015: KL of temperature-softened outputs × T², mixed with cross-entropy by alpha.
+    Returns (total, distillation part, label part); without labels the loss is pure distillation."""
+    t = temperature
+    soft = F.kl_div(F.log_softmax(student / t, 1), F.log_softmax(teacher / t, 1), reduction="batchmean", log_target=True) * t * t
+    if labels is None:
+        return soft, soft, torch.zeros(())
+    hard = F.cross_entropy(student, labels)
+    return alpha * soft + (1 - alpha) * hard, soft, hard
+
+
+def zero_masks(module: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """Masks of the pruned (exactly zero) entries of every weight matrix that has some."""
+    return {n: p.detach() != 0 for n, p in module.named_parameters() if p.dim() >= 2 and not bool((p != 0).all())}
+
+
+def train(
+    module: torch.nn.Module,
+    x: np.ndarray,
+    labels: np.ndarray | None,
+    teacher_logits: np.ndarray | None,
+    *,
+    epochs: int,
+    lr: float,
+    batch_size: int = 64,
+    optimizer: str = "adam",
+    temperature: float = 1.0,
+    alpha: float = 0.0,
+    device: str = "cpu",
+    cancel: CancelToken,
+    evaluate: Callable[[torch.nn.Module], dict],
+    keep_zeros: bool = True,
+    seed: int = 0,
+) -> Job[torch.nn.Module]:
+    """Trains `module` in place (pass a copy). With teacher_logits the loss is distillation (mixed with
+    labels by alpha when there are labels); otherwise cross-entropy on labels."""
+    if optimizer not in OPTIMIZERS:
+        raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}")
+    home = home_device(module)
+    module.to(device)
+    model = distributed.wrap(module, device)
+    masks = {n: m.to(device) for n, m in zero_masks(module).items()} if keep_zeros else {}
+    params = dict(module.named_parameters())
+    opt = OPTIMIZERS[optimizer](model.parameters(), lr=lr)
+    xt = torch.from_numpy(x)
+    yt = torch.from_numpy(labels) if labels is not None else None
+    tt = torch.from_numpy(teacher_logits) if teacher_logits is not None else None
+    gen = torch.Generator().manual_seed(seed)
+    batches = max(1, -(-len(distributed.shard(torch.arange(len(xt)))) // batch_size))
+    every = max(1, batches // 10)
+    for epoch in range(epochs):
+        model.train()
+        order = distributed.shard(torch.randperm(len(xt), generator=gen))
+        sums = np.zeros(3)
+        for b, idx in enumerate(order.split(batch_size)):
+            cancel.check()
+            with MODULE_LOCK:
+                out = model(xt[idx].to(device))
+            y = yt[idx].to(device) if yt is not None else None
+            if tt is not None:
+                loss, soft, hard = distillation_loss(out, tt[idx].to(device), y, temperature, alpha)
+            else:
+                loss = F.cross_entropy(out, y)
+                soft, hard = torch.zeros(()), loss
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            with torch.no_grad():
+                for name, mask in masks.items():
+                    params[name].mul_(mask)
+            sums += [loss.item(), soft.item(), hard.item()]
+            if (b + 1) % every == 0 and b + 1 < batches:
+                yield Progress(epoch * batches + b + 1, epochs * batches, f"epoch {epoch + 1}/{epochs}", {"loss": float(sums[0] / (b + 1))})
+        module.eval()
+        metrics = {"epoch": epoch + 1, "loss": float(sums[0] / batches)}
+        if tt is not None:
+            metrics.update(loss_distill=float(sums[1] / batches), loss_labels=float(sums[2] / batches))
+        metrics.update(evaluate(module))
+        yield Progress((epoch + 1) * batches, epochs * batches, f"epoch {epoch + 1}/{epochs}", metrics)
+    return module.to(home)

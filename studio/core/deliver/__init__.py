@@ -1,0 +1,1 @@
+"""What leaves the studio: the ONNX export, its measurements and model card."""

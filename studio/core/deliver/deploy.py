@@ -1,0 +1,160 @@
+"""Export a version as a deployable ONNX file, measure what that file does in ONNX Runtime, check it
+against the version it came from, and write a model card beside it (NAME.card.json, NAME.card.md).
+
+Everything is measured on the exact bytes that are written, and every file of an export is written
+at once at the end: a failure anywhere leaves the files already at the target as they were."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from studio.core.evaluate.data import DataSet
+from studio.core.deliver.export import onnx_files, sparse_initializers, write_checked, zip_path
+from studio.core.formats.to_onnx import to_onnx
+from studio.core.process.jobs import NO_CANCEL, CancelToken, Job, Progress
+from studio.core.evaluate.measure import zipped
+from studio.core.evaluate.metrics import evaluate, onnx_latency_ms
+from studio.core.formats.model import Model
+from studio.core.evaluate.runtime import predict, runtime_name
+
+LATENCY_BATCHES = (1, 256)
+LATENCY_THREADS = os.cpu_count() or 1
+PARITY_EXAMPLES = 256
+
+
+def export_version(model: Model, path: Path, data: DataSet | None, device: str = "cpu", *, opset: int = 17,
+                   with_zip: bool = False, sparse: bool = False, steps: list | None = None,
+                   original: Model | None = None, cancel: CancelToken = NO_CANCEL) -> Job[dict]:  # fmt: skip
+    """`steps`: the recipe steps that made this version, for the card; `original`: the version they
+    started from, to state the export's fidelity to it."""
+    yield Progress(0, 4, "exporting to ONNX")
+    exported = to_onnx(model, opset)
+    if sparse:
+        exported = sparse_initializers(exported)
+    cancel.check()
+    yield Progress(1, 4, "checking the file against the version it came from")
+    metrics: dict = {"parity": parity(model, exported, data, device)}
+    if data is not None:
+        test = data.test()
+        reference = None if original is None else predict(original, test.shaped_for(original.inputs).x, device)
+        metrics.update(evaluate(exported, test, device, reference))
+    cancel.check()
+    yield Progress(2, 4, "measuring latency in ONNX Runtime")
+    metrics["latency"] = [onnx_latency_ms(exported, b, threads=LATENCY_THREADS) for b in LATENCY_BATCHES]
+    cancel.check()
+    yield Progress(3, 4, f"writing {path.name}")
+    files = onnx_files(exported, path, with_zip)
+    zipped_file = files[zip_path(path)] if with_zip else zipped(path.name, files[path])
+    card = model_card(model, exported, files[path], len(zipped_file), path, data, metrics, steps, device)
+    json_path, md_path = card_paths(path)
+    files[json_path] = (json.dumps(card, indent=2) + "\n").encode()
+    files[md_path] = card_markdown(card).encode()
+    write_checked(files, path)
+    out = {"path": str(path), "size_bytes": len(files[path]), "card": str(json_path), "card_md": str(md_path)}
+    if with_zip:
+        out.update(zip_path=str(zip_path(path)), zip_bytes=len(files[zip_path(path)]))
+    out["metrics"] = metrics
+    yield Progress(4, 4, f"exported {path.name}", {"size_bytes": out["size_bytes"]})
+    return out
+
+
+def parity(source: Model, exported: Model, data: DataSet | None, device: str = "cpu") -> dict:
+    """How closely the exported file follows its source on the same inputs: the source in its own
+    runtime (PyTorch for a module), the file in ONNX Runtime."""
+    if data is not None:
+        test = data.test().subset(slice(0, PARITY_EXAMPLES))
+        x, inputs = test.shaped_for(source.inputs).x, f"{len(test)} examples of the test split of {data.name}"
+    else:
+        x, inputs = _random_inputs(source), "8 random examples (no data chosen)"
+    reference = predict(source, x, device)
+    out = predict(exported, x, device)
+    return {
+        "max_abs_diff": float(np.abs(out - reference).max()),
+        "top1_agreement": float((out.reshape(len(out), -1).argmax(1) == reference.reshape(len(out), -1).argmax(1)).mean()),
+        "inputs": inputs,
+        "reference": runtime_name(source, device),
+        "runtime": runtime_name(exported, device),
+    }  # fmt: skip
+
+
+def _random_inputs(model: Model, batch: int = 8) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(0)
+    out = {}
+    for spec in model.inputs:
+        shape = [batch, *(d if isinstance(d, int) else 1 for d in (spec.shape or (None,))[1:])]
+        out[spec.name] = rng.random(shape, dtype=np.float32) if spec.dtype == "float32" else np.zeros(shape, spec.dtype)
+    return out
+
+
+def card_paths(path: Path) -> tuple[Path, Path]:
+    return path.with_name(path.stem + ".card.json"), path.with_name(path.stem + ".card.md")
+
+
+def model_card(source: Model, exported: Model, blob: bytes, zip_bytes: int, path: Path, data: DataSet | None, metrics: dict,
+               steps: list | None, device: str) -> dict:  # fmt: skip
+    return {
+        "name": path.stem,
+        "file": path.name,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "source": source.source,
+        "source_format": source.format.label,
+        "steps": steps or [],
+        "size_bytes": len(blob),
+        "zip_bytes": zip_bytes,
+        "sha256": hashlib.sha256(blob).hexdigest(),
+        "sparse_initializers": len(exported.onnx.graph.sparse_initializer),
+        "opset": next((o.version for o in exported.onnx.opset_import if o.domain in ("", "ai.onnx")), None),
+        "inputs": [s.to_json() for s in exported.inputs],
+        "outputs": [s.to_json() for s in exported.outputs],
+        "data": None if data is None else data.name,
+        "metrics": metrics,
+        "runtime": runtime_name(exported, device),
+        "versions": library_versions(),
+        "notes": list(exported.notes),
+    }
+
+
+def library_versions() -> dict[str, str]:
+    import onnx
+    import onnxruntime
+    import torch
+
+    import studio
+
+    return {"studio": studio.__version__, "torch": torch.__version__, "onnx": onnx.__version__,
+            "onnxruntime": onnxruntime.__version__, "numpy": np.__version__, "python": platform.python_version()}  # fmt: skip
+
+
+def card_markdown(card: dict) -> str:
+    m = card["metrics"]
+    p = m["parity"]
+    rows = [
+        ("source", f"{card['source']} ({card['source_format']})"),
+        ("steps", "; ".join(f"{op} {opts}" for step in card["steps"] for op, opts in step.items()) or "none"),
+        ("size", f"{card['size_bytes']:,} bytes ({card['zip_bytes']:,} zipped)"),
+        ("data", card["data"] or "none chosen"),
+    ]
+    if "accuracy" in m:
+        rows.append(("accuracy", f"{m['accuracy']:.2%} on the test split"))
+    if "agreement" in m:
+        rows.append(("fidelity to the original", f"top-1 agreement {m['agreement']:.2%}, cosine {m['cosine']:.5f}, SQNR {m['sqnr_db']:.1f} dB"))
+    rows.append(("parity with the source", f"max abs difference {p['max_abs_diff']:.2e}, top-1 agreement {p['top1_agreement']:.2%} "
+                                            f"({p['reference']} vs {p['runtime']}, {p['inputs']})"))  # fmt: skip
+    rows += [(f"latency, batch {lat['batch']}", f"{lat['latency_ms']:.3f} ms (median, {lat['runtime']}, {lat['threads']} threads)")
+             for lat in m["latency"]]  # fmt: skip
+    rows += [("runtime", card["runtime"]), ("opset", str(card["opset"])),
+             ("libraries", ", ".join(f"{k} {v}" for k, v in card["versions"].items())), ("sha256", card["sha256"])]  # fmt: skip
+    if card["sparse_initializers"]:
+        rows.append(("storage", f"{card['sparse_initializers']} weights stored sparse; ONNX Runtime densifies them when it loads the file"))
+    lines = [f"# {card['name']}", "", f"`{card['file']}`, exported {card['created']}.", "", "| | |", "|---|---|"]
+    lines += [f"| {k} | {v} |" for k, v in rows]
+    if card["notes"]:
+        lines += ["", "Notes:", *[f"- {n}" for n in card["notes"]]]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,1 @@
+"""Running a model on data: data sets, runtimes, metrics, sizes."""

@@ -1,0 +1,133 @@
+"""The one Model object every loader returns: what it is, what goes in and out, what it allows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+
+CHILD_READ_BYTES = 64 << 20  # a window's files larger than this are read by a forked child (see load_onnx, torchscript_apart)
+
+
+class Format(str, Enum):
+    SAMPLE = "sample"
+    PICKLED_MODULE = "pickled-module"
+    TORCHSCRIPT = "torchscript"
+    EXPORTED_PROGRAM = "torch-export"
+    ONNX = "onnx"
+    STATE_DICT = "state-dict"
+
+    @property
+    def label(self) -> str:
+        return _LABELS[self]
+
+
+_LABELS = {
+    Format.SAMPLE: "bundled sample (PyTorch module)",
+    Format.PICKLED_MODULE: "pickled PyTorch module",
+    Format.TORCHSCRIPT: "TorchScript archive",
+    Format.EXPORTED_PROGRAM: "torch.export program (.pt2)",
+    Format.ONNX: "ONNX model",
+    Format.STATE_DICT: "weights only (state_dict)",
+}
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    name: str
+    shape: tuple[int | str | None, ...] | None  # None: unknown; str/None entries: dynamic axes
+    dtype: str = "float32"
+
+    def to_json(self) -> dict:
+        return {"name": self.name, "shape": None if self.shape is None else list(self.shape), "dtype": self.dtype}
+
+
+@dataclass(frozen=True)
+class Capability:
+    allowed: bool
+    reason: str = ""
+
+
+OPERATIONS = {
+    "inspect": "inspect",
+    "prune_unstructured": "unstructured pruning",
+    "prune_structured": "structured pruning",
+    "finetune": "fine-tuning / training as a student",
+    "quantize": "quantization",
+    "distill_teacher": "teaching a student (distillation)",
+}
+
+
+@dataclass
+class Model:
+    """A loaded model. Exactly one of module / onnx / state_dict holds its weights."""
+
+    source: str  # path or sample name, as the user gave it
+    format: Format
+    inputs: list[TensorSpec] = field(default_factory=list)
+    outputs: list[TensorSpec] = field(default_factory=list)
+    module: Any = None  # torch.nn.Module: eager, scripted, or ExportedProgram.module()
+    program: Any = None  # torch.export.ExportedProgram, for .pt2
+    onnx: Any = None  # onnx.ModelProto; tensors stored as external data may have their bytes in `external`
+    state_dict: dict | None = None  # bare weights, no architecture
+    size_bytes: int = 0  # on disk, external data included
+    notes: list[str] = field(default_factory=list)
+    # ONNX external data read from disk but not yet put into the proto: (location, offset, length) →
+    # bytes. The analysis reads weights from here (load_onnx.tensor_array), and only an operation that
+    # needs the whole proto calls load_onnx.full_onnx, paying for the copy into protobuf then.
+    external: dict[tuple[str, int, int], bytes] = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def name(self) -> str:
+        return self.source.rsplit("/", 1)[-1]
+
+    @property
+    def input_shapes_known(self) -> bool:
+        return bool(self.inputs) and all(
+            s.shape is not None and all(isinstance(d, int) or d is None or isinstance(d, str) for d in s.shape)
+            for s in self.inputs
+        )
+
+    @property
+    def fixed_batch(self) -> int | None:
+        """The one batch size a torch.export program traced without a dynamic batch dimension takes."""
+        if self.format is not Format.EXPORTED_PROGRAM or not self.inputs or not self.inputs[0].shape:
+            return None
+        size = self.inputs[0].shape[0]
+        return size if isinstance(size, int) else None
+
+    def capabilities(self) -> dict[str, Capability]:
+        caps = {op: _capability(self.format, op) for op in OPERATIONS}
+        if self.fixed_batch:
+            caps["finetune"] = Capability(False, f"takes batches of {self.fixed_batch} only: export it with a dynamic batch (torch.export.Dim)")
+        return caps
+
+
+_NO = {
+    Format.TORCHSCRIPT: {"prune_structured": "TorchScript code is fixed: channels cannot be removed from it"},
+    Format.EXPORTED_PROGRAM: {"prune_structured": "a torch.export graph is flattened: channels cannot be removed"},
+    Format.ONNX: {
+        "prune_structured": "ONNX graphs are not rewritten channel by channel; prune a PyTorch version",
+        "finetune": "ONNX weights cannot be trained here; use a PyTorch version or distil into a student",
+    },
+}
+_STATE_DICT_REASON = "weights only, no architecture: nothing can run, so only inspection is possible"
+STATE_DICT_NOTE = "weights only: without the architecture there is no graph and no compression"
+
+
+def _capability(fmt: Format, op: str) -> Capability:
+    if op == "inspect":
+        return Capability(True)
+    if fmt is Format.STATE_DICT:
+        return Capability(False, _STATE_DICT_REASON)
+    reason = _NO.get(fmt, {}).get(op)
+    if reason:
+        return Capability(False, reason)
+    if op == "quantize" and fmt is not Format.ONNX:
+        return Capability(True, "through an ONNX export")
+    if op == "prune_unstructured" and fmt is Format.ONNX:
+        return Capability(True, "weights pruned in place, without fine-tuning")
+    if op == "distill_teacher" and fmt is Format.ONNX:
+        return Capability(True, "the teacher runs in ONNX Runtime")
+    return Capability(True)

@@ -1,0 +1,96 @@
+"""PyTorch → ONNX with torch.onnx (the dynamo exporter first, the TorchScript one as fallback), checked
+with onnx's checker and shape inference."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import tempfile
+import warnings
+from dataclasses import replace
+from pathlib import Path
+
+import onnx
+import torch
+
+from studio.core.errors import StudioError, first_line
+from studio.core.formats.examples import example_inputs
+from studio.core.formats.model import Format, Model, TensorSpec
+from studio.core.process.locks import MODULE_LOCK
+
+
+DEFAULT_OPSET = 17
+
+
+def to_onnx(model: Model, opset: int = DEFAULT_OPSET) -> Model:
+    """The model as an in-memory ONNX Model with a dynamic batch axis (itself when already ONNX)."""
+    if model.onnx is not None:
+        return model
+    if model.module is None:
+        raise StudioError("weights only: there is no architecture to export", model.source)
+    # batch 2: exporters specialise a size-1 axis, and the batch axis must stay dynamic
+    args = tuple(torch.cat([a, a]) for a in example_inputs(model))
+    in_names = [s.name for s in model.inputs]
+    out_names = [s.name for s in model.outputs] or ["output"]
+    axes = {n: {0: "batch"} for n in in_names + out_names}
+    errors = []
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "model.onnx"
+        for dynamo in (True, False):
+            try:
+                _export(model, args, path, opset, in_names, out_names, axes, dynamo)
+                proto = onnx.load(path)
+                break
+            except Exception as e:  # exporters raise many types; the next one may succeed
+                errors.append(f"{'dynamo' if dynamo else 'TorchScript'} exporter: {first_line(e, 120)}")
+        else:
+            raise StudioError("ONNX export failed (" + "; ".join(errors) + ")", model.source)
+    _strip_debug_info(proto)
+    check(proto, model.source)
+    notes = list(model.notes) + ([f"exported after a fallback: {errors[0]}"] if errors else [])
+    inputs = [TensorSpec(s.name, ("batch", *s.shape[1:]) if s.shape else None, s.dtype) for s in model.inputs]
+    return replace(model, format=Format.ONNX, onnx=proto, module=None, program=None, inputs=inputs, notes=notes)
+
+
+def _export(model, args, path, opset, in_names, out_names, axes, dynamo: bool) -> None:
+    module = model.program if (dynamo and model.program is not None) else model.module
+    kwargs = dict(opset_version=opset, input_names=in_names, output_names=out_names, dynamic_axes=axes, dynamo=dynamo)
+    if dynamo:
+        kwargs.update(external_data=False, verbose=False)
+    with warnings.catch_warnings(), quiet("torch", "onnxscript"), MODULE_LOCK:
+        warnings.simplefilter("ignore")
+        torch.onnx.export(module.cpu() if hasattr(module, "cpu") else module, args, str(path), **kwargs)
+
+
+@contextlib.contextmanager
+def quiet(*names: str):
+    """Silence stdout and the named loggers ("" is the root logger): exporters and ORT's quantizers
+    print progress, hints and even tracebacks meant for script users; the studio reports their
+    failures itself, in one line."""
+    loggers = [logging.getLogger(name) for name in names]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.CRITICAL)
+    with open(os.devnull, "w") as null, contextlib.redirect_stdout(null):
+        try:
+            yield
+        finally:
+            for logger, level in zip(loggers, levels):
+                logger.setLevel(level)
+
+
+def _strip_debug_info(proto: onnx.ModelProto) -> None:
+    """The dynamo exporter stores each node's Python stack trace and FX node: often a tenth of a small
+    model's file, and paths from the machine that exported it. A deployable file carries neither."""
+    for node in proto.graph.node:
+        node.ClearField("metadata_props")
+        node.ClearField("doc_string")
+
+
+def check(proto: onnx.ModelProto, source: str = "") -> None:
+    try:
+        onnx.checker.check_model(proto)
+        onnx.shape_inference.infer_shapes(proto, check_type=True, strict_mode=True)
+    except Exception as e:  # checker and inference raise ValidationError, InferenceError, …
+        raise StudioError(f"the ONNX model fails validation ({first_line(e)})", source) from None

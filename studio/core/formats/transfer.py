@@ -1,0 +1,64 @@
+"""How Models travel from a forked job back to the window (studio.core.process.isolated): a torch.export
+program's module as its weights, an ONNX model's large weights apart from its proto, as raw bytes."""
+
+from __future__ import annotations
+
+import pickle
+from dataclasses import replace
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper
+
+from studio.core.formats.load_onnx import all_tensors, set_external_key
+from studio.core.formats.load_torch import program_module
+from studio.core.formats.model import Format, Model
+from studio.core.process.isolated import register_reducer
+
+
+@register_reducer
+def reduce_model(obj):
+    if isinstance(obj, Model) and obj.format is Format.EXPORTED_PROGRAM and obj.module is not None:
+        return _exported_model, (replace(obj, module=None), obj.module.state_dict())
+    if isinstance(obj, Model) and obj.onnx is not None:
+        return _onnx_model, _onnx_apart(obj)
+    return None
+
+
+def _exported_model(model: Model, weights: dict) -> Model:
+    model.module = program_module(model.program)
+    model.module.load_state_dict(weights)
+    return model
+
+
+APART_BYTES = 1 << 20  # ONNX weights at least this big travel beside the proto
+
+
+def _onnx_apart(model: Model) -> tuple:
+    """An ONNX model as its proto without its large weights (kept apart as in Model.external, and sent
+    as raw bytes): parsing a proto of hundreds of MB, and reading weights out of it, hold Python's
+    lock for hundreds of ms in the window. This is the child's last use of the model, so its own proto
+    gives its weights up instead of being copied."""
+    proto, external = model.onnx, dict(model.external)
+    for i, tensor in enumerate(all_tensors(proto.graph)):
+        if tensor.data_location != TensorProto.DEFAULT or not tensor.HasField("raw_data"):
+            continue
+        if np.prod(tensor.dims, dtype=np.int64) * helper.tensor_dtype_to_np_dtype(tensor.data_type).itemsize < APART_BYTES:
+            continue
+        data = tensor.raw_data
+        tensor.ClearField("raw_data")
+        tensor.data_location = TensorProto.EXTERNAL
+        key = (TRANSFER, i, len(data))
+        set_external_key(tensor, key)
+        external[key] = data
+    return replace(model, onnx=None), proto.SerializeToString(), {k: pickle.PickleBuffer(v) for k, v in external.items()}
+
+
+TRANSFER = "studio:transfer"  # the location of weights apart after a transfer: not a file
+
+
+def _onnx_model(model: Model, structure: bytes, external: dict) -> Model:
+    proto = onnx.ModelProto()
+    proto.ParseFromString(structure)
+    model.onnx, model.external = proto, external
+    return model

@@ -1,0 +1,86 @@
+"""Layer graph of an ONNX model: one node per operator; weights and Constant nodes fold into users."""
+
+from __future__ import annotations
+
+import onnx
+
+from studio.core.inspect.graph import Graph
+from studio.core.formats.load_onnx import graph_inputs
+
+MAX_SHAPE_INFERENCE_BYTES = 1 << 30  # protobuf cannot serialise past 2 GB; stay well under
+SHAPE_DATA_ELEMENTS = 1024  # initializers up to this size may hold shapes: inference keeps their values
+
+
+def onnx_graph(proto: onnx.ModelProto) -> Graph:
+    shapes = _inferred_shapes(proto)
+    return _build(proto.graph, shapes, top=True)
+
+
+def _build(g: onnx.GraphProto, shapes: dict, top: bool = False, prefix: str = "") -> Graph:
+    graph = Graph()
+    producer: dict[str, int] = {}
+    hidden = {t.name for t in g.initializer} | {s.values.name for s in g.sparse_initializer}
+    inputs = graph_inputs(g) if top else list(g.input)
+    for spec in inputs:
+        node = graph.add(spec.name, "Input", shape=getattr(spec, "shape", None) or shapes.get(spec.name))
+        producer[spec.name] = node.id
+    for i, n in enumerate(g.node):
+        if n.op_type == "Constant":
+            hidden.update(n.output)
+            continue
+        name = n.name or (n.output[0] if n.output else f"{n.op_type}_{i}")
+        layer = prefix + name if any(inp in hidden for inp in n.input) else None
+        node = graph.add(name, n.op_type, layer=layer, shape=shapes.get(n.output[0]) if n.output else None)
+        for attr in n.attribute:
+            for sub in [attr.g] if attr.type == onnx.AttributeProto.GRAPH else list(attr.graphs):
+                node.subgraphs[attr.name] = _build(sub, shapes, prefix=f"{prefix}{name}/{attr.name}/")
+        for inp in n.input:
+            if inp in producer and inp not in hidden:
+                graph.connect(producer[inp], node.id, inp)
+        for out in n.output:
+            producer[out] = node.id
+    for v in g.output:
+        node = graph.add(v.name, "Output", shape=shapes.get(v.name))
+        if v.name in producer:
+            graph.connect(producer[v.name], node.id, v.name)
+    return graph
+
+
+def _inferred_shapes(proto: onnx.ModelProto) -> dict[str, tuple]:
+    values = list(proto.graph.value_info) + list(proto.graph.input) + list(proto.graph.output)
+    structure = light_copy(proto)
+    if structure.ByteSize() < MAX_SHAPE_INFERENCE_BYTES:
+        try:
+            values += list(onnx.shape_inference.infer_shapes(structure).graph.value_info)
+        except Exception:  # inference is best effort: a model it cannot follow still has a graph
+            pass
+    shapes = {}
+    for v in values:
+        t = v.type.tensor_type
+        if v.type.HasField("tensor_type") and t.HasField("shape"):
+            shapes[v.name] = tuple(d.dim_value if d.HasField("dim_value") else (d.dim_param or None) for d in t.shape.dim)
+    return shapes
+
+
+def light_copy(proto: onnx.ModelProto) -> onnx.ModelProto:
+    """The model without the data of its large weights, which become typed inputs: inference needs
+    their shapes, not their values, and serialising hundreds of MB holds the GIL for seconds."""
+    light = onnx.ModelProto(ir_version=proto.ir_version, opset_import=proto.opset_import, functions=proto.functions)
+    g = proto.graph
+    light.graph.name = g.name
+    for field in ("node", "input", "output", "value_info", "sparse_initializer"):
+        getattr(light.graph, field).extend(getattr(g, field))
+    declared = {v.name for v in g.input}
+    for t in g.initializer:
+        if t.data_type in (onnx.TensorProto.INT64, onnx.TensorProto.INT32) or _elements(t) <= SHAPE_DATA_ELEMENTS:
+            light.graph.initializer.append(t)
+        elif t.name not in declared:
+            light.graph.input.append(onnx.helper.make_tensor_value_info(t.name, t.data_type, list(t.dims)))
+    return light
+
+
+def _elements(t: onnx.TensorProto) -> int:
+    n = 1
+    for d in t.dims:
+        n *= d
+    return n

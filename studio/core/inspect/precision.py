@@ -1,0 +1,56 @@
+"""Which operations of an ONNX model run in int8 / 4 bits and which stayed float."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import onnx
+
+from studio.core.inspect.graph_onnx import light_copy
+from studio.core.inspect.layers import LAYER_OPS
+
+
+class OpPrecision(NamedTuple):
+    node: str
+    op_type: str
+    precision: str  # "int8", "int4", "fp16", "float"
+
+
+INTEGER_OPS = {"ConvInteger", "MatMulInteger", "QLinearConv", "QLinearMatMul", "QGemm", "DynamicQuantizeMatMul",
+               "MatMulIntegerToFloat", "QAttention", "DynamicQuantizeLSTM", "QEmbedLayerNormalization"}  # fmt: skip
+NBITS_OPS = {"MatMulNBits", "GatherBlockQuantized"}
+COMPUTE_OPS = LAYER_OPS | {"Gather", "Attention", "LSTM", "GRU", "RNN"} | INTEGER_OPS | NBITS_OPS
+_INT_TYPES = {onnx.TensorProto.INT8: "int8", onnx.TensorProto.UINT8: "int8", onnx.TensorProto.INT4: "int4",
+              onnx.TensorProto.UINT4: "int4", onnx.TensorProto.INT16: "int16", onnx.TensorProto.UINT16: "int16"}  # fmt: skip
+
+
+def quantized_ops(proto: onnx.ModelProto) -> list[OpPrecision]:
+    """Each compute node (convolutions, matrix products, embeddings, recurrent layers) and the precision
+    it runs in, for a table: integer ops and nodes fed by DequantizeLinear are integer, the rest fp16
+    or float by the type of their inputs."""
+    graph = proto.graph
+    types = {t.name: t.data_type for t in graph.initializer}
+    values = [*graph.input, *graph.value_info, *graph.output]
+    try:
+        inferred = onnx.shape_inference.infer_shapes(light_copy(proto)).graph  # without the weights' data
+        values += [*inferred.input, *inferred.value_info, *inferred.output]
+    except Exception:  # contrib ops can stop inference; types then come from initializers alone
+        pass
+    types.update({v.name: v.type.tensor_type.elem_type for v in values})
+    dequantized = {o: types.get(n.input[0]) for n in graph.node if n.op_type == "DequantizeLinear" for o in n.output}
+    weights = {t.name for t in graph.initializer} | dequantized.keys()
+    return [OpPrecision(node.name, node.op_type, _precision(node, types, dequantized)) for node in graph.node
+            if node.op_type in COMPUTE_OPS and (node.op_type != "Gather" or node.input[0] in weights)]  # fmt: skip
+
+
+def _precision(node: onnx.NodeProto, types: dict, dequantized: dict) -> str:
+    if node.op_type in INTEGER_OPS:
+        return "int8"
+    if node.op_type in NBITS_OPS:
+        return f"int{next((a.i for a in node.attribute if a.name == 'bits'), 4)}"
+    fed = [dequantized[i] for i in node.input if i in dequantized]
+    if fed:
+        return _INT_TYPES.get(fed[0], "int8")
+    if any(types.get(i) == onnx.TensorProto.FLOAT16 for i in node.input):
+        return "fp16"
+    return "float"

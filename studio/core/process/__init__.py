@@ -1,0 +1,1 @@
+"""Running jobs: the generator protocol, the fork runner, threads and locks, DDP."""

@@ -1,0 +1,172 @@
+"""The operations a recipe step or a window action can perform, each a named unit in one table.
+
+Every op validates its options (schema), describes itself in a few words (for the version's label),
+and runs as a job that returns a new Model, leaving the one it started from untouched.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from studio.core.evaluate.data import DataSet
+from studio.core.errors import StudioError
+from studio.core.process.jobs import CancelToken, Job, Progress, offset
+from studio.core.formats.model import Model
+from studio.core.compress.quantize import quantize
+from studio.core.compress.quantize_ort import CALIBRATIONS, MODES, Settings
+from studio.core.project.schema import Field, validate
+from studio.core.compress.finetune import finetune
+from studio.core.compress.distill import distill, make_student
+from studio.core.compress.channels import channels
+from studio.core.compress import prune
+
+
+@dataclass
+class Context:
+    data: DataSet | None
+    device: str
+    cancel: CancelToken
+    original: Model  # the version the run started from: the teacher when fine-tuning without labels
+
+
+@dataclass(frozen=True)
+class Op:
+    name: str
+    fields: dict[str, Field]
+    run: Callable[[Model, dict, Context], Job[Model]]
+    describe: Callable[[dict], str]
+    needs_data: bool = False
+
+    def validate(self, where: str, options) -> dict:
+        return validate(where, options, self.fields)
+
+
+def _prune(model: Model, o: dict, ctx: Context) -> Job[Model]:
+    if o["method"] == "channels":
+        yield Progress(0, 1, "removing channels (Torch-Pruning)")
+        return channels(model, o["ratio"], o["round_to"], o["exclude"])
+    if o["sparsity"] is None:
+        raise StudioError("prune: magnitude pruning needs a 'sparsity' from 0 to 1")
+    allowed = model.capabilities()["prune_unstructured"]
+    if not allowed.allowed:
+        raise StudioError(allowed.reason, model.source)
+    if o["schedule"] == "gradual":
+        return (yield from _gradual(model, o, ctx))
+    yield Progress(0, 1, f"pruning {o['sparsity']:.0%} of the weights by magnitude")
+    return prune.magnitude(model, o["sparsity"], o["scope"], o["exclude"], o["layers"])
+
+
+def _gradual(model: Model, o: dict, ctx: Context) -> Job[Model]:
+    """Zhu & Gupta 2017: sparsity rises as s_f·(1 − (1 − t/n)³) over n epochs of fine-tuning."""
+    n = o["epochs"]
+    if ctx.data is None:
+        raise StudioError("gradual pruning fine-tunes as it goes: it needs data")
+    for t in range(1, n + 1):
+        target = o["sparsity"] * (1 - (1 - t / n) ** 3)
+        model = prune.magnitude(model, target, o["scope"], o["exclude"], o["layers"])
+        job = finetune(model, ctx.data, epochs=1, lr=o["lr"], device=ctx.device, teacher=ctx.original, cancel=ctx.cancel)
+        model = yield from offset(job, t - 1, n, f"sparsity {target:.1%}, ")
+    return model
+
+
+def _finetune(model: Model, o: dict, ctx: Context) -> Job[Model]:
+    return (yield from finetune(model, ctx.data, epochs=o["epochs"], lr=o["lr"], batch_size=o["batch_size"],
+                                optimizer=o["optimizer"], device=ctx.device, teacher=ctx.original, seed=o["seed"], cancel=ctx.cancel))  # fmt: skip
+
+
+def _distill(model: Model, o: dict, ctx: Context) -> Job[Model]:
+    student = make_student(model, o["student"])
+    return (yield from distill(model, student, ctx.data, epochs=o["epochs"], temperature=o["temperature"], alpha=o["alpha"],
+                               lr=o["lr"], batch_size=o["batch_size"], optimizer=o["optimizer"], device=ctx.device,
+                               seed=o["seed"], cancel=ctx.cancel))  # fmt: skip
+
+
+def _describe_distill(o: dict) -> str:
+    s = o["student"]
+    who = f"width {s['width']:g}" if "width" in s and "sample" not in s else s.get("sample") or s.get("model") or "student"
+    return f"distilled into {who}"
+
+
+def _quantize(model: Model, o: dict, ctx: Context) -> Job[Model]:
+    return (yield from quantize(model, ctx.data, mode=o["mode"], calibration=o["calibration"], samples=o["samples"],
+                                per_channel=o["per_channel"], bits=o["bits"], exclude=o["exclude"], keep_float=o["keep_float"],
+                                max_drop=o["max_drop"], device=ctx.device, cancel=ctx.cancel))  # fmt: skip
+
+
+def _describe_quantize(o: dict) -> str:
+    text = Settings(o["mode"], o["calibration"], o["samples"], o["per_channel"], o["bits"]).describe()
+    return text + (f", up to {o['keep_float']} layers float" if o["keep_float"] else "")
+
+
+def _describe_prune(o: dict) -> str:
+    if o["method"] == "channels":
+        return f"{o['ratio']:.0%} of channels removed"
+    return f"pruned {o['sparsity']:.0%}" + (" (gradual)" if o["schedule"] == "gradual" else "")
+
+
+OPS: dict[str, Op] = {
+    "prune": Op(
+        "prune",
+        {
+            "method": Field(str, "magnitude", choices=("magnitude", "channels"), help="magnitude: single weights; channels: whole channels"),
+            "scope": Field(str, "global", choices=("global", "layer"), help="one threshold for all layers, or the same share in each"),
+            "sparsity": Field(float, None, 0.0, 0.999, help="share of weights set to zero (magnitude)"),
+            "layers": Field(dict, None, help="per-layer sparsity, e.g. {fc1: 0.97} (magnitude)"),
+            "exclude": Field(list, [], help="layer names or types left alone"),
+            "schedule": Field(str, "one-shot", choices=("one-shot", "gradual"), help="gradual: prune while fine-tuning"),
+            "epochs": Field(int, 5, 1, 1000, help="fine-tuning epochs of a gradual schedule"),
+            "lr": Field(float, 1e-3, 0.0, 10.0, help="learning rate of a gradual schedule"),
+            "ratio": Field(float, 0.5, 0.0, 0.99, help="share of channels removed (channels)"),
+            "round_to": Field(int, 8, 1, 512, help="keep channel counts a multiple of this (channels)"),
+        },
+        _prune,
+        _describe_prune,
+    ),
+    "finetune": Op(
+        "finetune",
+        {
+            "epochs": Field(int, 3, 1, 1000),
+            "lr": Field(float, 1e-3, 0.0, 10.0),
+            "batch_size": Field(int, 64, 1, 65536),
+            "optimizer": Field(str, "adam", choices=("adam", "adamw", "sgd")),
+            "seed": Field(int, 0, 0, 2**31 - 1, help="shuffling and initialisation seed"),
+        },
+        _finetune,
+        lambda o: f"fine-tuned {o['epochs']} epochs",
+        needs_data=True,
+    ),
+    "distill": Op(
+        "distill",
+        {
+            "student": Field(dict, {"width": 0.25}, help="{width: 0.25}, {model: PATH} or {sample: NAME}"),
+            "epochs": Field(int, 10, 1, 1000),
+            "temperature": Field(float, 4.0, 0.1, 100.0, help="softens the teacher's outputs"),
+            "alpha": Field(float, 0.7, 0.0, 1.0, help="weight of the teacher against the labels"),
+            "lr": Field(float, 3e-3, 0.0, 10.0, help="3e-3 measured best for 10-epoch students (benchmarks/bench_distill.py)"),
+            "batch_size": Field(int, 64, 1, 65536),
+            "optimizer": Field(str, "adam", choices=("adam", "adamw", "sgd")),
+            "seed": Field(int, 0, 0, 2**31 - 1),
+        },
+        _distill,
+        _describe_distill,
+        needs_data=True,
+    ),
+    "quantize": Op(
+        "quantize",
+        {
+            "mode": Field(str, "dynamic", choices=tuple(MODES),
+                          help="dynamic: int8 weights; static: int8 weights and activations, calibrated on data; "
+                               "fp16: half precision; weights-only: 4/8-bit matrix weights (MatMul layers)"),
+            "calibration": Field(str, "minmax", choices=CALIBRATIONS, help="how static mode picks activation ranges"),
+            "samples": Field(int, 256, 1, 1_000_000, help="calibration examples from the train split (static)"),
+            "per_channel": Field(bool, True, help="one scale per output channel: closer to float, a little larger"),
+            "bits": Field(int, 4, choices=(4, 8), help="bits per weight (weights-only)"),
+            "exclude": Field(list, [], help="layer names, node names or op types kept float"),
+            "keep_float": Field(int, 0, 0, 10_000, help="how many of the layers that hurt most stay float (ranked on data)"),
+            "max_drop": Field(float, None, 0.0, 1.0, help="keep only as many of those float as hold the accuracy drop within this"),
+        },
+        _quantize,
+        _describe_quantize,
+    ),
+}

@@ -1,0 +1,147 @@
+import re
+
+import onnx
+import pytest
+
+from studio.core.evaluate.data import load_data
+from studio.core.errors import StudioError
+from studio.core.formats.to_onnx import to_onnx
+from studio.core.process.jobs import CancelToken, Cancelled, run_to_end
+from studio.core.formats.load import load_model
+from studio.core.evaluate.metrics import evaluate
+from studio.core.formats.model import Format
+from studio.core.compress.quantize import quantize
+from studio.core.inspect.precision import quantized_ops
+from studio.core.compress.quantize_sensitivity import quant_sensitivity
+from studio.core.project.recipe import parse_recipe, run_recipe
+from studio.core.evaluate.runtime import ort_session
+from studio.core.formats.load_onnx import full_onnx
+
+LAYERS = ["node_conv2d", "node_conv2d_1", "node_linear", "node_linear_1"]  # digits-cnn: conv1, conv2, fc1, fc2
+
+
+@pytest.fixture(scope="module")
+def cnn():
+    return to_onnx(load_model("sample:digits-cnn"))
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return load_data("sample:digits")
+
+
+@pytest.fixture(scope="module")
+def fp32_accuracy(cnn, digits):
+    return evaluate(cnn, digits.test())["accuracy"]
+
+
+def precisions(model) -> dict[str, str]:
+    """Layer (float graph's node name) → precision, whatever suffix the quantizer gave the node."""
+    rows = quantized_ops(model.onnx)
+    return {layer: next(r.precision for r in rows if re.fullmatch(re.escape(layer) + r"(_MatMul)?(_quant|_Q\d)?", r.node))
+            for layer in LAYERS}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "mode, max_ratio, expected",
+    [
+        ("dynamic", 0.35, {"int8"}),
+        ("static", 0.35, {"int8"}),
+        ("fp16", 0.55, {"fp16"}),
+        ("weights-only", 0.35, {"float", "int4"}),  # convolutions stay float: MatMulNBits covers matrix products
+    ],
+)
+def test_every_mode_runs_in_ort_keeps_accuracy_and_shrinks(cnn, digits, fp32_accuracy, mode, max_ratio, expected):
+    before = full_onnx(cnn).SerializeToString()
+    q = run_to_end(quantize(cnn, digits, mode=mode))
+    assert q.format is Format.ONNX and q.module is None
+    ort_session(q)  # ONNX Runtime loads it
+    result = evaluate(q, digits.test())
+    assert result["runtime"].startswith("onnxruntime")
+    assert result["accuracy"] >= fp32_accuracy - 0.02
+    assert q.size_bytes == len(full_onnx(q).SerializeToString()) < max_ratio * len(before)
+    assert set(precisions(q).values()) == expected
+    assert any("quantized by ONNX Runtime" in n for n in q.notes)
+    assert full_onnx(cnn).SerializeToString() == before  # the version it started from is untouched
+    assert [i.type.tensor_type.elem_type for i in q.onnx.graph.input] == [onnx.TensorProto.FLOAT]  # io stays float32
+
+
+@pytest.mark.parametrize("calibration", ["minmax", "entropy", "percentile"])
+def test_static_calibrates_on_unlabeled_data(cnn, fp32_accuracy, calibration):
+    unlabeled = load_data({"path": "sample:digits", "labels": "none"})
+    q = run_to_end(quantize(cnn, unlabeled, mode="static", calibration=calibration, samples=64))
+    assert set(precisions(q).values()) == {"int8"}
+    assert evaluate(q, load_data("sample:digits").test())["accuracy"] >= fp32_accuracy - 0.02
+
+
+def test_static_needs_data(cnn):
+    with pytest.raises(StudioError, match="calibrates on data"):
+        run_to_end(quantize(cnn, None, mode="static"))
+
+
+@pytest.mark.parametrize("mode", ["dynamic", "static", "fp16", "weights-only"])
+def test_excluded_layers_stay_float(cnn, digits, mode):
+    q = run_to_end(quantize(cnn, digits, mode=mode, exclude=["fc1", "Conv"]))  # a layer name and an op type
+    p = precisions(q)
+    assert p["node_conv2d"] == p["node_conv2d_1"] == p["node_linear"] == "float"
+    assert p["node_linear_1"] != "float"
+
+
+def test_an_exclusion_that_matches_nothing_is_an_error(cnn, digits):
+    with pytest.raises(StudioError, match="'fc9' matches no layer"):
+        run_to_end(quantize(cnn, digits, exclude=["fc9"]))
+
+
+def test_sensitivity_ranks_every_layer_worst_first(cnn, digits):
+    ranking = run_to_end(quant_sensitivity(cnn, digits))
+    assert sorted(r.layer for r in ranking.layers) == sorted(LAYERS)
+    sqnr = [r.sqnr_db for r in ranking.layers]
+    assert sqnr == sorted(sqnr) and all(s > 10 for s in sqnr)
+    assert ranking.metric == "accuracy" and 0.9 < ranking.quantized_score <= 1.0
+    assert ranking.rows()[0]["layer"] == ranking.most_sensitive(1)[0]
+
+
+def test_keep_float_keeps_the_most_sensitive_layers_float(cnn, digits):
+    ranking = run_to_end(quant_sensitivity(cnn, digits, exclude=["node_conv2d"]))
+    worst = ranking.most_sensitive(2)
+    q = run_to_end(quantize(cnn, digits, mode="dynamic", exclude=["node_conv2d"], keep_float=2))
+    p = precisions(q)
+    assert {layer for layer, prec in p.items() if prec == "float"} == {"node_conv2d", *worst}
+    assert any(worst[0] in n for n in q.notes)
+
+
+def test_max_drop_keeps_as_few_layers_float_as_it_can(cnn, digits):
+    q = run_to_end(quantize(cnn, digits, mode="static", keep_float=4, max_drop=1.0))  # any drop is allowed
+    assert set(precisions(q).values()) == {"int8"}
+    with pytest.raises(StudioError, match="needs a budget"):
+        run_to_end(quantize(cnn, digits, max_drop=0.01))
+
+
+def test_cancelling_stops_the_job(cnn, digits):
+    token = CancelToken()
+    token.cancel()
+    with pytest.raises(Cancelled):
+        run_to_end(quantize(cnn, digits, mode="static", cancel=token))
+
+
+def test_quantize_step_through_a_recipe(tmp_path):
+    recipe = parse_recipe({"model": "sample:digits-cnn", "data": "sample:digits",
+                           "steps": [{"quantize": {"mode": "static", "samples": 128, "exclude": ["fc2"]}}],
+                           "export": {"path": str(tmp_path / "q.onnx")}})  # fmt: skip
+    (op, options), = recipe.steps
+    assert (options["calibration"], options["per_channel"], options["keep_float"]) == ("minmax", True, 0)
+    result = run_to_end(run_recipe(recipe))
+    (step,) = result.steps
+    assert step.label == "int8 static (minmax, 128 samples)"
+    assert step.metrics["runtime"].startswith("onnxruntime") and step.metrics["accuracy"] > 0.95
+    assert step.metrics["agreement"] > 0.97  # fidelity to the PyTorch original
+    assert step.model.format is Format.ONNX
+    assert result.export["metrics"]["parity"]["max_abs_diff"] == 0.0  # the file is the quantized version itself
+    assert load_model(str(tmp_path / "q.onnx")).size_bytes == result.export["size_bytes"] == step.metrics["size_bytes"]
+
+
+@pytest.mark.parametrize("options, message", [({"mode": "int3"}, "not one of"), ({"bits": 3}, "not one of"),
+                                              ({"keep_float": -1}, "outside"), ({"per_channel": "yes"}, "true or false")])  # fmt: skip
+def test_bad_quantize_options_name_the_key(options, message):
+    with pytest.raises(StudioError, match=message):
+        parse_recipe({"model": "sample:digits-cnn", "steps": [{"quantize": options}]})

@@ -1,0 +1,29 @@
+import os
+
+import pytest
+
+from studio.core.evaluate.measure import zipped, zipped_size
+
+
+@pytest.mark.parametrize("data", [b"", b"abc" * 1000, os.urandom(9_000_001)])
+def test_zipped_size_is_the_length_of_the_zip_whatever_the_pieces(data):
+    expected = len(zipped("model", data))
+    assert zipped_size("model", [data]) == expected
+    assert zipped_size("model", [data[:7], b"", data[7:]]) == expected
+
+
+def test_large_data_is_deflated_in_parallel_blocks_to_within_a_hundredth_of_a_percent(monkeypatch):
+    import numpy as np
+
+    from studio.core.evaluate import measure
+
+    weights = np.random.default_rng(0).standard_normal(3_000_000).astype(np.float32)
+    weights[::3] = 0  # compressible, as a pruned model is
+    data = weights.tobytes()
+    blocks = []
+    deflate = measure._deflated_length
+    monkeypatch.setattr(measure, "PARALLEL_FROM", 0)
+    monkeypatch.setattr(measure, "_deflated_length", lambda *a: (blocks.append(len(a[0])), deflate(*a))[1])
+    size = zipped_size("model", [data[:5], data[5:]], threads=2)
+    assert len(blocks) == 4 and sum(blocks) == len(data)
+    assert size == pytest.approx(len(zipped("model", data)), rel=1e-4)
