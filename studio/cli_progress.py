@@ -6,6 +6,7 @@ import time
 
 from studio.core.process.distributed import is_main_process
 from studio.core.process.jobs import Progress
+from studio.core.deliver.verdict import latency_lines, size_words
 
 WIDTH = 30
 
@@ -55,10 +56,11 @@ def format_result(result) -> str:
         lines.append(", ".join(parts))
     if result.export:
         e = result.export
-        lines.append(f"exported {e['path']}: {e['size_bytes']:,} B" + (f", zipped {e['zip_bytes']:,} B" if "zip_bytes" in e else ""))
+        source_size = e["metrics"].get("source_size_bytes")
+        lines.append(f"exported {e['path']}: {e['size_bytes']:,} B" + (f", zipped {e['zip_bytes']:,} B" if "zip_bytes" in e else "")
+                     + (f" ({size_words(e['size_bytes'], source_size)})" if source_size else ""))
         m = e["metrics"]
         if "accuracy" in m:
             lines.append(f"  accuracy {m['accuracy']:.2%} in {m['runtime']}")
-        for lat in m.get("latency", []):
-            lines.append(f"  latency {lat['latency_ms']:.3f} ms at batch {lat['batch']} ({lat['runtime']})")
+        lines += [f"  {label}: {text}" for label, text in latency_lines(m)]
     return "\n".join(lines)

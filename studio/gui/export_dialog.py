@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 from studio.gui import dialogs, metric_text
 from studio.gui.widgets import button
 from studio.gui.worker import JobRunner
+from studio.core.deliver.verdict import latency_lines, size_words
 
 if TYPE_CHECKING:
     from studio.core.project.versions import Version
@@ -138,13 +139,14 @@ def report(result: dict, original: dict) -> str:
     m, size = result["metrics"], metric_text.human_bytes
     lines = [f"<b>Wrote {escape(Path(result['path']).name)}</b> in {escape(str(Path(result['path']).parent))}"]
     before = f"{size(original['size_bytes'])} (the original's weights) → " if "size_bytes" in original else ""
-    lines.append(f"<b>Size:</b> {before}{size(result['size_bytes'])}" + (f", {size(result['zip_bytes'])} zipped" if "zip_bytes" in result else ""))
+    lines.append(f"<b>Size:</b> {before}{size(result['size_bytes'])}" + (f", {size(result['zip_bytes'])} zipped" if "zip_bytes" in result else "")
+                 + (f" — {size_words(result['size_bytes'], original['size_bytes'])}" if "size_bytes" in original else ""))
     if "accuracy" in m:
         lines.append(f"<b>Accuracy:</b> {m['accuracy']:.2%} on the test split, run in {escape(m['runtime'])}")
     if "agreement" in m:
         lines.append(f"<b>Fidelity to the original:</b> same answer on {m['agreement']:.2%} of the test split, SQNR {m['sqnr_db']:.1f} dB")
-    for lat in m["latency"]:
-        lines.append(f"<b>Latency, batch {lat['batch']}:</b> {lat['latency_ms']:.3f} ms (median, {escape(lat['runtime'])}, {lat['threads']} threads)")
+    for label, text in latency_lines(m):
+        lines.append(f"<b>{escape(label.capitalize())}:</b> {escape(text)}")
     p = m["parity"]
     lines.append(f"<b>Parity with the version:</b> same answer on {p['top1_agreement']:.2%}, largest difference {p['max_abs_diff']:.2e} "
                  f"({escape(p['reference'])} against {escape(p['runtime'])}, {escape(p['inputs'])})")  # fmt: skip

@@ -17,12 +17,17 @@ if TYPE_CHECKING:
     from studio.core.project.analysis import ModelInfo
     from studio.core.inspect.precision import OpPrecision
 
+# what a mode can buy, not a promise: size and speed are measured on the result
 BUYS = {
-    "dynamic": "About 4× smaller (8-bit weights); accuracy measured in ONNX Runtime.",
-    "static": "About 4× smaller and often faster (8-bit weights and activations); accuracy measured in ONNX Runtime.",
-    "fp16": "About 2× smaller (16-bit weights); accuracy measured in ONNX Runtime.",
-    "weights-only": "Matrix weights 4–8× smaller (4 or 8 bits); accuracy measured in ONNX Runtime.",
-}
+    "dynamic": "8-bit weights: up to 4× smaller. Matrix products may run faster; convolutions (ConvInteger) "
+               "usually run slower on CPU. Size, speed and accuracy are measured in ONNX Runtime.",
+    "static": "8-bit weights and activations: up to 4× smaller. Faster only where the CPU has fast int8 kernels "
+              "for the model's ops. Size, speed and accuracy are measured in ONNX Runtime.",
+    "fp16": "16-bit weights: up to 2× smaller; faster on GPUs, often slower on CPU. "
+            "Size, speed and accuracy are measured in ONNX Runtime.",
+    "weights-only": "Matrix weights in 4 or 8 bits: they shrink 4–8×, other layers stay float; runs only in "
+                    "ONNX Runtime, where size and accuracy are measured.",
+}  # fmt: skip
 ROWS = [
     Row("mode", "Precision", choices={"dynamic": "int8 weights (dynamic)", "static": "int8 weights and activations (static)",
                                       "fp16": "half precision (fp16)", "weights-only": "4/8-bit weights only (MatMul)"}),
@@ -44,6 +49,10 @@ class QuantizePanel(Sheet):
 
         super().__init__(parent)
         self.form = OptionForm(OPS["quantize"].fields, ROWS)
+        self.advice = QLabel()
+        self.advice.setWordWrap(True)  # one sentence; wrapped rather than widening the sheet
+        self.advice.setToolTip("The mode that suits this model, and why; chosen for you when a model is shown")
+        self.advice.hide()
         self.form.widgets["mode"].currentIndexChanged.connect(self._mode_changed)
         self.form.widgets["keep_float"].valueChanged.connect(self._mode_changed)
         self.keep = LayerPicks(("Keep float", "Checked layers are not quantized: they keep their float weights", False))
@@ -65,6 +74,7 @@ class QuantizePanel(Sheet):
         column.addWidget(self.summary)
         column.addWidget(self.ops)
 
+        self.body.addWidget(self.advice)
         self.body.addWidget(self.form)
         self.body.addWidget(result)
         self.body.addWidget(kept)
@@ -80,7 +90,15 @@ class QuantizePanel(Sheet):
         self.buys.setText(BUYS[mode])
 
     def show_model(self, info: ModelInfo) -> None:
+        from studio.core.compress.quantize_advice import suggest_mode
+
         self.keep.set_layers(weighted_layers(info))
+        mode, reason = suggest_mode(info.model)
+        if mode:
+            self.form.set_value("mode", mode)
+        self.advice.setText(f"Suggested: {ROWS[0].choices[mode]}: {reason}" if mode else f"Not suggested: {reason}")
+        self.advice.setToolTip(self.advice.text())
+        self.advice.show()
 
     def show_ops(self, ops: list[OpPrecision] | None) -> None:
         """The precision of each operation of the current version; None: it is not an ONNX model."""

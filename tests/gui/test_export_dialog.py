@@ -21,7 +21,8 @@ def test_export_reports_size_accuracy_latency_and_parity(studio, run_sheet, qtbo
     assert path.is_file() and Path(dialog.result["zip_path"]).is_file()  # "also write a .zip" is on at first
     text = QTextDocumentFragment.fromHtml(dialog.report.text()).toPlainText()
     assert "Size:" in text and "zipped" in text and "Accuracy:" in text and "onnxruntime" in text
-    assert "Latency, batch 1:" in text and " ms (median, onnxruntime CPUExecutionProvider" in text and "threads" in text
+    assert "Latency, batch 1:" in text and " ms (median of " in text and "onnxruntime CPUExecutionProvider" in text and "threads" in text
+    assert "; source " in text  # timed beside the version it came from
     assert "Parity with the version: same answer on 100.00%" in text
     card = json.loads(path.with_name("digits.card.json").read_text())
     assert card["steps"] == [{"prune": window.compression.session.version.result.options}]

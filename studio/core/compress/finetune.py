@@ -3,18 +3,17 @@ is cross-entropy; without labels the pruned model learns to match the unpruned o
 
 from __future__ import annotations
 
-import copy
 from dataclasses import replace
 
 import numpy as np
 
-from studio.core.evaluate.data import DataSet
+from studio.core.compress.train import copy_module, train
 from studio.core.errors import StudioError
-from studio.core.process.jobs import NO_CANCEL, CancelToken, Job, Progress
+from studio.core.evaluate.data import DataSet
 from studio.core.evaluate.metrics import accuracy, fidelity
-from studio.core.formats.model import Model
 from studio.core.evaluate.runtime import predict, predict_module
-from studio.core.compress.train import train
+from studio.core.formats.model import Model
+from studio.core.process.jobs import NO_CANCEL, CancelToken, Job, Progress
 
 UNLABELED_TEMPERATURE = 2.0
 
@@ -46,6 +45,8 @@ def finetune(model: Model, data: DataSet, *, epochs: int = 3, lr: float = 1e-3, 
     """A new version trained for `epochs`; without labels it needs a teacher (the unpruned version)."""
     if model.module is None or not model.capabilities()["finetune"].allowed:
         raise StudioError(model.capabilities()["finetune"].reason, model.source)
+    if not any(p.requires_grad for p in model.module.parameters()):
+        raise StudioError("the model has no trainable parameters (a frozen TorchScript module keeps its weights as constants)", model.source)
     train_set, test_set = single_input(model, data)
     if not data.labeled and teacher is None:
         raise StudioError("fine-tuning without labels needs the unpruned version to learn from")
@@ -54,7 +55,7 @@ def finetune(model: Model, data: DataSet, *, epochs: int = 3, lr: float = 1e-3, 
         yield Progress(0, 1, "computing the unpruned model's outputs")
         teacher_train = predict(teacher, train_set.shaped_for(teacher.inputs).x, device)
         teacher_test = predict(teacher, test_set.shaped_for(teacher.inputs).x, device)
-    module = copy.deepcopy(model.module)
+    module = copy_module(model.module)
     x = next(iter(train_set.x.values()))
     trained = yield from train(
         module, x, train_set.y, teacher_train, epochs=epochs, lr=lr, batch_size=batch_size, optimizer=optimizer,

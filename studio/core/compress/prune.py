@@ -7,7 +7,6 @@ compressed; they do not make ONNX Runtime faster (it runs dense kernels).
 
 from __future__ import annotations
 
-import copy
 from dataclasses import replace
 
 import numpy as np
@@ -15,11 +14,11 @@ import onnx
 import torch
 from onnx import numpy_helper
 
+from studio.core.compress.train import copy_module
 from studio.core.errors import StudioError
 from studio.core.formats.load_onnx import external_key, tensor_array
-from studio.core.inspect.prunable import prunable_onnx, prunable_torch
 from studio.core.formats.model import Model
-
+from studio.core.inspect.prunable import prunable_onnx, prunable_torch
 
 
 def magnitude_masks(weights: dict[str, torch.Tensor | np.ndarray], sparsity: float, scope: str = "global",
@@ -63,7 +62,7 @@ def magnitude(model: Model, sparsity: float, scope: str = "global", exclude: lis
     """A new version with the smallest weights set to exactly zero; the given model is untouched."""
     if model.onnx is not None:
         return _magnitude_onnx(model, sparsity, scope, exclude, layers)
-    module = copy.deepcopy(model.module)
+    module = copy_module(model.module)
     weights = prunable_torch(module, exclude)
     masks = magnitude_masks(weights, sparsity, scope, layers)
     with torch.no_grad():

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from studio.core.compress.quantize_advice import RECURRENT
 from studio.core.compress.quantize_ort import CALIBRATIONS, MODES, Settings, prepared, quantize_prepared
 from studio.core.compress.quantize_sensitivity import keep_sensitive_float
 from studio.core.errors import StudioError
 from studio.core.evaluate.data import DataSet
 from studio.core.formats.model import Model
+from studio.core.inspect.precision import quantized_ops
 from studio.core.process.jobs import NO_CANCEL, CancelToken, Job, Progress, offset
 
 
@@ -48,6 +50,10 @@ def quantize(model: Model, data: DataSet | None = None, *, mode: str = "dynamic"
     notes = list(prep.model.notes) + prep.notes + [f"quantized by ONNX Runtime: {settings.describe()}"]
     if exclude or kept:
         notes.append("kept float: " + ", ".join([*exclude, *kept]))
+    recurrent = sorted({op.op_type for op in quantized_ops(proto) if op.op_type in RECURRENT and op.precision == "float"})
+    if recurrent and mode in ("dynamic", "static"):
+        also = "; dynamic int8 quantizes LSTM" if mode == "static" and "LSTM" in recurrent else ""
+        notes.append(f"{', '.join(recurrent)} layers stay float: ONNX Runtime's {mode} int8 leaves them{also}")
     result = replace(prep.model, onnx=proto, size_bytes=proto.ByteSize(), notes=notes)
     yield Progress(2, 2, f"quantized: {settings.describe()}", {"size_bytes": result.size_bytes})
     return result

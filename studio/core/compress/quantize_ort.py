@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import onnx
+import onnx.version_converter
 
 from studio.core.evaluate.data import DataSet
 from studio.core.errors import StudioError, first_line
@@ -19,12 +20,19 @@ from studio.core.process.jobs import NO_CANCEL, CancelToken, Cancelled
 from studio.core.formats.load_onnx import full_onnx
 from studio.core.formats.model import Model
 from studio.core.inspect.layers import LAYER_OPS
+from studio.core.inspect.precision import already_quantized
 from studio.core.inspect.prunable import excluded
 from studio.core.evaluate.runtime import ort_session
 
 CALIBRATIONS = ("minmax", "entropy", "percentile")
 CALIBRATION_BATCH = 32
 WEIGHT_ONLY_BLOCK = 32  # weights per scale: ORT's MatMulNBits block size
+ORT_ERRORS_ONLY = 3  # ORT's log severity: its warnings ("Removing initializer …") are not the user's business
+# inputs that hold weights, by op type: ORT quantizes them only when they are initializers
+WEIGHT_INPUTS = {"Conv": (1, 2), "ConvTranspose": (1, 2), "Gemm": (0, 1, 2), "MatMul": (0, 1), "Gather": (0,),
+                 "LSTM": (1, 2, 3), "GRU": (1, 2, 3), "RNN": (1, 2, 3),
+                 "BatchNormalization": (1, 2, 3, 4)}  # ORT folds these into the Conv before it, when initializers  # fmt: skip
+_FLOATS = {onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16, onnx.TensorProto.DOUBLE, onnx.TensorProto.BFLOAT16}
 
 
 @dataclass(frozen=True)
@@ -46,6 +54,8 @@ class Mode:
     describe: Callable[[Settings], str]
     preprocess: bool  # run ORT's quant_pre_process (shape inference, basic optimisation) first
     needs_data: bool = False
+    per_channel: bool = False  # whether Settings.per_channel means anything to it
+    min_opset: int = 0  # the ONNX opset its output needs; an older model is converted up when it can be
 
 
 def _dynamic(src: Path, dst: Path, s: Settings, exclude: list[str], _reader) -> None:
@@ -85,8 +95,10 @@ def _weights_only(src: Path, dst: Path, s: Settings, exclude: list[str], _reader
 
 
 MODES: dict[str, Mode] = {
-    "dynamic": Mode(_dynamic, lambda s: "int8 dynamic" + ("" if s.per_channel else " (per tensor)"), preprocess=True),
-    "static": Mode(_static, lambda s: f"int8 static ({s.calibration}, {s.samples} samples)", preprocess=True, needs_data=True),
+    "dynamic": Mode(_dynamic, lambda s: "int8 dynamic" + ("" if s.per_channel else " (per tensor)"), preprocess=True,
+                    per_channel=True),
+    "static": Mode(_static, lambda s: f"int8 static ({s.calibration}, {s.samples} samples)", preprocess=True,
+                   needs_data=True, per_channel=True, min_opset=13),  # per-channel DequantizeLinear (axis) needs 13
     "fp16": Mode(_fp16, lambda s: "fp16", preprocess=False),
     "weights-only": Mode(_weights_only, lambda s: f"int{s.bits} weights only", preprocess=False),
 }
@@ -101,6 +113,8 @@ class Prepared:
     path: Path
     folder: Path
     notes: list[str]
+    raw: Path | None = None  # the same model not pre-processed, when `path` is
+    fallback: int = 0  # attempts (see attempts()) that failed: later runs start after them
 
     def layers(self) -> list[tuple[str, str]]:
         """(node name, op type) of the weighted layers: what a user excludes, ranks or keeps float."""
@@ -124,6 +138,16 @@ class Prepared:
             raise StudioError(f"quantize.exclude: {first!r} matches no layer (give a layer or node name, or an op type like Conv)")
         return names
 
+    def attempts(self, settings: Settings) -> list[tuple[Path, Settings, str]]:
+        """(model file, settings, what changed) from the preferred to the safest: ORT's quantizers raise
+        on some graphs (pre-processed ones, per-channel axes they cannot work out)."""
+        tries = [(self.path, settings, "")]
+        if self.raw is not None:
+            tries.append((self.raw, settings, "without pre-processing"))
+        if MODES[settings.mode].per_channel and settings.per_channel:
+            tries.append((self.raw or self.path, replace(settings, per_channel=False), "per tensor"))
+        return tries
+
 
 def aliases(node: onnx.NodeProto) -> list[str]:
     """A node's names as ORT's quantizers may see them: dynamic and weight-only quantization first turn
@@ -133,51 +157,125 @@ def aliases(node: onnx.NodeProto) -> list[str]:
 
 @contextlib.contextmanager
 def prepared(model: Model, mode: str) -> Iterator[Prepared]:
-    """Export (a PyTorch version), name every node, pre-process when the mode asks; files live as long
-    as the context."""
+    """Export (a PyTorch version), refuse a model that is quantized already, name every node, turn
+    weights held in Constant nodes into initializers, pre-process when the mode asks; files live as
+    long as the context."""
+    ort_errors_only()
     exported = to_onnx(model)
+    reason = already_quantized(exported.onnx)
+    if reason:
+        raise StudioError(reason, model.source)
     proto = onnx.ModelProto()
     proto.CopyFrom(full_onnx(exported))
     for i, node in enumerate(proto.graph.node):
         node.name = node.name or (node.output[0] if node.output else f"{node.op_type}_{i}")
-    notes = []
+    constants_to_initializers(proto)
+    proto, notes = _opset_at_least(proto, MODES[mode].min_opset)
+    raw = None
     with tempfile.TemporaryDirectory(prefix="studio-quantize-") as tmp:
         folder = Path(tmp)
         path = folder / "float.onnx"
         onnx.save(proto, path)
         if MODES[mode].preprocess:
-            proto, notes = _preprocess(path, folder / "prepared.onnx", proto)
-            onnx.save(proto, path)
-        yield Prepared(exported, proto, path, folder, notes)
+            done = folder / "prepared.onnx"
+            proto, more, ok = _preprocess(path, done, proto)
+            notes += more
+            if ok:
+                path, raw = done, path
+        yield Prepared(exported, proto, path, folder, notes, raw)
 
 
-def _preprocess(src: Path, dst: Path, proto: onnx.ModelProto) -> tuple[onnx.ModelProto, list[str]]:
+def _opset_at_least(proto: onnx.ModelProto, opset: int) -> tuple[onnx.ModelProto, list[str]]:
+    """The model converted up to `opset` by ONNX's version converter, with a note; as it was when it is
+    recent enough or cannot be converted (then the quantizer's fallbacks take over)."""
+    current = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), opset)
+    if current >= opset:
+        return proto, []
+    try:
+        converted = onnx.version_converter.convert_version(proto, opset)
+    except Exception:  # the converter lacks adapters for some ops; per-tensor scales still work at the old opset
+        return proto, []
+    return converted, [f"converted from ONNX opset {current} to {opset} for per-channel int8"]
+
+
+def ort_errors_only() -> None:
+    """ONNX Runtime logs warnings from C++ straight to the terminal, also from sessions its quantizers
+    open themselves; only errors should reach it."""
+    import onnxruntime
+
+    onnxruntime.set_default_logger_severity(ORT_ERRORS_ONLY)
+
+
+def constants_to_initializers(proto: onnx.ModelProto) -> int:
+    """Move float weights held in Constant nodes (graphs converted from Paddle or TensorFlow) into
+    initializers, in place: ORT's quantizers only quantize initializers, and would otherwise keep the
+    weights float and quantize them at run time, making the file larger and slower. Returns how many."""
+    graph = proto.graph
+    weights = {node.input[i] for node in graph.node for i in WEIGHT_INPUTS.get(node.op_type, ()) if i < len(node.input)}
+    taken = {t.name for t in graph.initializer} | {i.name for i in graph.input}
+    moved = []
+    for node in graph.node:
+        if node.op_type != "Constant" or node.domain not in ("", "ai.onnx") or len(node.output) != 1:
+            continue
+        name = node.output[0]
+        value = next((a.t for a in node.attribute if a.name == "value" and a.type == onnx.AttributeProto.TENSOR), None)
+        if name in weights and name not in taken and value is not None and value.data_type in _FLOATS:
+            tensor = onnx.TensorProto()
+            tensor.CopyFrom(value)
+            tensor.name = name
+            graph.initializer.append(tensor)
+            moved.append(node)
+    for node in moved:
+        graph.node.remove(node)
+    return len(moved)
+
+
+def _preprocess(src: Path, dst: Path, proto: onnx.ModelProto) -> tuple[onnx.ModelProto, list[str], bool]:
+    """ORT's pre-processing (shape inference; optimisation that folds BatchNormalization into Conv),
+    without its symbolic shape inference when that fails; (proto, notes, whether it was pre-processed)."""
     from onnxruntime.quantization import quant_pre_process
 
     try:
         with quiet(""):
             quant_pre_process(src, dst)
-        return onnx.load(dst), []
-    except Exception as e:  # symbolic shape inference fails on some graphs; quantization still works without it
-        return proto, [f"ORT pre-processing skipped ({first_line(e, 100)})"]
+        return onnx.load(dst), [], True
+    except Exception as e:  # symbolic shape inference fails on many converted graphs
+        reason = first_line(e, 100)
+    try:
+        with quiet(""):
+            quant_pre_process(src, dst, skip_symbolic_shape=True)
+        return onnx.load(dst), [f"ORT pre-processing without symbolic shape inference ({reason})"], True
+    except Exception as e:  # quantization still works without pre-processing
+        return proto, [f"ORT pre-processing skipped ({first_line(e, 100)})"], False
 
 
 def quantize_prepared(prep: Prepared, settings: Settings, exclude: list[str], data: DataSet | None = None,
                       cancel: CancelToken = NO_CANCEL, name: str = "quantized") -> onnx.ModelProto:  # fmt: skip
-    """One run of ORT's quantizer on a prepared model; the proto it wrote, checked to load in ORT."""
+    """ORT's quantizer on a prepared model; the proto it wrote, checked to load in ORT. When it raises,
+    the next safer setting is tried (see Prepared.attempts) and prep.notes say what changed."""
     mode = MODES[settings.mode]
-    reader = Calibration(data, prep.model, settings.samples, cancel) if mode.needs_data else None
     out = prep.folder / f"{name}.onnx"
-    try:
-        with quiet(""):  # ORT prints calibration progress and logs hints meant for script users
-            mode.run(prep.path, out, settings, exclude, reader)
-    except Cancelled:
-        raise
-    except Exception as e:  # ORT's quantizers raise many types (ValueError, RuntimeError, their own)
-        raise StudioError(f"ONNX Runtime's quantizer failed ({first_line(e)})", prep.model.source) from None
-    proto = onnx.load(out)
-    ort_session(replace(prep.model, onnx=proto))  # raises a StudioError if ONNX Runtime cannot load it
-    return proto
+    tries = prep.attempts(settings)
+    failures = []
+    for k in range(min(prep.fallback, len(tries) - 1), len(tries)):
+        src, s, change = tries[k]
+        reader = Calibration(data, prep.model, s.samples, cancel) if mode.needs_data else None
+        try:
+            with quiet(""):  # ORT prints calibration progress and logs hints meant for script users
+                mode.run(src, out, s, exclude, reader)
+            proto = onnx.load(out)
+            ort_session(replace(prep.model, onnx=proto))  # raises a StudioError if ONNX Runtime cannot load it
+        except Cancelled:
+            raise
+        except Exception as e:  # ORT's quantizers raise many types (ValueError, RuntimeError, their own)
+            failures.append(first_line(StudioError(e.problem) if isinstance(e, StudioError) else e, 120))
+            continue
+        if k > prep.fallback:
+            prep.notes.append(f"retried {change}: {failures[0]}")
+            prep.fallback = k
+        return proto
+    also = " (also " + " and ".join(c for _, _, c in tries[1:]) + ")" if len(tries) > 1 else ""
+    raise StudioError(f"ONNX Runtime's quantizer failed{also}: {failures[0]}", prep.model.source)
 
 
 class Calibration:
@@ -189,7 +287,9 @@ class Calibration:
         n = min(samples, len(train))
         if n == 0:
             raise StudioError("the train split holds no examples to calibrate on", data.name)
-        self._batches = iter([{k: v[i : min(i + CALIBRATION_BATCH, n)] for k, v in train.x.items()}
+        dtypes = {s.name: s.dtype for s in model.inputs}  # token ids must reach ORT as the integers it expects
+        x = {k: v.astype(dtypes.get(k, v.dtype), copy=False) for k, v in train.x.items()}
+        self._batches = iter([{k: v[i : min(i + CALIBRATION_BATCH, n)] for k, v in x.items()}
                               for i in range(0, n, CALIBRATION_BATCH)])  # fmt: skip
         self._cancel = cancel
 

@@ -13,7 +13,7 @@ from onnx import numpy_helper
 
 from studio.core.evaluate.data import DataSet
 from studio.core.process.jobs import NO_CANCEL, CancelToken, Job, Progress
-from studio.core.evaluate.metrics import accuracy, fidelity
+from studio.core.evaluate.metrics import accuracy, class_output, fidelity
 from studio.core.formats.load_onnx import full_onnx
 from studio.core.formats.model import Model
 from studio.core.compress.prune import magnitude_masks
@@ -64,7 +64,8 @@ def sensitivity(model: Model, data: DataSet, device: str = "cpu", levels=LEVELS,
                 cancel: CancelToken = NO_CANCEL) -> Job[Sensitivity]:  # fmt: skip
     test = data.shaped_for(model.inputs).test()
     test = test.subset(slice(0, MAX_EXAMPLES))
-    reference = predict(model, test.x, device)
+    index = class_output(model, test)
+    reference = predict(model, test.x, device, output=index)
     metric = "accuracy" if test.labeled else "agreement"
 
     def score(logits) -> float:
@@ -72,9 +73,9 @@ def sensitivity(model: Model, data: DataSet, device: str = "cpu", levels=LEVELS,
 
     baseline = score(reference)
     if model.onnx is not None:
-        weights, run = _onnx_trials(model, test, device)
+        weights, run = _onnx_trials(model, test, device, index)
     else:
-        weights, run = _torch_trials(model, test, device)
+        weights, run = _torch_trials(model, test, device, index)
     total = len(weights) * len(levels)
     scores: dict[str, list[float]] = {}
     sizes: dict[str, int] = {}
@@ -90,7 +91,7 @@ def sensitivity(model: Model, data: DataSet, device: str = "cpu", levels=LEVELS,
     return Sensitivity(metric, baseline, tuple(levels), scores, sizes)
 
 
-def _torch_trials(model: Model, test: DataSet, device: str):
+def _torch_trials(model: Model, test: DataSet, device: str, index: int):
     module = copy.deepcopy(model.module)  # trials never touch the version being analysed
     params = prunable_torch(module)
     weights = {n: (n.rsplit(".", 1)[0], p.detach().clone()) for n, p in params.items()}
@@ -100,7 +101,7 @@ def _torch_trials(model: Model, test: DataSet, device: str):
         with torch.no_grad():
             params[name].copy_(value)
         try:
-            return predict(Model(model.source, model.format, model.inputs, module=module), test.x, device)
+            return predict(Model(model.source, model.format, model.inputs, module=module), test.x, device, output=index)
         finally:
             with torch.no_grad():
                 params[name].copy_(original)
@@ -108,7 +109,7 @@ def _torch_trials(model: Model, test: DataSet, device: str):
     return weights, run
 
 
-def _onnx_trials(model: Model, test: DataSet, device: str):
+def _onnx_trials(model: Model, test: DataSet, device: str, index: int):
     proto = onnx.ModelProto()
     proto.CopyFrom(full_onnx(model))
     inits = {t.name: t for t in proto.graph.initializer}
@@ -120,7 +121,7 @@ def _onnx_trials(model: Model, test: DataSet, device: str):
         original.CopyFrom(inits[name])
         inits[name].CopyFrom(numpy_helper.from_array(value.numpy().astype(np.float32), name))
         try:
-            return predict(Model(model.source, model.format, model.inputs, onnx=proto), test.x, device)
+            return predict(Model(model.source, model.format, model.inputs, onnx=proto), test.x, device, output=index)
         finally:
             inits[name].CopyFrom(original)
 

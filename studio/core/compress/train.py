@@ -4,15 +4,16 @@ training when launched by torchrun (studio/core/process/distributed.py)."""
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from studio.core.evaluate.runtime import home_device
 from studio.core.process import distributed
 from studio.core.process.jobs import CancelToken, Job, Progress
-from studio.core.evaluate.runtime import home_device
 from studio.core.process.locks import MODULE_LOCK
 
 OPTIMIZERS = {"adam": torch.optim.Adam, "sgd": lambda p, lr: torch.optim.SGD(p, lr=lr, momentum=0.9), "adamw": torch.optim.AdamW}
@@ -27,6 +28,20 @@ def distillation_loss(student, teacher, labels, temperature: float, alpha: float
         return soft, soft, torch.zeros(())
     hard = F.cross_entropy(student, labels)
     return alpha * soft + (1 - alpha) * hard, soft, hard
+
+
+def copy_module(module: torch.nn.Module) -> torch.nn.Module:
+    """A deep copy whose parameters are leaves an optimizer takes: copying a TorchScript module clones
+    its parameters through autograd, which leaves them non-leaf."""
+    copied = copy.deepcopy(module)
+    leaf_parameters(copied)
+    return copied
+
+
+def leaf_parameters(module: torch.nn.Module) -> None:
+    for p in module.parameters():
+        if not p.is_leaf:
+            p.detach_().requires_grad_(True)  # in place: a ScriptModule holds this very tensor
 
 
 def zero_masks(module: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -57,6 +72,7 @@ def train(
     if optimizer not in OPTIMIZERS:
         raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}")
     home = home_device(module)
+    leaf_parameters(module)
     module.to(device)
     model = distributed.wrap(module, device)
     masks = {n: m.to(device) for n, m in zero_masks(module).items()} if keep_zeros else {}

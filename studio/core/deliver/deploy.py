@@ -16,13 +16,15 @@ from pathlib import Path
 import numpy as np
 
 from studio.core.evaluate.data import DataSet
+from studio.core.deliver.verdict import latency_lines
 from studio.core.deliver.export import onnx_files, sparse_initializers, write_checked, zip_path
 from studio.core.formats.to_onnx import to_onnx
 from studio.core.process.jobs import NO_CANCEL, CancelToken, Job, Progress
 from studio.core.evaluate.measure import zipped
-from studio.core.evaluate.metrics import evaluate, onnx_latency_ms
+from studio.core.evaluate.latency import BUDGET_S, latency
+from studio.core.evaluate.metrics import evaluate, scored
 from studio.core.formats.model import Model
-from studio.core.evaluate.runtime import predict, runtime_name
+from studio.core.evaluate.runtime import predict_outputs, runtime_name
 
 LATENCY_BATCHES = (1, 256)
 LATENCY_THREADS = os.cpu_count() or 1
@@ -43,12 +45,20 @@ def export_version(model: Model, path: Path, data: DataSet | None, device: str =
     metrics: dict = {"parity": parity(model, exported, data, device)}
     if data is not None:
         test = data.test()
-        reference = None if original is None else predict(original, test.shaped_for(original.inputs).x, device)
+        reference = None if original is None else scored(original, test, device)[0]
         metrics.update(evaluate(exported, test, device, reference))
     cancel.check()
-    yield Progress(2, 4, "measuring latency in ONNX Runtime")
-    metrics["latency"] = [onnx_latency_ms(exported, b, threads=LATENCY_THREADS) for b in LATENCY_BATCHES]
-    cancel.check()
+    # the source is timed the same way in the same run: the export's speed-up is measured, not assumed
+    start = original if original is not None else model
+    source = to_onnx(start, opset)
+    metrics["source_size_bytes"] = start.size_bytes if start.onnx is not None else source.onnx.ByteSize()  # as a file
+    for i, b in enumerate(LATENCY_BATCHES):
+        yield Progress(2 + i / len(LATENCY_BATCHES), 4, f"measuring latency in ONNX Runtime at batch {b} "
+                       f"(at most {4 * BUDGET_S:.0f} s)")  # fmt: skip
+        metrics.setdefault("latency", []).append(latency(exported, data, b, LATENCY_THREADS))
+        metrics.setdefault("source_latency", []).append(latency(source, data, b, LATENCY_THREADS))
+        cancel.check()
+    metrics["speedup"] = speedup(metrics["source_latency"], metrics["latency"])
     yield Progress(3, 4, f"writing {path.name}")
     files = onnx_files(exported, path, with_zip)
     zipped_file = files[zip_path(path)] if with_zip else zipped(path.name, files[path])
@@ -73,15 +83,22 @@ def parity(source: Model, exported: Model, data: DataSet | None, device: str = "
         x, inputs = test.shaped_for(source.inputs).x, f"{len(test)} examples of the test split of {data.name}"
     else:
         x, inputs = _random_inputs(source), "8 random examples (no data chosen)"
-    reference = predict(source, x, device)
-    out = predict(exported, x, device)
+    references = predict_outputs(source, x, device)
+    outs = predict_outputs(exported, x, device)
+    out, reference = outs[0], references[0]
     return {
-        "max_abs_diff": float(np.abs(out - reference).max()),
+        "max_abs_diff": max(float(np.abs(o.astype(np.float64) - r).max()) for o, r in zip(outs, references)),
         "top1_agreement": float((out.reshape(len(out), -1).argmax(1) == reference.reshape(len(out), -1).argmax(1)).mean()),
         "inputs": inputs,
         "reference": runtime_name(source, device),
         "runtime": runtime_name(exported, device),
     }  # fmt: skip
+
+
+def speedup(source: list[dict], exported: list[dict]) -> float | None:
+    """How many times faster the export runs than its source at the largest batch both timed (< 1: slower)."""
+    pairs = [(s["latency_ms"], e["latency_ms"]) for s, e in zip(source, exported) if "latency_ms" in s and "latency_ms" in e]
+    return pairs[-1][0] / pairs[-1][1] if pairs and pairs[-1][1] > 0 else None
 
 
 def _random_inputs(model: Model, batch: int = 8) -> dict[str, np.ndarray]:
@@ -147,8 +164,7 @@ def card_markdown(card: dict) -> str:
         rows.append(("fidelity to the original", f"top-1 agreement {m['agreement']:.2%}, cosine {m['cosine']:.5f}, SQNR {m['sqnr_db']:.1f} dB"))
     rows.append(("parity with the source", f"max abs difference {p['max_abs_diff']:.2e}, top-1 agreement {p['top1_agreement']:.2%} "
                                             f"({p['reference']} vs {p['runtime']}, {p['inputs']})"))  # fmt: skip
-    rows += [(f"latency, batch {lat['batch']}", f"{lat['latency_ms']:.3f} ms (median, {lat['runtime']}, {lat['threads']} threads)")
-             for lat in m["latency"]]  # fmt: skip
+    rows += latency_lines(m)
     rows += [("runtime", card["runtime"]), ("opset", str(card["opset"])),
              ("libraries", ", ".join(f"{k} {v}" for k, v in card["versions"].items())), ("sha256", card["sha256"])]  # fmt: skip
     if card["sparse_initializers"]:

@@ -1,6 +1,7 @@
 """Data sets: the samples, image folders, .npz, .csv, and unlabeled data (DESIGN.md §4, §6).
 
-Everything becomes one DataSet of float32 arrays held in memory, shaped for the model it feeds.
+Everything becomes one DataSet of arrays held in memory, in the dtypes they were stored in (images and
+tables as float32), cast and shaped for the model it feeds only where that is safe (evaluate.feeds).
 The split is the samples' one for every source: an example is for testing when index % 5 == 4.
 """
 
@@ -14,6 +15,7 @@ import numpy as np
 
 from studio.core.formats import samples
 from studio.core.errors import StudioError, first_line
+from studio.core.evaluate.feeds import batch_axes, cast_for, examples, is_constant, is_fixed
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 LABEL_COLUMNS = ("label", "labels", "target", "class", "y")
@@ -22,20 +24,21 @@ LABEL_COLUMNS = ("label", "labels", "target", "class", "y")
 @dataclass
 class DataSet:
     name: str
-    x: dict[str, np.ndarray]  # input name → [N, ...] float32 (one entry for single-input models)
+    x: dict[str, np.ndarray]  # input name → [N, ...] as stored; a 0-d array is the same for every example
     y: np.ndarray | None  # int64 class labels, or None for unlabeled data
     classes: list[str] | None = None
+    output: str | None = None  # the model output that holds the classes, when the data names it
 
     def __len__(self) -> int:
-        return len(next(iter(self.x.values())))
+        return examples(self.x)
 
     @property
     def labeled(self) -> bool:
         return self.y is not None
 
     def subset(self, mask_or_index) -> DataSet:
-        return DataSet(self.name, {k: v[mask_or_index] for k, v in self.x.items()},
-                       None if self.y is None else self.y[mask_or_index], self.classes)  # fmt: skip
+        return DataSet(self.name, {k: v if is_constant(v) else v[mask_or_index] for k, v in self.x.items()},
+                       None if self.y is None else self.y[mask_or_index], self.classes, self.output)  # fmt: skip
 
     def train(self) -> DataSet:
         return self.subset(~samples.split_mask(len(self)))
@@ -44,39 +47,45 @@ class DataSet:
         return self.subset(samples.split_mask(len(self)))
 
     def shaped_for(self, inputs) -> DataSet:
-        """Reshape/rename arrays to the model's inputs (TensorSpecs) where sizes agree."""
+        """Arrays renamed, reshaped and cast to the model's inputs (TensorSpecs) where that is safe."""
         if not inputs:
             return self
         if len(inputs) == 1 and len(self.x) == 1:
             (arr,) = self.x.values()
-            return DataSet(self.name, {inputs[0].name: _reshape(arr, inputs[0], self.name)}, self.y, self.classes)
-        missing = [s.name for s in inputs if s.name not in self.x]
-        if missing:
-            raise StudioError(f"has no arrays for the model's inputs {missing}", self.name)
-        return DataSet(self.name, {s.name: _reshape(self.x[s.name], s, self.name) for s in inputs}, self.y, self.classes)
+            x = {inputs[0].name: arr}
+        else:
+            missing = [s.name for s in inputs if s.name not in self.x]
+            if missing:
+                raise StudioError(f"has no arrays for the model's inputs {missing}", self.name)
+            x = {s.name: self.x[s.name] for s in inputs}
+        axes = batch_axes(inputs)
+        x = {s.name: cast_for(_reshape(x[s.name], s, axes[s.name], self.name), s, self.name) for s in inputs}
+        return DataSet(self.name, x, self.y, self.classes, self.output)
 
 
 def load_data(spec, image_size: tuple[int, int] | None = None, grayscale: bool = False) -> DataSet:
     """spec: 'sample:NAME', a path (folder, .npz, .csv), or {path: …, labels: none}."""
-    labeled = True
+    labeled, output = True, None
     if isinstance(spec, dict):
         if "path" not in spec:
             raise StudioError("data: needs a 'path'")
         labeled = str(spec.get("labels", "yes")).lower() not in ("none", "no", "false")
+        output = None if spec.get("output") is None else str(spec["output"])
         spec = spec["path"]
     spec = str(spec)
-    data = _load(spec, image_size, grayscale)
+    data = _load(spec, image_size, grayscale, labeled)
     if len(data) == 0:
         raise StudioError("holds no examples", spec)
     for arr in data.x.values():
-        if not np.isfinite(arr).all():
+        if arr.dtype.kind in "fc" and not np.isfinite(arr).all():
             raise StudioError("holds NaN or infinite values", spec)
     if not labeled:
         data.y = None
+    data.output = output
     return data
 
 
-def _load(spec: str, image_size, grayscale) -> DataSet:
+def _load(spec: str, image_size, grayscale, labeled: bool = True) -> DataSet:
     if spec.startswith(samples.SAMPLE_PREFIX):
         name = spec[len(samples.SAMPLE_PREFIX) :]
         if name not in samples.SAMPLE_DATA:
@@ -87,7 +96,7 @@ def _load(spec: str, image_size, grayscale) -> DataSet:
     if not path.exists():
         raise StudioError("no such file or folder", spec)
     if path.is_dir():
-        return _image_folder(path, spec, image_size, grayscale)
+        return _image_folder(path, spec, image_size, grayscale, labeled)
     if path.suffix.lower() == ".npz":
         return _npz(path, spec)
     if path.suffix.lower() == ".csv":
@@ -106,13 +115,15 @@ def _npz(path: Path, spec: str) -> DataSet:
         raise StudioError("has no input arrays (expected 'x', or arrays named after the model's inputs)", spec)
     if "x" in arrays:
         arrays = {"x": arrays["x"]}
-    lengths = {len(a) for a in arrays.values()} | ({len(y)} if y is not None else set())
+    if any(a.dtype.kind not in "biuf" for a in arrays.values()):
+        raise StudioError("input arrays are not numeric", spec)
+    if all(is_constant(a) for a in arrays.values()):
+        raise StudioError("has no examples: every input array is a single value", spec)
+    # arrays keep their dtypes (int64 token ids, int32 bytes); only float64 is narrowed, as models take float32
+    x = {k: a.astype(np.float32) if a.dtype == np.float64 else a for k, a in arrays.items()}
+    lengths = {len(a) for a in x.values() if not is_constant(a)} | ({len(y)} if y is not None else set())
     if len(lengths) != 1:
         raise StudioError(f"arrays have different numbers of examples: {sorted(lengths)}", spec)
-    try:
-        x = {k: np.asarray(v, dtype=np.float32) for k, v in arrays.items()}
-    except (TypeError, ValueError):
-        raise StudioError("input arrays are not numeric", spec) from None
     return DataSet(spec, x, _labels(y, spec) if y is not None else None)
 
 
@@ -138,7 +149,7 @@ def _csv(path: Path, spec: str) -> DataSet:
     return DataSet(spec, {"x": table}, y, classes)
 
 
-def _image_folder(path: Path, spec: str, image_size, grayscale) -> DataSet:
+def _image_folder(path: Path, spec: str, image_size, grayscale, labeled: bool = True) -> DataSet:
     from PIL import Image, UnidentifiedImageError
 
     class_dirs = sorted(d for d in path.iterdir() if d.is_dir())
@@ -160,6 +171,9 @@ def _image_folder(path: Path, spec: str, image_size, grayscale) -> DataSet:
             labels.append(label)
     if not images:
         raise StudioError("holds no images (.png, .jpg, …) in its class subfolders", spec)
+    if labeled and len(class_dirs) < 2:
+        raise StudioError(f"has one class folder ({class_dirs[0].name}): labelled data needs a subfolder per class, "
+                          "two or more; for unlabeled images use labels: none", spec)  # fmt: skip
     x = np.stack(images)
     x = x[:, None] if x.ndim == 3 else x.transpose(0, 3, 1, 2)  # N, C, H, W
     order = np.random.default_rng(0).permutation(len(x))  # classes interleave, so the split is fair
@@ -176,10 +190,10 @@ def _labels(y: np.ndarray, spec: str, names: bool = False):
     return y.astype(np.int64)
 
 
-def _reshape(arr: np.ndarray, spec, source: str) -> np.ndarray:
-    if spec.shape is None:
+def _reshape(arr: np.ndarray, spec, batch_axis: int, source: str) -> np.ndarray:
+    if spec.shape is None or is_constant(arr):
         return arr
-    want = tuple(d if isinstance(d, int) else -1 for d in spec.shape[1:])
+    want = tuple(d if is_fixed(d) else -1 for k, d in enumerate(spec.shape) if k != batch_axis)
     if arr.shape[1:] == want or -1 in want:
         return arr
     if int(np.prod(arr.shape[1:])) != int(np.prod(want)):

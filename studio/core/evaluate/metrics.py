@@ -1,54 +1,76 @@
-"""Accuracy with labels; fidelity to a reference without them (agreement, cosine, SQNR); latency."""
+"""Accuracy with labels (on the output that holds the classes); fidelity to a reference without them
+(agreement, cosine, SQNR, over every output)."""
 
 from __future__ import annotations
-
-import statistics
-import time
 
 import numpy as np
 
 from studio.core.evaluate.data import DataSet
 from studio.core.formats.model import Model
-from studio.core.evaluate.runtime import ort_session, predict, runtime_name
+from studio.core.errors import StudioError
+from studio.core.evaluate.runtime import predict_outputs, runtime_name
 
 
 def accuracy(logits: np.ndarray, labels: np.ndarray) -> float:
-    return float((logits.argmax(axis=1) == labels).mean())
+    return float((logits.reshape(len(logits), -1).argmax(axis=1) == labels).mean())
 
 
-def fidelity(logits: np.ndarray, reference: np.ndarray) -> dict[str, float]:
-    """How closely outputs follow the reference's: top-1 agreement, mean cosine, SQNR in dB."""
-    a, r = logits.reshape(len(logits), -1).astype(np.float64), reference.reshape(len(reference), -1).astype(np.float64)
-    cos = (a * r).sum(1) / np.maximum(np.linalg.norm(a, axis=1) * np.linalg.norm(r, axis=1), 1e-12)
-    noise = np.sum((a - r) ** 2)
-    sqnr = 10 * np.log10(np.sum(r**2) / noise) if noise > 0 else float("inf")
-    return {"agreement": float((a.argmax(1) == r.argmax(1)).mean()), "cosine": float(cos.mean()), "sqnr_db": float(sqnr)}
+def class_output(model: Model, data: DataSet) -> int:
+    """Which output holds the classes: the one the data names; the only one; else the one whose last
+    dimension fits the labels (equal to the class count where the data knows it). Several that fit
+    are refused with their names: the data must name one (data: {path: …, output: NAME})."""
+    names = [s.name for s in model.outputs]
+    if data.output is not None:
+        if data.output not in names:
+            raise StudioError(f"output {data.output!r} is not one of the model's outputs ({', '.join(names)})", data.name)
+        return names.index(data.output)
+    if len(names) <= 1 or not data.labeled:
+        return 0
+    sample = data.subset(slice(0, 2)).shaped_for(model.inputs)
+    outs = predict_outputs(model, sample.x)
+    wanted = len(data.classes) if data.classes else None
+    fits = [k for k, o in enumerate(outs) if o.ndim == 2 and o.shape[1] > int(data.y.max())]
+    exact = [k for k in fits if outs[k].shape[1] == wanted]
+    chosen = exact or fits
+    if len(chosen) == 1:
+        return chosen[0]
+    if not chosen:
+        raise StudioError(f"no output of the model holds one score per class ({', '.join(names)}); "
+                          "accuracy needs one: choose data without labels, or name the output", data.name)  # fmt: skip
+    raise StudioError(f"outputs {', '.join(names[k] for k in chosen)} could each hold the classes: name the one "
+                      "that does (data: {path: …, output: NAME})", data.name)  # fmt: skip
 
 
-def evaluate(model: Model, data: DataSet, device: str = "cpu", reference: np.ndarray | None = None) -> dict:
-    """Accuracy on labelled data, fidelity to `reference` logits when given; both name the runtime."""
-    logits = predict(model, data.shaped_for(model.inputs).x, device)
+def fidelity(logits, reference) -> dict[str, float]:
+    """How closely outputs follow the reference's: top-1 agreement (on the first array given), and
+    the mean cosine and SQNR in dB of the worst-followed output when given lists of every output."""
+    outs = logits if isinstance(logits, list) else [logits]
+    refs = reference if isinstance(reference, list) else [reference]
+    cosines, sqnrs = [], []
+    for out, ref in zip(outs, refs):
+        a, r = out.reshape(len(out), -1).astype(np.float64), ref.reshape(len(ref), -1).astype(np.float64)
+        cos = (a * r).sum(1) / np.maximum(np.linalg.norm(a, axis=1) * np.linalg.norm(r, axis=1), 1e-12)
+        noise = np.sum((a - r) ** 2)
+        cosines.append(float(cos.mean()))
+        sqnrs.append(float(10 * np.log10(np.sum(r**2) / noise)) if noise > 0 else float("inf"))
+    a, r = outs[0].reshape(len(outs[0]), -1), refs[0].reshape(len(refs[0]), -1)
+    return {"agreement": float((a.argmax(1) == r.argmax(1)).mean()), "cosine": min(cosines), "sqnr_db": min(sqnrs)}
+
+
+def scored(model: Model, data: DataSet, device: str = "cpu") -> tuple[list[np.ndarray], int]:
+    """Every output on the data, the class output first (agreement and accuracy are measured on it)."""
+    index = class_output(model, data)
+    outs = predict_outputs(model, data.shaped_for(model.inputs).x, device)
+    return [outs[index], *outs[:index], *outs[index + 1 :]], index
+
+
+def evaluate(model: Model, data: DataSet, device: str = "cpu", reference: list[np.ndarray] | None = None) -> dict:
+    """Accuracy on labelled data, fidelity to `reference` outputs (from `scored`) when given; both
+    name the runtime."""
+    outs, _ = scored(model, data, device)
     out: dict = {"runtime": runtime_name(model, device)}
     if data.labeled:
-        out["accuracy"] = accuracy(logits, data.y)
+        out["accuracy"] = accuracy(outs[0], data.y)
     if reference is not None:
-        out.update(fidelity(logits, reference))
+        out.update(fidelity(outs, reference))
     return out
-
-
-def onnx_latency_ms(model: Model, batch: int, runs: int = 20, threads: int | None = None) -> dict:
-    """Median wall time of one ONNX Runtime call on a batch of zeros (CPU provider)."""
-    session = ort_session(model, "cpu", threads)
-    feed = {}
-    for i in session.get_inputs():
-        shape = [batch if k == 0 or not isinstance(d, int) else d for k, d in enumerate(i.shape)]
-        feed[i.name] = np.zeros(shape, np.float32)
-    for _ in range(3):
-        session.run(None, feed)
-    times = []
-    for _ in range(runs):
-        t = time.perf_counter()
-        session.run(None, feed)
-        times.append((time.perf_counter() - t) * 1000)
-    return {"latency_ms": statistics.median(times), "runtime": "onnxruntime CPUExecutionProvider", "batch": batch,
-            "threads": threads or session.get_session_options().intra_op_num_threads or "default"}  # fmt: skip

@@ -8,6 +8,7 @@ import torch
 
 from studio.core.errors import StudioError, first_line
 from studio.core.formats.load_onnx import full_onnx
+from studio.core.evaluate.feeds import batches, examples_axis
 from studio.core.formats.model import Model
 from studio.core.process.locks import MODULE_LOCK
 from studio.core.process.threads import thread_budget
@@ -49,46 +50,69 @@ def ort_session(model: Model, device: str = "cpu", threads: int | None = None):
         raise StudioError(f"ONNX Runtime cannot run this model ({first_line(e)})", model.source) from None
 
 
-def predict(model: Model, x: dict[str, np.ndarray], device: str = "cpu", batch: int = BATCH) -> np.ndarray:
-    """The model's first output on every example, as float32 [N, ...]."""
-    arrays = list(x.values())
+def predict(model: Model, x: dict[str, np.ndarray], device: str = "cpu", batch: int = BATCH, output: int | str = 0) -> np.ndarray:
+    """One output of the model (the first, or the one named) on every example, float32 [N, ...]."""
+    index = output if isinstance(output, int) else [s.name for s in model.outputs].index(output)
+    return predict_outputs(model, x, device, batch)[index]
+
+
+def predict_outputs(model: Model, x: dict[str, np.ndarray], device: str = "cpu", batch: int = BATCH) -> list[np.ndarray]:
+    """Every output of the model on every example, examples on axis 0, floating outputs as float32."""
     if model.onnx is not None:
         session = ort_session(model, device)
-        inputs = session.get_inputs()
-        # many exported files fix the batch size (often to 1)
-        fixed = inputs[0].shape[0] if inputs[0].shape and isinstance(inputs[0].shape[0], int) else None
-        names = [i.name for i in inputs]
-        return _in_batches(arrays, fixed or batch, fixed, lambda part: session.run(None, dict(zip(names, part)))[0]).astype(np.float32)
-    fixed = model.fixed_batch
-    if fixed:  # a torch.export program traced at one batch size takes only that one
-        return _in_batches(arrays, fixed, fixed, lambda part: predict_module(model.module, part, device, fixed))
-    return predict_module(model.module, arrays, device, batch)
+        names = {i.name for i in session.get_inputs()}
+        run = lambda feed: session.run(None, {k: v for k, v in feed.items() if k in names})  # noqa: E731
+    else:
+        run = lambda feed: _run_module(model.module, feed, device)  # noqa: E731
+    home = None if model.module is None else home_device(model.module)
+    parts, axes = [], None
+    try:
+        for count, feed in batches(model, x, batch):
+            outs = [np.asarray(o) for o in run(feed)]
+            fed = len(next((v for v in feed.values() if v.ndim), np.zeros(1)))
+            axes = axes or [examples_axis(o, fed) for o in outs]
+            parts.append([np.moveaxis(o, a, 0)[:count] if o.ndim else o[None] for o, a in zip(outs, axes)])
+    finally:
+        if home is not None:
+            model.module.to(home)  # versions live on the CPU: a GPU holds a module only while a job uses it
+    outputs = [np.concatenate(column) for column in zip(*parts)]
+    return [o.astype(np.float32) if o.dtype.kind == "f" else o for o in outputs]
 
 
-def _in_batches(arrays: list[np.ndarray], batch: int, fixed: int | None, run) -> np.ndarray:
-    """run(one batch of every array) over all examples; with a fixed batch size the last batch is padded
-    and the padding's outputs dropped."""
-    n = len(arrays[0])
-    return np.concatenate([run([_padded(a[start : start + batch], fixed) for a in arrays])[: min(batch, n - start)]
-                           for start in range(0, n, batch)])  # fmt: skip
-
-
-def predict_module(module: torch.nn.Module, arrays: list[np.ndarray], device: str = "cpu", batch: int = BATCH) -> np.ndarray:
-    home = home_device(module)
+def _run_module(module: torch.nn.Module, feed: dict[str, np.ndarray], device: str) -> list[np.ndarray]:
     module = module.to(device)
     was_training = module.training
     module.eval()
-    outs = []
+    # 0-d inputs go in as Python numbers: TorchScript signatures such as `sr: int` take no tensor
+    args = [a.item() if a.ndim == 0 else torch.from_numpy(np.ascontiguousarray(a)).to(device) for a in feed.values()]
     try:
-        with torch.no_grad():
-            for start in range(0, len(arrays[0]), batch):
-                with MODULE_LOCK:
-                    out = module(*[torch.from_numpy(a[start : start + batch]).to(device) for a in arrays])
-                out = out[0] if isinstance(out, (tuple, list)) else out
-                outs.append(out.float().cpu().numpy())
+        with torch.no_grad(), MODULE_LOCK:
+            out = module(*args)
     finally:
         module.train(was_training)
-        module.to(home)  # versions live on the CPU: a GPU holds a module only while a job uses it
+    return [t.float().cpu().numpy() if t.is_floating_point() else t.cpu().numpy() for t in _tensors(out)]
+
+
+def _tensors(out) -> list[torch.Tensor]:
+    """The tensors of a module's output, in order: a tensor, or tuples, lists and dicts of them."""
+    if isinstance(out, torch.Tensor):
+        return [out]
+    if isinstance(out, dict):
+        out = list(out.values())
+    if isinstance(out, (tuple, list)):
+        return [t for o in out for t in _tensors(o)]
+    return []
+
+
+def predict_module(module: torch.nn.Module, arrays: list[np.ndarray], device: str = "cpu", batch: int = BATCH) -> np.ndarray:
+    """The first output of a bare module (a version being trained) on every example."""
+    home, outs = home_device(module), []
+    try:
+        for start in range(0, max((len(a) for a in arrays if a.ndim), default=0), batch):
+            feed = {str(k): a if a.ndim == 0 else a[start : start + batch] for k, a in enumerate(arrays)}
+            outs.append(_run_module(module, feed, device)[0])
+    finally:
+        module.to(home)
     return np.concatenate(outs)
 
 
@@ -97,10 +121,3 @@ def home_device(module: torch.nn.Module) -> torch.device:
     first = next(module.parameters(), None)
     first = first if first is not None else next(module.buffers(), None)
     return first.device if first is not None else torch.device("cpu")
-
-
-def _padded(arr: np.ndarray, size: int | None) -> np.ndarray:
-    """A last, short batch filled up with zeros to a fixed batch size."""
-    if size is None or len(arr) == size:
-        return arr
-    return np.concatenate([arr, np.zeros((size - len(arr), *arr.shape[1:]), arr.dtype)])

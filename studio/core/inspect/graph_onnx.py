@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import onnx
 
-from studio.core.inspect.graph import Graph
 from studio.core.formats.load_onnx import graph_inputs
+from studio.core.inspect.graph import Graph
+from studio.core.inspect.layers import FLOAT_OP, QUANT_OPS, layer_name
 
 MAX_SHAPE_INFERENCE_BYTES = 1 << 30  # protobuf cannot serialise past 2 GB; stay well under
+FOLDED_AFTER = {"Cast", "Mul", "Add", "Reshape"}  # an integer layer's rescaling and bias
 SHAPE_DATA_ELEMENTS = 1024  # initializers up to this size may hold shapes: inference keeps their values
 
 
@@ -17,25 +19,40 @@ def onnx_graph(proto: onnx.ModelProto) -> Graph:
 
 
 def _build(g: onnx.GraphProto, shapes: dict, top: bool = False, prefix: str = "") -> Graph:
+    """In a quantized model the graph shows the float one: Quantize/DequantizeLinear pass their input
+    through, what is computed from weights and scales alone folds away, and an integer layer's
+    rescaling and bias (Cast, Mul, Add after ConvInteger) fold into it."""
     graph = Graph()
     producer: dict[str, int] = {}
     hidden = {t.name for t in g.initializer} | {s.values.name for s in g.sparse_initializer}
+    quantized = any(n.op_type in QUANT_OPS for n in g.node)
+    integer_layers: set[int] = set()
     inputs = graph_inputs(g) if top else list(g.input)
     for spec in inputs:
         node = graph.add(spec.name, "Input", shape=getattr(spec, "shape", None) or shapes.get(spec.name))
         producer[spec.name] = node.id
     for i, n in enumerate(g.node):
-        if n.op_type == "Constant":
+        data = [inp for inp in n.input if inp and inp not in hidden]
+        if n.op_type == "Constant" or (quantized and n.input and not data):
             hidden.update(n.output)
             continue
-        name = n.name or (n.output[0] if n.output else f"{n.op_type}_{i}")
+        if n.op_type in ("QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear") and data and data[0] in producer:
+            producer[n.output[0]] = producer[data[0]]
+            hidden.update(n.output[1:])  # the scale and zero point DynamicQuantizeLinear computes
+            continue
+        if quantized and n.op_type in FOLDED_AFTER and len(data) == 1 and producer.get(data[0]) in integer_layers:
+            producer.update({out: producer[data[0]] for out in n.output})
+            continue
+        name, op_type = layer_name(n, n.name or (n.output[0] if n.output else f"{n.op_type}_{i}"))
         layer = prefix + name if any(inp in hidden for inp in n.input) else None
-        node = graph.add(name, n.op_type, layer=layer, shape=shapes.get(n.output[0]) if n.output else None)
+        node = graph.add(name, op_type, layer=layer, shape=shapes.get(n.output[0]) if n.output else None)
+        if n.op_type in FLOAT_OP:
+            integer_layers.add(node.id)
         for attr in n.attribute:
             for sub in [attr.g] if attr.type == onnx.AttributeProto.GRAPH else list(attr.graphs):
                 node.subgraphs[attr.name] = _build(sub, shapes, prefix=f"{prefix}{name}/{attr.name}/")
-        for inp in n.input:
-            if inp in producer and inp not in hidden:
+        for inp in data:
+            if inp in producer:
                 graph.connect(producer[inp], node.id, inp)
         for out in n.output:
             producer[out] = node.id

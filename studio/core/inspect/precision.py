@@ -38,16 +38,37 @@ def quantized_ops(proto: onnx.ModelProto) -> list[OpPrecision]:
         pass
     types.update({v.name: v.type.tensor_type.elem_type for v in values})
     dequantized = {o: types.get(n.input[0]) for n in graph.node if n.op_type == "DequantizeLinear" for o in n.output}
+    floats = {t.name for t in graph.initializer if t.data_type == onnx.TensorProto.FLOAT}
     weights = {t.name for t in graph.initializer} | dequantized.keys()
-    return [OpPrecision(node.name, node.op_type, _precision(node, types, dequantized)) for node in graph.node
+    return [OpPrecision(node.name, node.op_type, _precision(node, types, dequantized, floats)) for node in graph.node
             if node.op_type in COMPUTE_OPS and (node.op_type != "Gather" or node.input[0] in weights)]  # fmt: skip
 
 
-def _precision(node: onnx.NodeProto, types: dict, dequantized: dict) -> str:
+QUANTIZING_OPS = {"QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear"}
+
+
+def already_quantized(proto: onnx.ModelProto) -> str:
+    """Why quantizing this ONNX model again makes no sense ('' when it is float32): it runs integer ops
+    or holds QDQ pairs, or its weights are fp16. ORT's quantizers expect float32 weights."""
+    ops = sorted({n.op_type for n in proto.graph.node
+                  if n.op_type in INTEGER_OPS | NBITS_OPS | QUANTIZING_OPS or n.op_type.startswith("QLinear")})  # fmt: skip
+    if ops:
+        shown = ", ".join(ops[:4]) + (", …" if len(ops) > 4 else "")
+        return f"already quantized (it holds {shown}): quantize the float original instead"
+    types = {t.name: t.data_type for t in proto.graph.initializer}
+    weights = [types[i] for n in proto.graph.node if n.op_type in LAYER_OPS for i in n.input[1:2] if i in types]
+    if weights and onnx.TensorProto.FLOAT not in weights and onnx.TensorProto.FLOAT16 in weights:
+        return "already in fp16: quantize the float32 original instead"
+    return ""
+
+
+def _precision(node: onnx.NodeProto, types: dict, dequantized: dict, floats: set[str]) -> str:
     if node.op_type in INTEGER_OPS:
         return "int8"
     if node.op_type in NBITS_OPS:
         return f"int{next((a.i for a in node.attribute if a.name == 'bits'), 4)}"
+    if node.op_type in LAYER_OPS and node.input[1:2] and node.input[1] in floats:
+        return "float"  # a layer left float keeps float weights, even where its input comes dequantized
     fed = [dequantized[i] for i in node.input if i in dequantized]
     if fed:
         return _INT_TYPES.get(fed[0], "int8")

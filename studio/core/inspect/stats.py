@@ -42,16 +42,20 @@ class Histogram:
     sampled: bool
 
 
-def weight_stats(arrays: Iterable[np.ndarray]) -> WeightStats:
+def weight_stats(arrays: Iterable[np.ndarray], stored: Iterable[tuple[str, int]] | None = None) -> WeightStats:
+    """stored: each array's dtype and bytes in the file, where they differ from the values' (the
+    integers of a quantized weight whose values are dequantized)."""
     s = WeightStats()
     total = total_sq = 0.0
     lo, hi = np.inf, -np.inf
+    stored = iter(stored) if stored is not None else None
     for a in arrays:
+        dtype, nbytes = next(stored) if stored is not None else (a.dtype.name, a.nbytes)
         if a.size == 0:
             continue
         s.parameters += a.size
-        s.bytes += a.nbytes
-        s.bytes_by_dtype[a.dtype.name] = s.bytes_by_dtype.get(a.dtype.name, 0) + a.nbytes
+        s.bytes += nbytes
+        s.bytes_by_dtype[dtype] = s.bytes_by_dtype.get(dtype, 0) + nbytes
         for chunk in _chunks(a):
             s.zeros += chunk.size - int(np.count_nonzero(chunk))
             f = chunk if chunk.dtype.kind == "f" and chunk.dtype.itemsize >= 4 else chunk.astype(np.float32)
@@ -82,11 +86,18 @@ def _chunks(a: np.ndarray, size: int = CHUNK) -> Iterable[np.ndarray]:
 
 
 def layer_stats(layer: Layer) -> WeightStats:
-    return weight_stats(layer.weights.values())
+    return model_stats([layer])
 
 
 def model_stats(layers: Iterable[Layer]) -> WeightStats:
-    return weight_stats(w for layer in layers for w in layer.weights.values())
+    layers = list(layers)
+    stored = ((_stored_dtype(layer, k), layer.stored_bytes(k)) for layer in layers for k in layer.weights)
+    return weight_stats((w for layer in layers for w in layer.weights.values()), stored)
+
+
+def _stored_dtype(layer: Layer, name: str) -> str:
+    q = layer.quantized.get(name)
+    return layer.weights[name].dtype.name if q is None else q.dtype
 
 
 def histogram(arrays: Iterable[np.ndarray], bins: int = 100, seed: int = 0) -> Histogram:

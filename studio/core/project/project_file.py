@@ -67,13 +67,22 @@ def open_project(folder: Path, trust: bool = False) -> Project:
             model = _load_version(folder, entry, trust)
             logits = _member(folder, entry["logits"]) if entry.get("logits") else None
             result = StepResult(entry["op"], entry["options"], entry["step_label"], model, entry["metrics"],
-                                np.load(logits) if logits else None)  # fmt: skip
+                                _read_outputs(logits) if logits else None)  # fmt: skip
             history.versions[entry["id"]] = Version(entry["id"], entry["label"], result, entry["parent"])
         except StudioError:
             raise
         except (KeyError, TypeError, ValueError, OSError) as e:
             raise StudioError(f"version {entry.get('id', '?')} cannot be read ({first_line(e)})", str(folder)) from None
     return Project(history, doc.get("data"), doc.get("device", "cpu"), doc.get("current"), doc.get("charts", {}))
+
+
+def _read_outputs(path: Path) -> list[np.ndarray]:
+    """A version's test outputs: every output in an .npz (arr_0 the class output), or, in projects
+    saved before several outputs were kept, the one output in an .npy."""
+    if path.suffix == ".npy":
+        return [np.load(path)]
+    with np.load(path) as f:
+        return [f[f"arr_{i}"] for i in range(len(f.files))]
 
 
 def _save_version(folder: Path, v: Version) -> dict:
@@ -83,10 +92,10 @@ def _save_version(folder: Path, v: Version) -> dict:
         _write_weights(folder / name, model)
     logits = None
     if v.result.logits is not None:
-        logits = f"v{v.id}.logits.npy"
+        logits = f"v{v.id}.outputs.npz"
         if not (folder / logits).exists():
             with _staged(folder / logits) as tmp, tmp.open("wb") as f:
-                np.save(f, v.result.logits)
+                np.savez(f, *v.result.logits)
     return {"id": v.id, "parent": v.parent, "label": v.label, "op": v.result.op, "options": v.result.options,
             "step_label": v.result.label, "metrics": v.metrics, "format": model.format.value, "source": model.source,
             "inputs": [s.to_json() for s in model.inputs], "weights": name, "logits": logits}  # fmt: skip

@@ -22,8 +22,8 @@ from studio.core.inspect.stats import model_stats
 from studio.core.project.steps import OPS, Context
 from studio.core.process.distributed import init_from_environment, is_main_process
 from studio.core.evaluate.runtime import resolve_device
-from studio.core.evaluate.runtime import predict, runtime_name
-from studio.core.evaluate.metrics import accuracy, fidelity
+from studio.core.evaluate.runtime import runtime_name
+from studio.core.evaluate.metrics import accuracy, fidelity, scored
 from studio.core.evaluate.measure import size_metrics
 from studio.core.deliver.deploy import export_version
 
@@ -65,7 +65,7 @@ class StepResult:
     label: str
     model: Model
     metrics: dict
-    logits: np.ndarray | None = None  # on the test split: the next step's fidelity reference
+    logits: list[np.ndarray] | None = None  # every output on the test split, the class output first: the next step's reference
 
 
 @dataclass
@@ -139,20 +139,21 @@ def parse_recipe(raw) -> Recipe:
     return Recipe(raw["model"], data, device, steps, export)
 
 
-def step_metrics(model: Model, data: DataSet | None, previous: np.ndarray | None, device: str) -> tuple[dict, np.ndarray | None]:
+def step_metrics(model: Model, data: DataSet | None, previous: list[np.ndarray] | None,
+                 device: str) -> tuple[dict, list[np.ndarray] | None]:  # fmt: skip
     """Size metrics, plus accuracy / fidelity to the previous version on the test split. Returns the
-    metrics and this version's test logits (the next step's reference)."""
+    metrics and this version's test outputs, the class output first (the next step's reference)."""
     metrics = size_metrics(model)
     if data is None or (model.module is None and model.onnx is None):
         return metrics, None
-    test = data.test().shaped_for(model.inputs)
-    logits = predict(model, test.x, device)
+    test = data.test()
+    outputs, _ = scored(model, test, device)
     metrics["runtime"] = runtime_name(model, device)
     if test.labeled:
-        metrics["accuracy"] = accuracy(logits, test.y)
+        metrics["accuracy"] = accuracy(outputs[0], test.y)
     if previous is not None:
-        metrics.update(fidelity(logits, previous))
-    return metrics, logits
+        metrics.update(fidelity(outputs, previous))
+    return metrics, outputs
 
 
 def run_step(previous: StepResult, op: str, options: dict, ctx: Context) -> Job[StepResult]:

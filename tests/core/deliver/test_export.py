@@ -123,7 +123,7 @@ def test_failed_measurement_writes_nothing(tmp_path, digits, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("runtime crashed")
 
-    monkeypatch.setattr(deploy, "onnx_latency_ms", broken)
+    monkeypatch.setattr(deploy, "latency", broken)
     with pytest.raises(RuntimeError):
         run_to_end(export_version(to_onnx(load_model("sample:digits-cnn")), path, digits))
     assert path.read_bytes() == b"old model" and [p.name for p in tmp_path.iterdir()] == ["m.onnx"]

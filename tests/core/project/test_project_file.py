@@ -58,7 +58,7 @@ def test_projects_round_trip_exactly(tmp_path, project):
 def test_no_pickles_are_written(tmp_path, project):
     save_project(tmp_path / "p", project)
     suffixes = {p.suffix for p in (tmp_path / "p").iterdir()}
-    assert suffixes <= {".json", ".safetensors", ".onnx", ".npy"}
+    assert suffixes <= {".json", ".safetensors", ".onnx", ".npz"}
 
 
 def test_saving_again_only_adds_what_is_new(tmp_path, project):
@@ -84,7 +84,8 @@ def test_broken_projects_are_one_line(tmp_path, project):
     (tmp_path / "p" / "project.json").write_text("{broken")
     with pytest.raises(StudioError, match="damaged"):
         open_project(tmp_path / "p")
-    assert np.load(tmp_path / "p" / "v0.logits.npy").shape == (359, 10)
+    with np.load(tmp_path / "p" / "v0.outputs.npz") as outputs:  # every output kept, the class output first
+        assert outputs["arr_0"].shape == (359, 10)
 
 
 def test_a_reopened_project_never_reuses_a_deleted_versions_id(tmp_path, project):

@@ -1,0 +1,286 @@
+"""Every operation on every model of the real-model corpus (scripts/make_corpus.py): the conformance
+matrix of issue 20, written to benchmarks/results/real_models.md.
+
+Each model runs in a fresh process (a hang or a crash costs one row, not the run) through the same core
+calls as `studio inspect` and `studio run`: inspect, measure on its data, magnitude prune 50 %, prune +
+1 epoch of fine-tuning, dynamic int8, static int8, fp16, and the export with its latency. A cell is
+`ok`, `refused` (before starting, with the reason the studio gives) or `FAILED`. Beside the quantize
+cells, ONNX Runtime's `quantize_dynamic` / `quantize_static` called directly on the same file and
+calibration examples; beside the export, ONNX Runtime timing the written file directly on the same
+inputs (the studio's latency must be within ±25 % of it).
+
+Run: `python scripts/make_corpus.py && python benchmarks/bench_real_models.py [--only NAME,NAME]`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CORPUS = ROOT / "corpus"
+CELLS = ["inspect", "measure", "prune", "prune+finetune", "dynamic", "static", "fp16", "export"]
+MODEL_TIMEOUT_S = 1500
+
+
+def main(argv: list[str]) -> None:
+    from common import write
+
+    manifest = json.loads((CORPUS / "manifest.json").read_text())
+    only = set(argv[argv.index("--only") + 1].split(",")) if "--only" in argv else None
+    rows, results = [], {}
+    for entry in manifest:
+        if only and entry["name"] not in only:
+            continue
+        results[entry["name"]] = cells = _run_model(entry["name"])
+        rows.append([entry["name"], *(_cell_text(cells.get(c)) for c in CELLS)])
+        print(entry["name"], json.dumps(cells)[:400], flush=True)
+    (ROOT / "benchmarks" / "results" / "real_models.json").write_text(json.dumps(results, indent=1))
+    counts = {k: sum(1 for cells in results.values() for c in cells.values() if c["status"] == k) for k in ("ok", "refused", "FAILED")}
+    total = sum(counts.values())
+    notes = (f"{total} cells: {counts['ok']} ok ({counts['ok'] / max(total, 1):.0%}), {counts['refused']} refused before starting, "
+             f"{counts['FAILED']} failed. Times are wall seconds of the cell (load and data excluded); `direct` is ONNX Runtime's "
+             "quantize_* called on the same file and calibration examples. Export: the studio's latency at batch 1 / ORT timing the "
+             "written file directly on the same inputs. Size ratios are to the source's ONNX file. Data: each model's data.npz "
+             "(real photos, rendered text, files' bytes, synthetic tones and speech-like audio).")  # fmt: skip
+    write("real_models", "Real-model corpus: every operation on every model", ["model", *CELLS], rows, notes)
+
+
+def _run_model(name: str) -> dict:
+    env = dict(os.environ, OMP_NUM_THREADS=str(os.cpu_count() or 1))
+    try:
+        out = subprocess.run([sys.executable, __file__, "--probe", name], capture_output=True, text=True,
+                             timeout=MODEL_TIMEOUT_S, env=env)  # fmt: skip
+        stdout, err = out.stdout, out.stderr
+        died = f"process ended with code {out.returncode}: {err.strip().splitlines()[-1] if err.strip() else ''}" if out.returncode else ""
+    except subprocess.TimeoutExpired as e:
+        stdout = e.stdout.decode() if isinstance(e.stdout, bytes) else (e.stdout or "")
+        died = f"hang: no answer in {MODEL_TIMEOUT_S} s"
+    cells = {}
+    for line in stdout.splitlines():
+        if line.startswith("CELL "):
+            cell = json.loads(line[5:])
+            cells[cell.pop("cell")] = cell
+    for c in CELLS:
+        if c not in cells and died:
+            cells[c] = {"status": "FAILED", "reason": died}
+    return cells
+
+
+def _cell_text(cell: dict | None) -> str:
+    if cell is None:
+        return "–"
+    if cell["status"] == "ok":
+        return "ok " + cell.get("text", "")
+    return f"{cell['status']}: {cell.get('reason', '')[:140]}".replace("|", "/")
+
+
+# ---- the probe: one model, every cell -----------------------------------------------------------------
+
+
+def probe(name: str) -> None:
+    import numpy as np
+
+    from studio.core.errors import StudioError
+    from studio.core.evaluate.data import load_data
+    from studio.core.formats.load import load_model
+    from studio.core.inspect.summary import summarize
+    from studio.core.process.jobs import NO_CANCEL
+    from studio.core.project.recipe import StepResult, step_metrics
+    from studio.core.project.steps import OPS, Context
+
+    entry = next(e for e in json.loads((CORPUS / "manifest.json").read_text()) if e["name"] == name)
+    if entry.get("trust"):
+        _torchvision_stand_in()
+
+    def emit(cell, status, started, **more):
+        print("CELL " + json.dumps({"cell": cell, "status": status, "s": round(time.perf_counter() - started, 2), **more}), flush=True)
+
+    t = time.perf_counter()
+    try:
+        model = load_model(str(CORPUS / entry["file"]), trust=bool(entry.get("trust")), input_shape=entry.get("input_shape"))
+        summary = summarize(model)
+        emit("inspect", "ok", t, text=f"{summary['parameters']:,} params", parameters=summary["parameters"])
+    except StudioError as e:
+        emit("inspect", "refused", t, reason=str(e))
+        return
+    except Exception as e:  # noqa: BLE001  a cell that fails is the finding
+        emit("inspect", "FAILED", t, reason=f"{type(e).__name__}: {e}")
+        return
+    with np.load(CORPUS / entry["data"]) as f:
+        labeled = "y" in f.files
+    spec = {"path": str(CORPUS / entry["data"]), "labels": "yes" if labeled else "none", "output": entry.get("class_output")}
+    t = time.perf_counter()
+    try:
+        data = load_data(spec)
+        metrics, logits = step_metrics(model, data, None, "cpu")
+        emit("measure", "ok", t, text=_metric_text(metrics), metrics=_plain(metrics))
+    except Exception as e:  # noqa: BLE001
+        emit("measure", "refused" if isinstance(e, StudioError) else "FAILED", t, reason=_reason(e))
+        return
+    base = StepResult("load", {}, "original", model, metrics, logits)
+    ctx = Context(data, "cpu", NO_CANCEL, original=model)
+    source_size = _onnx_size(model)
+    plans = {
+        "prune": [("prune", {"method": "magnitude", "sparsity": 0.5})],
+        "prune+finetune": [("prune", {"method": "magnitude", "sparsity": 0.5}), ("finetune", {"epochs": 1})],
+        "dynamic": [("quantize", {"mode": "dynamic"})],
+        "static": [("quantize", {"mode": "static", "samples": 64})],
+        "fp16": [("quantize", {"mode": "fp16"})],
+    }
+    for cell, steps in plans.items():
+        t = time.perf_counter()
+        status, result, reason = _run_steps(base, steps, ctx, OPS)
+        if status != "ok":
+            emit(cell, status, t, reason=reason)
+            continue
+        m = result.metrics
+        size = _onnx_size(result.model)
+        text = _metric_text(m) + (f", {size / source_size:.2f}× size" if source_size and size else "")
+        extra = {}
+        if cell in ("dynamic", "static") and model.onnx is not None:
+            extra["direct_s"] = _direct_quantize(CORPUS / entry["file"], cell, data, model)
+            text += f", {time.perf_counter() - t:.1f} s (direct {extra['direct_s']:.1f} s)" if extra["direct_s"] else ""
+        emit(cell, "ok", t, text=text, metrics=_plain(m), size_ratio=size / source_size if source_size and size else None, **extra)
+    t = time.perf_counter()
+    try:
+        text, more = _export(model, data)
+        emit("export", "ok", t, text=text, **more)
+    except Exception as e:  # noqa: BLE001
+        emit("export", "refused" if isinstance(e, StudioError) else "FAILED", t, reason=_reason(e))
+
+
+def _run_steps(base, steps, ctx, OPS):
+    from studio.core.errors import StudioError
+    from studio.core.process.jobs import run_to_end
+    from studio.core.project.recipe import run_step
+
+    caps = base.model.capabilities()
+    need = {"prune": "prune_unstructured", "finetune": "finetune", "quantize": "quantize"}
+    result = base
+    for op, options in steps:
+        allowed = caps[need[op]]
+        if not allowed.allowed:
+            return "refused", None, f"{op}: {allowed.reason}"
+        started = []
+        try:
+            job = run_step(result, op, OPS[op].validate(op, options), ctx)
+            result = run_to_end(job, started.append)
+        except StudioError as e:
+            return ("refused" if not started else "FAILED"), None, str(e)
+        except Exception as e:  # noqa: BLE001
+            return "FAILED", None, _reason(e)
+        caps = result.model.capabilities()
+    return "ok", result, ""
+
+
+def _export(model, data) -> tuple[str, dict]:
+    import numpy as np
+    import onnxruntime as ort
+
+    from studio.core.deliver.deploy import export_version
+    from studio.core.process.jobs import run_to_end
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "model.onnx"
+        out = run_to_end(export_version(model, path, data, original=model))
+        m = out["metrics"]
+        lat = m["latency"][0]
+        if "latency_ms" not in lat:
+            return f"latency not measured: {lat.get('skipped')}", {"metrics": _plain(m)}
+        # ONNX Runtime timing the written file directly, on the same inputs (the studio's feed rebuilt)
+        from studio.core.evaluate.latency import _feed
+        from studio.core.formats.load import load_model
+
+        exported = load_model(str(path))
+        feed, _ = _feed(exported, data, lat["batch"])
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = lat["threads"] if isinstance(lat["threads"], int) else 0
+        session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        feed = {k: v for k, v in feed.items() if k in {i.name for i in session.get_inputs()}}
+        for _ in range(2):
+            session.run(None, feed)
+        times = []
+        for _ in range(lat.get("runs", 20)):
+            t = time.perf_counter()
+            session.run(None, feed)
+            times.append((time.perf_counter() - t) * 1000)
+        direct = statistics.median(times)
+        ratio = lat["latency_ms"] / direct
+        text = f"{out['size_bytes'] / 1e6:.1f} MB, {lat['latency_ms']:.2f} ms at batch {lat['batch']} / direct {direct:.2f} ms ({ratio:.2f}×)"
+        return text, {"metrics": _plain(m), "direct_ms": direct, "latency_ratio": ratio, "shapes": {k: list(np.shape(v)) for k, v in feed.items()}}
+
+
+def _direct_quantize(path: Path, mode: str, data, model) -> float | None:
+    """Seconds for ONNX Runtime's quantize_* called directly on the same file (static: the same 64
+    calibration examples), for the 'at most 2× the direct calls' target."""
+    from onnxruntime.quantization import CalibrationDataReader, quantize_dynamic, quantize_static
+
+    from studio.core.evaluate.feeds import batches
+
+    class Reader(CalibrationDataReader):
+        def __init__(self):
+            train = data.train().shaped_for(model.inputs)
+            x = {k: v if v.ndim == 0 else v[:64] for k, v in train.x.items()}
+            self.feeds = iter([feed for _, feed in batches(model, x, 32)])
+
+        def get_next(self):
+            return next(self.feeds, None)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        t = time.perf_counter()
+        try:
+            if mode == "dynamic":
+                quantize_dynamic(str(path), str(Path(tmp) / "q.onnx"))
+            else:
+                quantize_static(str(path), str(Path(tmp) / "q.onnx"), Reader())
+        except Exception:  # noqa: BLE001  the direct call failing is reported as no time
+            return None
+        return time.perf_counter() - t
+
+
+def _onnx_size(model) -> int | None:
+    return model.size_bytes if model.onnx is not None else None
+
+
+def _metric_text(m: dict) -> str:
+    parts = []
+    if "accuracy" in m:
+        parts.append(f"acc {m['accuracy']:.1%}")
+    if "agreement" in m:
+        parts.append(f"agree {m['agreement']:.1%}, cos {m['cosine']:.4f}")
+    return ", ".join(parts)
+
+
+def _plain(m: dict) -> dict:
+    return json.loads(json.dumps(m, default=str))
+
+
+def _reason(e: BaseException) -> str:
+    return f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}"[:300]
+
+
+def _torchvision_stand_in() -> None:
+    """The pickled MTCNN modules import facenet_pytorch, which imports torchvision at its top; a user of
+    that package has torchvision, this machine's torch cannot import it: an empty stand-in serves."""
+    import types
+
+    for name in ("torchvision", "torchvision.transforms", "torchvision.transforms.functional", "torchvision.ops", "torchvision.ops.boxes"):
+        module = types.ModuleType(name)
+        module.__getattr__ = lambda attr: (lambda *a, **k: None)
+        sys.modules.setdefault(name, module)
+
+
+if __name__ == "__main__":
+    if "--probe" in sys.argv:
+        sys.path.insert(0, str(ROOT))
+        probe(sys.argv[sys.argv.index("--probe") + 1])
+    else:
+        sys.path.insert(0, str(Path(__file__).parent))
+        main(sys.argv)

@@ -1,0 +1,38 @@
+"""The export's speed and size against its source, in plain words: a result that is slower or larger
+than where it started says so wherever its numbers are shown (card, export dialog, command line)."""
+
+from __future__ import annotations
+
+
+def latency_lines(metrics: dict) -> list[tuple[str, str]]:
+    """(label, text) per timed batch: the export beside its source, timed the same way in the same run."""
+    rows = []
+    sources = metrics.get("source_latency") or [{}] * len(metrics.get("latency", []))
+    for lat, src in zip(metrics.get("latency", []), sources):
+        label = f"latency, batch {lat['batch']}"
+        if "latency_ms" not in lat:
+            rows.append((label, f"not measured: {lat.get('skipped', 'no inputs')}"))
+            continue
+        text = f"{lat['latency_ms']:.3f} ms (median of {lat.get('runs', '?')}, {lat['runtime']}, {lat['threads']} threads"
+        text += f", on {lat['inputs']})" if lat.get("inputs") else ")"
+        if "latency_ms" in src:
+            text += f"; source {src['latency_ms']:.3f} ms: {speed_words(src['latency_ms'] / lat['latency_ms'])}"
+        rows.append((label, text))
+    return rows
+
+
+def speed_words(speedup: float) -> str:
+    if speedup >= 1.05:
+        return f"{speedup:.2f}× faster"
+    if speedup > 1 / 1.05:
+        return "about as fast"
+    return f"SLOWER than its source ({1 / speedup:.2f}× the time)"
+
+
+def size_words(size: int, source_size: int) -> str:
+    ratio = size / source_size if source_size else 1.0
+    if ratio <= 0.95:
+        return f"{ratio:.2f}× the source's size"
+    if ratio < 1.05:
+        return "about the source's size"
+    return f"LARGER than its source ({ratio:.2f}× its size)"

@@ -1,0 +1,62 @@
+"""Latency in ONNX Runtime, timed on examples of the chosen data (their shapes and dtypes): a batch of
+real examples, repeated when the data holds fewer; bounded in time. Without data, only a model whose
+file fixes every size but the batch is timed, on random values, and the entry says so."""
+
+from __future__ import annotations
+
+import statistics
+import time
+
+import numpy as np
+
+from studio.core.evaluate.data import DataSet
+from studio.core.evaluate.feeds import DTYPES, batches, fixed_batch, is_fixed
+from studio.core.evaluate.runtime import ort_session
+from studio.core.formats.model import Model
+
+WARMUP = 2
+RUNS = 20
+BUDGET_S = 5.0  # timed runs stop after this long (at least MIN_RUNS of them)
+MIN_RUNS = 3
+
+
+def latency(model: Model, data: DataSet | None, batch: int, threads: int | None = None, runs: int = RUNS,
+            budget_s: float = BUDGET_S) -> dict:  # fmt: skip
+    """Median wall time of one ONNX Runtime call (CPU provider) on a batch; `skipped` says why not."""
+    feed, inputs = _feed(model, data, batch)
+    if feed is None:
+        return {"skipped": inputs, "batch": batch}
+    session = ort_session(model, "cpu", threads)
+    names = {i.name for i in session.get_inputs()}
+    feed = {k: v for k, v in feed.items() if k in names}
+    for _ in range(WARMUP):
+        session.run(None, feed)
+    times, start = [], time.perf_counter()
+    while len(times) < runs and (len(times) < MIN_RUNS or time.perf_counter() - start < budget_s):
+        t = time.perf_counter()
+        session.run(None, feed)
+        times.append((time.perf_counter() - t) * 1000)
+    fed = len(next((v for v in feed.values() if v.ndim), np.zeros(1)))
+    return {"latency_ms": statistics.median(times), "runtime": "onnxruntime CPUExecutionProvider", "batch": fed,
+            "threads": threads or session.get_session_options().intra_op_num_threads or "default", "runs": len(times),
+            "input_shapes": {k: list(v.shape) for k, v in feed.items()}, "inputs": inputs}  # fmt: skip
+
+
+def _feed(model: Model, data: DataSet | None, batch: int):
+    batch = fixed_batch(model) or batch
+    if data is not None:
+        pool = data.test() if len(data.test()) else data
+        x = pool.shaped_for(model.inputs).x
+        n = len(pool)
+        order = np.arange(batch) % n  # real examples, repeated to fill the batch
+        x = {k: v if v.ndim == 0 else v[order] for k, v in x.items()}
+        return next(batches(model, x, batch))[1], f"{min(batch, n)} examples of {data.name}" + (" repeated" if batch > n else "")
+    if not model.inputs or any(not s.shape or any(not is_fixed(d) for d in s.shape[1:]) for s in model.inputs):
+        return None, "choose data: the model's input sizes are not all fixed, and latency is timed on real shapes"
+    rng = np.random.default_rng(0)
+    x = {}
+    for s in model.inputs:
+        dtype = DTYPES.get(s.dtype, np.float32)
+        shape = (batch, *s.shape[1:])
+        x[s.name] = rng.standard_normal(shape).astype(dtype) if np.dtype(dtype).kind == "f" else np.zeros(shape, dtype)
+    return next(batches(model, x, batch))[1], "random values of the declared shapes (no data chosen)"

@@ -1,0 +1,50 @@
+"""Fine-tuning after pruning, for every format that allows it."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from studio.core.compress.finetune import finetune
+from studio.core.compress.prune import magnitude
+from studio.core.evaluate.data import load_data
+from studio.core.formats.load import load_model
+from studio.core.inspect.prunable import weight_sparsity
+from studio.core.process.jobs import run_to_end
+
+CORPUS = Path(__file__).resolve().parents[3] / "corpus"
+
+
+def test_traced_torchscript_prunes_and_fine_tunes_keeping_zeros(tmp_path):
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 32), torch.nn.ReLU(), torch.nn.Linear(32, 10)).eval()
+    torch.jit.save(torch.jit.trace(net, torch.zeros(1, 1, 8, 8)), tmp_path / "traced.pt")
+    model = load_model(str(tmp_path / "traced.pt"), input_shape="1,1,8,8")
+    assert model.capabilities()["finetune"].allowed
+    pruned = magnitude(model, 0.5)
+    assert all(p.is_leaf for p in pruned.module.parameters())
+    tuned = run_to_end(finetune(pruned, load_data("sample:digits"), epochs=1))
+    before, after = pruned.module.state_dict(), tuned.module.state_dict()
+    assert not torch.equal(before["1.weight"], after["1.weight"])  # it trained
+    for name in ("1.weight", "3.weight"):
+        assert torch.equal(after[name][before[name] == 0], torch.zeros(int((before[name] == 0).sum())))
+    assert weight_sparsity(tuned) == pytest.approx(0.5, abs=1e-3)
+
+
+def test_a_frozen_torchscript_module_is_refused_with_its_reason(tmp_path):
+    net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 10)).eval()
+    frozen = torch.jit.freeze(torch.jit.script(net))
+    torch.jit.save(frozen, tmp_path / "frozen.pt")
+    model = load_model(str(tmp_path / "frozen.pt"), input_shape="1,1,8,8")
+    with pytest.raises(Exception, match="no trainable parameters"):
+        run_to_end(finetune(model, load_data("sample:digits"), epochs=1))
+
+
+@pytest.mark.skipif(not (CORPUS / "pesto-mir1k-g7").is_dir(), reason="the real-model corpus is not here")
+def test_traced_corpus_model_loads_and_prunes():
+    model = load_model(str(CORPUS / "pesto-mir1k-g7" / "pesto_mir1k_g7.pt"), input_shape="1,8000")
+    pruned = magnitude(model, 0.8)  # its CQT kernels are parameters, two thirds zeros already
+    assert weight_sparsity(model) < 0.7 and weight_sparsity(pruned) == pytest.approx(0.8, abs=1e-3)
+    out = pruned.module(torch.zeros(1, 8000))
+    assert np.isfinite(out[0].detach().numpy()).all()

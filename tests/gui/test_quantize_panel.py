@@ -1,0 +1,38 @@
+"""The Quantize sheet on its own: the suggested mode is chosen, its reason shown, and no mode promises speed."""
+
+from types import SimpleNamespace
+
+from studio.core.formats.load import load_model
+from studio.core.formats.to_onnx import to_onnx
+from studio.gui.quantize_panel import BUYS, QuantizePanel
+
+
+def test_the_suggested_mode_is_chosen_with_its_reason(qtbot):
+    sheet = QuantizePanel()
+    qtbot.addWidget(sheet)
+    assert sheet.form.value("mode") == "dynamic"
+    sheet.show_model(SimpleNamespace(model=load_model("sample:digits-cnn"), layers=[]))
+    assert sheet.form.value("mode") == "static"
+    assert sheet.advice.text().startswith("Suggested: int8 weights and activations (static): a convolutional net")
+    assert "\n" not in sheet.advice.text() and "ConvInteger" in sheet.advice.text()
+    assert sheet.buys.text() == BUYS["static"]
+
+
+def test_a_quantized_model_keeps_the_mode_and_says_why_not(qtbot):
+    from studio.core.compress.quantize import quantize
+    from studio.core.evaluate.data import load_data
+    from studio.core.process.jobs import run_to_end
+
+    q = run_to_end(quantize(to_onnx(load_model("sample:digits-cnn")), load_data("sample:digits"), mode="dynamic"))
+    sheet = QuantizePanel()
+    qtbot.addWidget(sheet)
+    sheet.form.set_value("mode", "fp16")
+    sheet.show_model(SimpleNamespace(model=q, layers=[]))
+    assert sheet.form.value("mode") == "fp16"
+    assert sheet.advice.text().startswith("Not suggested: already quantized")
+
+
+def test_no_mode_promises_to_be_faster():
+    for text in BUYS.values():
+        assert "up to" in text or "4–8×" in text
+        assert "often faster" not in text and "About" not in text
