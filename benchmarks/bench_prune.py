@@ -24,7 +24,8 @@ from studio.core.formats.to_onnx import to_onnx
 from studio.core.deliver.export import write_onnx
 from studio.core.process.jobs import run_to_end
 from studio.core.formats.load import load_model
-from studio.core.evaluate.metrics import evaluate, onnx_latency_ms
+from studio.core.evaluate.latency import latency
+from studio.core.evaluate.metrics import evaluate
 from studio.core.formats.model import Model
 from studio.core.project.recipe import parse_recipe, run_recipe
 
@@ -101,7 +102,7 @@ def channel_target() -> list[list]:
     base = load_model("sample:lenet-5")
     data = load_data("sample:mnist5k")
     base_acc = evaluate(base, data.test())["accuracy"]
-    base_lat = onnx_latency_ms(to_onnx(base), 256, runs=30, threads=1)["latency_ms"]
+    base_lat = latency(to_onnx(base), data, 256, threads=1, runs=30, budget_s=60)["latency_ms"]
     variants = [
         ("studio (recipe: prune channels 0.5 + fine-tune)", lambda s: run_to_end(run_recipe(
             recipe("lenet-5", {"method": "channels", "ratio": 0.5}, FINETUNE_EPOCHS["lenet-5"], s))).steps[-1].model),
@@ -117,7 +118,7 @@ def channel_target() -> list[list]:
             pruned = make(seed)
             secs.append(time.perf_counter() - t)
             drops.append((base_acc - evaluate(pruned, data.test())["accuracy"]) * 100)
-            speedups.append(base_lat / onnx_latency_ms(to_onnx(pruned), 256, runs=30, threads=1)["latency_ms"])
+            speedups.append(base_lat / latency(to_onnx(pruned), data, 256, threads=1, runs=30, budget_s=60)["latency_ms"])
         rows.append([f"lenet-5 channels 50 % + {FINETUNE_EPOCHS['lenet-5']} epochs: {label}", f"{base_acc:.2%}", "",
                      spread(drops), f"latency {spread(speedups, '{:.1f}')}× lower", "≤ 1.0 pt; ≥ 3×",
                      f"{statistics.median(secs):.1f} s"])  # fmt: skip

@@ -33,7 +33,8 @@ from studio.core.formats.to_onnx import quiet, to_onnx
 from studio.core.deliver.export import write_onnx
 from studio.core.process.jobs import run_to_end
 from studio.core.formats.load import load_model
-from studio.core.evaluate.metrics import accuracy, fidelity, onnx_latency_ms
+from studio.core.evaluate.latency import latency
+from studio.core.evaluate.metrics import accuracy, fidelity
 from studio.core.formats.model import Format, Model, TensorSpec
 from studio.core.compress.quantize import quantize
 from studio.core.compress.quantize_ort import Calibration
@@ -74,8 +75,9 @@ def latencies(variants: dict[str, callable]) -> dict[str, dict[int, list[float]]
     return out
 
 
-def ort_latency(model: Model):
-    return lambda batch: onnx_latency_ms(model, batch, runs=CALLS, threads=1)["latency_ms"]
+def ort_latency(model: Model, data=None):
+    """Timed on examples of the data (the same examples for every variant)."""
+    return lambda batch: latency(model, data, batch, threads=1, runs=CALLS, budget_s=60)["latency_ms"]
 
 
 def torch_latency(module: nn.Module, shape):
@@ -122,7 +124,7 @@ def lenet_static(folder: Path) -> list[list]:
 
     direct_model, direct_times = timed(direct)
     variants = {"fp32": fp32, "studio": studio, "direct": direct_model}
-    lat = latencies({k: ort_latency(m) for k, m in variants.items()})
+    lat = latencies({k: ort_latency(m, data) for k, m in variants.items()})
     rows = []
     for name, label, size, times in [
         ("fp32", "lenet-5 fp32 export", fp32_size, None),
@@ -221,7 +223,7 @@ def transformer_dynamic(folder: Path) -> tuple[list[list], Model, object]:
     ao, ao_times = timed(lambda: WithoutFastPath(torch.ao.quantization.quantize_dynamic(module, {nn.Linear}, dtype=torch.qint8)))
     ort_variants = {"fp32": fp32, "studio": studio, "per-tensor": per_tensor, "direct": direct_model}
     torch.set_num_threads(1)
-    lat = latencies({**{k: ort_latency(m) for k, m in ort_variants.items()},
+    lat = latencies({**{k: ort_latency(m, data) for k, m in ort_variants.items()},
                      "torch fp32": torch_latency(module, (1, 28, 28)), "torch.ao": torch_latency(ao, (1, 28, 28))})  # fmt: skip
     torch_reference = predict(source, test.x)
     sizes = {"fp32": fp32_size, "direct": (folder / "transformer-direct.onnx").stat().st_size}

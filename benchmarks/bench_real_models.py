@@ -4,7 +4,8 @@ matrix of issue 20, written to benchmarks/results/real_models.md.
 Each model runs in a fresh process (a hang or a crash costs one row, not the run) through the same core
 calls as `studio inspect` and `studio run`: inspect, measure on its data, magnitude prune 50 %, prune +
 1 epoch of fine-tuning, dynamic int8, static int8, fp16, and the export with its latency. A cell is
-`ok`, `refused` (before starting, with the reason the studio gives) or `FAILED`. Beside the quantize
+`ok`, `refused` (a one-line reason from the studio, before starting or while running) or `FAILED`
+(an unexpected error, a crash or a hang). Beside the quantize
 cells, ONNX Runtime's `quantize_dynamic` / `quantize_static` called directly on the same file and
 calibration examples; beside the export, ONNX Runtime timing the written file directly on the same
 inputs (the studio's latency must be within ±25 % of it).
@@ -14,6 +15,7 @@ Run: `python scripts/make_corpus.py && python benchmarks/bench_real_models.py [-
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import statistics
@@ -115,7 +117,11 @@ def probe(name: str) -> None:
         return
     with np.load(CORPUS / entry["data"]) as f:
         labeled = "y" in f.files
-    spec = {"path": str(CORPUS / entry["data"]), "labels": "yes" if labeled else "none", "output": entry.get("class_output")}
+    output = entry.get("class_output")
+    names = [o["name"] for o in entry["outputs"]]
+    if output and output not in [o.name for o in model.outputs] and len(model.outputs) == len(names):
+        output = model.outputs[names.index(output)].name  # a pickled module's outputs are named by position here
+    spec = {"path": str(CORPUS / entry["data"]), "labels": "yes" if labeled else "none", "output": output}
     t = time.perf_counter()
     try:
         data = load_data(spec)
@@ -153,7 +159,7 @@ def probe(name: str) -> None:
         text, more = _export(model, data)
         emit("export", "ok", t, text=text, **more)
     except Exception as e:  # noqa: BLE001
-        emit("export", "refused" if isinstance(e, StudioError) else "FAILED", t, reason=_reason(e))
+        emit("export", "refused" if isinstance(e, StudioError) else "FAILED", t, reason=str(e) if isinstance(e, StudioError) else _reason(e))
 
 
 def _run_steps(base, steps, ctx, OPS):
@@ -172,8 +178,8 @@ def _run_steps(base, steps, ctx, OPS):
         try:
             job = run_step(result, op, OPS[op].validate(op, options), ctx)
             result = run_to_end(job, started.append)
-        except StudioError as e:
-            return ("refused" if not started else "FAILED"), None, str(e)
+        except StudioError as e:  # a one-line reason from the studio: refused, before or while it ran
+            return "refused", None, ("" if not started else "while running: ") + str(e)
         except Exception as e:  # noqa: BLE001
             return "FAILED", None, _reason(e)
         caps = result.model.capabilities()
@@ -233,7 +239,7 @@ def _direct_quantize(path: Path, mode: str, data, model) -> float | None:
         def get_next(self):
             return next(self.feeds, None)
 
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, contextlib.chdir(tmp):  # ORT may leave debug files in the working folder
         t = time.perf_counter()
         try:
             if mode == "dynamic":
@@ -266,6 +272,12 @@ def _reason(e: BaseException) -> str:
     return f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}"[:300]
 
 
+def _stand_in_attribute(attr: str):
+    if attr.startswith("__"):
+        raise AttributeError(attr)
+    return lambda *a, **k: None
+
+
 def _torchvision_stand_in() -> None:
     """The pickled MTCNN modules import facenet_pytorch, which imports torchvision at its top; a user of
     that package has torchvision, this machine's torch cannot import it: an empty stand-in serves."""
@@ -273,7 +285,7 @@ def _torchvision_stand_in() -> None:
 
     for name in ("torchvision", "torchvision.transforms", "torchvision.transforms.functional", "torchvision.ops", "torchvision.ops.boxes"):
         module = types.ModuleType(name)
-        module.__getattr__ = lambda attr: (lambda *a, **k: None)
+        module.__getattr__ = _stand_in_attribute
         sys.modules.setdefault(name, module)
 
 

@@ -561,7 +561,7 @@ def _silero_jit(out, rng):
     file = copy_model(d / "silero_vad.jit", out)
     data = _silero_data(d / "silero_vad.onnx")[0]
     return dict(file=file, format="torchscript", data={"x": data["input"][:, 64:], "sr": data["sr"]},
-                batch_axes={"sr": None}, input_shape="1,512", class_output=None,
+                batch_axes={"sr": None}, input_shape="1,512;()", class_output=None,
                 covers=["torchscript", "scripted", "rnn", "lstm", "signal-processing-in-graph", "stateful-module",
                         "scalar-input"],
                 notes="Scripted (not traced) TorchScript: forward(x: Tensor[B, 512], sr: int) keeps its LSTM state "

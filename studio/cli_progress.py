@@ -53,6 +53,8 @@ def format_result(result) -> str:
             parts.append(f"accuracy {m['accuracy']:.2%}")
         if "agreement" in m:
             parts.append(f"agreement {m['agreement']:.2%}")
+        if m.get("size_ratio", 1) > 1.05:
+            parts.append(f"LARGER than the version it came from ({m['size_ratio']:.2f}× its size)")
         lines.append(", ".join(parts))
     if result.export:
         e = result.export

@@ -73,6 +73,8 @@ class Compression(QObject):
         self.session.runFinished.connect(self._ran)
         self.session.failed.connect(self._failed)
         self.session.noticed.connect(lambda text: self.window.statusBar().showMessage(text))
+        self.session.outputAsked.connect(self.ask_output)
+        self.output_dialog: dialogs.OutputDialog | None = None
         self.session.runner.runningChanged.connect(lambda _: self._update())
         self._update()
         QTimer.singleShot(0, self.files.offer_restore)
@@ -159,6 +161,32 @@ class Compression(QObject):
         self.export_dialog = ExportDialog(self.session, version, documents / f"{file_stem(version.model.source)}-v{vid}.onnx", self.window)
         self.export_dialog.show()
 
+    def ask_output(self, problem: str) -> None:
+        """Several outputs could hold the data's classes: ask which (or none), then keep the answer in
+        the data spec, so measuring, compressing and exporting all use it."""
+        from studio.gui.session import _name
+
+        version = self.session.version
+        if version is None or self.session.data is None:
+            return
+        if self.output_dialog is not None:
+            if self.output_dialog.isVisible():  # asked already
+                return
+            self.output_dialog.deleteLater()
+        dialog = self.output_dialog = dialogs.OutputDialog(self.window, _name(self.session.data), version.model.outputs, problem)
+        dialog.accepted.connect(lambda: self._output_chosen(dialog.choice()))
+        dialog.rejected.connect(lambda: self.window.statusBar().showMessage(
+            "Not measured: name the output that holds the classes (Classes in: in the toolbar), or choose no labels", 15000))
+        dialog.open()
+
+    def _output_chosen(self, output: str | None) -> None:
+        from studio.gui.session import with_output
+
+        spec = with_output(self.session.data, output, labeled=output is not None)
+        if self.session.history is not None and list(self.session.history.versions) != [0]:
+            self.window.statusBar().showMessage("Chosen; the next run measures on it", 8000)
+        self.session.set_data(spec)
+
     def export_report(self, folder=None):
         from studio.gui.report_files import export_report
 
@@ -175,8 +203,13 @@ class Compression(QObject):
                 from studio.core.formats.samples import SAMPLE_MODELS
 
                 data = "sample:" + SAMPLE_MODELS[source.removeprefix("sample:")].data
+            elif isinstance(data, dict) and data.get("output") not in {o.name for o in info.model.outputs}:
+                from studio.gui.session import with_output  # the output named was the last model's
+
+                data = with_output(data, None, labeled=str(data.get("labels", "yes")).lower() not in ("none", "no", "false"))
             self.session.begin(info.model, data)
             self.window.model_dock.raise_()
+        self.picker.set_outputs(info.model.outputs)
         for sheet in self.sheet.sheets.values():
             sheet.show_model(info)
         self._show_precisions(info)

@@ -1,5 +1,6 @@
 """The toolbar's Data and Device choices: which data compression trains and measures on (a sample, a
-file or an image folder, with or without labels), and where it runs."""
+file or an image folder, with or without labels, and for a model with several outputs the one that
+holds the classes), and where it runs."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ DEVICES = {"cpu": "CPU", "cuda": "CUDA (GPU)"}
 
 
 class DataPicker(QWidget):
-    dataChanged = Signal(object)  # the data spec: "sample:NAME", a path, {path, labels: none}, or None
+    dataChanged = Signal(object)  # the data spec: "sample:NAME", a path, {path, labels: none, output: NAME}, or None
     deviceChanged = Signal(str)
 
     def __init__(self, parent: QWidget | None = None):
@@ -27,11 +28,20 @@ class DataPicker(QWidget):
         self.data.addItem("Open data file (.npz, .csv)…", OPEN_FILE)
         self.data.addItem("Open image folder…", OPEN_FOLDER)
         self._chosen = 0
+        self._output: str | None = None  # the model output that holds the classes, when the user named it
         self.data.activated.connect(self._activated)
         self.unlabeled = QCheckBox("no labels")
         self.unlabeled.setToolTip("The data has no labels: versions are measured by how often they agree with the "
                                   "version they came from, and fine-tuning learns from that version")  # fmt: skip
         self.unlabeled.toggled.connect(lambda: self.dataChanged.emit(self.spec()))
+        self.output_label = QLabel("Classes in:")
+        self.output = QComboBox()
+        self.output.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+        self.output.setToolTip("The model has several outputs: the one whose scores are the classes the labels "
+                               "count. Accuracy is measured on it, and agreement with the original too.")  # fmt: skip
+        self.output.activated.connect(self._output_chosen)
+        self.output_label.hide()
+        self.output.hide()
         self.device = QComboBox()
         self.device.setToolTip("Where training and measuring run. CUDA is listed when PyTorch sees a GPU.")
         self.device.addItem(DEVICES["cpu"], "cpu")
@@ -41,6 +51,8 @@ class DataPicker(QWidget):
         layout.addWidget(QLabel("Data:"))
         layout.addWidget(self.data)
         layout.addWidget(self.unlabeled)
+        layout.addWidget(self.output_label)
+        layout.addWidget(self.output)
         layout.addSpacing(12)
         layout.addWidget(QLabel("Device:"))
         layout.addWidget(self.device)
@@ -49,15 +61,46 @@ class DataPicker(QWidget):
         source = self.data.itemData(self._chosen)
         if source is None or source in (OPEN_FILE, OPEN_FOLDER):
             return None
-        return {"path": source, "labels": "none"} if self.unlabeled.isChecked() else source
+        spec = {"path": source}
+        if self.unlabeled.isChecked():
+            spec["labels"] = "none"
+        if self._output is not None:
+            spec["output"] = self._output
+        return spec if len(spec) > 1 else source
 
     def set_spec(self, spec) -> None:
-        """Show a spec chosen elsewhere (a sample's own data, a project's), without emitting."""
+        """Show a spec chosen elsewhere (a sample's own data, a project's, an answer to which output
+        holds the classes), without emitting."""
         source = spec["path"] if isinstance(spec, dict) else spec
         self._select(source)
         self.unlabeled.blockSignals(True)
         self.unlabeled.setChecked(isinstance(spec, dict) and str(spec.get("labels", "")).lower() in ("none", "no", "false"))
         self.unlabeled.blockSignals(False)
+        self._output = spec.get("output") if isinstance(spec, dict) else None
+        self._show_output()
+
+    def set_outputs(self, outputs) -> None:
+        """The open model's outputs (TensorSpecs): with several, a choice of the one holding the classes."""
+        self.output.clear()
+        self.output.addItem("not named", None)
+        self.output.setItemData(0, "Not named yet: the studio picks the only output that fits the labels, and asks "
+                                   "when several do", Qt.ItemDataRole.ToolTipRole)  # fmt: skip
+        for spec in outputs:
+            self.output.addItem(f"{spec.name} {shape_text(spec.shape)}", spec.name)
+        several = len(outputs) > 1
+        self.output_label.setVisible(several)
+        self.output.setVisible(several)
+        self._show_output()
+
+    def _show_output(self) -> None:
+        index = self.output.findData(self._output) if self._output is not None else 0
+        self.output.setCurrentIndex(max(0, index))
+
+    def _output_chosen(self, index: int) -> None:
+        chosen = self.output.itemData(index)
+        if chosen != self._output:
+            self._output = chosen
+            self.dataChanged.emit(self.spec())
 
     def add_samples(self, names: list[str]) -> None:
         chosen = self.data.itemData(self._chosen)
@@ -95,3 +138,16 @@ class DataPicker(QWidget):
             return
         self._select(path)
         self.dataChanged.emit(self.spec())
+
+
+def shape_text(shape) -> str:
+    """[N, 10]: an output's shape; a dynamic batch is N, another dynamic axis its short name or ?."""
+    if shape is None:
+        return "[?]"
+
+    def axis(i: int, d) -> str:
+        if isinstance(d, int):
+            return str(d)
+        return "N" if i == 0 else d if isinstance(d, str) and len(d) <= 8 else "?"
+
+    return "[" + ", ".join(axis(i, d) for i, d in enumerate(shape)) + "]"

@@ -2,7 +2,20 @@
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import QMessageBox, QWidget
+from html import escape
+
+from PySide6.QtWidgets import (
+    QButtonGroup,
+    QDialog,
+    QDialogButtonBox,
+    QLabel,
+    QMessageBox,
+    QRadioButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+NO_CLASSES = "none: measure fidelity only"
 
 TRUST_EXPLANATION = (
     "This file is a pickled Python object. Opening it runs code stored inside the file on this "
@@ -26,3 +39,48 @@ def ask_trust(parent: QWidget, source: str, problem: str) -> bool:
 def show_error(parent: QWidget, title: str, reason: str) -> None:
     """One line that says what went wrong; the window keeps what it had."""
     QMessageBox.warning(parent, title, reason)
+
+
+class OutputDialog(QDialog):
+    """Which output of the model holds the classes the labels count, or none (the data's labels are
+    then left aside, and versions are measured by how closely they follow the original). Shown with
+    open(), so the window goes on; `choice()` once accepted: an output's name, or None for none."""
+
+    def __init__(self, parent: QWidget, data_name: str, outputs, problem: str):
+        from studio.gui.data_picker import shape_text
+
+        super().__init__(parent)
+        self.setWindowTitle("Which output holds the classes?")
+        text = QLabel(f"The model has {len(outputs)} outputs, and more than one could hold the classes that the "
+                      f"labels of <b>{escape(data_name)}</b> count. Accuracy is measured on the one you choose, "
+                      "and it is kept with the data choice for compressing and exporting.")  # fmt: skip
+        text.setWordWrap(True)
+        why = QLabel(escape(problem))
+        why.setWordWrap(True)
+        why.setEnabled(False)  # the studio's own words, for whoever wants them: shown dimmed
+        self.group = QButtonGroup(self)
+        layout = QVBoxLayout(self)
+        layout.addWidget(text)
+        layout.addWidget(why)
+        self.options: dict[str | None, QRadioButton] = {}
+        for spec in outputs:
+            self.options[spec.name] = QRadioButton(f"{spec.name}  {shape_text(spec.shape)}")
+        self.options[None] = QRadioButton(NO_CLASSES)
+        self.options[None].setToolTip("Leave the labels aside: versions are measured by how often they give the "
+                                      "original's answer (agreement), with no accuracy")  # fmt: skip
+        for button in self.options.values():
+            self.group.addButton(button)
+            layout.addWidget(button)
+        next(iter(self.options.values())).setChecked(True)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        buttons.button(QDialogButtonBox.StandardButton.Ok).setText("Measure")
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        layout.addWidget(buttons)
+        self.setMinimumWidth(440)
+
+    def choose(self, output: str | None) -> None:
+        self.options[output].setChecked(True)
+
+    def choice(self) -> str | None:
+        return next(name for name, button in self.options.items() if button.isChecked())

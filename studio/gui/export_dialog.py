@@ -112,11 +112,15 @@ class ExportDialog(QDialog):
 
     def _failed(self, error: Exception) -> None:
         from studio.core.errors import StudioError, first_line
+        from studio.gui.session import needs_output
 
         self.bar.hide()
         self.export_button.setEnabled(True)
         self.report.setText("")
-        if isinstance(error, StudioError):
+        if needs_output(error):  # the window asks which output holds the classes; then export again
+            self.report.setText("Not exported: the data's classes could be in more than one output. Choose which, then export again.")
+            self.session.outputAsked.emit(error.problem)
+        elif isinstance(error, StudioError):
             dialogs.show_error(self, "Could not export", str(error))
         else:
             dialogs.show_error(self, "Unexpected error", f"export: {type(error).__name__}: {first_line(error)}")

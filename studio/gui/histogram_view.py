@@ -20,12 +20,20 @@ if TYPE_CHECKING:
     from studio.core.inspect.stats import Histogram, WeightStats
 
 
+SPARSE_GRID = 48  # levels in view up to which a grid is drawn as full-height lines
+COMB = 0.06  # the height of a dense grid's ticks, under the axis, as a share of the tallest bar
+
+
+LEGEND_TIP = "What the bars and marks of the histogram stand for"
+
+
 class HistogramView(QWidget):
     def __init__(self, empty_message: str, parent: QWidget | None = None):
         super().__init__(parent)
         self._hist: Histogram | None = None
         self._overlay: tuple[Histogram, str] | None = None
         self._grid: tuple[np.ndarray, str] | None = None
+        self.grid: pg.PlotDataItem | None = None  # the grid drawn, if any
 
         self.plot = plot_widget(self, "weight value", "weights per bin")
         self.plot.setMouseEnabled(x=False, y=False)
@@ -38,6 +46,7 @@ class HistogramView(QWidget):
         self.title.setWordWrap(True)
         self.legend = QLabel()
         self.legend.setWordWrap(True)
+        self.legend.setToolTip(LEGEND_TIP)
         self.stats = QLabel()
         self.stats.setWordWrap(True)
         self.stats.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -73,10 +82,15 @@ class HistogramView(QWidget):
         self._overlay = (hist, label) if hist is not None else None
         self._redraw()
 
-    def set_grid(self, values, label: str = "values the quantized model can hold") -> None:
-        """Mark values (e.g. the levels a quantizer can represent) with vertical lines; None clears."""
+    def set_grid(self, values, label: str = "values the quantized model can hold", tip: str = "", redraw: bool = True) -> None:
+        """Mark values (e.g. the levels a quantizer can represent) with vertical lines; None clears.
+        Few levels are lines the plot's height; many (int8 has 256) a rug of short ticks under the
+        bars, which keeps them readable: a wash of lines would hide them. `tip` explains the grid when
+        the legend is hovered."""
         self._grid = None if values is None else (np.asarray(values, dtype=float), label)
-        self._redraw()
+        self.legend.setToolTip(tip or LEGEND_TIP)
+        if redraw:
+            self._redraw()
 
     def clear(self, message: str) -> None:
         self._hist = self._overlay = self._grid = None
@@ -85,6 +99,7 @@ class HistogramView(QWidget):
 
     def _redraw(self) -> None:
         self.plot.clear()
+        self.grid = None
         if self._hist is None:
             return
         log = self.log.isChecked()
@@ -108,9 +123,15 @@ class HistogramView(QWidget):
         if self._grid is not None:
             values, label = self._grid
             color = self.palette().text().color()
-            pen = pg.mkPen(color, style=Qt.PenStyle.DotLine)
-            for value in values:
-                self.plot.addItem(pg.InfiniteLine(value, angle=90, pen=pen), ignoreBounds=True)
-            legend.append(f'<span style="color:{color.name()}">┆</span>&nbsp;{label} ({len(values):,})')
-        self.legend.setText(" &nbsp; ".join(legend))
+            top = float(max(height(h.counts).max(initial=0), height([h.zeros])[0], 1.0))
+            sparse = len(values) <= SPARSE_GRID
+            color.setAlpha(150 if sparse else 110)
+            pen = pg.mkPen(color, width=1, style=Qt.PenStyle.DotLine if sparse else Qt.PenStyle.SolidLine)
+            span = (0.0, top) if sparse else (-top * COMB, 0.0)  # many levels: a rug under the bars, not over them
+            xs, ys = np.repeat(values, 2), np.tile(span, len(values))
+            self.grid = pg.PlotDataItem(xs, ys, connect="pairs", pen=pen)
+            self.plot.addItem(self.grid, ignoreBounds=sparse)
+            legend.append(f'<span style="color:{color.name()}">{"┆" if sparse else "▁"}</span>&nbsp;{label}')
+        text = " &nbsp; ".join(legend[:-1] if self._grid is not None else legend)
+        self.legend.setText(text + (f"<br>{legend[-1]}" if self._grid is not None else ""))  # the grid's entry on a line of its own
         self.plot.enableAutoRange()

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QSettings, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
+    QApplication,
     QDockWidget,
     QFileDialog,
     QLabel,
@@ -88,7 +89,7 @@ class MainWindow(QMainWindow):
         self._build_toolbar()
         self._build_status()
         self.compression = Compression(self)  # the Compress actions, sheet, Run and Versions docks
-        self.resize(1400, 900)
+        self.resize(*_first_size(self))
         self._default_state: bytes | None = None  # the first layout, for View → Reset Layout
         self._restore_settings()
 
@@ -384,6 +385,16 @@ class MainWindow(QMainWindow):
             "its weights and zeros are, then prune, quantize or distil it and export an ONNX file whose "
             "size, accuracy and speed were measured in ONNX Runtime.",
         )
+
+
+def _first_size(window) -> tuple[int, int]:
+    """1400 × 900, or the screen's free area on a smaller screen (a 1366 × 768 laptop): a window wider
+    than its screen cuts off the docks on the right."""
+    screen = window.screen() or QApplication.primaryScreen()
+    if screen is None:
+        return 1400, 900
+    free = screen.availableGeometry()
+    return min(1400, free.width()), min(900, free.height())
 
 
 def _local_file(mime) -> str | None:

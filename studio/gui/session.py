@@ -28,6 +28,7 @@ class Session(QObject):
     failed = Signal(str, object)  # what was being done, the exception
     dataChanged = Signal(object)  # the data spec
     noticed = Signal(str)  # a problem worth a line in the window, not a dialog: nobody asked for that job
+    outputAsked = Signal(str)  # several outputs could hold the data's classes (the problem): ask which
 
     def __init__(self, parent: QObject | None = None):
         super().__init__(parent)
@@ -174,7 +175,9 @@ class Session(QObject):
         self.runner.start(job, *args)
 
     def _failed(self, error: Exception) -> None:
-        if self._on_error is None or not self._on_error(error):
+        if needs_output(error):  # not a failure but a question: the window asks, then measures again
+            self.outputAsked.emit(error.problem)
+        elif self._on_error is None or not self._on_error(error):
             self.failed.emit(self._doing, error)
 
     def _measured(self, model: Model, metrics: dict, logits) -> None:
@@ -218,6 +221,28 @@ class Session(QObject):
 
 
 CHARTED = ("accuracy", "agreement", "teacher_accuracy", "sparsity", "size_bytes", "zip_bytes", "loss", "loss_distill", "loss_labels")
+
+
+def needs_output(error: Exception) -> bool:
+    """The data is labelled and several of the model's outputs could hold its classes: the data spec
+    must name one (studio.core.evaluate.metrics.class_output)."""
+    from studio.core.errors import StudioError
+
+    return isinstance(error, StudioError) and "could each hold the classes" in error.problem
+
+
+def with_output(spec, output: str | None, labeled: bool = True):
+    """The data spec naming the output that holds the classes (None: none named); labeled=False sets
+    the labels aside. A spec with nothing to add stays a plain path."""
+    if spec is None:
+        return None
+    made = dict(spec) if isinstance(spec, dict) else {"path": spec}
+    made.pop("output", None)
+    if output is not None:
+        made["output"] = output
+    if not labeled:
+        made["labels"] = "none"
+    return made if len(made) > 1 else made["path"]
 
 
 def _key(spec) -> str:

@@ -1,6 +1,8 @@
 """Compressing through the window: the Prune, Quantize and Distill sheets, their live charts, cancel,
 sensitivity analysis, and errors as one line."""
 
+import numpy as np
+import pytest
 import torch
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QAbstractButton, QComboBox, QMessageBox
@@ -161,3 +163,34 @@ def test_a_new_version_comes_with_its_analysis_or_the_window_makes_one(studio, r
     monkeypatch.setattr(session_module, "_analysis", lambda model: None)
     added = run_sheet(window, "prune", lambda sheet: (sheet.form.set_value("sparsity", 0.9), sheet.finetune.set_value("epochs", 0)))
     assert started and window.info.stats and window.info.total.sparsity > 0.85 and window.info.model is added[-1].model
+
+
+def test_a_quantized_layer_shows_its_int8_grid_over_its_histogram(studio, run_sheet, qtbot):
+    import pyqtgraph as pg
+
+    window = studio
+    histogram = window.layer_panel.histogram
+    window.select_layer("fc1", force=True)
+    assert histogram.grid is None and "grid" not in histogram.legend.text()  # a float layer: no grid
+
+    def configure(sheet):
+        sheet.form.set_value("mode", "static")
+        sheet.form.set_value("samples", 64)
+
+    run_sheet(window, "quantize", configure)
+    layer = window.info.layer(window.layer)
+    assert layer.quantized, "the statically quantized version's layers say how they are stored"
+    assert histogram.grid is not None and "int8 grid" in histogram.legend.text()
+    assert histogram.grid in histogram.plot.plotItem.items and isinstance(histogram.grid, pg.PlotDataItem)
+    xs = histogram.grid.xData[::2]  # one tick per level: scale × (q − zero point)
+    q = next(q for q in layer.quantized.values() if q.bits == 8)
+    steps = np.diff(xs)
+    assert np.allclose(steps, steps[0]) and steps[0] == pytest.approx(float(np.max(q.scale)), rel=1e-5)
+    edges = window.info.histograms[layer.name].edges
+    margin = (edges[-1] - edges[0]) * 0.011
+    assert edges[0] - margin <= xs.min() and xs.max() <= edges[-1] + margin  # only the levels in view
+
+    window.compression.versions.tree.setCurrentItem(window.compression.versions.tree.topLevelItem(0))  # the float original
+    qtbot.waitUntil(lambda: window.info.model is window.compression.session.history.versions[0].model, timeout=30_000)
+    qtbot.waitUntil(lambda: window.layer is not None, timeout=30_000)
+    assert histogram.grid is None and "grid" not in histogram.legend.text()

@@ -47,11 +47,14 @@ def test_log_count(view, pruned):
 def test_overlay_and_grid(view, pruned):
     view.set_overlay(histogram([pruned * 1.5]), "before pruning")
     view.set_grid(np.linspace(-2, 2, 16), "int4 levels")
-    assert len(items(view, pg.PlotDataItem)) == 1 and "before pruning" in view.legend.text()
-    assert len(items(view, pg.InfiniteLine)) == 16 and "int4 levels (16)" in view.legend.text()
+    assert len(items(view, pg.PlotDataItem)) == 2 and "before pruning" in view.legend.text()
+    assert list(view.grid.xData[::2]) == list(np.linspace(-2, 2, 16)) and "int4 levels" in view.legend.text()
+    top = max(view.grid.yData)
+    view.set_grid(np.linspace(-2, 2, 255), "int8 grid")  # many levels: short ticks along the bottom, bars stay readable
+    assert max(view.grid.yData) == 0 and -top / 4 < min(view.grid.yData) < 0 and len(view.grid.xData) == 2 * 255
     view.set_grid(None)
     view.set_overlay(None)
-    assert not items(view, pg.InfiniteLine) and not items(view, pg.PlotDataItem)
+    assert view.grid is None and not items(view, pg.PlotDataItem)
 
 
 def test_heatmap_shows_zeros_black_and_keeps_them_when_downsampled(qtbot, pruned):

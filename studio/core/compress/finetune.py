@@ -10,7 +10,7 @@ import numpy as np
 from studio.core.compress.train import copy_module, train
 from studio.core.errors import StudioError
 from studio.core.evaluate.data import DataSet
-from studio.core.evaluate.metrics import accuracy, fidelity
+from studio.core.evaluate.metrics import accuracy, class_output, fidelity
 from studio.core.evaluate.runtime import predict, predict_module
 from studio.core.formats.model import Model
 from studio.core.process.jobs import NO_CANCEL, CancelToken, Job, Progress
@@ -25,12 +25,12 @@ def single_input(model: Model, data: DataSet) -> tuple[DataSet, DataSet]:
     return shaped.train(), shaped.test()
 
 
-def evaluator(data: DataSet, reference: np.ndarray | None, device: str = "cpu"):
+def evaluator(data: DataSet, reference: np.ndarray | None, device: str = "cpu", output: int = 0):
     """A function module → metrics on `data`: accuracy with labels, fidelity to reference logits."""
     arrays = list(data.x.values())
 
     def evaluate(module) -> dict:
-        logits = predict_module(module, arrays, device)
+        logits = predict_module(module, arrays, device, output=output)
         out = {"accuracy": accuracy(logits, data.y)} if data.labeled else {}
         if reference is not None:
             out.update(fidelity(logits, reference))
@@ -51,16 +51,18 @@ def finetune(model: Model, data: DataSet, *, epochs: int = 3, lr: float = 1e-3, 
     if not data.labeled and teacher is None:
         raise StudioError("fine-tuning without labels needs the unpruned version to learn from")
     teacher_train = teacher_test = None
+    output = class_output(model, data)
     if not data.labeled:
         yield Progress(0, 1, "computing the unpruned model's outputs")
-        teacher_train = predict(teacher, train_set.shaped_for(teacher.inputs).x, device)
-        teacher_test = predict(teacher, test_set.shaped_for(teacher.inputs).x, device)
+        teacher_output = class_output(teacher, data)
+        teacher_train = predict(teacher, train_set.shaped_for(teacher.inputs).x, device, output=teacher_output)
+        teacher_test = predict(teacher, test_set.shaped_for(teacher.inputs).x, device, output=teacher_output)
     module = copy_module(model.module)
     x = next(iter(train_set.x.values()))
     trained = yield from train(
         module, x, train_set.y, teacher_train, epochs=epochs, lr=lr, batch_size=batch_size, optimizer=optimizer,
         temperature=UNLABELED_TEMPERATURE, alpha=0.0, device=device, cancel=cancel, seed=seed,
-        evaluate=evaluator(test_set, teacher_test, device),
+        evaluate=evaluator(test_set, teacher_test, device, output), output=output,
     )  # fmt: skip
     return replace(model, module=trained.cpu(), notes=list(model.notes))
 

@@ -16,8 +16,9 @@ from onnx import numpy_helper
 
 from studio.core.compress.train import copy_module
 from studio.core.errors import StudioError
-from studio.core.formats.load_onnx import external_key, tensor_array
+from studio.core.formats.load_onnx import all_graphs, external_key, tensor_array
 from studio.core.formats.model import Model
+from studio.core.formats.onnx_constants import constants_to_initializers
 from studio.core.inspect.prunable import prunable_onnx, prunable_torch
 
 
@@ -76,9 +77,10 @@ def _magnitude_onnx(model: Model, sparsity, scope, exclude, layers) -> Model:
     protobuf and out again took hundreds of MB more at every step."""
     proto = onnx.ModelProto()
     proto.CopyFrom(model.onnx)
+    moved = constants_to_initializers(proto)  # weights in Constant nodes are pruned like initializers
     external = dict(model.external)
     names = prunable_onnx(proto, exclude)
-    inits = {t.name: t for t in proto.graph.initializer}
+    inits = {t.name: t for g in all_graphs(proto.graph) for t in g.initializer}
     arrays = {n: tensor_array(inits[n], external) for n in names}
     per_layer = {w: s for w, layer in names.items() for key, s in (layers or {}).items() if key in (w, layer)}
     masks = magnitude_masks(arrays, sparsity, scope, per_layer or None)
@@ -88,7 +90,8 @@ def _magnitude_onnx(model: Model, sparsity, scope, exclude, layers) -> Model:
             external[external_key(inits[name])] = pruned.tobytes()
         else:
             inits[name].CopyFrom(numpy_helper.from_array(pruned, name))
-    version = replace(model, onnx=proto, notes=list(model.notes))
+    notes = list(model.notes) + ([f"{moved} weights held in Constant nodes stored as initializers"] if moved else [])
+    version = replace(model, onnx=proto, notes=notes)
     version.external = external
     return version
 

@@ -8,17 +8,20 @@ from dataclasses import replace
 
 from studio.core.compress.quantize_advice import RECURRENT
 from studio.core.compress.quantize_ort import CALIBRATIONS, MODES, Settings, prepared, quantize_prepared
-from studio.core.compress.quantize_sensitivity import keep_sensitive_float
+from studio.core.compress.quantize_sensitivity import Probe, keep_sensitive_float
 from studio.core.errors import StudioError
 from studio.core.evaluate.data import DataSet
 from studio.core.formats.model import Model
 from studio.core.inspect.precision import quantized_ops
 from studio.core.process.jobs import NO_CANCEL, CancelToken, Job, Progress, offset
 
+TOLERANCE = 0.01  # the loss a quantization may cost before layers are kept float: 1 point, or 99 % agreement
+RANKED_LAYERS_MAX = 24  # ranking quantizes each layer alone: a model with more takes minutes
+
 
 def quantize(model: Model, data: DataSet | None = None, *, mode: str = "dynamic", calibration: str = "minmax",
              samples: int = 256, per_channel: bool = True, bits: int = 4, exclude: list[str] = (),
-             keep_float: int = 0, max_drop: float | None = None, device: str = "cpu",
+             keep_float: int = 0, max_drop: float | None = None, tolerance: float | None = TOLERANCE, device: str = "cpu",
              cancel: CancelToken = NO_CANCEL) -> Job[Model]:  # fmt: skip
     """A new ONNX version quantized by ONNX Runtime. keep_float: how many of the layers that hurt
     fidelity most stay float (ranked on data first); with max_drop, as few of them as keep the loss
@@ -38,7 +41,7 @@ def quantize(model: Model, data: DataSet | None = None, *, mode: str = "dynamic"
     if max_drop is not None and not keep_float:
         raise StudioError("quantize.max_drop needs a budget: keep_float, the most layers that may stay float")
     yield Progress(0, 2, "exporting to ONNX" if model.onnx is None else "preparing the model")
-    with prepared(model, mode) as prep:
+    with prepared(model, mode, None if data is None else data.example_for(model.inputs)) as prep:
         cancel.check()
         names = prep.resolve(list(exclude))
         if keep_float:
@@ -47,6 +50,9 @@ def quantize(model: Model, data: DataSet | None = None, *, mode: str = "dynamic"
         else:
             yield Progress(1, 2, f"quantizing: {settings.describe()}")
             proto, kept = quantize_prepared(prep, settings, names, data, cancel), []
+            if tolerance and data is not None and len(data.test()):
+                proto, kept, said = yield from _within_tolerance(prep, proto, data, settings, names, tolerance, device, cancel)
+                prep.notes.extend(said)
     notes = list(prep.model.notes) + prep.notes + [f"quantized by ONNX Runtime: {settings.describe()}"]
     if exclude or kept:
         notes.append("kept float: " + ", ".join([*exclude, *kept]))
@@ -54,6 +60,31 @@ def quantize(model: Model, data: DataSet | None = None, *, mode: str = "dynamic"
     if recurrent and mode in ("dynamic", "static"):
         also = "; dynamic int8 quantizes LSTM" if mode == "static" and "LSTM" in recurrent else ""
         notes.append(f"{', '.join(recurrent)} layers stay float: ONNX Runtime's {mode} int8 leaves them{also}")
+    before = prep.proto.ByteSize()
+    if proto.ByteSize() > 0.95 * before:  # said in plain words: this is not the result people quantize for
+        notes.append(f"NOT SMALLER: {proto.ByteSize() / before:.2f}× the float model's size — its weights mostly stayed float "
+                     "(look at the int8 table: which layers ONNX Runtime left float, e.g. inside If branches or recurrent layers)")
     result = replace(prep.model, onnx=proto, size_bytes=proto.ByteSize(), notes=notes)
     yield Progress(2, 2, f"quantized: {settings.describe()}", {"size_bytes": result.size_bytes})
     return result
+
+
+def _within_tolerance(prep, proto, data: DataSet, settings: Settings, names: list[str], tolerance: float, device: str,
+                      cancel: CancelToken):  # fmt: skip
+    """When the quantized model loses more than `tolerance` (accuracy, or agreement with the float model
+    without labels), keep its most sensitive layers float — as few as hold the loss within it."""
+    probe = Probe(prep, data, device)
+    loss = probe.score(probe.reference) - probe.score(probe.outputs(proto))
+    if loss <= tolerance:
+        return proto, [], []
+    what = f"lost {loss:.1%} of {probe.metric}, more than the {tolerance:.1%} allowed"
+    layers = [name for name, _ in prep.layers() if name not in names]
+    if len(layers) > RANKED_LAYERS_MAX:
+        return proto, [], [f"{what}; it has {len(layers)} layers, too many to rank each one here: keep layers float with "
+                            "keep_float or exclude"]  # fmt: skip
+    yield Progress(1, 2, f"{what}: keeping the most sensitive layers float")
+    job = keep_sensitive_float(prep, data, settings, names, len(layers), tolerance, device, cancel)
+    proto, kept = yield from offset(job, 1, 2)
+    left = probe.score(probe.reference) - probe.score(probe.outputs(proto))
+    verdict = "within it" if left <= tolerance else f"still {left:.1%} lost with every layer tried"
+    return proto, kept, [f"{what}: kept {len(kept)} layers float ({verdict})"]

@@ -14,11 +14,13 @@ import onnx
 import onnx.version_converter
 
 from studio.core.evaluate.data import DataSet
+from studio.core.evaluate.feeds import batches
 from studio.core.errors import StudioError, first_line
 from studio.core.formats.to_onnx import quiet, to_onnx
 from studio.core.process.jobs import NO_CANCEL, CancelToken, Cancelled
 from studio.core.formats.load_onnx import full_onnx
 from studio.core.formats.model import Model
+from studio.core.formats.onnx_constants import constants_to_initializers
 from studio.core.inspect.layers import LAYER_OPS
 from studio.core.inspect.precision import already_quantized
 from studio.core.inspect.prunable import excluded
@@ -28,11 +30,7 @@ CALIBRATIONS = ("minmax", "entropy", "percentile")
 CALIBRATION_BATCH = 32
 WEIGHT_ONLY_BLOCK = 32  # weights per scale: ORT's MatMulNBits block size
 ORT_ERRORS_ONLY = 3  # ORT's log severity: its warnings ("Removing initializer …") are not the user's business
-# inputs that hold weights, by op type: ORT quantizes them only when they are initializers
-WEIGHT_INPUTS = {"Conv": (1, 2), "ConvTranspose": (1, 2), "Gemm": (0, 1, 2), "MatMul": (0, 1), "Gather": (0,),
-                 "LSTM": (1, 2, 3), "GRU": (1, 2, 3), "RNN": (1, 2, 3),
-                 "BatchNormalization": (1, 2, 3, 4)}  # ORT folds these into the Conv before it, when initializers  # fmt: skip
-_FLOATS = {onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16, onnx.TensorProto.DOUBLE, onnx.TensorProto.BFLOAT16}
+
 
 
 @dataclass(frozen=True)
@@ -156,12 +154,12 @@ def aliases(node: onnx.NodeProto) -> list[str]:
 
 
 @contextlib.contextmanager
-def prepared(model: Model, mode: str) -> Iterator[Prepared]:
+def prepared(model: Model, mode: str, example: dict | None = None) -> Iterator[Prepared]:
     """Export (a PyTorch version), refuse a model that is quantized already, name every node, turn
     weights held in Constant nodes into initializers, pre-process when the mode asks; files live as
     long as the context."""
     ort_errors_only()
-    exported = to_onnx(model)
+    exported = to_onnx(model, example=example)
     reason = already_quantized(exported.onnx)
     if reason:
         raise StudioError(reason, model.source)
@@ -206,43 +204,20 @@ def ort_errors_only() -> None:
     onnxruntime.set_default_logger_severity(ORT_ERRORS_ONLY)
 
 
-def constants_to_initializers(proto: onnx.ModelProto) -> int:
-    """Move float weights held in Constant nodes (graphs converted from Paddle or TensorFlow) into
-    initializers, in place: ORT's quantizers only quantize initializers, and would otherwise keep the
-    weights float and quantize them at run time, making the file larger and slower. Returns how many."""
-    graph = proto.graph
-    weights = {node.input[i] for node in graph.node for i in WEIGHT_INPUTS.get(node.op_type, ()) if i < len(node.input)}
-    taken = {t.name for t in graph.initializer} | {i.name for i in graph.input}
-    moved = []
-    for node in graph.node:
-        if node.op_type != "Constant" or node.domain not in ("", "ai.onnx") or len(node.output) != 1:
-            continue
-        name = node.output[0]
-        value = next((a.t for a in node.attribute if a.name == "value" and a.type == onnx.AttributeProto.TENSOR), None)
-        if name in weights and name not in taken and value is not None and value.data_type in _FLOATS:
-            tensor = onnx.TensorProto()
-            tensor.CopyFrom(value)
-            tensor.name = name
-            graph.initializer.append(tensor)
-            moved.append(node)
-    for node in moved:
-        graph.node.remove(node)
-    return len(moved)
-
-
 def _preprocess(src: Path, dst: Path, proto: onnx.ModelProto) -> tuple[onnx.ModelProto, list[str], bool]:
     """ORT's pre-processing (shape inference; optimisation that folds BatchNormalization into Conv),
     without its symbolic shape inference when that fails; (proto, notes, whether it was pre-processed)."""
     from onnxruntime.quantization import quant_pre_process
 
+    # ORT's symbolic shape inference writes a debug model into the working folder when it fails
     try:
-        with quiet(""):
+        with quiet(""), contextlib.chdir(dst.parent):
             quant_pre_process(src, dst)
         return onnx.load(dst), [], True
     except Exception as e:  # symbolic shape inference fails on many converted graphs
         reason = first_line(e, 100)
     try:
-        with quiet(""):
+        with quiet(""), contextlib.chdir(dst.parent):
             quant_pre_process(src, dst, skip_symbolic_shape=True)
         return onnx.load(dst), [f"ORT pre-processing without symbolic shape inference ({reason})"], True
     except Exception as e:  # quantization still works without pre-processing
@@ -287,10 +262,8 @@ class Calibration:
         n = min(samples, len(train))
         if n == 0:
             raise StudioError("the train split holds no examples to calibrate on", data.name)
-        dtypes = {s.name: s.dtype for s in model.inputs}  # token ids must reach ORT as the integers it expects
-        x = {k: v.astype(dtypes.get(k, v.dtype), copy=False) for k, v in train.x.items()}
-        self._batches = iter([{k: v[i : min(i + CALIBRATION_BATCH, n)] for k, v in x.items()}
-                              for i in range(0, n, CALIBRATION_BATCH)])  # fmt: skip
+        x = {k: v if v.ndim == 0 else v[:n] for k, v in train.x.items()}  # shaped_for cast them to the model's dtypes
+        self._batches = (feed for _, feed in batches(model, x, CALIBRATION_BATCH))
         self._cancel = cancel
 
     def get_next(self) -> dict | None:

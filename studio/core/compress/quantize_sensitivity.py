@@ -14,7 +14,7 @@ import onnx
 
 from studio.core.evaluate.data import DataSet
 from studio.core.process.jobs import NO_CANCEL, CancelToken, Job, Progress, offset
-from studio.core.evaluate.metrics import accuracy, fidelity
+from studio.core.evaluate.metrics import accuracy, class_output, fidelity
 from studio.core.formats.model import Model
 from studio.core.compress.quantize_ort import Prepared, Settings, aliases, prepared, quantize_prepared
 from studio.core.evaluate.runtime import predict
@@ -54,11 +54,12 @@ class Probe:
     def __init__(self, prep: Prepared, data: DataSet, device: str):
         test = data.test().shaped_for(prep.model.inputs).subset(slice(0, EXAMPLES))
         self.model, self.x, self.y, self.device = prep.model, test.x, test.y, device
-        self.reference = predict(prep.model, test.x, device)
+        self.output = class_output(prep.model, test)
+        self.reference = predict(prep.model, test.x, device, output=self.output)
         self.metric = "accuracy" if test.labeled else "agreement"
 
     def outputs(self, proto: onnx.ModelProto) -> np.ndarray:
-        return predict(replace(self.model, onnx=proto), self.x, self.device)
+        return predict(replace(self.model, onnx=proto), self.x, self.device, output=self.output)
 
     def score(self, logits: np.ndarray) -> float:
         return accuracy(logits, self.y) if self.y is not None else fidelity(logits, self.reference)["agreement"]

@@ -66,9 +66,11 @@ def train(
     evaluate: Callable[[torch.nn.Module], dict],
     keep_zeros: bool = True,
     seed: int = 0,
+    output: int = 0,
 ) -> Job[torch.nn.Module]:
     """Trains `module` in place (pass a copy). With teacher_logits the loss is distillation (mixed with
-    labels by alpha when there are labels); otherwise cross-entropy on labels."""
+    labels by alpha when there are labels); otherwise cross-entropy on labels. `output`: which of the
+    module's outputs holds the classes."""
     if optimizer not in OPTIMIZERS:
         raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}")
     home = home_device(module)
@@ -92,6 +94,7 @@ def train(
             cancel.check()
             with MODULE_LOCK:
                 out = model(xt[idx].to(device))
+            out = out[output] if isinstance(out, (tuple, list)) else out
             y = yt[idx].to(device) if yt is not None else None
             if tt is not None:
                 loss, soft, hard = distillation_loss(out, tt[idx].to(device), y, temperature, alpha)

@@ -37,7 +37,8 @@ def export_version(model: Model, path: Path, data: DataSet | None, device: str =
     """`steps`: the recipe steps that made this version, for the card; `original`: the version they
     started from, to state the export's fidelity to it."""
     yield Progress(0, 4, "exporting to ONNX")
-    exported = to_onnx(model, opset)
+    example = None if data is None else data.example_for(model.inputs)
+    exported = to_onnx(model, opset, example)
     if sparse:
         exported = sparse_initializers(exported)
     cancel.check()
@@ -50,7 +51,7 @@ def export_version(model: Model, path: Path, data: DataSet | None, device: str =
     cancel.check()
     # the source is timed the same way in the same run: the export's speed-up is measured, not assumed
     start = original if original is not None else model
-    source = to_onnx(start, opset)
+    source = to_onnx(start, opset, None if data is None else data.example_for(start.inputs))
     metrics["source_size_bytes"] = start.size_bytes if start.onnx is not None else source.onnx.ByteSize()  # as a file
     for i, b in enumerate(LATENCY_BATCHES):
         yield Progress(2 + i / len(LATENCY_BATCHES), 4, f"measuring latency in ONNX Runtime at batch {b} "

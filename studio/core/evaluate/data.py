@@ -46,13 +46,16 @@ class DataSet:
     def test(self) -> DataSet:
         return self.subset(samples.split_mask(len(self)))
 
+    def example_for(self, inputs) -> dict[str, np.ndarray]:
+        """Two examples shaped for the model's inputs, to trace or export it on."""
+        return self.subset(slice(0, 2)).shaped_for(inputs).x
+
     def shaped_for(self, inputs) -> DataSet:
         """Arrays renamed, reshaped and cast to the model's inputs (TensorSpecs) where that is safe."""
         if not inputs:
             return self
-        if len(inputs) == 1 and len(self.x) == 1:
-            (arr,) = self.x.values()
-            x = {inputs[0].name: arr}
+        if len(inputs) == 1 and inputs[0].name not in self.x and (len(self.x) == 1 or "x" in self.x):
+            x = {inputs[0].name: self.x["x"] if "x" in self.x else next(iter(self.x.values()))}
         else:
             missing = [s.name for s in inputs if s.name not in self.x]
             if missing:
@@ -113,8 +116,6 @@ def _npz(path: Path, spec: str) -> DataSet:
     y = arrays.pop("y", None)
     if not arrays:
         raise StudioError("has no input arrays (expected 'x', or arrays named after the model's inputs)", spec)
-    if "x" in arrays:
-        arrays = {"x": arrays["x"]}
     if any(a.dtype.kind not in "biuf" for a in arrays.values()):
         raise StudioError("input arrays are not numeric", spec)
     if all(is_constant(a) for a in arrays.values()):

@@ -42,8 +42,8 @@ def class_output(model: Model, data: DataSet) -> int:
 
 
 def fidelity(logits, reference) -> dict[str, float]:
-    """How closely outputs follow the reference's: top-1 agreement (on the first array given), and
-    the mean cosine and SQNR in dB of the worst-followed output when given lists of every output."""
+    """How closely outputs follow the reference's: agreement (on the first array given, see agreement),
+    and the mean cosine and SQNR in dB of the worst-followed output when given lists of every output."""
     outs = logits if isinstance(logits, list) else [logits]
     refs = reference if isinstance(reference, list) else [reference]
     cosines, sqnrs = [], []
@@ -53,8 +53,20 @@ def fidelity(logits, reference) -> dict[str, float]:
         noise = np.sum((a - r) ** 2)
         cosines.append(float(cos.mean()))
         sqnrs.append(float(10 * np.log10(np.sum(r**2) / noise)) if noise > 0 else float("inf"))
-    a, r = outs[0].reshape(len(outs[0]), -1), refs[0].reshape(len(refs[0]), -1)
-    return {"agreement": float((a.argmax(1) == r.argmax(1)).mean()), "cosine": min(cosines), "sqnr_db": min(sqnrs)}
+    return {"agreement": agreement(outs[0], refs[0]), "cosine": min(cosines), "sqnr_db": min(sqnrs)}
+
+
+CLOSE_DB = 20.0  # an example whose output is within this SQNR of the reference's gives "the same answer"
+
+
+def agreement(out: np.ndarray, reference: np.ndarray) -> float:
+    """Share of examples that give the same answer: the same top class for class scores ([N, C]); for
+    any other output (a box map, a probability, an embedding) an output within CLOSE_DB of the reference."""
+    a, r = out.reshape(len(out), -1).astype(np.float64), reference.reshape(len(reference), -1).astype(np.float64)
+    if out.ndim == 2 and out.shape[1] > 1:
+        return float((a.argmax(1) == r.argmax(1)).mean())
+    noise, signal = ((a - r) ** 2).sum(1), (r**2).sum(1)
+    return float((signal >= noise * 10 ** (CLOSE_DB / 10)).mean())
 
 
 def scored(model: Model, data: DataSet, device: str = "cpu") -> tuple[list[np.ndarray], int]:

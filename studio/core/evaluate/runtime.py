@@ -104,13 +104,14 @@ def _tensors(out) -> list[torch.Tensor]:
     return []
 
 
-def predict_module(module: torch.nn.Module, arrays: list[np.ndarray], device: str = "cpu", batch: int = BATCH) -> np.ndarray:
-    """The first output of a bare module (a version being trained) on every example."""
+def predict_module(module: torch.nn.Module, arrays: list[np.ndarray], device: str = "cpu", batch: int = BATCH,
+                   output: int = 0) -> np.ndarray:  # fmt: skip
+    """One output of a bare module (a version being trained) on every example."""
     home, outs = home_device(module), []
     try:
         for start in range(0, max((len(a) for a in arrays if a.ndim), default=0), batch):
             feed = {str(k): a if a.ndim == 0 else a[start : start + batch] for k, a in enumerate(arrays)}
-            outs.append(_run_module(module, feed, device)[0])
+            outs.append(_run_module(module, feed, device)[output])
     finally:
         module.to(home)
     return np.concatenate(outs)

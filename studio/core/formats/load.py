@@ -13,12 +13,14 @@ PICKLE_MAGIC = 0x80
 
 
 def parse_input_shape(text: str) -> list[tuple[int, ...]]:
-    """'1,3,224,224' → [(1, 3, 224, 224)]; several inputs separated by ';'."""
+    """'1,3,224,224' → [(1, 3, 224, 224)]; several inputs separated by ';', `()` for a single value
+    (a sample rate: '1,512;()')."""
     try:
-        shapes = [tuple(int(d) for d in part.split(",")) for part in text.replace(" ", "").split(";") if part]
+        shapes = [() if part == "()" else tuple(int(d) for d in part.split(","))
+                  for part in text.replace(" ", "").split(";") if part]  # fmt: skip
     except ValueError:
         raise StudioError(f"--input-shape {text!r} is not a list of whole numbers like 1,3,224,224") from None
-    if not shapes or any(not s or min(s) < 1 for s in shapes):
+    if not shapes or any(s and min(s) < 1 for s in shapes) or all(not s for s in shapes):
         raise StudioError(f"--input-shape {text!r} needs positive sizes like 1,3,224,224")
     return shapes
 

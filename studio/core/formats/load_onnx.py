@@ -61,6 +61,18 @@ def graph_inputs(graph: onnx.GraphProto) -> list[TensorSpec]:
     return [_spec(v) for v in graph.input if v.name not in weights]
 
 
+def all_graphs(graph: onnx.GraphProto):
+    """The graph and every subgraph in it (If branches, Loop bodies), recursively."""
+    yield graph
+    for node in graph.node:
+        for attr in node.attribute:
+            if attr.type == onnx.AttributeProto.GRAPH:
+                yield from all_graphs(attr.g)
+            elif attr.type == onnx.AttributeProto.GRAPHS:
+                for g in attr.graphs:
+                    yield from all_graphs(g)
+
+
 def all_tensors(graph: onnx.GraphProto):
     """Every TensorProto stored in a graph: initializers, Constant nodes, and subgraphs, recursively."""
     yield from graph.initializer

@@ -61,7 +61,8 @@ def load_torchscript(path: Path, source: str, responsive: bool = False) -> Model
             module = torch.jit.load(str(path), map_location="cpu")
         except Exception as e:  # TorchScript raises RuntimeError and friends for bad archives
             raise StudioError(f"a damaged TorchScript archive ({first_line(e)})", source) from None
-    inputs = [TensorSpec(a.name, None) for a in module.forward.schema.arguments[1:]]
+    # plain numbers in the signature (`sr: int`) keep their type; tensors are taken as float32
+    inputs = [TensorSpec(a.name, None, SCRIPT_TYPES.get(str(a.type), "float32")) for a in module.forward.schema.arguments[1:]]
     return Model(source, Format.TORCHSCRIPT, inputs=inputs, module=module.eval(), size_bytes=path.stat().st_size)
 
 
@@ -93,9 +94,12 @@ def program_module(program) -> torch.nn.Module:
     return module
 
 
+SCRIPT_TYPES = {"int": "int64", "float": "float64", "bool": "bool"}
+
+
 def infer_outputs(model: Model) -> list[TensorSpec]:
     """Run zeros of the known input shapes through the module once to learn its output shapes."""
-    args = [torch.zeros(*(d if isinstance(d, int) else 1 for d in s.shape)) for s in model.inputs]
+    args = [torch.zeros(tuple(d if isinstance(d, int) else 1 for d in s.shape)) if s.shape else 0 for s in model.inputs]
     try:
         with torch.no_grad(), MODULE_LOCK:
             out = model.module(*args)

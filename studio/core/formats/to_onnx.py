@@ -23,15 +23,16 @@ from studio.core.process.locks import MODULE_LOCK
 DEFAULT_OPSET = 17
 
 
-def to_onnx(model: Model, opset: int = DEFAULT_OPSET) -> Model:
-    """The model as an in-memory ONNX Model with a dynamic batch axis (itself when already ONNX)."""
+def to_onnx(model: Model, opset: int = DEFAULT_OPSET, example: dict | None = None) -> Model:
+    """The model as an in-memory ONNX Model with a dynamic batch axis (itself when already ONNX), traced
+    on `example` (input name → examples of the data) where given. Inputs that are one number (`sr: int`)
+    become constants of the graph."""
     if model.onnx is not None:
         return model
     if model.module is None:
         raise StudioError("weights only: there is no architecture to export", model.source)
-    # batch 2: exporters specialise a size-1 axis, and the batch axis must stay dynamic
-    args = tuple(torch.cat([a, a]) for a in example_inputs(model))
-    in_names = [s.name for s in model.inputs]
+    args = example_inputs(model, example)
+    in_names = [s.name for s, a in zip(model.inputs, args) if isinstance(a, torch.Tensor)]
     out_names = [s.name for s in model.outputs] or ["output"]
     axes = {n: {0: "batch"} for n in in_names + out_names}
     errors = []
@@ -49,7 +50,7 @@ def to_onnx(model: Model, opset: int = DEFAULT_OPSET) -> Model:
     _strip_debug_info(proto)
     check(proto, model.source)
     notes = list(model.notes) + ([f"exported after a fallback: {errors[0]}"] if errors else [])
-    inputs = [TensorSpec(s.name, ("batch", *s.shape[1:]) if s.shape else None, s.dtype) for s in model.inputs]
+    inputs = [TensorSpec(s.name, ("batch", *s.shape[1:]) if s.shape else None, s.dtype) for s in model.inputs if s.name in in_names]
     return replace(model, format=Format.ONNX, onnx=proto, module=None, program=None, inputs=inputs, notes=notes)
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import onnx
 import torch
 
-from studio.core.formats.load_onnx import tensor_array
+from studio.core.formats.load_onnx import all_graphs, tensor_array
 from studio.core.formats.model import Model
 from studio.core.inspect.layers import LAYER_OPS
 
@@ -29,21 +29,27 @@ def prunable_torch(module: torch.nn.Module, exclude: list[str] = ()) -> dict[str
     return out
 
 
+PRUNABLE_OPS = LAYER_OPS | {"LSTM", "GRU", "RNN"}  # recurrent layers: their input and recurrence matrices
+
+
 def prunable_onnx(proto: onnx.ModelProto, exclude: list[str] = ()) -> dict[str, str]:
-    """Initializer name → layer (node) name, for float weights of dimension ≥ 2 fed to a weight op."""
-    inits = {t.name: t for t in proto.graph.initializer if t.data_type == onnx.TensorProto.FLOAT and len(t.dims) >= 2}
+    """Initializer name → layer (node) name, for float weights of dimension ≥ 2 fed to a weight op, in
+    the graph and its subgraphs (If branches, Loop bodies)."""
+    graphs = list(all_graphs(proto.graph))
+    inits = {t.name for g in graphs for t in g.initializer if t.data_type == onnx.TensorProto.FLOAT and len(t.dims) >= 2}
     out = {}
-    for i, node in enumerate(proto.graph.node):
-        name = node.name or (node.output[0] if node.output else f"{node.op_type}_{i}")
-        if node.op_type in LAYER_OPS and not excluded(name, node.op_type, list(exclude)):
-            out.update({inp: name for inp in node.input if inp in inits and inp not in out})
+    for g in graphs:
+        for i, node in enumerate(g.node):
+            name = node.name or (node.output[0] if node.output else f"{node.op_type}_{i}")
+            if node.op_type in PRUNABLE_OPS and not excluded(name, node.op_type, list(exclude)):
+                out.update({inp: name for inp in node.input if inp in inits and inp not in out})
     return out
 
 
 def weight_sparsity(model: Model, exclude: list[str] = ()) -> float:
     """Share of zeros among the prunable weights."""
     if model.onnx is not None:
-        inits = {t.name: t for t in model.onnx.graph.initializer}
+        inits = {t.name: t for g in all_graphs(model.onnx.graph) for t in g.initializer}
         arrays = [tensor_array(inits[n], model.external) for n in prunable_onnx(model.onnx, exclude)]
     else:
         arrays = [p.detach().cpu().numpy() for p in prunable_torch(model.module, exclude).values()]

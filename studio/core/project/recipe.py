@@ -166,6 +166,8 @@ def run_step(previous: StepResult, op: str, options: dict, ctx: Context) -> Job[
     ctx.cancel.check()
     yield Progress(1, 1, "measuring the new version")
     metrics, logits = step_metrics(model, ctx.data, previous.logits, ctx.device)
+    if previous.metrics.get("size_bytes"):  # > 1: larger than the version it came from, and said so
+        metrics["size_ratio"] = metrics["size_bytes"] / previous.metrics["size_bytes"]
     yield Progress(1, 1, "done", metrics)
     return StepResult(op, options, spec.describe(options), model, metrics, logits)
 

@@ -91,7 +91,7 @@ def _describe_distill(o: dict) -> str:
 def _quantize(model: Model, o: dict, ctx: Context) -> Job[Model]:
     return (yield from quantize(model, ctx.data, mode=o["mode"], calibration=o["calibration"], samples=o["samples"],
                                 per_channel=o["per_channel"], bits=o["bits"], exclude=o["exclude"], keep_float=o["keep_float"],
-                                max_drop=o["max_drop"], device=ctx.device, cancel=ctx.cancel))  # fmt: skip
+                                max_drop=o["max_drop"], tolerance=o["tolerance"], device=ctx.device, cancel=ctx.cancel))  # fmt: skip
 
 
 def _describe_quantize(o: dict) -> str:
@@ -165,6 +165,8 @@ OPS: dict[str, Op] = {
             "exclude": Field(list, [], help="layer names, node names or op types kept float"),
             "keep_float": Field(int, 0, 0, 10_000, help="how many of the layers that hurt most stay float (ranked on data)"),
             "max_drop": Field(float, None, 0.0, 1.0, help="keep only as many of those float as hold the accuracy drop within this"),
+            "tolerance": Field(float, 0.01, 0.0, 1.0, help="the most accuracy (or agreement with the float model, without labels) "
+                               "the result may lose before its most sensitive layers are kept float; 0: never"),
         },
         _quantize,
         _describe_quantize,

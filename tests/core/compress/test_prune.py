@@ -13,6 +13,7 @@ from studio.core.compress.prune import magnitude, magnitude_masks
 from studio.core.inspect.prunable import prunable_torch, weight_sparsity
 from studio.core.compress.channels import channels
 from studio.core.formats.load_onnx import full_onnx
+from studio.core.evaluate.runtime import predict
 
 
 @pytest.fixture(scope="module")
@@ -186,3 +187,33 @@ def test_a_torch_export_program_is_pruned_measured_and_analysed(files):
     assert run_to_end(analyze(model)).total.sparsity == 0.0
     with pytest.raises(StudioError, match="takes batches of 2 only: export it with a dynamic batch"):
         run_to_end(run_step(start, "finetune", OPS["finetune"].validate("finetune", {"epochs": 1}), Context(data, "cpu", CancelToken(), model)))
+
+
+def _matmul_in_if_branches(path):
+    import onnx
+    from onnx import TensorProto, helper
+
+    rng = np.random.default_rng(0)
+
+    def branch(name):
+        w = numpy_helper.from_array(rng.normal(size=(4, 4)).astype(np.float32), f"w_{name}")
+        return helper.make_graph([helper.make_node("MatMul", ["x", f"w_{name}"], [f"{name}_out"], name=f"fc_{name}")], name, [],
+                                 [helper.make_tensor_value_info(f"{name}_out", TensorProto.FLOAT, ["N", 4])], [w])  # fmt: skip
+
+    cond = numpy_helper.from_array(np.array(True), "cond")
+    node = helper.make_node("If", ["cond"], ["y"], then_branch=branch("then"), else_branch=branch("else"))
+    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 4])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 4])], [cond])  # fmt: skip
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+
+
+@pytest.mark.parametrize("make", ["constant_node_onnx", "matmul_in_if_branches"])
+def test_onnx_weights_in_constant_nodes_and_subgraphs_are_pruned(tmp_path, make):
+    import onnx_cases
+
+    (_matmul_in_if_branches if make == "matmul_in_if_branches" else getattr(onnx_cases, make))(tmp_path / "m.onnx")
+    model = load_model(str(tmp_path / "m.onnx"))
+    pruned = magnitude(model, 0.5)
+    assert weight_sparsity(pruned) == pytest.approx(0.5, abs=0.02)
+    x = {"x": np.random.default_rng(0).random((3, 4), np.float32)}
+    assert predict(pruned, x).shape == predict(model, x).shape  # still runs in ONNX Runtime

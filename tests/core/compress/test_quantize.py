@@ -296,3 +296,18 @@ def test_a_paddle_conv_net_gets_smaller_with_every_weight_int8():
     q = run_to_end(quantize(model, DataSet("cls", {"x": x}, None), mode=suggest_mode(model).mode, samples=16))
     assert all(weights_stored_int8(q.onnx)) and q.size_bytes < 0.6 * model.size_bytes
     assert (outputs(q, x[:8]).argmax(1) == outputs(model, x[:8]).argmax(1)).all()
+
+
+def test_quantizing_writes_nothing_into_the_working_folder(tmp_path, monkeypatch, cnn, digits):
+    import onnxruntime.quantization as ortq
+
+    original = ortq.quant_pre_process
+
+    def like_ort(*args, **kwargs):  # ORT's symbolic shape inference saves a debug model here when it gives up
+        Path("sym_shape_infer_temp.onnx").write_bytes(b"debug")
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(ortq, "quant_pre_process", like_ort)
+    monkeypatch.chdir(tmp_path)
+    run_to_end(quantize(cnn, digits, mode="static"))
+    assert list(tmp_path.iterdir()) == []

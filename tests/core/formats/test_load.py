@@ -275,3 +275,16 @@ def test_nan_weights_still_load(tmp_path):
     torch.save(sd, tmp_path / "nan.pt")
     stats = model_stats(layers_of(load_model(str(tmp_path / "nan.pt"))))
     assert stats.nonfinite == 1 and np.isfinite(stats.max) and stats.parameters == 38_282
+
+
+def test_an_input_shape_of_a_single_value_and_torchscript_number_types(tmp_path):
+    class Scaled(torch.nn.Module):
+        def forward(self, x, sr: int):
+            return x * sr
+
+    path = tmp_path / "scaled.pt"
+    torch.jit.save(torch.jit.script(Scaled()), path)
+    model = load_model(str(path), input_shape="1,4;()")
+    assert [(s.shape, s.dtype) for s in model.inputs] == [((1, 4), "float32"), ((), "int64")]
+    with pytest.raises(StudioError, match="positive sizes"):
+        load_model(str(path), input_shape="()")

@@ -1,0 +1,39 @@
+import numpy as np
+import pytest
+
+from real_inputs import two_outputs
+from studio.core.errors import StudioError
+from studio.core.evaluate.data import DataSet
+from studio.core.evaluate.metrics import class_output, evaluate, fidelity
+
+
+def _data(n=20, classes=4, output=None):
+    rng = np.random.default_rng(0)
+    x = rng.random((n, 4), np.float32)
+    return DataSet("d", {"x": x}, x.argmax(1).astype(np.int64) % classes, output=output)
+
+
+def test_the_output_the_data_names_holds_the_classes(tmp_path):
+    model = two_outputs(tmp_path)
+    assert class_output(model, _data(output="scores")) == 1
+    assert evaluate(model, _data(output="boxes"))["accuracy"] == 1.0  # boxes = x: argmax is the label
+    with pytest.raises(StudioError, match="not one of the model's outputs"):
+        class_output(model, _data(output="nope"))
+
+
+def test_several_outputs_that_fit_the_labels_are_refused_by_name(tmp_path):
+    with pytest.raises(StudioError, match="boxes, scores could each hold the classes"):
+        class_output(two_outputs(tmp_path), _data())
+
+
+def test_the_output_whose_width_fits_the_labels_is_chosen(tmp_path):
+    model = two_outputs(tmp_path, classes=(2, 4))  # labels 0..3 do not fit the 2-wide output
+    assert class_output(model, _data()) == 1
+    assert class_output(model, DataSet("d", _data().x, None)) == 0  # no labels: fidelity on the first
+
+
+def test_fidelity_over_every_output_reports_the_worst():
+    a = np.eye(4, dtype=np.float32)
+    good, bad = a.copy(), -a
+    f = fidelity([a, a], [good, bad])
+    assert f["agreement"] == 1.0 and f["cosine"] == pytest.approx(-1.0)
