@@ -34,20 +34,27 @@ MODEL_TIMEOUT_S = 1500
 def main(argv: list[str]) -> None:
     from common import write
 
-    manifest = json.loads((CORPUS / "manifest.json").read_text())
-    only = set(argv[argv.index("--only") + 1].split(",")) if "--only" in argv else None
-    rows, results = [], {}
-    for entry in manifest:
-        if only and entry["name"] not in only:
-            continue
-        results[entry["name"]] = cells = _run_model(entry["name"])
-        rows.append([entry["name"], *(_cell_text(cells.get(c)) for c in CELLS)])
-        print(entry["name"], json.dumps(cells)[:400], flush=True)
-    (ROOT / "benchmarks" / "results" / "real_models.json").write_text(json.dumps(results, indent=1))
+    saved = ROOT / "benchmarks" / "results" / "real_models.json"
+    if "--render" in argv:  # the table again from the last run's cells, without running anything
+        results = json.loads(saved.read_text())
+    else:
+        manifest = json.loads((CORPUS / "manifest.json").read_text())
+        only = set(argv[argv.index("--only") + 1].split(",")) if "--only" in argv else None
+        results = {}
+        for entry in manifest:
+            if only and entry["name"] not in only:
+                continue
+            results[entry["name"]] = cells = _run_model(entry["name"])
+            print(entry["name"], json.dumps(cells)[:400], flush=True)
+        saved.write_text(json.dumps(results, indent=1))
+    rows = [[name, *(_cell_text(cells.get(c)) for c in CELLS)] for name, cells in results.items()]
     counts = {k: sum(1 for cells in results.values() for c in cells.values() if c["status"] == k) for k in ("ok", "refused", "FAILED")}
     total = sum(counts.values())
-    notes = (f"{total} cells: {counts['ok']} ok ({counts['ok'] / max(total, 1):.0%}), {counts['refused']} refused before starting, "
-             f"{counts['FAILED']} failed. Times are wall seconds of the cell (load and data excluded); `direct` is ONNX Runtime's "
+    during = sum(1 for cells in results.values() for c in cells.values() if c["status"] == "refused" and "while running" in c.get("reason", ""))
+    flagged = sum(1 for cells in results.values() for c in cells.values() if c["status"] == "ok" and _flags(c))
+    notes = (f"{total} cells: {counts['ok']} ok ({counts['ok'] / max(total, 1):.0%}; {flagged} of them flagged LESS FAITHFUL, LARGER or "
+             f"SLOWER than the source), {counts['refused']} refused with the studio's one-line reason ({counts['refused'] - during} before "
+             f"starting, {during} while running), {counts['FAILED']} failed (an unexpected error, a crash or a hang). Times are wall seconds of the cell (load and data excluded); `direct` is ONNX Runtime's "
              "quantize_* called on the same file and calibration examples. Export: the studio's latency at batch 1 / ORT timing the "
              "written file directly on the same inputs. Size ratios are to the source's ONNX file. Data: each model's data.npz "
              "(real photos, rendered text, files' bytes, synthetic tones and speech-like audio).")  # fmt: skip
@@ -79,7 +86,7 @@ def _cell_text(cell: dict | None) -> str:
     if cell is None:
         return "–"
     if cell["status"] == "ok":
-        return "ok " + cell.get("text", "")
+        return "ok " + cell.get("text", "") + "".join(f" **{flag}**" for flag in _flags(cell))
     return f"{cell['status']}: {cell.get('reason', '')[:140]}".replace("|", "/")
 
 
@@ -262,6 +269,18 @@ def _metric_text(m: dict) -> str:
     if "agreement" in m:
         parts.append(f"agree {m['agreement']:.1%}, cos {m['cosine']:.4f}")
     return ", ".join(parts)
+
+
+def _flags(cell: dict) -> list[str]:
+    """What makes an operation that ran a worse model than its source, said in the table."""
+    m, flags = cell.get("metrics", {}), []
+    if "agreement" in m and m["agreement"] < 0.9:
+        flags.append("LESS FAITHFUL")
+    if (cell.get("size_ratio") or 0) > 1.05:
+        flags.append("LARGER")
+    if cell.get("latency_ratio") and "speedup" in m and m["speedup"] and m["speedup"] < 1 / 1.05:
+        flags.append("SLOWER")
+    return flags
 
 
 def _plain(m: dict) -> dict:

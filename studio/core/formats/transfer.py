@@ -10,7 +10,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper
 
-from studio.core.formats.load_onnx import all_tensors, set_external_key
+from studio.core.formats.load_onnx import all_tensors, external_key, set_external_key
 from studio.core.formats.load_torch import program_module
 from studio.core.formats.model import Format, Model
 from studio.core.process.isolated import register_reducer
@@ -39,7 +39,10 @@ def _onnx_apart(model: Model) -> tuple:
     as raw bytes): parsing a proto of hundreds of MB, and reading weights out of it, hold Python's
     lock for hundreds of ms in the window. This is the child's last use of the model, so its own proto
     gives its weights up instead of being copied."""
-    proto, external = model.onnx, dict(model.external)
+    proto = model.onnx
+    # only the weights this proto refers to: a version made with dataclasses.replace shares its source's dict
+    used = {external_key(t) for t in all_tensors(proto.graph) if t.data_location == TensorProto.EXTERNAL}
+    external = {key: data for key, data in model.external.items() if key in used}
     for i, tensor in enumerate(all_tensors(proto.graph)):
         if tensor.data_location != TensorProto.DEFAULT or not tensor.HasField("raw_data"):
             continue
