@@ -223,7 +223,7 @@ def _spec(value: onnx.ValueInfoProto) -> TensorSpec:
         return TensorSpec(value.name, None, "non-tensor")
     shape = None
     if t.HasField("shape"):
-        shape = tuple(d.dim_value if d.HasField("dim_value") else (d.dim_param or None) for d in t.shape.dim)
+        shape = tuple(d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else (d.dim_param or None) for d in t.shape.dim)
     try:
         dtype = helper.tensor_dtype_to_np_dtype(t.elem_type).name
     except (KeyError, ValueError, TypeError):

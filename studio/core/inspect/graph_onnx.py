@@ -75,7 +75,7 @@ def _inferred_shapes(proto: onnx.ModelProto) -> dict[str, tuple]:
     for v in values:
         t = v.type.tensor_type
         if v.type.HasField("tensor_type") and t.HasField("shape"):
-            shapes[v.name] = tuple(d.dim_value if d.HasField("dim_value") else (d.dim_param or None) for d in t.shape.dim)
+            shapes[v.name] = tuple(d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else (d.dim_param or None) for d in t.shape.dim)
     return shapes
 
 

@@ -311,3 +311,26 @@ def test_quantizing_writes_nothing_into_the_working_folder(tmp_path, monkeypatch
     monkeypatch.chdir(tmp_path)
     run_to_end(quantize(cnn, digits, mode="static"))
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_quantization_that_loses_too_much_keeps_its_worst_layers_float(cnn, digits, monkeypatch):
+    from studio.core.compress import quantize as quantize_module
+    from studio.core.compress import quantize_sensitivity as qs
+
+    full = run_to_end(quantize(cnn, digits, mode="dynamic", tolerance=0))
+    dequantized = sum(n.op_type == "DynamicQuantizeLinear" for n in full.onnx.graph.node)
+    real = qs.Probe.outputs
+
+    def lossy(self, proto):  # the fully quantized model answers at random; with a layer kept float it is exact
+        out = real(self, proto)
+        if sum(n.op_type == "DynamicQuantizeLinear" for n in proto.graph.node) >= dequantized:
+            return np.random.default_rng(0).permutation(out)
+        return out
+
+    monkeypatch.setattr(qs.Probe, "outputs", lossy)
+    kept = run_to_end(quantize(cnn, digits, mode="dynamic"))
+    assert any("kept 1 layers float (within it)" in n for n in kept.notes), kept.notes
+    assert sum(p == "float" for p in precisions(kept).values()) == 1
+    monkeypatch.setattr(quantize_module, "RANKED_LAYERS_MAX", 2)  # too many layers to rank: said, not done
+    said = run_to_end(quantize(cnn, digits, mode="dynamic"))
+    assert any("too many to rank" in n for n in said.notes) and "float" not in precisions(said).values()
