@@ -84,7 +84,7 @@ def pan_fps(view) -> float:
 def main() -> None:
     from PySide6.QtWidgets import QApplication
 
-    from studio.gui.graph_view import GraphView
+    from studio.gui.inspect.graph_view import GraphView
 
     app = QApplication.instance() or QApplication([])
     view = GraphView()

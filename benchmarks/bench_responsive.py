@@ -40,7 +40,7 @@ def probe(job: str) -> dict:
     errors, threads = [], []
     QMessageBox.warning = lambda parent, title, text: errors.append(f"{title}: {text}")  # no one to click OK
     from studio.gui.main_window import MainWindow
-    from studio.gui.stall_probe import StallProbe
+    from studio.gui.common.stall_probe import StallProbe
 
     window = MainWindow()
     window.show()
@@ -129,7 +129,7 @@ def main() -> None:
          "job took", "torch threads: job (child process) / window"],  # fmt: skip
         rows,
         "Targets: longest stall < 50 ms, 99th percentile < 20 ms. A gap is the time between two ticks of a 5 ms "
-        "QTimer on the GUI thread (studio/gui/stall_probe.py) from pressing Run until the new version is shown; "
+        "QTimer on the GUI thread (studio/gui/common/stall_probe.py) from pressing Run until the new version is shown; "
         "each run a fresh process. The job runs in a child process forked from the window's (studio/core/process/isolated.py), "
         "with PyTorch and ONNX Runtime capped at all cores but one, so the GUI keeps one core and Python's lock. "
         f"{memory}Offscreen Qt platform; load average {load_before:.1f} before and {os.getloadavg()[0]:.1f} after. "

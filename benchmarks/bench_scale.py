@@ -30,7 +30,7 @@ def peak_kb():  # VmHWM starts afresh at exec, unlike ru_maxrss, which a child i
 base = peak_kb()
 from studio.core.project.analysis import open_model
 from studio.core.process.jobs import run_to_end
-from studio.gui.graph_view import GraphView
+from studio.gui.inspect.graph_view import GraphView
 t = time.perf_counter()
 info = run_to_end(open_model(sys.argv[1]))
 loaded = time.perf_counter() - t

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from common import in_fresh_process, probe_or_main, write
 
-from studio.gui.stall_probe import TICK_MS
+from studio.gui.common.stall_probe import TICK_MS
 
 RUNS = 5  # start-ups, and fresh processes per model for the stalls
 LAYERS, WIDTH = 6, 4096  # 6 × (4096² + 4096) = 100.7M parameters, 403 MB of float32
@@ -67,7 +67,7 @@ def probe(source: str) -> dict:
 
     app = QApplication([])
     from studio.gui.main_window import MainWindow
-    from studio.gui.stall_probe import StallProbe
+    from studio.gui.common.stall_probe import StallProbe
 
     window = MainWindow()
     window.show()

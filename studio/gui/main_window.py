@@ -21,16 +21,16 @@ from PySide6.QtWidgets import (
     QToolButton,
 )
 
-from studio.gui import dialogs
-from studio.gui.compression import Compression
-from studio.gui.graph_view import GraphView
-from studio.gui.layer_panel import LayerPanel
-from studio.gui.layer_table import LayerTable
-from studio.gui.model_panel import ModelPanel
-from studio.gui.run_status import RunStatus
-from studio.gui.sparsity_chart import SparsityChart
-from studio.gui.weight_heatmap import WeightHeatmap
-from studio.gui.worker import JobRunner
+from studio.gui.common import dialogs
+from studio.gui.compress.compression import Compression
+from studio.gui.inspect.graph_view import GraphView
+from studio.gui.inspect.layer_panel import LayerPanel
+from studio.gui.inspect.layer_table import LayerTable
+from studio.gui.inspect.model_panel import ModelPanel
+from studio.gui.run.run_status import RunStatus
+from studio.gui.inspect.sparsity_chart import SparsityChart
+from studio.gui.inspect.weight_heatmap import WeightHeatmap
+from studio.gui.run.worker import JobRunner
 
 if TYPE_CHECKING:
     from studio.core.project.analysis import ModelInfo

@@ -9,7 +9,7 @@ from onnx import TensorProto, helper, numpy_helper
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFileDialog, QLabel
 
-from studio.gui.dialogs import NO_CLASSES
+from studio.gui.common.dialogs import NO_CLASSES
 
 RNG = np.random.default_rng(0)
 W = {"a": RNG.normal(size=(8, 10)).astype(np.float32), "b": RNG.normal(size=(8, 10)).astype(np.float32)}

@@ -153,7 +153,7 @@ def test_the_run_dock_says_what_to_do_before_any_run(studio):
 
 def test_a_new_version_comes_with_its_analysis_or_the_window_makes_one(studio, run_sheet, monkeypatch):
     """The run's child analyses each new version for the panels; if that fails, the window analyses it."""
-    from studio.gui import session as session_module
+    from studio.gui.run import session as session_module
 
     window = studio
     started = []

@@ -11,7 +11,7 @@ import sys
 import pytest
 from PySide6.QtWidgets import QApplication, QFileDialog, QMessageBox
 
-from studio.gui.project_files import autosave_folder
+from studio.gui.versions.project_files import autosave_folder
 
 from conftest import LOAD_TIMEOUT_MS, RUN_TIMEOUT_MS
 
@@ -113,7 +113,7 @@ app.setApplicationName(sys.argv[1])  # this test's, so that both look in the sam
 app.setOrganizationName(sys.argv[2])
 print(os.getpid(), flush=True)  # its autosave folder's name
 from studio.gui.main_window import MainWindow
-from studio.gui.project_files import autosave_folder
+from studio.gui.versions.project_files import autosave_folder
 window = MainWindow()
 window.show()
 session = window.compression.session

@@ -8,7 +8,7 @@ from PySide6.QtGui import QColor  # noqa: E402
 from PySide6.QtWidgets import QComboBox, QLabel, QLineEdit, QToolButton  # noqa: E402
 
 from studio.core.inspect.graph import Graph  # noqa: E402
-from studio.gui.graph_view import EMPTY_HINT, GraphView  # noqa: E402
+from studio.gui.inspect.graph_view import EMPTY_HINT, GraphView  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ from PySide6.QtGui import QDragEnterEvent, QDropEvent, QTextDocumentFragment
 from PySide6.QtWidgets import QApplication, QFileDialog, QMessageBox
 
 from studio.core.formats.samples import SAMPLE_MODELS
-from studio.gui.placeholder import OPEN_HINT
+from studio.gui.common.placeholder import OPEN_HINT
 
 
 def plain(label) -> str:

@@ -5,8 +5,8 @@ import pyqtgraph as pg
 import pytest
 
 from studio.core.inspect.stats import histogram, weight_stats
-from studio.gui.histogram_view import HistogramView
-from studio.gui.weight_heatmap import WeightHeatmap
+from studio.gui.inspect.histogram_view import HistogramView
+from studio.gui.inspect.weight_heatmap import WeightHeatmap
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import sys
 
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 
-from studio.gui.project_files import autosave_folder, crashed_autosave
+from studio.gui.versions.project_files import autosave_folder, crashed_autosave
 
 
 def walk(window, run_sheet):

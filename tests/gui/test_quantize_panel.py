@@ -4,7 +4,7 @@ from types import SimpleNamespace
 
 from studio.core.formats.load import load_model
 from studio.core.formats.to_onnx import to_onnx
-from studio.gui.quantize_panel import BUYS, QuantizePanel
+from studio.gui.compress.quantize_panel import BUYS, QuantizePanel
 
 
 def test_the_suggested_mode_is_chosen_with_its_reason(qtbot):

@@ -7,8 +7,8 @@ import pytest
 import torch
 from PySide6.QtCore import QTimer
 
-from studio.gui.live_charts import CHARTS, LiveCharts
-from studio.gui.stall_probe import StallProbe
+from studio.gui.run.live_charts import CHARTS, LiveCharts
+from studio.gui.common.stall_probe import StallProbe
 
 
 def test_the_probe_sees_a_blocked_event_loop(qtbot):
@@ -83,7 +83,7 @@ def test_live_charts_redraw_only_the_charts_with_new_points(charts, qtbot):
 
 def test_live_charts_dot_only_curves_of_few_points(charts, qtbot):
     """A dot per point marks the epochs' measurements; on a loss curve of hundreds it doubles the drawing."""
-    from studio.gui.live_charts import DOTS_UP_TO
+    from studio.gui.run.live_charts import DOTS_UP_TO
 
     many = [[i / 100, 1 / (i + 1)] for i in range(DOTS_UP_TO + 1)]
     charts.show_points({**ONE_EACH, "loss": many})
@@ -124,7 +124,7 @@ def test_measuring_forks_only_where_the_thread_would_hold_pythons_lock(monkeypat
     parameters): measured in a child. Otherwise on the thread, sparing the window the fork."""
     from studio.core.formats.to_onnx import to_onnx
     from studio.core.formats.load import load_model
-    from studio.gui import session
+    from studio.gui.run import session
 
     model = load_model("sample:lenet-5")
     model = to_onnx(model) if onnx else model

@@ -5,7 +5,7 @@ import threading
 import pytest
 
 from studio.core.process.jobs import Progress
-from studio.gui.worker import JobRunner
+from studio.gui.run.worker import JobRunner
 
 
 def counting(n, cancel, started=None, release=None, steps=None):

@@ -10,8 +10,8 @@ from PySide6.QtCore import QPointF, Signal
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QLabel, QToolTip, QVBoxLayout, QWidget
 
-from studio.gui.placeholder import placeholder_in
-from studio.gui.plots import SELECTED, ZERO, plot_widget, swatch
+from studio.gui.common.placeholder import placeholder_in
+from studio.gui.common.plots import SELECTED, ZERO, plot_widget, swatch
 
 if TYPE_CHECKING:
     from studio.core.inspect.stats import WeightStats

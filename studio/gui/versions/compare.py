@@ -7,12 +7,12 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject
 
-from studio.gui.worker import JobRunner
+from studio.gui.run.worker import JobRunner
 
 if TYPE_CHECKING:
     from studio.core.project.versions import Version
-    from studio.gui.session import Session
-    from studio.gui.versions_panel import VersionsPanel
+    from studio.gui.run.session import Session
+    from studio.gui.versions.versions_panel import VersionsPanel
 
 
 class Compare(QObject):

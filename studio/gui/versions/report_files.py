@@ -8,7 +8,7 @@ from pathlib import Path
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication, QFileDialog, QWidget
 
-from studio.gui import dialogs
+from studio.gui.common import dialogs
 
 CHART_SIZE = (900, 500)
 
@@ -17,8 +17,8 @@ def render_charts(project, folder: Path) -> dict[str, str]:
     """Draw the Pareto chart and the current version's zeros per layer offscreen, saved as PNG files."""
     from studio.core.inspect.layers import layers_of
     from studio.core.inspect.stats import layer_stats
-    from studio.gui.pareto_chart import ParetoChart
-    from studio.gui.sparsity_chart import SparsityChart
+    from studio.gui.versions.pareto_chart import ParetoChart
+    from studio.gui.inspect.sparsity_chart import SparsityChart
 
     charts = {}
     pareto = ParetoChart()

@@ -7,6 +7,8 @@ from __future__ import annotations
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QCheckBox, QComboBox, QFileDialog, QHBoxLayout, QLabel, QWidget
 
+from studio.gui.common.metric_text import shape_text
+
 DATA_FILES = "Data (*.npz *.csv);;All files (*)"
 OPEN_FILE, OPEN_FOLDER = "open-file", "open-folder"
 DEVICES = {"cpu": "CPU", "cuda": "CUDA (GPU)"}
@@ -138,16 +140,3 @@ class DataPicker(QWidget):
             return
         self._select(path)
         self.dataChanged.emit(self.spec())
-
-
-def shape_text(shape) -> str:
-    """[N, 10]: an output's shape; a dynamic batch is N, another dynamic axis its short name or ?."""
-    if shape is None:
-        return "[?]"
-
-    def axis(i: int, d) -> str:
-        if isinstance(d, int):
-            return str(d)
-        return "N" if i == 0 else d if isinstance(d, str) and len(d) <= 8 else "?"
-
-    return "[" + ", ".join(axis(i, d) for i, d in enumerate(shape)) + "]"

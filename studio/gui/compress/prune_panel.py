@@ -8,10 +8,10 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QCheckBox, QGroupBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout
 
-from studio.gui.compress_sheet import Sheet, weighted_layers
-from studio.gui.layer_picks import LayerPicks
-from studio.gui.option_form import OptionForm, Row
-from studio.gui.sensitivity_chart import SensitivityChart
+from studio.gui.compress.compress_sheet import Sheet, weighted_layers
+from studio.gui.compress.layer_picks import LayerPicks
+from studio.gui.common.option_form import OptionForm, Row
+from studio.gui.compress.sensitivity_chart import SensitivityChart
 
 if TYPE_CHECKING:
     from studio.core.project.analysis import ModelInfo
@@ -139,7 +139,7 @@ def sensitivity_job(model, spec, device: str, cancel):
     """The Analyse sensitivity job, run by the session on its data (in a child process)."""
     from studio.core.errors import StudioError
     from studio.core.compress.sensitivity import sensitivity
-    from studio.gui.session import with_data
+    from studio.gui.run.session import with_data
 
     if spec is None:
         raise StudioError("sensitivity analysis measures accuracy on data: choose data in the toolbar first")

@@ -10,23 +10,25 @@ from PySide6.QtCore import QObject, QStandardPaths, Qt, QTimer
 from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import QMenu
 
-from studio.gui import dialogs, metric_text
-from studio.gui.compare import Compare
-from studio.gui.compress_sheet import CompressSheet
-from studio.gui.data_picker import DataPicker
-from studio.gui.distill_panel import DistillPanel
-from studio.gui.export_dialog import ExportDialog
-from studio.gui.placeholder import Placeholder
-from studio.gui.project_files import ProjectFiles, file_stem
-from studio.gui.prune_panel import PrunePanel, sensitivity_job
-from studio.gui.quantize_panel import QuantizePanel
-from studio.gui.run_dock import RunDock
-from studio.gui.session import Session
-from studio.gui.versions_panel import VersionsPanel
+from studio.gui.common import dialogs
+
+from studio.gui.common import metric_text
+from studio.gui.versions.compare import Compare
+from studio.gui.compress.compress_sheet import CompressSheet
+from studio.gui.compress.data_picker import DataPicker
+from studio.gui.compress.distill_panel import DistillPanel
+from studio.gui.versions.export_dialog import ExportDialog
+from studio.gui.common.placeholder import Placeholder
+from studio.gui.versions.project_files import ProjectFiles, file_stem
+from studio.gui.compress.prune_panel import PrunePanel, sensitivity_job
+from studio.gui.compress.quantize_panel import QuantizePanel
+from studio.gui.run.run_dock import RunDock
+from studio.gui.run.session import Session
+from studio.gui.versions.versions_panel import VersionsPanel
 
 if TYPE_CHECKING:
     from studio.core.project.analysis import ModelInfo
-    from studio.gui.compress_sheet import Sheet
+    from studio.gui.compress.compress_sheet import Sheet
 
 NO_MODEL = "Open a model first: File → Open…, or a sample from Samples ▾"
 SHEET_HINT = "Choose Prune, Quantize or Distill in the toolbar (or the Compress menu) to set up a compression here."
@@ -164,7 +166,7 @@ class Compression(QObject):
     def ask_output(self, problem: str) -> None:
         """Several outputs could hold the data's classes: ask which (or none), then keep the answer in
         the data spec, so measuring, compressing and exporting all use it."""
-        from studio.gui.session import _name
+        from studio.gui.run.session import _name
 
         version = self.session.version
         if version is None or self.session.data is None:
@@ -180,7 +182,7 @@ class Compression(QObject):
         dialog.open()
 
     def _output_chosen(self, output: str | None) -> None:
-        from studio.gui.session import with_output
+        from studio.gui.run.session import with_output
 
         spec = with_output(self.session.data, output, labeled=output is not None)
         if self.session.history is not None and list(self.session.history.versions) != [0]:
@@ -188,7 +190,7 @@ class Compression(QObject):
         self.session.set_data(spec)
 
     def export_report(self, folder=None):
-        from studio.gui.report_files import export_report
+        from studio.gui.versions.report_files import export_report
 
         return export_report(self.window, self.session.project(), folder)
 
@@ -204,7 +206,7 @@ class Compression(QObject):
 
                 data = "sample:" + SAMPLE_MODELS[source.removeprefix("sample:")].data
             elif isinstance(data, dict) and data.get("output") not in {o.name for o in info.model.outputs}:
-                from studio.gui.session import with_output  # the output named was the last model's
+                from studio.gui.run.session import with_output  # the output named was the last model's
 
                 data = with_output(data, None, labeled=str(data.get("labels", "yes")).lower() not in ("none", "no", "false"))
             self.session.begin(info.model, data)

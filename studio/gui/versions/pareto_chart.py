@@ -11,8 +11,8 @@ from PySide6.QtCore import Signal
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
-from studio.gui import metric_text
-from studio.gui.plots import SELECTED, BytesAxis, fit, plot_widget, swatch
+from studio.gui.common import metric_text
+from studio.gui.common.plots import SELECTED, BytesAxis, fit, plot_widget, swatch
 
 if TYPE_CHECKING:
     from studio.core.project.versions import Version

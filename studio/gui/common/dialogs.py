@@ -15,6 +15,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from studio.gui.common.metric_text import shape_text
+
 NO_CLASSES = "none: measure fidelity only"
 
 TRUST_EXPLANATION = (
@@ -47,8 +49,6 @@ class OutputDialog(QDialog):
     open(), so the window goes on; `choice()` once accepted: an output's name, or None for none."""
 
     def __init__(self, parent: QWidget, data_name: str, outputs, problem: str):
-        from studio.gui.data_picker import shape_text
-
         super().__init__(parent)
         self.setWindowTitle("Which output holds the classes?")
         text = QLabel(f"The model has {len(outputs)} outputs, and more than one could hold the classes that the "

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QWidget
 
-from studio.gui.worker import JobRunner
+from studio.gui.run.worker import JobRunner
 
 
 class RunStatus(QWidget):

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QSortFilterProxyModel, Qt, Signal
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QLineEdit, QTableView, QVBoxLayout, QWidget
 
-from studio.gui.placeholder import placeholder_in
+from studio.gui.common.placeholder import placeholder_in
 
 if TYPE_CHECKING:
     from studio.core.inspect.layers import Layer

@@ -46,3 +46,16 @@ def differences(new: dict, old: dict) -> str:
     if "accuracy" in new and "accuracy" in old:
         parts.append(f"accuracy {100 * (new['accuracy'] - old['accuracy']):+.2f} points")
     return " · ".join(parts) or "No measurements to compare yet."
+
+
+def shape_text(shape) -> str:
+    """[N, 10]: an output's shape; a dynamic batch is N, another dynamic axis its short name or ?."""
+    if shape is None:
+        return "[?]"
+
+    def axis(i: int, d) -> str:
+        if isinstance(d, int):
+            return str(d)
+        return "N" if i == 0 else d if isinstance(d, str) and len(d) <= 8 else "?"
+
+    return "[" + ", ".join(axis(i, d) for i, d in enumerate(shape)) + "]"

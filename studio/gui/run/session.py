@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Signal
 
-from studio.gui.worker import JobRunner
+from studio.gui.run.worker import JobRunner
 
 if TYPE_CHECKING:
     from studio.core.project.analysis import ModelInfo

@@ -9,7 +9,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
-from studio.gui.plots import plot_widget, swatch
+from studio.gui.common.plots import plot_widget, swatch
 
 if TYPE_CHECKING:
     from studio.core.compress.sensitivity import Sensitivity

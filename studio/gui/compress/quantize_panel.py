@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QAbstractItemView, QGroupBox, QHeaderView, QLabel, QTableWidget, QTableWidgetItem, QVBoxLayout
 
-from studio.gui.compress_sheet import Sheet, weighted_layers
-from studio.gui.layer_picks import LayerPicks
-from studio.gui.option_form import OptionForm, Row
+from studio.gui.compress.compress_sheet import Sheet, weighted_layers
+from studio.gui.compress.layer_picks import LayerPicks
+from studio.gui.common.option_form import OptionForm, Row
 
 if TYPE_CHECKING:
     from studio.core.project.analysis import ModelInfo

@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFrame, QLabel, QScrollArea, QSplitter, QVBoxLayout, QWidget
 
-from studio.gui.histogram_view import HistogramView
-from studio.gui.placeholder import placeholder_in
-from studio.gui.value_form import ValueForm
+from studio.gui.inspect.histogram_view import HistogramView
+from studio.gui.common.placeholder import placeholder_in
+from studio.gui.common.value_form import ValueForm
 
 REFUSED = "#c92a2a"
 EMPTY = "The open model's format, inputs, size and what can be done with it will show here."

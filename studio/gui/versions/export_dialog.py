@@ -22,14 +22,16 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
 )
 
-from studio.gui import dialogs, metric_text
-from studio.gui.widgets import button
-from studio.gui.worker import JobRunner
+from studio.gui.common import dialogs
+
+from studio.gui.common import metric_text
+from studio.gui.common.widgets import button
+from studio.gui.run.worker import JobRunner
 from studio.core.deliver.verdict import latency_lines, size_words
 
 if TYPE_CHECKING:
     from studio.core.project.versions import Version
-    from studio.gui.session import Session
+    from studio.gui.run.session import Session
 
 
 class ExportDialog(QDialog):
@@ -112,7 +114,7 @@ class ExportDialog(QDialog):
 
     def _failed(self, error: Exception) -> None:
         from studio.core.errors import StudioError, first_line
-        from studio.gui.session import needs_output
+        from studio.gui.run.session import needs_output
 
         self.bar.hide()
         self.export_button.setEnabled(True)
@@ -161,7 +163,7 @@ def _export_job(model, path: Path, spec, device: str, opset: int, with_zip: bool
     """Export, measure and write in a child process (see session.with_data): its latency is measured
     with the job threads, and a CUDA run initialises CUDA only there, where later jobs do not inherit it."""
     from studio.core.deliver.deploy import export_version
-    from studio.gui.session import with_data
+    from studio.gui.run.session import with_data
 
     def export(data, cancel):
         return export_version(model, path, data, device, opset=opset, with_zip=with_zip, sparse=sparse, steps=steps,

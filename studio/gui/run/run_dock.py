@@ -7,11 +7,11 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QVBoxLayout, QWidget
 
-from studio.gui.live_charts import LiveCharts
-from studio.gui.placeholder import Placeholder
+from studio.gui.run.live_charts import LiveCharts
+from studio.gui.common.placeholder import Placeholder
 
 if TYPE_CHECKING:
-    from studio.gui.session import Session
+    from studio.gui.run.session import Session
 
 IDLE = "Run a compression from the toolbar (Prune, Quantize, Distill): its accuracy, zeros, size and loss show here as it works."
 REFRESH_MS = 100  # charts redraw at most ten times a second, however fast the job reports

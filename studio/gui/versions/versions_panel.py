@@ -20,14 +20,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from studio.gui import metric_text
-from studio.gui.pareto_chart import ParetoChart
-from studio.gui.placeholder import placeholder_in
-from studio.gui.widgets import button
+from studio.gui.common import metric_text
+from studio.gui.versions.pareto_chart import ParetoChart
+from studio.gui.common.placeholder import placeholder_in
+from studio.gui.common.widgets import button
 
 if TYPE_CHECKING:
     from studio.core.project.versions import Version
-    from studio.gui.session import Session
+    from studio.gui.run.session import Session
 
 PARENT = -1  # the comparison's default: the version the selected one was made from
 EMPTY = "Versions you make show here: the original, and one more for every prune, quantize or distill run."

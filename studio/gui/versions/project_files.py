@@ -18,10 +18,10 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QObject, QStandardPaths, QTimer, Signal
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 
-from studio.gui import dialogs
+from studio.gui.common import dialogs
 
 if TYPE_CHECKING:
-    from studio.gui.session import Session
+    from studio.gui.run.session import Session
 
 AUTOSAVE_DELAY_MS = 500
 

@@ -7,9 +7,9 @@ import pyqtgraph as pg
 from PySide6.QtCore import QRectF, Qt
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
-from studio.gui.placeholder import placeholder_in
-from studio.gui.plots import plot_widget
-from studio.gui.worker import JobRunner
+from studio.gui.common.placeholder import placeholder_in
+from studio.gui.common.plots import plot_widget
+from studio.gui.run.worker import JobRunner
 
 ZERO_RGBA = (0, 0, 0, 255)
 # index 0 of each table is "exactly zero"; the other 255 entries carry the scale

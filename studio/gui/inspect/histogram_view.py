@@ -13,8 +13,8 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
-from studio.gui.placeholder import placeholder_in
-from studio.gui.plots import OVERLAY, VALUES, ZERO, plot_widget, swatch
+from studio.gui.common.placeholder import placeholder_in
+from studio.gui.common.plots import OVERLAY, VALUES, ZERO, plot_widget, swatch
 
 if TYPE_CHECKING:
     from studio.core.inspect.stats import Histogram, WeightStats

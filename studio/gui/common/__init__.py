@@ -1,0 +1,1 @@
+"""Pieces every panel uses: dialogs, forms, plots, metric wording, the responsiveness probe."""

@@ -1,0 +1,1 @@
+"""The versions: their tree, the Pareto chart, comparison, export, projects and reports."""
