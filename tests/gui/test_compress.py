@@ -153,14 +153,14 @@ def test_the_run_dock_says_what_to_do_before_any_run(studio):
 
 def test_a_new_version_comes_with_its_analysis_or_the_window_makes_one(studio, run_sheet, monkeypatch):
     """The run's child analyses each new version for the panels; if that fails, the window analyses it."""
-    from studio.gui.run import session as session_module
+    from studio.core.project import workspace
 
     window = studio
     started = []
     window.runner.runningChanged.connect(lambda running: running and started.append(True))
     run_sheet(window, "prune", lambda sheet: sheet.finetune.set_value("epochs", 0))
     assert not started  # shown from the child's analysis: no analysis job in the window
-    monkeypatch.setattr(session_module, "_analysis", lambda model: None)
+    monkeypatch.setattr(workspace, "_analysis", lambda model: None)
     added = run_sheet(window, "prune", lambda sheet: (sheet.form.set_value("sparsity", 0.9), sheet.finetune.set_value("epochs", 0)))
     assert started and window.info.stats and window.info.total.sparsity > 0.85 and window.info.model is added[-1].model
 

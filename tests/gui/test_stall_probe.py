@@ -115,20 +115,3 @@ def test_live_charts_still_draw_charts_waiting_when_new_points_come(charts, qtbo
     charts.show_points({**points, "loss": [[0.5, 2.0], [0.7, 1.5]]})  # before the other charts' turns came
     qtbot.waitUntil(lambda: all(charts.curves[m].xData is not None and len(charts.curves[m].xData) for m in points))
     assert all(plot.updatesEnabled() for plot in charts.plots.values())
-
-
-@pytest.mark.parametrize("onnx, spec, device, forks", [(False, "sample:digits", "cpu", False), (True, None, "cpu", False),
-                                                       (True, "sample:digits", "cpu", True), (False, None, "cuda", True)])  # fmt: skip
-def test_measuring_forks_only_where_the_thread_would_hold_pythons_lock(monkeypatch, onnx, spec, device, forks):
-    """An ONNX model run on data is serialised for ONNX Runtime (2.6 s holding the lock at 100M
-    parameters): measured in a child. Otherwise on the thread, sparing the window the fork."""
-    from studio.core.formats.to_onnx import to_onnx
-    from studio.core.formats.load import load_model
-    from studio.gui.run import session
-
-    model = load_model("sample:lenet-5")
-    model = to_onnx(model) if onnx else model
-    asked = []
-    monkeypatch.setattr(session, "with_data", lambda *a, fork, cancel: (asked.append(fork), (yield))[1])
-    list(session._measure_job(model, spec, device, cancel=None))
-    assert asked == [forks]

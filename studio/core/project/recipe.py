@@ -172,6 +172,18 @@ def run_step(previous: StepResult, op: str, options: dict, ctx: Context) -> Job[
     return StepResult(op, options, spec.describe(options), model, metrics, logits)
 
 
+def run_steps(previous: StepResult, steps: list[tuple[str, dict]], ctx: Context) -> Job[list[StepResult]]:
+    """Steps one after the other, each on the version the last one made: the loop of a recipe and of a
+    window's run. The progress bar gives each step its share of the work: its epochs."""
+    spans = [1 + options.get("epochs", 0) * (op != "prune" or options.get("schedule") == "gradual") for op, options in steps]
+    results = []
+    for i, (op, options) in enumerate(steps):
+        prefix = f"step {i + 1} of {len(steps)}, {op}: " if len(steps) > 1 else ""
+        results.append((yield from offset(run_step(previous, op, options, ctx), sum(spans[:i]), sum(spans), prefix, spans[i])))
+        previous = results[-1]
+    return results
+
+
 def run_recipe(recipe: Recipe, *, trust: bool = False, device: str | None = None,
                cancel: CancelToken = NO_CANCEL) -> Job[RunResult]:  # fmt: skip
     device = init_from_environment(resolve_device(device or recipe.device))
@@ -183,10 +195,8 @@ def run_recipe(recipe: Recipe, *, trust: bool = False, device: str | None = None
     metrics, logits = step_metrics(model, data, None, device)
     results = [StepResult("load", {}, "original", model, metrics, logits)]
     yield Progress(1, n, "loaded", metrics)
-    for i, (op, options) in enumerate(recipe.steps):
-        prefix = f"step {i + 1}/{len(recipe.steps)} {op}: "
-        results.append((yield from offset(run_step(results[-1], op, options, ctx), 1 + i, n, prefix)))
-        model = results[-1].model
+    results += yield from offset(run_steps(results[-1], recipe.steps, ctx), 1, n, span=len(recipe.steps))
+    model = results[-1].model
     export = None
     if recipe.export and is_main_process():
         job = export_version(model, Path(recipe.export["path"]), data, device, opset=recipe.export["opset"],

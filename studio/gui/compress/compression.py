@@ -166,7 +166,7 @@ class Compression(QObject):
     def ask_output(self, problem: str) -> None:
         """Several outputs could hold the data's classes: ask which (or none), then keep the answer in
         the data spec, so measuring, compressing and exporting all use it."""
-        from studio.gui.run.session import _name
+        from studio.core.project.workspace import spec_name as _name
 
         version = self.session.version
         if version is None or self.session.data is None:
@@ -182,7 +182,7 @@ class Compression(QObject):
         dialog.open()
 
     def _output_chosen(self, output: str | None) -> None:
-        from studio.gui.run.session import with_output
+        from studio.core.project.workspace import with_output
 
         spec = with_output(self.session.data, output, labeled=output is not None)
         if self.session.history is not None and list(self.session.history.versions) != [0]:
@@ -206,7 +206,7 @@ class Compression(QObject):
 
                 data = "sample:" + SAMPLE_MODELS[source.removeprefix("sample:")].data
             elif isinstance(data, dict) and data.get("output") not in {o.name for o in info.model.outputs}:
-                from studio.gui.run.session import with_output  # the output named was the last model's
+                from studio.core.project.workspace import with_output  # the output named was the last model's
 
                 data = with_output(data, None, labeled=str(data.get("labels", "yes")).lower() not in ("none", "no", "false"))
             self.session.begin(info.model, data)

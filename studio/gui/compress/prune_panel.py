@@ -139,7 +139,7 @@ def sensitivity_job(model, spec, device: str, cancel):
     """The Analyse sensitivity job, run by the session on its data (in a child process)."""
     from studio.core.errors import StudioError
     from studio.core.compress.sensitivity import sensitivity
-    from studio.gui.run.session import with_data
+    from studio.core.project.workspace import with_data
 
     if spec is None:
         raise StudioError("sensitivity analysis measures accuracy on data: choose data in the toolbar first")

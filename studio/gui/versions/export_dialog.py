@@ -114,7 +114,7 @@ class ExportDialog(QDialog):
 
     def _failed(self, error: Exception) -> None:
         from studio.core.errors import StudioError, first_line
-        from studio.gui.run.session import needs_output
+        from studio.core.project.workspace import needs_output
 
         self.bar.hide()
         self.export_button.setEnabled(True)
@@ -163,7 +163,7 @@ def _export_job(model, path: Path, spec, device: str, opset: int, with_zip: bool
     """Export, measure and write in a child process (see session.with_data): its latency is measured
     with the job threads, and a CUDA run initialises CUDA only there, where later jobs do not inherit it."""
     from studio.core.deliver.deploy import export_version
-    from studio.gui.run.session import with_data
+    from studio.core.project.workspace import with_data
 
     def export(data, cancel):
         return export_version(model, path, data, device, opset=opset, with_zip=with_zip, sparse=sparse, steps=steps,
