@@ -39,13 +39,13 @@ def main() -> None:
             sizes.append(export["zip_bytes"])
     rows = [[f"{fp32['zip_bytes']:,}", f"{statistics.median(sizes):,.0f} ({min(sizes):,}–{max(sizes):,})",
              f"{statistics.median(ratios):.1f}× ({min(ratios):.1f}–{max(ratios):.1f})", "≥ 40×",
-             f"{fp32_acc:.2%}", f"{statistics.median(drops):.2f} ({min(drops):.2f}–{max(drops):.2f})", "≤ 1.0 pt"]]  # fmt: skip
+             f"{fp32_acc:.2%}", f"{statistics.median(drops):.2f} ({min(drops):.2f}–{max(drops):.2f})", "≤ 1.0 pt"]]
     write("deep_compression", "Deep compression recipe (issue 6)",
           ["fp32 export zipped, B", "compressed export zipped, B: median (range)", "smaller by", "target",
            "fp32 accuracy (ORT)", "accuracy drop, pt (ORT)", "target"], rows,
           "resources/recipes/deep-compression.yaml on sample:lenet-300-100: gradual magnitude pruning to 97.5 % over 12 "
           "epochs, 6 epochs of fine-tuning, static int8 (QDQ, MinMax, per-channel), one standard ONNX file zipped "
-          "(deflate); 5 seeds of the fine-tuning; accuracy on the 1,000-image test split in ONNX Runtime.")  # fmt: skip
+          "(deflate); 5 seeds of the fine-tuning; accuracy on the 1,000-image test split in ONNX Runtime.")
 
 
 if __name__ == "__main__":

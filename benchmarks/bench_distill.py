@@ -70,11 +70,11 @@ def main() -> None:
          f"{(teacher_acc - med['free']) * 100:.2f}", "peer"],
         ["same student, labels alone on 10 % of the training split (10× the epochs: as many steps)", f"{n_student:,}", spread(runs["tenth"]),
          f"{(teacher_acc - med['tenth']) * 100:.2f}", f"label-free beats it by {(med['free'] - med['tenth']) * 100:.1f} pt (target ≥ 5)"],
-    ]  # fmt: skip
+    ]
     write("distill", "Distillation targets (issue 6)",
           ["run", "parameters", "test accuracy: median (min–max), 5 seeds", "pt below teacher", "target / note"], rows,
           f"sample:mnist5k (4,000 training, 1,000 test images); {EPOCHS} epochs, Adam lr {LR:g}, batch 64 for every student; "
-          "the student is the teacher slimmed to width 0.1 by Torch-Pruning (its kept weights as the starting point).")  # fmt: skip
+          "the student is the teacher slimmed to width 0.1 by Torch-Pruning (its kept weights as the starting point).")
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ RECIPES = {
         "model": "sample:lenet-5", "steps": [{"prune": {"sparsity": 0.8, "schedule": "gradual", "epochs": 3}}]},
     "lenet-300-100: distill into width 0.5, 3 epochs": {
         "model": "sample:lenet-300-100", "steps": [{"distill": {"student": {"width": 0.5}, "epochs": 3}}]},
-}  # fmt: skip
+}
 
 
 def timed(raw: dict, device: str) -> tuple[float, float]:
@@ -44,7 +44,7 @@ def main() -> None:
             seconds = [s for s, _ in runs]
             name = torch.cuda.get_device_name() if device == "cuda" else f"CPU, {torch.get_num_threads()} threads"
             rows.append([label, name, f"{statistics.median(seconds):.2f} s ({min(seconds):.2f}–{max(seconds):.2f})",
-                         f"{runs[0][1]:.2%}"])  # fmt: skip
+                         f"{runs[0][1]:.2%}"])
     write("gpu", "CPU and CUDA GPU (studio run --device cuda)", ["recipe", "device", f"wall time, median of {RUNS} (min–max)", "test accuracy"], rows,
           "Loading the sample and measuring each version are included; sample:mnist5k (4,000 training, 1,000 test images).")
 

@@ -68,7 +68,7 @@ def magnitude_target(folder: Path) -> list[list]:
          f"{(base_acc - oneshot.metrics['accuracy']) * 100:.2f}", "–", "–", "deterministic"],
         [f"lenet-300-100 magnitude 95 % + {FINETUNE_EPOCHS['lenet-300-100']} epochs fine-tuning", f"{base_acc:.2%}", "",
          spread(tuned_drop), f"zip {spread(ratios, '{:.1f}')}× smaller", "≤ 1.0 pt; ≥ 7×", f"{statistics.median(secs):.1f} s"],
-    ]  # fmt: skip
+    ]
 
 
 def finetune_plain(module: nn.Module, data, epochs: int, seed: int) -> None:
@@ -92,7 +92,7 @@ def torch_pruning_direct(base: Model, data, seed: int) -> Model:
     module = copy.deepcopy(base.module)
     example = torch.zeros(1, 1, 28, 28)
     pruner = tp.pruner.MetaPruner(module, example, importance=tp.importance.GroupMagnitudeImportance(p=1),
-                                  pruning_ratio=0.5, ignored_layers=[module.fc2], round_to=8)  # fmt: skip
+                                  pruning_ratio=0.5, ignored_layers=[module.fc2], round_to=8)
     pruner.step()
     finetune_plain(module, data, FINETUNE_EPOCHS["lenet-5"], seed)
     return Model(base.source, base.format, base.inputs, base.outputs, module=module)
@@ -107,7 +107,7 @@ def channel_target() -> list[list]:
         ("studio (recipe: prune channels 0.5 + fine-tune)", lambda s: run_to_end(run_recipe(
             recipe("lenet-5", {"method": "channels", "ratio": 0.5}, FINETUNE_EPOCHS["lenet-5"], s))).steps[-1].model),
         ("Torch-Pruning called directly + hand-written fine-tune", lambda s: torch_pruning_direct(base, data, s)),
-    ]  # fmt: skip
+    ]
     for _, make in variants:
         make(0)  # warm-up: the first training run in a process pays for kernel initialisation
     rows = []
@@ -121,7 +121,7 @@ def channel_target() -> list[list]:
             speedups.append(base_lat / latency(to_onnx(pruned), data, 256, threads=1, runs=30, budget_s=60)["latency_ms"])
         rows.append([f"lenet-5 channels 50 % + {FINETUNE_EPOCHS['lenet-5']} epochs: {label}", f"{base_acc:.2%}", "",
                      spread(drops), f"latency {spread(speedups, '{:.1f}')}× lower", "≤ 1.0 pt; ≥ 3×",
-                     f"{statistics.median(secs):.1f} s"])  # fmt: skip
+                     f"{statistics.median(secs):.1f} s"])
     return rows
 
 
@@ -131,7 +131,7 @@ def main() -> None:
     write("prune", "Pruning targets (issue 4)",
           ["run", "original accuracy", "accuracy after", "accuracy drop, pt: median (min–max), 5 seeds", "gain", "target", "wall time (median)"],
           rows, "Accuracy on the 1,000-image test split of sample:mnist5k; latency in ONNX Runtime (CPU provider, "
-          "1 thread, batch 256, median of 30 runs) of the fp32 ONNX export; zip sizes of the exported .onnx files.")  # fmt: skip
+          "1 thread, batch 256, median of 30 runs) of the fp32 ONNX export; zip sizes of the exported .onnx files.")
 
 
 if __name__ == "__main__":

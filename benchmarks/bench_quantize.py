@@ -131,12 +131,12 @@ def lenet_static(folder: Path) -> list[list]:
         ("studio", "lenet-5 static int8: studio (QDQ, per-channel, MinMax, 256 samples)", studio_size, studio_times),
         ("direct", "lenet-5 static int8: quantize_static called directly, defaults (QDQ, per-tensor, MinMax), same 256 samples",
          (folder / "lenet5-direct.onnx").stat().st_size, direct_times),
-    ]:  # fmt: skip
+    ]:
         acc = accuracy(predict(variants[name], test.x), test.y)
         target = "≤ 0.27×; drop ≤ 0.5 pt" if name == "studio" else ""
         rows.append([label, f"{size:,} B ({size / fp32_size:.3f}×)", f"{acc:.2%} ({(fp32_acc - acc) * 100:+.2f} pt)", "–",
                      *lat_cells(lat[name], lat["direct"] if name == "studio" else None),
-                     spread(times, "{:.2f} s") if times else "–", target])  # fmt: skip
+                     spread(times, "{:.2f} s") if times else "–", target])
     return rows
 
 
@@ -204,7 +204,7 @@ def transformer_dynamic(folder: Path) -> tuple[list[list], Model, object]:
     test = data.test()
     module, train_s = train_transformer(data)
     source = Model("benchmark:row-transformer", Format.PICKLED_MODULE, [TensorSpec("input", ("batch", 1, 28, 28))],
-                   [TensorSpec("logits", ("batch", 10))], module=module)  # fmt: skip
+                   [TensorSpec("logits", ("batch", 10))], module=module)
     fp32 = to_onnx(source)
     fp32_path = folder / "transformer-fp32.onnx"
     fp32_size = write_onnx(fp32, fp32_path)["size_bytes"]
@@ -224,7 +224,7 @@ def transformer_dynamic(folder: Path) -> tuple[list[list], Model, object]:
     ort_variants = {"fp32": fp32, "studio": studio, "per-tensor": per_tensor, "direct": direct_model}
     torch.set_num_threads(1)
     lat = latencies({**{k: ort_latency(m, data) for k, m in ort_variants.items()},
-                     "torch fp32": torch_latency(module, (1, 28, 28)), "torch.ao": torch_latency(ao, (1, 28, 28))})  # fmt: skip
+                     "torch fp32": torch_latency(module, (1, 28, 28)), "torch.ao": torch_latency(ao, (1, 28, 28))})
     torch_reference = predict(source, test.x)
     sizes = {"fp32": fp32_size, "direct": (folder / "transformer-direct.onnx").stat().st_size}
     for name in ("studio", "per-tensor"):
@@ -236,13 +236,13 @@ def transformer_dynamic(folder: Path) -> tuple[list[list], Model, object]:
          "≤ 0.30×; cosine ≥ 0.98 and ≥ direct; latency ≤ 1.1× direct"),
         ("per-tensor", "transformer dynamic int8: studio, per_channel: false", per_tensor_times, ""),
         ("direct", "transformer dynamic int8: quantize_dynamic called directly, defaults", direct_times, ""),
-    ]:  # fmt: skip
+    ]:
         logits = predict(ort_variants[name], test.x)
         f = fidelity(logits, reference)
         fid = "–" if name == "fp32" else f"cosine {f['cosine']:.5f}, SQNR {f['sqnr_db']:.1f} dB, agreement {f['agreement']:.1%}"
         rows.append([label, f"{sizes[name]:,} B ({sizes[name] / fp32_size:.3f}×)", f"{accuracy(logits, test.y):.2%}", fid,
                      *lat_cells(lat[name], lat["direct"] if name in ("studio", "per-tensor") else None),
-                     spread(times, "{:.2f} s") if times else "–", target])  # fmt: skip
+                     spread(times, "{:.2f} s") if times else "–", target])
     ao_logits = predict(Model(source.source, source.format, source.inputs, module=ao), test.x)
     f = fidelity(ao_logits, torch_reference)
     fp32_state = state_bytes(module)
@@ -250,9 +250,9 @@ def transformer_dynamic(folder: Path) -> tuple[list[list], Model, object]:
         ("torch fp32", "transformer fp32 in PyTorch (state_dict)", fp32_state, torch_reference, "–", None),
         ("torch.ao", "transformer torch.ao.quantization.quantize_dynamic on nn.Linear (runs in PyTorch)", state_bytes(ao),
          ao_logits, f"cosine {f['cosine']:.5f}, SQNR {f['sqnr_db']:.1f} dB, agreement {f['agreement']:.1%} (to PyTorch fp32)", ao_times),
-    ]:  # fmt: skip
+    ]:
         rows.append([label, f"{size:,} B ({size / fp32_state:.3f}× its state_dict)", f"{accuracy(logits, test.y):.2%}", fid,
-                     *lat_cells(lat[name]), spread(times, "{:.2f} s") if times else "–", ""])  # fmt: skip
+                     *lat_cells(lat[name]), spread(times, "{:.2f} s") if times else "–", ""])
     return rows, source, data
 
 
@@ -266,7 +266,7 @@ def parity_rows(folder: Path, transformer: Model, mnist) -> list[list]:
         p = out["metrics"]["parity"]
         rows.append([f"fp32 export parity: {model.source}", f"{out['size_bytes']:,} B", f"{out['metrics']['accuracy']:.2%}",
                      f"max abs diff {p['max_abs_diff']:.2e}, top-1 agreement {p['top1_agreement']:.1%} ({p['reference']} vs ORT)",
-                     "–", "–", "–", "–", "≤ 1e-4"])  # fmt: skip
+                     "–", "–", "–", "–", "≤ 1e-4"])
     return rows
 
 
@@ -283,7 +283,7 @@ def main() -> None:
           f"Data: sample:mnist5k, accuracy on its 1,000-image test split, every ONNX file run in ONNX Runtime {onnx_runtime()} "
           "(CPU provider). Latency: 1 thread (ONNX Runtime and PyTorch), median of 50 calls per round, median (min–max) "
           f"over {ROUNDS} interleaved rounds; the ratio to the direct call is taken within each round (median, min–max) because the shared machine's load moves both together. Quantize time: median (min–max) of {RUNS} runs; the studio's includes ORT's "
-          "pre-processing and a check that ONNX Runtime loads the result.")  # fmt: skip
+          "pre-processing and a check that ONNX Runtime loads the result.")
 
 
 def onnx_runtime() -> str:

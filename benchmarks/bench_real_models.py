@@ -57,7 +57,7 @@ def main(argv: list[str]) -> None:
              f"starting, {during} while running), {counts['FAILED']} failed (an unexpected error, a crash or a hang). Times are wall seconds of the cell (load and data excluded); `direct` is ONNX Runtime's "
              "quantize_* called on the same file and calibration examples. Export: the studio's latency at batch 1 / ORT timing the "
              "written file directly on the same inputs. Size ratios are to the source's ONNX file. Data: each model's data.npz "
-             "(real photos, rendered text, files' bytes, synthetic tones and speech-like audio).")  # fmt: skip
+             "(real photos, rendered text, files' bytes, synthetic tones and speech-like audio).")
     write("real_models", "Real-model corpus: every operation on every model", ["model", *CELLS], rows, notes)
 
 
@@ -65,7 +65,7 @@ def _run_model(name: str) -> dict:
     env = dict(os.environ, OMP_NUM_THREADS=str(os.cpu_count() or 1))
     try:
         out = subprocess.run([sys.executable, __file__, "--probe", name], capture_output=True, text=True,
-                             timeout=MODEL_TIMEOUT_S, env=env)  # fmt: skip
+                             timeout=MODEL_TIMEOUT_S, env=env)
         stdout, err = out.stdout, out.stderr
         died = f"process ended with code {out.returncode}: {err.strip().splitlines()[-1] if err.strip() else ''}" if out.returncode else ""
     except subprocess.TimeoutExpired as e:

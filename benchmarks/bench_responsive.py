@@ -115,18 +115,18 @@ def main() -> None:
             probes = [run_probe(job, env) for _ in range(RUNS if job != BIG else BIG_RUNS)]
             longest, p99 = [p["longest"] for p in probes], [p["p99"] for p in probes]
             rows.append([job, f"{statistics.median(longest):.0f} ms", f"{max(longest):.0f} ms", f"{statistics.median(p99):.0f} ms",
-                         f"{max(p99):.0f} ms", f"{statistics.median(p['seconds'] for p in probes):.1f} s", probes[0]["threads"]])  # fmt: skip
+                         f"{max(p99):.0f} ms", f"{statistics.median(p['seconds'] for p in probes):.1f} s", probes[0]["threads"]])
             if job == BIG:
                 mb = {k: statistics.median(run[k] for run in probes) for k in ("before_mb", "window_mb", "child_mb")}
                 memory = (f"The 100M model's row is the median of {BIG_RUNS} runs; peak resident memory (medians): the window's "
                           f"process {mb['before_mb']:,.0f} MB with the model open, {mb['window_mb']:,.0f} MB after the pruned "
                           f"version came back; the job's child {mb['child_mb']:,.0f} MB (it shares the parent's pages until "
-                          "it writes them). ")  # fmt: skip
+                          "it writes them). ")
     write(
         "responsive",
         "The window while compression runs",
         ["job (sample:lenet-5 on sample:mnist5k unless said)", f"longest stall, median of {RUNS}", "worst", "p99 gap, median", "worst p99",
-         "job took", "torch threads: job (child process) / window"],  # fmt: skip
+         "job took", "torch threads: job (child process) / window"],
         rows,
         "Targets: longest stall < 50 ms, 99th percentile < 20 ms. A gap is the time between two ticks of a 5 ms "
         "QTimer on the GUI thread (studio/gui/common/stall_probe.py) from pressing Run until the new version is shown; "

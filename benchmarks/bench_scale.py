@@ -76,12 +76,12 @@ def main() -> None:
             grown = (r["peak_kb"] - r["base_kb"]) * 1024
             rows.append([label, f"{r['parameters']:,}", f"{size / 1e6:.0f} MB", f"{r['nodes']:,}", f"{r['total_s']:.1f} s",
                          f"{r['peak_kb'] / 1e3:.0f} MB ({r['peak_kb'] * 1024 / size:.1f}×)",
-                         f"{grown / 1e6:.0f} MB ({grown / size:.1f}×)", "< 10 s; < 3× its size"])  # fmt: skip
+                         f"{grown / 1e6:.0f} MB ({grown / size:.1f}×)", "< 10 s; < 3× its size"])
     write("scale", f"Scale: a {params / 1e6:.0f}M-parameter transformer (issue 7)",
           ["format", "parameters", "on disk", "graph nodes", "load + statistics + histograms + graph drawn",
            "peak memory (× size)", "peak growth over the libraries (× size)", "target"], rows,
           "Fresh process per row; memory is peak resident set size; 'growth' subtracts what torch, onnx and Qt "
-          "take before the model is opened.")  # fmt: skip
+          "take before the model is opened.")
 
 
 if __name__ == "__main__":

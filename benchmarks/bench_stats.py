@@ -42,7 +42,7 @@ def main() -> None:
         med, lo, hi = median_time(lambda: zipped_size("model", arrays, threads=threads), runs=3)
         rows.append([f"zipped size (deflate, 400 MB), {threads} thread{'s' * (threads > 1)}", f"{med * 1000:.0f}", f"{lo * 1000:.0f}–{hi * 1000:.0f}", 3])
     write("stats", "Statistics of a 100M-parameter model", ["operation", "median ms", "range ms", "runs"], rows,
-          "Target: histograms of 100M parameters in under 1 s.")  # fmt: skip
+          "Target: histograms of 100M parameters in under 1 s.")
 
 
 if __name__ == "__main__":

@@ -49,12 +49,12 @@ def make_big_models(folder: Path) -> dict[str, Path]:
         weights += [numpy_helper.from_array(linear.weight.detach().numpy(), f"fc{i}.weight"),
                     numpy_helper.from_array(linear.bias.detach().numpy(), f"fc{i}.bias")]
         nodes += [helper.make_node("Gemm", [x, f"fc{i}.weight", f"fc{i}.bias"], [f"h{i}"], name=f"fc{i}", transB=1),
-                  helper.make_node("Relu", [f"h{i}"], [f"r{i}"], name=f"relu{i}")]  # fmt: skip
+                  helper.make_node("Relu", [f"h{i}"], [f"r{i}"], name=f"relu{i}")]
         x = f"r{i}"
     graph = helper.make_graph(
         nodes, "big", [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", WIDTH])],
         [helper.make_tensor_value_info(x, TensorProto.FLOAT, ["batch", WIDTH])], weights,
-    )  # fmt: skip
+    )
     onnx.save_model(helper.make_model(graph), str(paths["ONNX + external data"]), save_as_external_data=True, location="big.onnx.data")
     onnx.save_model(helper.make_model(graph), str(paths["ONNX, one file"]))
     return paths
@@ -126,7 +126,7 @@ def main() -> None:
         env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "XDG_CONFIG_HOME": tmp}  # not the user's settings
         startups = [startup_seconds(env) for _ in range(RUNS)]
         rows = [["`studio` → window shown", f"{statistics.median(startups):.2f} s", f"{max(startups):.2f} s",
-                 "torch and onnx not yet imported", "< 2 s"]]  # fmt: skip
+                 "torch and onnx not yet imported", "< 2 s"]]
         sources = {"sample:lenet-5": "sample:lenet-5"}
         for kind, path in make_big_models(Path(tmp)).items():
             size = sum(f.stat().st_size for f in path.parent.glob(path.name + "*"))
@@ -137,10 +137,10 @@ def main() -> None:
             warm_stalls += [max(p["warm_gaps"]) for p in probes]
             rows.append([f"stall while opening {label}", *_stalls([p["load_gaps"] for p in probes]),
                          f"shown in {statistics.median(p['shown_s'] for p in probes):.1f} s, sizes measured (zipped) "
-                         f"by {statistics.median(p['load_s'] for p in probes):.1f} s", "< 50 ms"])  # fmt: skip
+                         f"by {statistics.median(p['load_s'] for p in probes):.1f} s", "< 50 ms"])
             rows.append(["  then: select its largest layer, Sparsity tab open", *_stalls([p["select_gaps"] for p in probes]), "", "—"])
         rows.insert(1, ["stall while the core warms up in the background once the window shows",
-                        f"{statistics.median(warm_stalls):.0f} ms", f"{max(warm_stalls):.0f} ms", "loading torch's shared libraries holds the GIL", "—"])  # fmt: skip
+                        f"{statistics.median(warm_stalls):.0f} ms", f"{max(warm_stalls):.0f} ms", "loading torch's shared libraries holds the GIL", "—"])
     write(
         "window",
         "The window: start-up and responsiveness",

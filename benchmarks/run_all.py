@@ -34,7 +34,7 @@ def main(names: list[str]) -> int:
     versions = ", ".join(f"{lib} {metadata.version(lib)}" for lib in LIBRARIES)
     parts = ["# Benchmark results", "", f"Machine: {machine()}", "", f"Libraries: {versions}", "",
              "Each section below is written by one script in benchmarks/ (`bench_NAME.py`); "
-             "`python benchmarks/run_all.py` reruns them all.", ""]  # fmt: skip
+             "`python benchmarks/run_all.py` reruns them all.", ""]
     for name in GATHERED:
         path = RESULTS / f"{name}.md"
         if path.exists():

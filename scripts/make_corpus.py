@@ -1017,7 +1017,7 @@ def check_torch(path: Path, fmt: str, data: dict, batch_axes: dict, output_names
     net.eval()
     names = list(data)
     n = next(len(data[k]) for k in names if data[k].ndim)
-    results, shapes = [], None
+    results = []
     with torch.no_grad():
         for st in range(0, n, 8):
             args = []

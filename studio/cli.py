@@ -1,4 +1,4 @@
-"""The `studio` command: opens the window, or inspects / runs headless (DESIGN.md §5)."""
+"""The `studio` command: opens the window, or inspects / runs headless (README: Command line)."""
 
 from __future__ import annotations
 

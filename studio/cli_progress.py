@@ -48,7 +48,7 @@ def format_result(result) -> str:
     for i, s in enumerate(result.steps, 1):
         m = s.metrics
         parts = [f"{i}. {s.op}: {s.label}", f"parameters {m['nonzero_parameters']:,}/{m['parameters']:,} non-zero",
-                 f"size {m['size_bytes']:,} B (zipped {m['zip_bytes']:,} B)"]  # fmt: skip
+                 f"size {m['size_bytes']:,} B (zipped {m['zip_bytes']:,} B)"]
         if "accuracy" in m:
             parts.append(f"accuracy {m['accuracy']:.2%}")
         if "agreement" in m:

@@ -23,7 +23,7 @@ def _mlp_onnx(nodes=None, inits=None, opset=17, inputs=None) -> onnx.ModelProto:
         nodes or [helper.make_node("MatMul", ["x", "w"], ["y"], name="fc")], "g",
         inputs or [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 4])],
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 3])], inits if inits is not None else [w],
-    )  # fmt: skip
+    )
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
 
 
@@ -93,7 +93,7 @@ def bad_models(folder: Path) -> dict[str, Path]:
     _save(_external_weight(location="short_data.bin", offset="0", length="48"), paths["short_data.onnx"])
 
     _save(_mlp_onnx(nodes=[helper.make_node("MatMul", ["x", "w"], ["h"], name="fc"),
-                           helper.make_node("Add", ["h", "ghost"], ["y"], name="add")]), paths["dangling.onnx"])  # fmt: skip
+                           helper.make_node("Add", ["h", "ghost"], ["y"], name="add")]), paths["dangling.onnx"])
     custom = _mlp_onnx(nodes=[helper.make_node("FancyMatMul", ["x", "w"], ["y"], name="fc", domain="com.acme")])
     custom.opset_import.append(helper.make_opsetid("com.acme", 1))
     _save(custom, paths["custom_op.onnx"])

@@ -54,7 +54,7 @@ def test_compressing_a_broken_model_is_one_line_and_writes_nothing(models, tmp_p
     recipe = tmp_path / "r.json"
     out = tmp_path / "out.onnx"
     recipe.write_text(json.dumps({"model": str(models[name]), "steps": [{"prune": {"sparsity": 0.5}}, {"quantize": {"mode": "dynamic"}}],
-                                  "export": {"path": str(out)}}))  # fmt: skip
+                                  "export": {"path": str(out)}}))
     _one_line_error(capsys, cli.main(["run", str(recipe)]), "", EXPECTED_FAILURE[name])
     assert not out.exists()
 

@@ -10,7 +10,7 @@ def test_built_wheel_carries_the_sample_resources(tmp_path):
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(tmp_path), str(ROOT)],
         check=True, capture_output=True, timeout=600,
-    )  # fmt: skip
+    )
     (wheel,) = tmp_path.glob("*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     for f in ["lenet-5.safetensors", "lenet-300-100.safetensors", "digits-cnn.safetensors", "mnist5k.npz", "digits.npz"]:

@@ -49,7 +49,7 @@ def test_project_weights_that_are_pickles_are_refused(evil, tmp_path):
     (folder / "v1.onnx").write_bytes(evil[0].read_bytes())
     doc = {"format_version": 1, "data": None, "device": "cpu", "current": 0, "charts": {}, "versions": [
         {"id": 0, "parent": None, "label": "v0", "op": "load", "options": {}, "step_label": "original", "metrics": {},
-         "format": "onnx", "source": "x", "inputs": [], "weights": "v1.onnx", "logits": None}]}  # fmt: skip
+         "format": "onnx", "source": "x", "inputs": [], "weights": "v1.onnx", "logits": None}]}
     (folder / "project.json").write_text(json.dumps(doc))
     from studio.core.project.project_file import open_project
 
@@ -86,7 +86,7 @@ def test_the_studio_makes_no_network_connections(monkeypatch, tmp_path):
 
     recipe = parse_recipe({"model": "sample:digits-cnn", "data": "sample:digits",
                            "steps": [{"prune": {"sparsity": 0.5}}, {"quantize": {"mode": "static", "samples": 16}}],
-                           "export": {"path": str(tmp_path / "m.onnx"), "zip": True}})  # fmt: skip
+                           "export": {"path": str(tmp_path / "m.onnx"), "zip": True}})
     result = run_to_end(run_recipe(recipe))
     assert result.export["size_bytes"] > 0
     assert attempts == []

@@ -74,5 +74,5 @@ def _warm_up() -> None:
     data = data.subset(slice(0, 200))
     start = StepResult("load", {}, "original", model, {})
     for op, options in [("finetune", {"epochs": 1}), ("quantize", {"mode": "static", "samples": 32}),
-                        ("distill", {"student": {"width": 0.5}, "epochs": 1})]:  # fmt: skip
+                        ("distill", {"student": {"width": 0.5}, "epochs": 1})]:
         run_to_end(run_step(start, op, OPS[op].validate(op, options), Context(data, "cpu", NO_CANCEL, model)))

@@ -1,4 +1,4 @@
-"""The studio window (DESIGN.md §9): one model, one current layer that every panel follows."""
+"""The studio window: one model, one current layer that every panel follows."""
 
 from __future__ import annotations
 
@@ -148,7 +148,7 @@ class MainWindow(QMainWindow):
         self.open_action = self._action(
             "&Open…", "Open a model file: ONNX, TorchScript, .pt2, a torch.save file or safetensors",
             self.choose_file, QKeySequence.StandardKey.Open, QStyle.StandardPixmap.SP_DialogOpenButton,
-        )  # fmt: skip
+        )
         self.quit_action = self._action("&Quit", "Close the studio", self.close, QKeySequence.StandardKey.Quit)
         self.reset_layout_action = self._action(
             "&Reset Layout", "Put the panels back where they were at first", self._reset_layout
@@ -243,7 +243,7 @@ class MainWindow(QMainWindow):
             lambda: self.graph.show_graph(info.graph, info.stats),
             lambda: self.select_layer(info.layers[0].name if info.layers else None, force=True),
             lambda: self.modelChanged.emit(info),
-        ])  # fmt: skip
+        ])
 
     def _fill(self, info: ModelInfo, steps: list) -> None:
         if steps and self.info is info:  # a model opened meanwhile takes over

@@ -24,7 +24,7 @@ def constant_node_onnx(path) -> int:
     graph = helper.make_graph(
         nodes, "constants", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 4])],
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 3])],
-    )  # fmt: skip
+    )
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
     return w1.size + b1.size + w2.size
 
@@ -36,11 +36,11 @@ def if_subgraph_onnx(path) -> int:
     then_g = helper.make_graph(
         [helper.make_node("Mul", ["x", "a"], ["then_out"], name="scale")], "then", [],
         [helper.make_tensor_value_info("then_out", TensorProto.FLOAT, [3])], initializer=[a],
-    )  # fmt: skip
+    )
     else_g = helper.make_graph(
         [helper.make_node("Add", ["x", "b"], ["else_out"], name="shift")], "else", [],
         [helper.make_tensor_value_info("else_out", TensorProto.FLOAT, [3])], initializer=[b],
-    )  # fmt: skip
+    )
     graph = helper.make_graph(
         [helper.make_node("If", ["cond"], ["y"], name="branch", then_branch=then_g, else_branch=else_g)],
         "if_model",
@@ -67,7 +67,7 @@ def two_layer_onnx(path, external: bool = False):
         "mlp", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 1024])],
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 64])],
         [numpy_helper.from_array(w1, "w1"), numpy_helper.from_array(w2, "w2")],
-    )  # fmt: skip
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     onnx.save_model(model, str(path), save_as_external_data=external, location=path.name + ".data", size_threshold=1 << 20)
     return path

@@ -34,7 +34,7 @@ def on_cpu(result) -> bool:
 
 def test_every_step_runs_on_cuda_and_returns_cpu_versions(tmp_path):
     recipe = parse_recipe({"model": "sample:digits-cnn", "data": "sample:digits", "device": "cuda", "steps": STEPS,
-                           "export": {"path": str(tmp_path / "m.onnx")}})  # fmt: skip
+                           "export": {"path": str(tmp_path / "m.onnx")}})
     result = run_to_end(run_recipe(recipe))
     pruned, tuned, thin, tuned2, student, int8 = result.steps
     assert pruned.metrics["weight_sparsity"] == pytest.approx(0.8, abs=1e-6)
@@ -51,7 +51,7 @@ def test_cuda_training_matches_cpu_training():
     accuracy = {}
     for device in ("cpu", "cuda"):
         recipe = parse_recipe({"model": "sample:digits-cnn", "data": "sample:digits", "device": device,
-                               "steps": [{"finetune": {"epochs": 2}}]})  # fmt: skip
+                               "steps": [{"finetune": {"epochs": 2}}]})
         accuracy[device] = run_to_end(run_recipe(recipe)).steps[0].metrics["accuracy"]
     assert abs(accuracy["cpu"] - accuracy["cuda"]) < 0.03, accuracy
 
@@ -64,7 +64,7 @@ def test_torchrun_with_nccl_on_one_gpu(tmp_path):
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
     r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=1", "-m", "studio",
                         "run", "r.yaml", "--device", "cuda", "--json"],
-                       capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600)  # fmt: skip
+                       capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600)
     assert r.returncode == 0, r.stderr[-2000:]
     out = json.loads(r.stdout)
     assert out["steps"][0]["metrics"]["runtime"] == "torch cuda"
@@ -80,7 +80,7 @@ def test_onnx_runtime_uses_its_cuda_provider_when_installed():
         pytest.skip("this onnxruntime has no CUDA provider (install onnxruntime-gpu)")
     assert ort_providers("cuda")[0] == "CUDAExecutionProvider"
     recipe = parse_recipe({"model": "sample:digits-cnn", "data": "sample:digits", "device": "cuda",
-                           "steps": [{"quantize": {"mode": "dynamic"}}]})  # fmt: skip
+                           "steps": [{"quantize": {"mode": "dynamic"}}]})
     step = run_to_end(run_recipe(recipe)).steps[0]
     assert step.metrics["runtime"] == "onnxruntime CUDAExecutionProvider"
     assert np.isfinite(step.metrics["accuracy"])
@@ -120,5 +120,5 @@ def test_a_job_forked_by_the_window_runs_on_cuda():
     """The window's jobs run in forked children (studio.core.process.isolated); CUDA must start in each child,
     never in the window's process, or no child could use it. A fresh process, as CUDA may be in use here."""
     r = subprocess.run([sys.executable, "-c", FORKED_ON_CUDA], capture_output=True, text=True, timeout=600,
-                       env={**os.environ, "PYTHONWARNINGS": "ignore"})  # fmt: skip
+                       env={**os.environ, "PYTHONWARNINGS": "ignore"})
     assert r.returncode == 0 and r.stdout.startswith("ok"), r.stderr[-2000:]

@@ -20,7 +20,7 @@ def _valid_onnx_bytes() -> bytes:
     w = numpy_helper.from_array(np.ones((3, 2), np.float32), "w")
     graph = helper.make_graph([helper.make_node("MatMul", ["x", "w"], ["y"], name="mm")], "g",
                               [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 2])], [w])  # fmt: skip
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 2])], [w])
     return helper.make_model(graph).SerializeToString()
 
 
@@ -56,7 +56,7 @@ _scalars = st.one_of(st.none(), st.booleans(), st.integers(-5, 5), st.floats(all
 _values = st.recursive(_scalars, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3), max_leaves=8)
 _steps = st.lists(st.dictionaries(st.sampled_from(["prune", "finetune", "distill", "quantize", "x"]),
                                   st.dictionaries(st.sampled_from(["sparsity", "method", "epochs", "lr", "scope", "ratio", "junk"]), _values, max_size=3),
-                                  min_size=1, max_size=1), max_size=3)  # fmt: skip
+                                  min_size=1, max_size=1), max_size=3)
 
 
 @FUZZ

@@ -14,7 +14,7 @@ def test_shapes_are_inferred_from_the_structure_without_weight_data():
          helper.make_node("Relu", ["z"], ["out"], name="relu")],
         "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 300])],
         [helper.make_tensor_value_info("out", TensorProto.FLOAT, None)], [w, shape],
-    )  # fmt: skip
+    )
     model = helper.make_model(graph)
     light = light_copy(model)
     assert [t.name for t in light.graph.initializer] == ["shape"]  # the reshape target keeps its values

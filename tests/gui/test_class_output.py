@@ -23,7 +23,7 @@ def tiny_model(path, outputs=("a", "b")):
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 8])],
         [helper.make_tensor_value_info(o, TensorProto.FLOAT, ["N", 10]) for o in outputs],
         [numpy_helper.from_array(W[o], f"w_{o}") for o in outputs],
-    )  # fmt: skip
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
     onnx.checker.check_model(model)

@@ -29,7 +29,7 @@ def walk(window, run_sheet):
 
 def summary(session):
     return {vid: (v.label, v.parent, v.result.op, v.metrics["nonzero_parameters"], v.metrics.get("accuracy"))
-            for vid, v in session.history.versions.items()}  # fmt: skip
+            for vid, v in session.history.versions.items()}
 
 
 def test_the_full_walk_saved_and_opened_again(studio, run_sheet, make_window, qtbot, tmp_path, monkeypatch):

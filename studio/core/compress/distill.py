@@ -35,7 +35,7 @@ def make_student(teacher: Model, spec: dict, trust: bool = False) -> Model:
         module = s.build(width=spec["width"]) if "width" in spec and name == "lenet-300-100" else s.build()
         return Model(f"sample:{name}", Format.SAMPLE, [TensorSpec("input", ("batch", *s.input_shape))],
                      [TensorSpec("logits", ("batch", 10))], module=module.train(),
-                     notes=["an untrained sample architecture"])  # fmt: skip
+                     notes=["an untrained sample architecture"])
     if "model" in spec:
         student = load_model(spec["model"], trust=trust)
         if student.module is None:
@@ -53,7 +53,7 @@ def make_student(teacher: Model, spec: dict, trust: bool = False) -> Model:
 
 def distill(teacher: Model, student: Model, data: DataSet, *, epochs: int = 10, temperature: float = 4.0,
             alpha: float = 0.7, lr: float = 3e-3, batch_size: int = 64, optimizer: str = "adam", device: str = "cpu",
-            seed: int = 0, cancel: CancelToken = NO_CANCEL) -> Job[Model]:  # fmt: skip
+            seed: int = 0, cancel: CancelToken = NO_CANCEL) -> Job[Model]:
     """A trained copy of `student`. Progress metrics per epoch: loss and its distillation and label parts,
     the student's accuracy (labels) or agreement with the teacher, and the teacher's line to beat."""
     train_set, test_set = single_input(student, data)
@@ -70,5 +70,5 @@ def distill(teacher: Model, student: Model, data: DataSet, *, epochs: int = 10, 
         module, next(iter(train_set.x.values())), train_set.y, teacher_train, epochs=epochs, lr=lr,
         batch_size=batch_size, optimizer=optimizer, temperature=temperature, alpha=alpha if data.labeled else 1.0,
         device=device, cancel=cancel, evaluate=lambda m: {**evaluate(m), **baseline}, keep_zeros=False, seed=seed,
-    )  # fmt: skip
+    )
     return replace(student, module=trained.cpu(), notes=list(student.notes) + [f"distilled from {teacher.source}"])

@@ -41,7 +41,7 @@ def evaluator(data: DataSet, reference: np.ndarray | None, device: str = "cpu", 
 
 def finetune(model: Model, data: DataSet, *, epochs: int = 3, lr: float = 1e-3, batch_size: int = 64,
              optimizer: str = "adam", device: str = "cpu", teacher: Model | None = None, seed: int = 0,
-             cancel: CancelToken = NO_CANCEL) -> Job[Model]:  # fmt: skip
+             cancel: CancelToken = NO_CANCEL) -> Job[Model]:
     """A new version trained for `epochs`; without labels it needs a teacher (the unpruned version)."""
     if model.module is None or not model.capabilities()["finetune"].allowed:
         raise StudioError(model.capabilities()["finetune"].reason, model.source)
@@ -63,6 +63,6 @@ def finetune(model: Model, data: DataSet, *, epochs: int = 3, lr: float = 1e-3, 
         module, x, train_set.y, teacher_train, epochs=epochs, lr=lr, batch_size=batch_size, optimizer=optimizer,
         temperature=UNLABELED_TEMPERATURE, alpha=0.0, device=device, cancel=cancel, seed=seed,
         evaluate=evaluator(test_set, teacher_test, device, output), output=output,
-    )  # fmt: skip
+    )
     return replace(model, module=trained.cpu(), notes=list(model.notes))
 

@@ -23,7 +23,7 @@ from studio.core.inspect.prunable import prunable_onnx, prunable_torch
 
 
 def magnitude_masks(weights: dict[str, torch.Tensor | np.ndarray], sparsity: float, scope: str = "global",
-                    per_layer: dict[str, float] | None = None) -> dict[str, torch.Tensor]:  # fmt: skip
+                    per_layer: dict[str, float] | None = None) -> dict[str, torch.Tensor]:
     """Keep-masks that zero exactly round(s × n) weights of smallest magnitude: across all weights
     (global) or in each weight on its own (layer; per_layer overrides by weight or layer name)."""
     if not weights:
@@ -59,7 +59,7 @@ def _smallest(flat: np.ndarray, k: int) -> np.ndarray:
 
 
 def magnitude(model: Model, sparsity: float, scope: str = "global", exclude: list[str] = (),
-              layers: dict[str, float] | None = None) -> Model:  # fmt: skip
+              layers: dict[str, float] | None = None) -> Model:
     """A new version with the smallest weights set to exactly zero; the given model is untouched."""
     if model.onnx is not None:
         return _magnitude_onnx(model, sparsity, scope, exclude, layers)

@@ -22,7 +22,7 @@ RANKED_LAYERS_MAX = 24  # ranking quantizes each layer alone: a model with more 
 def quantize(model: Model, data: DataSet | None = None, *, mode: str = "dynamic", calibration: str = "minmax",
              samples: int = 256, per_channel: bool = True, bits: int = 4, exclude: list[str] = (),
              keep_float: int = 0, max_drop: float | None = None, tolerance: float | None = TOLERANCE, device: str = "cpu",
-             cancel: CancelToken = NO_CANCEL) -> Job[Model]:  # fmt: skip
+             cancel: CancelToken = NO_CANCEL) -> Job[Model]:
     """A new ONNX version quantized by ONNX Runtime. keep_float: how many of the layers that hurt
     fidelity most stay float (ranked on data first); with max_drop, as few of them as keep the loss
     of accuracy (agreement without labels) within max_drop."""
@@ -70,7 +70,7 @@ def quantize(model: Model, data: DataSet | None = None, *, mode: str = "dynamic"
 
 
 def _within_tolerance(prep, proto, data: DataSet, settings: Settings, names: list[str], tolerance: float, device: str,
-                      cancel: CancelToken):  # fmt: skip
+                      cancel: CancelToken):
     """When the quantized model loses more than `tolerance` (accuracy, or agreement with the float model
     without labels), keep its most sensitive layers float — as few as hold the loss within it."""
     probe = Probe(prep, data, device)
@@ -81,7 +81,7 @@ def _within_tolerance(prep, proto, data: DataSet, settings: Settings, names: lis
     layers = [name for name, _ in prep.layers() if name not in names]
     if len(layers) > RANKED_LAYERS_MAX:
         return proto, [], [f"{what}; it has {len(layers)} layers, too many to rank each one here: keep layers float with "
-                            "keep_float or exclude"]  # fmt: skip
+                            "keep_float or exclude"]
     yield Progress(1, 2, f"{what}: keeping the most sensitive layers float")
     job = keep_sensitive_float(prep, data, settings, names, len(layers), tolerance, device, cancel)
     proto, kept = yield from offset(job, 1, 2)

@@ -13,7 +13,7 @@ RECURRENT = ("LSTM", "GRU", "RNN")
 _MODULE_OPS = {"Conv1d": "Conv", "Conv2d": "Conv", "Conv3d": "Conv", "ConvTranspose1d": "ConvTranspose",
                "ConvTranspose2d": "ConvTranspose", "ConvTranspose3d": "ConvTranspose", "Linear": "Gemm",
                "Bilinear": "Gemm", "LSTM": "LSTM", "GRU": "GRU", "RNN": "RNN", "Embedding": "Gather",
-               "MultiheadAttention": "Attention", "Softmax": "Softmax"}  # fmt: skip
+               "MultiheadAttention": "Attention", "Softmax": "Softmax"}
 _INTEGER_DTYPES = ("int", "uint")
 
 
@@ -37,7 +37,7 @@ def suggest_mode(model: Model) -> Suggestion:
     recurrent = [op for op in RECURRENT if ops[op]]
     if recurrent:
         return Suggestion("dynamic", f"recurrent layers ({', '.join(recurrent)}): dynamic int8 quantizes them; "
-                                     "static leaves them float")  # fmt: skip
+                                     "static leaves them float")
     attention = ops["Attention"] or (ops["Softmax"] and products >= 4)
     if products and (attention or tokens) and products >= convs:
         if attention:
@@ -47,7 +47,7 @@ def suggest_mode(model: Model) -> Suggestion:
         return Suggestion("dynamic", f"{what}: dynamic int8 suits its matrix products, no calibration needed")
     if convs and convs >= products:
         return Suggestion("static", "a convolutional net: static int8 runs convolutions in int8, calibrated on "
-                                    "your data; dynamic int8 of convolutions (ConvInteger) is usually slow on CPU")  # fmt: skip
+                                    "your data; dynamic int8 of convolutions (ConvInteger) is usually slow on CPU")
     if products:
         return Suggestion("dynamic", "matrix products: dynamic int8 quantizes them without calibration data")
     return Suggestion(None, "no convolutions, matrix products or recurrent layers: nothing that int8 would shrink")

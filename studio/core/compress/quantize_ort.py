@@ -66,9 +66,9 @@ def _static(src: Path, dst: Path, s: Settings, exclude: list[str], reader) -> No
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, quantize_static
 
     method = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
-              "percentile": CalibrationMethod.Percentile}[s.calibration]  # fmt: skip
+              "percentile": CalibrationMethod.Percentile}[s.calibration]
     quantize_static(src, dst, reader, quant_format=QuantFormat.QDQ, per_channel=s.per_channel,
-                    calibrate_method=method, nodes_to_exclude=exclude)  # fmt: skip
+                    calibrate_method=method, nodes_to_exclude=exclude)
 
 
 def _fp16(src: Path, dst: Path, s: Settings, exclude: list[str], _reader) -> None:
@@ -87,7 +87,7 @@ def _weights_only(src: Path, dst: Path, s: Settings, exclude: list[str], _reader
     model = ONNXModel(onnx.load(src))
     model.replace_gemm_with_matmul()  # MatMulNBits covers MatMul; a Linear layer exports as Gemm
     quantizer = MatMulNBitsQuantizer(model.model, bits=s.bits, block_size=WEIGHT_ONLY_BLOCK, is_symmetric=True,
-                                     nodes_to_exclude=exclude)  # fmt: skip
+                                     nodes_to_exclude=exclude)
     quantizer.process()
     onnx.save(quantizer.model.model, dst)
 
@@ -225,7 +225,7 @@ def _preprocess(src: Path, dst: Path, proto: onnx.ModelProto) -> tuple[onnx.Mode
 
 
 def quantize_prepared(prep: Prepared, settings: Settings, exclude: list[str], data: DataSet | None = None,
-                      cancel: CancelToken = NO_CANCEL, name: str = "quantized") -> onnx.ModelProto:  # fmt: skip
+                      cancel: CancelToken = NO_CANCEL, name: str = "quantized") -> onnx.ModelProto:
     """ORT's quantizer on a prepared model; the proto it wrote, checked to load in ORT. When it raises,
     the next safer setting is tried (see Prepared.attempts) and prep.notes say what changed."""
     mode = MODES[settings.mode]

@@ -66,7 +66,7 @@ class Probe:
 
 
 def quant_sensitivity(model: Model, data: DataSet, settings: Settings = Settings(), exclude: list[str] = (),
-                      device: str = "cpu", cancel: CancelToken = NO_CANCEL) -> Job[QuantSensitivity]:  # fmt: skip
+                      device: str = "cpu", cancel: CancelToken = NO_CANCEL) -> Job[QuantSensitivity]:
     """The ranking on its own, for a window's table."""
     yield Progress(0, 1, "preparing the model")
     with prepared(model, settings.mode) as prep:
@@ -76,7 +76,7 @@ def quant_sensitivity(model: Model, data: DataSet, settings: Settings = Settings
 
 
 def rank_layers(prep: Prepared, data: DataSet, settings: Settings, exclude: list[str], probe: Probe,
-                cancel: CancelToken = NO_CANCEL) -> Job[tuple[QuantSensitivity, onnx.ModelProto]]:  # fmt: skip
+                cancel: CancelToken = NO_CANCEL) -> Job[tuple[QuantSensitivity, onnx.ModelProto]]:
     """The ranking, and the fully quantized proto (every layer but the excluded ones) made on the way."""
     nodes = {n.name: n for n in prep.proto.graph.node}
     layers = [(name, op) for name, op in prep.layers() if name not in exclude]
@@ -88,18 +88,18 @@ def rank_layers(prep: Prepared, data: DataSet, settings: Settings, exclude: list
         logits = probe.outputs(quantize_prepared(prep, trial, others, data, cancel, name="trial"))
         f = fidelity(logits, probe.reference)
         rows.append(LayerSensitivity(name, op, f["sqnr_db"], f["cosine"], f["agreement"],
-                                     accuracy(logits, probe.y) if probe.y is not None else None))  # fmt: skip
+                                     accuracy(logits, probe.y) if probe.y is not None else None))
         yield Progress(i + 1, len(layers) + 1, f"{name} quantized alone: SQNR {f['sqnr_db']:.1f} dB", {"sqnr_db": f["sqnr_db"]})
     full = quantize_prepared(prep, settings, exclude, data, cancel)
     ranking = QuantSensitivity(settings.mode, probe.metric, probe.score(probe.reference),
-                               probe.score(probe.outputs(full)), sorted(rows, key=lambda r: r.sqnr_db))  # fmt: skip
+                               probe.score(probe.outputs(full)), sorted(rows, key=lambda r: r.sqnr_db))
     yield Progress(len(layers) + 1, len(layers) + 1, "layers ranked")
     return ranking, full
 
 
 def keep_sensitive_float(prep: Prepared, data: DataSet, settings: Settings, exclude: list[str], keep_float: int,
                          max_drop: float | None = None, device: str = "cpu",
-                         cancel: CancelToken = NO_CANCEL) -> Job[tuple[onnx.ModelProto, list[str]]]:  # fmt: skip
+                         cancel: CancelToken = NO_CANCEL) -> Job[tuple[onnx.ModelProto, list[str]]]:
     """Quantize with the `keep_float` most sensitive layers float; with max_drop, as few of them as keep
     the score within max_drop of the float model's (all of them when none does). Returns the proto
     and the layers kept float."""

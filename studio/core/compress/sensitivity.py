@@ -61,7 +61,7 @@ class Sensitivity:
 
 
 def sensitivity(model: Model, data: DataSet, device: str = "cpu", levels=LEVELS,
-                cancel: CancelToken = NO_CANCEL) -> Job[Sensitivity]:  # fmt: skip
+                cancel: CancelToken = NO_CANCEL) -> Job[Sensitivity]:
     test = data.shaped_for(model.inputs).test()
     test = test.subset(slice(0, MAX_EXAMPLES))
     index = class_output(model, test)

@@ -33,7 +33,7 @@ PARITY_EXAMPLES = 256
 
 def export_version(model: Model, path: Path, data: DataSet | None, device: str = "cpu", *, opset: int = 17,
                    with_zip: bool = False, sparse: bool = False, steps: list | None = None,
-                   original: Model | None = None, cancel: CancelToken = NO_CANCEL) -> Job[dict]:  # fmt: skip
+                   original: Model | None = None, cancel: CancelToken = NO_CANCEL) -> Job[dict]:
     """`steps`: the recipe steps that made this version, for the card; `original`: the version they
     started from, to state the export's fidelity to it."""
     yield Progress(0, 4, "exporting to ONNX")
@@ -55,7 +55,7 @@ def export_version(model: Model, path: Path, data: DataSet | None, device: str =
     metrics["source_size_bytes"] = start.size_bytes if start.onnx is not None else source.onnx.ByteSize()  # as a file
     for i, b in enumerate(LATENCY_BATCHES):
         yield Progress(2 + i / len(LATENCY_BATCHES), 4, f"measuring latency in ONNX Runtime at batch {b} "
-                       f"(at most {4 * BUDGET_S:.0f} s)")  # fmt: skip
+                       f"(at most {4 * BUDGET_S:.0f} s)")
         metrics.setdefault("latency", []).append(latency(exported, data, b, LATENCY_THREADS))
         metrics.setdefault("source_latency", []).append(latency(source, data, b, LATENCY_THREADS))
         cancel.check()
@@ -93,7 +93,7 @@ def parity(source: Model, exported: Model, data: DataSet | None, device: str = "
         "inputs": inputs,
         "reference": runtime_name(source, device),
         "runtime": runtime_name(exported, device),
-    }  # fmt: skip
+    }
 
 
 def speedup(source: list[dict], exported: list[dict]) -> float | None:
@@ -116,7 +116,7 @@ def card_paths(path: Path) -> tuple[Path, Path]:
 
 
 def model_card(source: Model, exported: Model, blob: bytes, zip_bytes: int, path: Path, data: DataSet | None, metrics: dict,
-               steps: list | None, device: str) -> dict:  # fmt: skip
+               steps: list | None, device: str) -> dict:
     return {
         "name": path.stem,
         "file": path.name,
@@ -147,7 +147,7 @@ def library_versions() -> dict[str, str]:
     import studio
 
     return {"studio": studio.__version__, "torch": torch.__version__, "onnx": onnx.__version__,
-            "onnxruntime": onnxruntime.__version__, "numpy": np.__version__, "python": platform.python_version()}  # fmt: skip
+            "onnxruntime": onnxruntime.__version__, "numpy": np.__version__, "python": platform.python_version()}
 
 
 def card_markdown(card: dict) -> str:
@@ -164,10 +164,10 @@ def card_markdown(card: dict) -> str:
     if "agreement" in m:
         rows.append(("fidelity to the original", f"top-1 agreement {m['agreement']:.2%}, cosine {m['cosine']:.5f}, SQNR {m['sqnr_db']:.1f} dB"))
     rows.append(("parity with the source", f"max abs difference {p['max_abs_diff']:.2e}, top-1 agreement {p['top1_agreement']:.2%} "
-                                            f"({p['reference']} vs {p['runtime']}, {p['inputs']})"))  # fmt: skip
+                                            f"({p['reference']} vs {p['runtime']}, {p['inputs']})"))
     rows += latency_lines(m)
     rows += [("runtime", card["runtime"]), ("opset", str(card["opset"])),
-             ("libraries", ", ".join(f"{k} {v}" for k, v in card["versions"].items())), ("sha256", card["sha256"])]  # fmt: skip
+             ("libraries", ", ".join(f"{k} {v}" for k, v in card["versions"].items())), ("sha256", card["sha256"])]
     if card["sparse_initializers"]:
         rows.append(("storage", f"{card['sparse_initializers']} weights stored sparse; ONNX Runtime densifies them when it loads the file"))
     lines = [f"# {card['name']}", "", f"`{card['file']}`, exported {card['created']}.", "", "| | |", "|---|---|"]

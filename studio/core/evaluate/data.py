@@ -1,4 +1,4 @@
-"""Data sets: the samples, image folders, .npz, .csv, and unlabeled data (DESIGN.md §4, §6).
+"""Data sets: the samples, image folders, .npz, .csv, and unlabeled data (README: Recipes, Samples).
 
 Everything becomes one DataSet of arrays held in memory, in the dtypes they were stored in (images and
 tables as float32), cast and shaped for the model it feeds only where that is safe (evaluate.feeds).
@@ -38,7 +38,7 @@ class DataSet:
 
     def subset(self, mask_or_index) -> DataSet:
         return DataSet(self.name, {k: v if is_constant(v) else v[mask_or_index] for k, v in self.x.items()},
-                       None if self.y is None else self.y[mask_or_index], self.classes, self.output)  # fmt: skip
+                       None if self.y is None else self.y[mask_or_index], self.classes, self.output)
 
     def train(self) -> DataSet:
         return self.subset(~samples.split_mask(len(self)))
@@ -174,7 +174,7 @@ def _image_folder(path: Path, spec: str, image_size, grayscale, labeled: bool = 
         raise StudioError("holds no images (.png, .jpg, …) in its class subfolders", spec)
     if labeled and len(class_dirs) < 2:
         raise StudioError(f"has one class folder ({class_dirs[0].name}): labelled data needs a subfolder per class, "
-                          "two or more; for unlabeled images use labels: none", spec)  # fmt: skip
+                          "two or more; for unlabeled images use labels: none", spec)
     x = np.stack(images)
     x = x[:, None] if x.ndim == 3 else x.transpose(0, 3, 1, 2)  # N, C, H, W
     order = np.random.default_rng(0).permutation(len(x))  # classes interleave, so the split is fair

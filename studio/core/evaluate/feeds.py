@@ -13,7 +13,7 @@ from studio.core.formats.model import Model, TensorSpec
 
 # numpy dtype of each ONNX / PyTorch type name a TensorSpec carries
 DTYPES = {"float32": np.float32, "float": np.float32, "float16": np.float16, "double": np.float64, "float64": np.float64,
-          "int64": np.int64, "int32": np.int32, "int16": np.int16, "int8": np.int8, "uint8": np.uint8, "bool": np.bool_}  # fmt: skip
+          "int64": np.int64, "int32": np.int32, "int16": np.int16, "int8": np.int8, "uint8": np.uint8, "bool": np.bool_}
 
 
 def is_fixed(dim) -> bool:

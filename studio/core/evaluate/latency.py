@@ -21,7 +21,7 @@ MIN_RUNS = 3
 
 
 def latency(model: Model, data: DataSet | None, batch: int, threads: int | None = None, runs: int = RUNS,
-            budget_s: float = BUDGET_S) -> dict:  # fmt: skip
+            budget_s: float = BUDGET_S) -> dict:
     """Median wall time of one ONNX Runtime call (CPU provider) on a batch; `skipped` says why not."""
     feed, inputs = _feed(model, data, batch)
     if feed is None:
@@ -39,7 +39,7 @@ def latency(model: Model, data: DataSet | None, batch: int, threads: int | None 
     fed = len(next((v for v in feed.values() if v.ndim), np.zeros(1)))
     return {"latency_ms": statistics.median(times), "runtime": "onnxruntime CPUExecutionProvider", "batch": fed,
             "threads": threads or session.get_session_options().intra_op_num_threads or "default", "runs": len(times),
-            "input_shapes": {k: list(v.shape) for k, v in feed.items()}, "inputs": inputs}  # fmt: skip
+            "input_shapes": {k: list(v.shape) for k, v in feed.items()}, "inputs": inputs}
 
 
 def _feed(model: Model, data: DataSet | None, batch: int):

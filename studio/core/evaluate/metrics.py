@@ -36,9 +36,9 @@ def class_output(model: Model, data: DataSet) -> int:
         return chosen[0]
     if not chosen:
         raise StudioError(f"no output of the model holds one score per class ({', '.join(names)}); "
-                          "accuracy needs one: choose data without labels, or name the output", data.name)  # fmt: skip
+                          "accuracy needs one: choose data without labels, or name the output", data.name)
     raise StudioError(f"outputs {', '.join(names[k] for k in chosen)} could each hold the classes: name the one "
-                      "that does (data: {path: …, output: NAME})", data.name)  # fmt: skip
+                      "that does (data: {path: …, output: NAME})", data.name)
 
 
 def fidelity(logits, reference) -> dict[str, float]:

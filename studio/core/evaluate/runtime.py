@@ -105,7 +105,7 @@ def _tensors(out) -> list[torch.Tensor]:
 
 
 def predict_module(module: torch.nn.Module, arrays: list[np.ndarray], device: str = "cpu", batch: int = BATCH,
-                   output: int = 0) -> np.ndarray:  # fmt: skip
+                   output: int = 0) -> np.ndarray:
     """One output of a bare module (a version being trained) on every example."""
     home, outs = home_device(module), []
     try:

@@ -24,7 +24,7 @@ def example_inputs(model: Model, example: dict[str, np.ndarray] | None = None) -
     if scalars:
         raise StudioError(f"input {scalars[0]!r} is a single value the model may check: choose data to export it", model.source)
     return tuple(torch.zeros((2, *(d if isinstance(d, int) else 1 for d in s.shape[1:])), dtype=TORCH_DTYPES.get(s.dtype, torch.float32))
-                 for s in model.inputs)  # fmt: skip
+                 for s in model.inputs)
 
 
 def _from_data(arr: np.ndarray):

@@ -17,7 +17,7 @@ def parse_input_shape(text: str) -> list[tuple[int, ...]]:
     (a sample rate: '1,512;()')."""
     try:
         shapes = [() if part == "()" else tuple(int(d) for d in part.split(","))
-                  for part in text.replace(" ", "").split(";") if part]  # fmt: skip
+                  for part in text.replace(" ", "").split(";") if part]
     except ValueError:
         raise StudioError(f"--input-shape {text!r} is not a list of whole numbers like 1,3,224,224") from None
     if not shapes or any(s and min(s) < 1 for s in shapes) or all(not s for s in shapes):

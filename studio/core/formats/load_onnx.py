@@ -198,7 +198,7 @@ def _graph_notes(graph: onnx.GraphProto) -> list[str]:
         for name in node.input:
             if name not in known:
                 notes.append(f"input {name!r} of node {node.name or node.op_type + str(i)!r} comes from nothing in the graph: "
-                             "ONNX Runtime will refuse to run it")  # fmt: skip
+                             "ONNX Runtime will refuse to run it")
                 known.add(name)
         known.update(node.output)
         if node.domain not in STANDARD_DOMAINS:

@@ -10,7 +10,7 @@ from studio.core.formats.load_onnx import all_graphs
 # inputs that hold weights, by op type: ORT quantizes them only when they are initializers
 WEIGHT_INPUTS = {"Conv": (1, 2), "ConvTranspose": (1, 2), "Gemm": (0, 1, 2), "MatMul": (0, 1), "Gather": (0,),
                  "LSTM": (1, 2, 3), "GRU": (1, 2, 3), "RNN": (1, 2, 3),
-                 "BatchNormalization": (1, 2, 3, 4)}  # ORT folds these into the Conv before it, when initializers  # fmt: skip
+                 "BatchNormalization": (1, 2, 3, 4)}  # ORT folds these into the Conv before it, when initializers
 _FLOATS = {onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16, onnx.TensorProto.DOUBLE, onnx.TensorProto.BFLOAT16}
 
 

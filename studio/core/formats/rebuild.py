@@ -28,7 +28,7 @@ def _resized(sub: nn.Module, shape: torch.Size) -> nn.Module | None:
         groups = shape[0] if depthwise else sub.groups
         cls = type(sub)
         return cls(shape[1] * groups, shape[0], sub.kernel_size, sub.stride, sub.padding, sub.dilation, groups,
-                   sub.bias is not None, sub.padding_mode)  # fmt: skip
+                   sub.bias is not None, sub.padding_mode)
     if isinstance(sub, nn.modules.batchnorm._BatchNorm) and sub.num_features != shape[0]:
         return type(sub)(shape[0], sub.eps, sub.momentum, sub.affine, sub.track_running_stats)
     if isinstance(sub, nn.LayerNorm) and tuple(sub.normalized_shape) != tuple(shape):

@@ -87,7 +87,7 @@ def split(archive: str, folder: str) -> int:
             data = t.detach().contiguous().reshape(-1).view(torch.uint8)
             f.write(memoryview(data.numpy()))
             index.append({"name": name, "dtype": str(t.dtype).removeprefix("torch."), "shape": list(t.shape), "nbytes": data.numel(),
-                          "requires_grad": t.requires_grad})  # fmt: skip
+                          "requires_grad": t.requires_grad})
     for name, t in tensors.items():  # a loaded archive's weights are plain tensors, parameters or not
         owner, leaf = _owner(module, name)
         setattr(owner, leaf, torch.empty(0, dtype=t.dtype))

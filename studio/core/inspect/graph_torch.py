@@ -15,7 +15,7 @@ from studio.core.process.locks import MODULE_LOCK
 _TS_PASSTHROUGH = {
     "prim::ListConstruct", "prim::TupleConstruct", "prim::ListUnpack", "prim::TupleUnpack",
     "prim::NumToTensor", "aten::Int", "aten::size", "prim::dtype", "prim::device",
-}  # fmt: skip
+}
 
 
 def module_graph(model: Model) -> Graph:

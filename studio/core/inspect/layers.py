@@ -135,12 +135,12 @@ WEIGHT_SLOTS = {
     "ConvInteger": {1}, "MatMulInteger": {0, 1}, "DynamicQuantizeLSTM": {1, 2, 3}, "QLinearConv": {3, 8},
     "QLinearMatMul": {0, 3}, "QGemm": {3, 6}, "MatMulIntegerToFloat": {1, 6}, "DynamicQuantizeMatMul": {1, 4},
     "QAttention": {1, 2},
-}  # fmt: skip
+}
 FLOAT_OP = {
     "ConvInteger": "Conv", "QLinearConv": "Conv", "MatMulInteger": "MatMul", "QLinearMatMul": "MatMul",
     "MatMulIntegerToFloat": "MatMul", "DynamicQuantizeMatMul": "MatMul", "QGemm": "Gemm",
     "DynamicQuantizeLSTM": "LSTM", "QAttention": "Attention",
-}  # fmt: skip
+}
 # Scale and zero-point inputs: the storage of a quantized tensor, not parameters.
 QUANT_SLOTS = {
     "DequantizeLinear": {1, 2}, "QuantizeLinear": {1, 2}, "ConvInteger": {2, 3}, "MatMulInteger": {2, 3},
@@ -148,7 +148,7 @@ QUANT_SLOTS = {
     "QGemm": {1, 2, 4, 5, 7, 8}, "MatMulIntegerToFloat": {2, 3, 4, 5}, "DynamicQuantizeMatMul": {2, 3},
     "QLinearAdd": {1, 2, 4, 5, 6, 7}, "QLinearMul": {1, 2, 4, 5, 6, 7}, "QLinearSigmoid": {1, 2, 3, 4},
     "QLinearLeakyRelu": {1, 2, 3, 4}, "QLinearGlobalAveragePool": {1, 2, 3, 4}, "QLinearConcat": set(range(64)),
-}  # fmt: skip
+}
 # Shapes, sizes, ranges, bounds and indices: arguments of an op, not learned values.
 OPTION_SLOTS = {
     "Resize": {1, 2, 3}, "Upsample": {1}, "Range": {0, 1, 2}, "Clip": {1, 2}, "Pad": {1, 2, 3}, "Slice": {1, 2, 3, 4},
@@ -157,14 +157,14 @@ OPTION_SLOTS = {
     "GatherND": {1}, "ScatterND": {1}, "ScatterElements": {1}, "Trilu": {1}, "Dropout": {1, 2},
     "NonMaxSuppression": {2, 3, 4}, "ReduceSum": {1}, "ReduceMean": {1}, "ReduceMax": {1}, "ReduceMin": {1},
     "ReduceProd": {1}, "ReduceL2": {1}, "ReduceLogSumExp": {1}, "ReduceSumSquare": {1},
-}  # fmt: skip
+}
 QUANT_OPS = {"DequantizeLinear", "QuantizeLinear", "DynamicQuantizeLinear"} | set(FLOAT_OP)
 # Ops a weight passes through on its way to its layer: storage and layout; in a quantized model also
 # the arithmetic that quantizes a float bias at run time (Div by a scale, Floor, Cast).
 PLUMBING = {"DequantizeLinear", "QuantizeLinear", "Cast", "Reshape", "Transpose", "Squeeze", "Unsqueeze", "Identity", "Flatten"}
 QUANT_PLUMBING = PLUMBING | {"Div", "Mul", "Floor", "Round", "Clip"}
 INTEGER_TYPES = {onnx.TensorProto.INT8, onnx.TensorProto.UINT8, onnx.TensorProto.INT4, onnx.TensorProto.UINT4,
-                 onnx.TensorProto.INT16, onnx.TensorProto.UINT16, onnx.TensorProto.INT32}  # fmt: skip
+                 onnx.TensorProto.INT16, onnx.TensorProto.UINT16, onnx.TensorProto.INT32}
 FLOAT_TYPES = {onnx.TensorProto.FLOAT, onnx.TensorProto.DOUBLE, onnx.TensorProto.FLOAT16, onnx.TensorProto.BFLOAT16}
 LAYER_PRODUCERS = LAYER_OPS | {"FusedConv", "FusedGemm", "FusedMatMul", "Einsum"} | set(FLOAT_OP)
 # (op, weight slot) → (scale slots, multiplied together; zero-point slot) of a quantized weight.
@@ -174,7 +174,7 @@ QUANT_OF = {
     ("QLinearConv", 3): ((4,), 5), ("QLinearConv", 8): ((1, 4), None), ("QLinearMatMul", 3): ((4,), 5),
     ("QLinearMatMul", 0): ((1,), 2), ("QGemm", 3): ((4,), 5), ("QGemm", 6): ((1, 4), None),
     ("MatMulIntegerToFloat", 1): ((3,), 5), ("DynamicQuantizeMatMul", 1): ((2,), 3),
-}  # fmt: skip
+}
 
 
 @dataclass
@@ -279,7 +279,7 @@ class _Flow:
         return bool(uses) and all(
             slot in QUANT_SLOTS.get(t, ()) or slot in OPTION_SLOTS.get(t, ())
             for t, slot in ((self.ops[i].node.op_type, s) for i, s in uses)
-        )  # fmt: skip
+        )
 
     def array(self, v: int | None, external: dict) -> np.ndarray | None:
         return None if v is None or v not in self.stored else _onnx_array(self.stored[v][2], external)

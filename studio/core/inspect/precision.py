@@ -17,11 +17,11 @@ class OpPrecision(NamedTuple):
 
 
 INTEGER_OPS = {"ConvInteger", "MatMulInteger", "QLinearConv", "QLinearMatMul", "QGemm", "DynamicQuantizeMatMul",
-               "MatMulIntegerToFloat", "QAttention", "DynamicQuantizeLSTM", "QEmbedLayerNormalization"}  # fmt: skip
+               "MatMulIntegerToFloat", "QAttention", "DynamicQuantizeLSTM", "QEmbedLayerNormalization"}
 NBITS_OPS = {"MatMulNBits", "GatherBlockQuantized"}
 COMPUTE_OPS = LAYER_OPS | {"Gather", "Attention", "LSTM", "GRU", "RNN"} | INTEGER_OPS | NBITS_OPS
 _INT_TYPES = {onnx.TensorProto.INT8: "int8", onnx.TensorProto.UINT8: "int8", onnx.TensorProto.INT4: "int4",
-              onnx.TensorProto.UINT4: "int4", onnx.TensorProto.INT16: "int16", onnx.TensorProto.UINT16: "int16"}  # fmt: skip
+              onnx.TensorProto.UINT4: "int4", onnx.TensorProto.INT16: "int16", onnx.TensorProto.UINT16: "int16"}
 
 
 def quantized_ops(proto: onnx.ModelProto) -> list[OpPrecision]:
@@ -41,7 +41,7 @@ def quantized_ops(proto: onnx.ModelProto) -> list[OpPrecision]:
     floats = {t.name for t in graph.initializer if t.data_type == onnx.TensorProto.FLOAT}
     weights = {t.name for t in graph.initializer} | dequantized.keys()
     return [OpPrecision(node.name, node.op_type, _precision(node, types, dequantized, floats)) for node in graph.node
-            if node.op_type in COMPUTE_OPS and (node.op_type != "Gather" or node.input[0] in weights)]  # fmt: skip
+            if node.op_type in COMPUTE_OPS and (node.op_type != "Gather" or node.input[0] in weights)]
 
 
 QUANTIZING_OPS = {"QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear"}
@@ -51,7 +51,7 @@ def already_quantized(proto: onnx.ModelProto) -> str:
     """Why quantizing this ONNX model again makes no sense ('' when it is float32): it runs integer ops
     or holds QDQ pairs, or its weights are fp16. ORT's quantizers expect float32 weights."""
     ops = sorted({n.op_type for n in proto.graph.node
-                  if n.op_type in INTEGER_OPS | NBITS_OPS | QUANTIZING_OPS or n.op_type.startswith("QLinear")})  # fmt: skip
+                  if n.op_type in INTEGER_OPS | NBITS_OPS | QUANTIZING_OPS or n.op_type.startswith("QLinear")})
     if ops:
         shown = ", ".join(ops[:4]) + (", …" if len(ops) > 4 else "")
         return f"already quantized (it holds {shown}): quantize the float original instead"

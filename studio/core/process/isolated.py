@@ -39,7 +39,7 @@ import time
 from collections.abc import Callable
 
 from studio.core.errors import OUT_OF_MEMORY, StudioError, first_line
-from studio.core.process.jobs import NO_CANCEL, Cancelled
+from studio.core.process.jobs import NO_CANCEL, Cancelled, run_to_end
 from studio.core.process.locks import FORK_LOCKS
 from studio.core.process.threads import take_job_threads
 
@@ -99,13 +99,8 @@ def _child(job: Callable, args: tuple, kwargs: dict, writer: int) -> None:
         signal.signal(signal.SIGTERM, _cancelled)  # how the parent cancels (_stop)
         take_job_threads()
         generator = job(*args, cancel=NO_CANCEL, **kwargs)
-        while True:
-            try:
-                event = next(generator)
-            except StopIteration as stop:
-                _send(writer, ("return", stop.value))
-                break
-            _send(writer, ("progress", event))
+        result = run_to_end(generator, lambda event: _send(writer, ("progress", event)))
+        _send(writer, ("return", result))
     except BaseException as e:  # every failure goes to the parent, which tells the user
         with contextlib.suppress(BaseException):
             if generator is not None:
@@ -243,7 +238,7 @@ def _plain(tensor) -> bool:
     import torch
 
     return (tensor.device.type == "cpu" and tensor.layout is torch.strided and not tensor.is_quantized and tensor.grad_fn is None
-            and tensor.dtype not in (torch.bfloat16,) and not tensor.dtype.is_complex)  # fmt: skip
+            and tensor.dtype not in (torch.bfloat16,) and not tensor.dtype.is_complex)
 
 
 def _tensor(data, dtype: str, shape: tuple, requires_grad: bool, parameter: bool):

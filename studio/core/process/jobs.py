@@ -1,4 +1,4 @@
-"""Long operations are generators: they yield Progress events and return their result (DESIGN.md §7).
+"""Long operations are generators: they yield Progress events and return their result.
 
 A job checks its CancelToken between steps and raises Cancelled; it never changes the model it started
 from, so cancelling at any point leaves the current version as it was.

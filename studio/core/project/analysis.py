@@ -54,7 +54,7 @@ def _bins(n: int) -> int:
 
 
 def open_model(source: str, trust: bool = False, input_shape: str | None = None, responsive: bool = False,
-               cancel: CancelToken = NO_CANCEL) -> Job[ModelInfo]:  # fmt: skip
+               cancel: CancelToken = NO_CANCEL) -> Job[ModelInfo]:
     """Load and analyse a model file or sample: the job behind File → Open (see load_model)."""
     yield Progress(0, 4, f"loading {source}")
     model = load_model(source, trust=trust, input_shape=input_shape, responsive=responsive)

@@ -29,7 +29,7 @@ from studio.core.formats.examples import example_inputs
 PROJECT_FILE = "project.json"
 FORMAT_VERSION = 1
 SUFFIX = {Format.SAMPLE: ".safetensors", Format.PICKLED_MODULE: ".safetensors", Format.STATE_DICT: ".safetensors",
-          Format.TORCHSCRIPT: ".pt", Format.EXPORTED_PROGRAM: ".pt2", Format.ONNX: ".onnx"}  # fmt: skip
+          Format.TORCHSCRIPT: ".pt", Format.EXPORTED_PROGRAM: ".pt2", Format.ONNX: ".onnx"}
 
 
 @dataclass
@@ -47,7 +47,7 @@ def save_project(folder: Path, project: Project) -> None:
     entries = [_save_version(folder, v) for v in project.history.versions.values()]
     doc = {"format_version": FORMAT_VERSION, "data": project.data, "device": project.device,
            "current": project.current, "charts": project.charts, "next_id": project.history.next_id,
-           "versions": entries}  # fmt: skip
+           "versions": entries}
     atomic_write(folder / PROJECT_FILE, json.dumps(doc, indent=1, default=_json_default).encode())
 
 
@@ -67,7 +67,7 @@ def open_project(folder: Path, trust: bool = False) -> Project:
             model = _load_version(folder, entry, trust)
             logits = _member(folder, entry["logits"]) if entry.get("logits") else None
             result = StepResult(entry["op"], entry["options"], entry["step_label"], model, entry["metrics"],
-                                _read_outputs(logits) if logits else None)  # fmt: skip
+                                _read_outputs(logits) if logits else None)
             history.versions[entry["id"]] = Version(entry["id"], entry["label"], result, entry["parent"])
         except StudioError:
             raise
@@ -98,7 +98,7 @@ def _save_version(folder: Path, v: Version) -> dict:
                 np.savez(f, *v.result.logits)
     return {"id": v.id, "parent": v.parent, "label": v.label, "op": v.result.op, "options": v.result.options,
             "step_label": v.result.label, "metrics": v.metrics, "format": model.format.value, "source": model.source,
-            "inputs": [s.to_json() for s in model.inputs], "weights": name, "logits": logits}  # fmt: skip
+            "inputs": [s.to_json() for s in model.inputs], "weights": name, "logits": logits}
 
 
 @contextlib.contextmanager

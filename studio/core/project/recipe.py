@@ -1,4 +1,4 @@
-"""Recipes (DESIGN.md §6, stable keys): parse and validate a YAML file, and replay it headless.
+"""Recipes (README: Recipes; the keys are stable): parse and validate a YAML file, and replay it headless.
 
 The window records every action as the equivalent step, so File → Save recipe and `studio run` give
 the same result."""
@@ -140,7 +140,7 @@ def parse_recipe(raw) -> Recipe:
 
 
 def step_metrics(model: Model, data: DataSet | None, previous: list[np.ndarray] | None,
-                 device: str) -> tuple[dict, list[np.ndarray] | None]:  # fmt: skip
+                 device: str) -> tuple[dict, list[np.ndarray] | None]:
     """Size metrics, plus accuracy / fidelity to the previous version on the test split. Returns the
     metrics and this version's test outputs, the class output first (the next step's reference)."""
     metrics = size_metrics(model)
@@ -185,7 +185,7 @@ def run_steps(previous: StepResult, steps: list[tuple[str, dict]], ctx: Context)
 
 
 def run_recipe(recipe: Recipe, *, trust: bool = False, device: str | None = None,
-               cancel: CancelToken = NO_CANCEL) -> Job[RunResult]:  # fmt: skip
+               cancel: CancelToken = NO_CANCEL) -> Job[RunResult]:
     device = init_from_environment(resolve_device(device or recipe.device))
     n = len(recipe.steps) + 1 + bool(recipe.export)
     yield Progress(0, n, f"loading {recipe.model}")
@@ -201,7 +201,7 @@ def run_recipe(recipe: Recipe, *, trust: bool = False, device: str | None = None
     if recipe.export and is_main_process():
         job = export_version(model, Path(recipe.export["path"]), data, device, opset=recipe.export["opset"],
                              with_zip=recipe.export["zip"], sparse=recipe.export["sparse"],
-                             steps=recipe.to_dict()["steps"], original=results[0].model, cancel=cancel)  # fmt: skip
+                             steps=recipe.to_dict()["steps"], original=results[0].model, cancel=cancel)
         export = yield from offset(job, n - 1, n)
     return RunResult(results[1:], export)
 

@@ -22,7 +22,7 @@ def score(metrics: dict) -> tuple[str, float] | None:
 
 def versions_table(project: Project) -> list[list[str]]:
     points = {vid: (v.metrics["size_bytes"], score(v.metrics)[1]) for vid, v in project.history.versions.items()
-              if "size_bytes" in v.metrics and score(v.metrics)}  # fmt: skip
+              if "size_bytes" in v.metrics and score(v.metrics)}
     front = set(pareto_front(points))
     rows = [["version", "made by", "parameters (non-zero)", "size", "zipped", "accuracy / agreement", "Pareto"]]
     for vid, v in project.history.versions.items():
@@ -35,7 +35,7 @@ def versions_table(project: Project) -> list[list[str]]:
             human_bytes(m["zip_bytes"]) if "zip_bytes" in m else "–",
             f"{s[1]:.2%} {s[0]}" if s else "–",
             "★" if vid in front else "",
-        ])  # fmt: skip
+        ])
     return rows
 
 

@@ -72,14 +72,14 @@ def _gradual(model: Model, o: dict, ctx: Context) -> Job[Model]:
 
 def _finetune(model: Model, o: dict, ctx: Context) -> Job[Model]:
     return (yield from finetune(model, ctx.data, epochs=o["epochs"], lr=o["lr"], batch_size=o["batch_size"],
-                                optimizer=o["optimizer"], device=ctx.device, teacher=ctx.original, seed=o["seed"], cancel=ctx.cancel))  # fmt: skip
+                                optimizer=o["optimizer"], device=ctx.device, teacher=ctx.original, seed=o["seed"], cancel=ctx.cancel))
 
 
 def _distill(model: Model, o: dict, ctx: Context) -> Job[Model]:
     student = make_student(model, o["student"])
     return (yield from distill(model, student, ctx.data, epochs=o["epochs"], temperature=o["temperature"], alpha=o["alpha"],
                                lr=o["lr"], batch_size=o["batch_size"], optimizer=o["optimizer"], device=ctx.device,
-                               seed=o["seed"], cancel=ctx.cancel))  # fmt: skip
+                               seed=o["seed"], cancel=ctx.cancel))
 
 
 def _describe_distill(o: dict) -> str:
@@ -91,7 +91,7 @@ def _describe_distill(o: dict) -> str:
 def _quantize(model: Model, o: dict, ctx: Context) -> Job[Model]:
     return (yield from quantize(model, ctx.data, mode=o["mode"], calibration=o["calibration"], samples=o["samples"],
                                 per_channel=o["per_channel"], bits=o["bits"], exclude=o["exclude"], keep_float=o["keep_float"],
-                                max_drop=o["max_drop"], tolerance=o["tolerance"], device=ctx.device, cancel=ctx.cancel))  # fmt: skip
+                                max_drop=o["max_drop"], tolerance=o["tolerance"], device=ctx.device, cancel=ctx.cancel))
 
 
 def _describe_quantize(o: dict) -> str:

@@ -53,7 +53,7 @@ class OutputDialog(QDialog):
         self.setWindowTitle("Which output holds the classes?")
         text = QLabel(f"The model has {len(outputs)} outputs, and more than one could hold the classes that the "
                       f"labels of <b>{escape(data_name)}</b> count. Accuracy is measured on the one you choose, "
-                      "and it is kept with the data choice for compressing and exporting.")  # fmt: skip
+                      "and it is kept with the data choice for compressing and exporting.")
         text.setWordWrap(True)
         why = QLabel(escape(problem))
         why.setWordWrap(True)
@@ -67,7 +67,7 @@ class OutputDialog(QDialog):
             self.options[spec.name] = QRadioButton(f"{spec.name}  {shape_text(spec.shape)}")
         self.options[None] = QRadioButton(NO_CLASSES)
         self.options[None].setToolTip("Leave the labels aside: versions are measured by how often they give the "
-                                      "original's answer (agreement), with no accuracy")  # fmt: skip
+                                      "original's answer (agreement), with no accuracy")
         for button in self.options.values():
             self.group.addButton(button)
             layout.addWidget(button)

@@ -82,4 +82,4 @@ class CompressSheet(QStackedWidget):
 def weighted_layers(info: ModelInfo) -> list[tuple[str, str, int]]:
     """(name, type, weights) of the layers with a weight matrix or kernel: what can be pruned or kept float."""
     return [(layer.name, layer.type, sum(w.size for w in layer.weights.values() if w.ndim >= 2))
-            for layer in info.layers if any(w.ndim >= 2 for w in layer.weights.values())]  # fmt: skip
+            for layer in info.layers if any(w.ndim >= 2 for w in layer.weights.values())]

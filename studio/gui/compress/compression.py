@@ -1,4 +1,4 @@
-"""Compression in the window (DESIGN.md §9): the Prune / Quantize / Distill / Export actions, the Data and
+"""Compression in the window: the Prune / Quantize / Distill / Export actions, the Data and
 Device choices, the Compress sheet, the Run dock and the Versions dock, wired to one Session."""
 
 from __future__ import annotations
@@ -87,15 +87,15 @@ class Compression(QObject):
         w = self.window
         self.actions = {name: w._action(text, tip, lambda _=False, n=name: self.open_sheet(n)) for name, (text, tip, _) in ACTIONS.items()}
         self.export_action = w._action("&Export…", "Export the current version as an ONNX file, measured in ONNX Runtime",
-                                       lambda: self.export(self.session.current), "Ctrl+E")  # fmt: skip
+                                       lambda: self.export(self.session.current), "Ctrl+E")
         self.save_recipe_action = w._action("Save &Recipe…", "Save the steps that made the current version as a recipe "
-                                            "(studio run replays it)", self.files.save_recipe)  # fmt: skip
+                                            "(studio run replays it)", self.files.save_recipe)
         self.save_project_action = w._action("&Save Project…", "Save every version, the data choice and the charts in a folder",
-                                             self.files.save_project, QKeySequence.StandardKey.Save)  # fmt: skip
+                                             self.files.save_project, QKeySequence.StandardKey.Save)
         self.open_project_action = w._action("Open &Project…", "Open a project folder saved earlier, with all its versions",
-                                             lambda: self.files.open_project())  # fmt: skip
+                                             lambda: self.files.open_project())
         self.report_action = w._action("Export Re&port…", "Write a report of every version (table, Pareto chart, zeros "
-                                       "per layer) as Markdown with PNG charts", self.export_report)  # fmt: skip
+                                       "per layer) as Markdown with PNG charts", self.export_report)
 
     def _build_menus(self) -> None:
         w = self.window
@@ -151,7 +151,7 @@ class Compression(QObject):
     def analyse(self, target: float) -> None:
         panel = self.sheet.sheets["prune"]
         self.session.start(f"analysing sensitivity for {target:.0%}", panel.show_sensitivity, sensitivity_job,
-                           self.session.version.model, self.session.data, self.session.device)  # fmt: skip
+                           self.session.version.model, self.session.data, self.session.device)
         self.run_dock.show()
 
     def export(self, vid: int) -> None:

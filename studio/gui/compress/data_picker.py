@@ -24,7 +24,7 @@ class DataPicker(QWidget):
         self.data.setMinimumContentsLength(16)
         self.data.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.data.setToolTip("The data compression trains and measures on: a sample, a .npz or .csv file, or a folder "
-                             "with one subfolder of images per class. Every 5th example is kept for testing.")  # fmt: skip
+                             "with one subfolder of images per class. Every 5th example is kept for testing.")
         self.data.addItem("choose data…", None)
         self.data.insertSeparator(1)
         self.data.addItem("Open data file (.npz, .csv)…", OPEN_FILE)
@@ -34,13 +34,13 @@ class DataPicker(QWidget):
         self.data.activated.connect(self._activated)
         self.unlabeled = QCheckBox("no labels")
         self.unlabeled.setToolTip("The data has no labels: versions are measured by how often they agree with the "
-                                  "version they came from, and fine-tuning learns from that version")  # fmt: skip
+                                  "version they came from, and fine-tuning learns from that version")
         self.unlabeled.toggled.connect(lambda: self.dataChanged.emit(self.spec()))
         self.output_label = QLabel("Classes in:")
         self.output = QComboBox()
         self.output.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
         self.output.setToolTip("The model has several outputs: the one whose scores are the classes the labels "
-                               "count. Accuracy is measured on it, and agreement with the original too.")  # fmt: skip
+                               "count. Accuracy is measured on it, and agreement with the original too.")
         self.output.activated.connect(self._output_chosen)
         self.output_label.hide()
         self.output.hide()
@@ -86,7 +86,7 @@ class DataPicker(QWidget):
         self.output.clear()
         self.output.addItem("not named", None)
         self.output.setItemData(0, "Not named yet: the studio picks the only output that fits the labels, and asks "
-                                   "when several do", Qt.ItemDataRole.ToolTipRole)  # fmt: skip
+                                   "when several do", Qt.ItemDataRole.ToolTipRole)
         for spec in outputs:
             self.output.addItem(f"{spec.name} {shape_text(spec.shape)}", spec.name)
         several = len(outputs) > 1

@@ -96,7 +96,7 @@ class DistillPanel(Sheet):
 
     def _kind_changed(self, *_) -> None:
         for widget, button in ((self.width, self.slim), (self.width_slider, self.slim), (self.path, self.file),
-                               (self.samples, self.sample)):  # fmt: skip
+                               (self.samples, self.sample)):
             widget.setEnabled(button.isChecked())
 
     def _browse(self) -> None:

@@ -43,10 +43,10 @@ class PrunePanel(Sheet):
         self.form.widgets["method"].currentIndexChanged.connect(self._method_changed)
 
         self.layers = LayerPicks(("Prune", "Unchecked layers are left alone", True),
-                                 ("Zeros (%)", "This layer's own sparsity; blank: the target. Analyse sensitivity fills it in."))  # fmt: skip
+                                 ("Zeros (%)", "This layer's own sparsity; blank: the target. Analyse sensitivity fills it in."))
         self.analyse = QPushButton("Analyse sensitivity")
         self.analyse.setToolTip("Prune each layer alone to several sparsities and measure the accuracy, then suggest "
-                                "per-layer sparsities that reach the target while sparing sensitive layers")  # fmt: skip
+                                "per-layer sparsities that reach the target while sparing sensitive layers")
         self.analyse.clicked.connect(lambda: self.analyseRequested.emit(self.form.value("sparsity")))
         clear = QPushButton("Clear")
         clear.setToolTip("Forget the per-layer sparsities: every pruned layer takes the target")
@@ -68,7 +68,7 @@ class PrunePanel(Sheet):
         epochs.setSpecialValueText("no fine-tuning")
         self.gradual = QCheckBox("Prune gradually while fine-tuning")
         self.gradual.setToolTip("Raise the sparsity step by step over the fine-tuning epochs (Zhu & Gupta 2017) instead "
-                                "of all at once, then fine-tune: usually more accurate at high sparsity, slower")  # fmt: skip
+                                "of all at once, then fine-tune: usually more accurate at high sparsity, slower")
         self.finetune_note = QLabel()
         self.finetune_note.setWordWrap(True)
         training = QGroupBox("Afterwards")

@@ -27,7 +27,7 @@ BUYS = {
             "Size, speed and accuracy are measured in ONNX Runtime.",
     "weights-only": "Matrix weights in 4 or 8 bits: they shrink 4–8×, other layers stay float; runs only in "
                     "ONNX Runtime, where size and accuracy are measured.",
-}  # fmt: skip
+}
 ROWS = [
     Row("mode", "Precision", choices={"dynamic": "int8 weights (dynamic)", "static": "int8 weights and activations (static)",
                                       "fp16": "half precision (fp16)", "weights-only": "4/8-bit weights only (MatMul)"}),
@@ -37,7 +37,7 @@ ROWS = [
     Row("bits", "Bits per weight", choices={4: "4 bits", 8: "8 bits"}),
     Row("keep_float", "Keep float", unit=" most sensitive layers"),
     Row("max_drop", "Fewer if the drop stays within", percent=True, decimals=1, default=0.01, optional=True),
-]  # fmt: skip
+]
 PRECISION_COLOURS = {"int8": "#2b8a3e", "int4": "#2b8a3e", "fp16": "#1c7ed6", "float": "#e8590c"}
 
 
@@ -105,7 +105,7 @@ class QuantizePanel(Sheet):
         self.ops.setRowCount(0)
         if not ops:
             self.summary.setText("The current version is not quantized yet: every operation runs in float."
-                                 if ops is None else "No compute operations were found.")  # fmt: skip
+                                 if ops is None else "No compute operations were found.")
             return
         for op in ops:
             row = self.ops.rowCount()

@@ -38,7 +38,7 @@ class SensitivityChart(QWidget):
         for i, (layer, scores) in enumerate(result.scores.items()):
             colour = pg.intColor(i, hues=max(len(result.scores), 3), maxValue=200)
             self.plot.plot(x, [100 * s for s in scores], pen=pg.mkPen(colour, width=2), symbol="o", symbolSize=4,
-                           symbolBrush=colour, symbolPen=None)  # fmt: skip
+                           symbolBrush=colour, symbolPen=None)
             legend.append(swatch(colour, layer))
         base = pg.InfiniteLine(100 * result.baseline, angle=0, pen=pg.mkPen("#868e96", style=Qt.PenStyle.DashLine))
         self.plot.addItem(base)

@@ -52,7 +52,7 @@ class LayerPanel(QWidget):
             "Parameters": f"{stats.parameters:,}",
             "Size": ", ".join(f"{human_bytes(n)} as {dtype}" for dtype, n in stats.bytes_by_dtype.items()),
             "Zeros": f"{stats.zeros:,} ({stats.sparsity:.1%})",
-        })  # fmt: skip
+        })
         grid = quantized_grid(layer, float(hist.edges[0]), float(hist.edges[-1])) if len(hist.edges) > 1 else None
         self.histogram.set_grid(*(grid or (None,)), redraw=False)
         self.histogram.show_histogram(hist, stats, f"Weights of {layer.name}")
@@ -91,5 +91,5 @@ def quantized_grid(layer: Layer, low: float, high: float) -> tuple[np.ndarray, s
            f"{shown.size:,} of its {levels.size:,} levels fall within the histogram. ") + (
            f"It has one scale per channel ({scales.size}): shown is channel {channel}'s grid, the coarsest, whose "
            "levels span the widest range; the other channels' grids are finer." if scales.size > 1 else
-           "One scale and zero point for the whole tensor.")  # fmt: skip
+           "One scale and zero point for the whole tensor.")
     return shown, label, tip

@@ -79,7 +79,7 @@ class ModelPanel(QWidget):
             "Parameters": f"{total.parameters:,} ({total.zeros:,} exactly zero, {total.sparsity:.1%})",
             "Size": f"{human_bytes(model.size_bytes)} on disk",
             "Operations": "<br>".join(operations),
-        })  # fmt: skip
+        })
         from studio.core.inspect.summary import notes as model_notes
 
         notes = model_notes(model, total, info.graph)
@@ -97,4 +97,4 @@ def _specs(specs: list[TensorSpec]) -> str:
         f"{escape(s.name)} [{', '.join('?' if d is None else str(d) for d in s.shape)}] {s.dtype}" if s.shape is not None
         else f"{escape(s.name)} (shape unknown) {s.dtype}"
         for s in specs
-    )  # fmt: skip
+    )

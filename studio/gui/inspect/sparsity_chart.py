@@ -41,7 +41,7 @@ class SparsityChart(QWidget):
         caption = QLabel(
             "<b>Zeros per layer</b> &nbsp; " + swatch(ZERO, "exactly zero") + " &nbsp; " + swatch(NONZERO, "other weights")
             + " &nbsp; — click a column to select its layer"
-        )  # fmt: skip
+        )
         content = QWidget()
         column = QVBoxLayout(content)
         column.setContentsMargins(0, 0, 0, 0)

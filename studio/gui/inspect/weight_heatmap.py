@@ -13,8 +13,8 @@ from studio.gui.run.worker import JobRunner
 
 ZERO_RGBA = (0, 0, 0, 255)
 # index 0 of each table is "exactly zero"; the other 255 entries carry the scale
-VALUE_LUT = np.vstack([ZERO_RGBA, pg.ColorMap([0, 0.5, 1], [(33, 102, 172), (247, 247, 247), (178, 24, 43)]).getLookupTable(nPts=255, alpha=True)]).astype(np.ubyte)  # fmt: skip
-SHARE_LUT = np.vstack([pg.ColorMap([0, 1], [(250, 250, 250), (120, 120, 120)]).getLookupTable(nPts=255, alpha=True), ZERO_RGBA]).astype(np.ubyte)  # fmt: skip
+VALUE_LUT = np.vstack([ZERO_RGBA, pg.ColorMap([0, 0.5, 1], [(33, 102, 172), (247, 247, 247), (178, 24, 43)]).getLookupTable(nPts=255, alpha=True)]).astype(np.ubyte)
+SHARE_LUT = np.vstack([pg.ColorMap([0, 1], [(250, 250, 250), (120, 120, 120)]).getLookupTable(nPts=255, alpha=True), ZERO_RGBA]).astype(np.ubyte)
 
 MODES = {
     "value": ("Weight value", "Each pixel's colour is its weight (the largest in magnitude when a pixel stands for a block)"),

@@ -28,7 +28,7 @@ CHARTS = {  # name: (y label, SI units, [(metric, legend, colour, scale)], toolt
                             ("loss_labels", "matching the labels", ORANGE, 1)],
              "Training loss (lower is better): for distillation, its part from imitating the teacher and its "
              "part from matching the labels"),
-}  # fmt: skip
+}
 
 
 class LiveCharts(QWidget):
@@ -67,7 +67,7 @@ class LiveCharts(QWidget):
             column.addWidget(plot, 1)
             row.addLayout(column, 1)
         self.teacher = pg.InfiniteLine(angle=0, pen=pg.mkPen(PURPLE, width=1.5, style=Qt.PenStyle.DashLine),
-                                       label="teacher", labelOpts={"position": 0.8, "color": PURPLE, "anchors": [(1, 1), (1, 1)]})  # fmt: skip
+                                       label="teacher", labelOpts={"position": 0.8, "color": PURPLE, "anchors": [(1, 1), (1, 1)]})
         self.plots["accuracy"].addItem(self.teacher, ignoreBounds=True)
         self.teacher.hide()
 

@@ -153,7 +153,7 @@ class Session(QObject):
 
         v0 = self.history.versions[0]
         self._start(f"measuring {v0.model.name}", lambda measured: self._measured(v0.model, *measured), measure_job, v0.model,
-                    self.data, self.device, on_error=None if asked else self._not_measured)  # fmt: skip
+                    self.data, self.device, on_error=None if asked else self._not_measured)
 
     def _not_measured(self, error: Exception) -> bool:
         from studio.core.errors import StudioError
@@ -176,7 +176,7 @@ class Session(QObject):
         self._trace_metrics(0.0, {k: v for k, v in base.metrics.items() if k != "agreement"})  # its agreement is with its own parent
         spec = self.data
         self._start(" then ".join(op for op, _ in steps), lambda results: self._ran(base, results, spec),
-                    steps_job, base.result, steps, spec, self.device, refresh, trace=True)  # fmt: skip
+                    steps_job, base.result, steps, spec, self.device, refresh, trace=True)
 
     def start(self, doing: str, then, job, *args, on_error=None) -> None:
         """Any other job (a sensitivity analysis, opening a project): `then(result)` when it ends;

@@ -1,4 +1,4 @@
-"""Runs any core job (a generator yielding Progress, DESIGN.md §7) on a worker thread.
+"""Runs any core job (a generator yielding Progress, see studio.core.process.jobs) on a worker thread.
 
 The runner only forwards what the job does: each yielded Progress, the returned result, the raised
 exception, or the cancellation. One run at a time: starting a new run cancels the old one, whose late
@@ -26,7 +26,7 @@ from collections.abc import Callable
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
-from studio.core.process.jobs import CancelToken, Cancelled
+from studio.core.process.jobs import CancelToken, Cancelled, run_to_end
 
 SWITCH_INTERVAL = 0.0001  # seconds
 
@@ -42,19 +42,16 @@ class _Task(QObject):
         super().__init__()
         self._run, self._job, self._args, self._kwargs, self._token = run, job, args, kwargs, token
 
+    def _progressed(self, event) -> None:
+        self.progress.emit(self._run, event)
+        self._token.check()
+
     @Slot()
     def run(self) -> None:
         generator = None
         try:
             generator = self._job(*self._args, cancel=self._token, **self._kwargs)
-            while True:
-                try:
-                    event = next(generator)
-                except StopIteration as stop:
-                    self.returned.emit(self._run, stop.value)
-                    return
-                self.progress.emit(self._run, event)
-                self._token.check()
+            self.returned.emit(self._run, run_to_end(generator, self._progressed))
         except Cancelled:
             pass  # the runner told the window when it cancelled
         except Exception as e:  # handed to the GUI thread, which tells the user

@@ -53,7 +53,7 @@ class ExportDialog(QDialog):
         self.zip.setChecked(True)
         self.sparse = QCheckBox("Store pruned weights sparse")
         self.sparse.setToolTip("Weights with many zeros are stored as their non-zero values only: a smaller file. "
-                               "ONNX Runtime makes them dense again when it loads the file, so it runs no faster.")  # fmt: skip
+                               "ONNX Runtime makes them dense again when it loads the file, so it runs no faster.")
         where = QHBoxLayout()
         where.addWidget(self.path, 1)
         where.addWidget(browse)
@@ -102,7 +102,7 @@ class ExportDialog(QDialog):
         self.export_button.setEnabled(False)
         self.bar.show()
         self.runner.start(_export_job, self.version.model, Path(self.path.text()), self.session.data, self.session.device,
-                          self.opset.value(), self.zip.isChecked(), self.sparse.isChecked(), steps, history.versions[0].model)  # fmt: skip
+                          self.opset.value(), self.zip.isChecked(), self.sparse.isChecked(), steps, history.versions[0].model)
 
     def _exported(self, result: dict) -> None:
         self.result = result
@@ -155,7 +155,7 @@ def report(result: dict, original: dict) -> str:
         lines.append(f"<b>{escape(label.capitalize())}:</b> {escape(text)}")
     p = m["parity"]
     lines.append(f"<b>Parity with the version:</b> same answer on {p['top1_agreement']:.2%}, largest difference {p['max_abs_diff']:.2e} "
-                 f"({escape(p['reference'])} against {escape(p['runtime'])}, {escape(p['inputs'])})")  # fmt: skip
+                 f"({escape(p['reference'])} against {escape(p['runtime'])}, {escape(p['inputs'])})")
     return "<br>".join(lines)
 
 
@@ -167,6 +167,6 @@ def _export_job(model, path: Path, spec, device: str, opset: int, with_zip: bool
 
     def export(data, cancel):
         return export_version(model, path, data, device, opset=opset, with_zip=with_zip, sparse=sparse, steps=steps,
-                              original=original, cancel=cancel)  # fmt: skip
+                              original=original, cancel=cancel)
 
     return (yield from with_data(export, spec, cancel=cancel))

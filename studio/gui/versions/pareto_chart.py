@@ -35,7 +35,7 @@ class ParetoChart(QWidget):
         self.plot.setMouseEnabled(x=False, y=False)
         self.plot.setMinimumHeight(100)
         self.plot.setToolTip("Each point is a version: further left is smaller, higher is more accurate. "
-                             "Green: the frontier, versions no other beats on both. Click a point to select it.")  # fmt: skip
+                             "Green: the frontier, versions no other beats on both. Click a point to select it.")
         self.points = pg.PlotDataItem([], [], pen=None, symbol="o", symbolSize=11)
         self.points.sigPointsClicked.connect(self._clicked)
         self.line = pg.PlotDataItem([], [], pen=pg.mkPen(FRONT, width=2))
@@ -75,7 +75,7 @@ class ParetoChart(QWidget):
         brushes = [pg.mkBrush(FRONT if vid in self.front else OTHER) for vid in ids]
         pens = [pg.mkPen(SELECTED, width=3) if vid == current else pg.mkPen(None) for vid in ids]
         self.points.setData([points[v][0] for v in ids], [100 * points[v][1] for v in ids], data=ids,
-                            symbolBrush=brushes, symbolPen=pens)  # fmt: skip
+                            symbolBrush=brushes, symbolPen=pens)
         self.line.setData([points[v][0] for v in self.front], [100 * points[v][1] for v in self.front])
         for label in self.labels:
             self.plot.removeItem(label)

@@ -106,7 +106,7 @@ class ProjectFiles(QObject):
         folder = folder or QFileDialog.getExistingDirectory(self.window, "Open a project folder")
         if folder:
             self.session.start(f"opening the project {folder}", lambda project: self._opened(Path(folder), project),
-                               _open_job, Path(folder), trust, on_error=lambda e: self._ask_trust(folder, e))  # fmt: skip
+                               _open_job, Path(folder), trust, on_error=lambda e: self._ask_trust(folder, e))
 
     def _ask_trust(self, folder, error: Exception) -> bool:
         from studio.core.errors import TrustRequired
@@ -184,7 +184,7 @@ class ProjectFiles(QObject):
             return
         answer = QMessageBox.question(self.window, "Restore your work?",
                                       "The studio closed without saving last time. Restore the versions you had made?",
-                                      QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Discard)  # fmt: skip
+                                      QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Discard)
         if answer == QMessageBox.StandardButton.Yes:
             self.open_project(folder)
         else:

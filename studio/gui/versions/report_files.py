@@ -28,7 +28,7 @@ def render_charts(project, folder: Path) -> dict[str, str]:
     if current is not None and (current.model.module is not None or current.model.onnx is not None):
         sparsity.show_layers({layer.name: layer_stats(layer) for layer in layers_of(current.model)})
     for caption, name, widget in [("Size against accuracy (every version; the frontier in green)", "pareto.png", pareto),
-                                  ("Exactly-zero weights per layer of the current version", "sparsity.png", sparsity)]:  # fmt: skip
+                                  ("Exactly-zero weights per layer of the current version", "sparsity.png", sparsity)]:
         widget.setAttribute(Qt.WidgetAttribute.WA_DontShowOnScreen, True)  # laid out at full size, never seen
         widget.resize(*CHART_SIZE)
         widget.show()

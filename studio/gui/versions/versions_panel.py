@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 PARENT = -1  # the comparison's default: the version the selected one was made from
 EMPTY = "Versions you make show here: the original, and one more for every prune, quantize or distill run."
 COLUMNS = [("Version", "What made the version"), ("Size", "Size of its weights as stored"),
-           ("Zipped", "Size once zipped: pruned zeros shrink this"), ("Accuracy", "On the test split of the chosen data")]  # fmt: skip
+           ("Zipped", "Size once zipped: pruned zeros shrink this"), ("Accuracy", "On the test split of the chosen data")]
 
 
 class VersionsPanel(QWidget):
@@ -59,7 +59,7 @@ class VersionsPanel(QWidget):
         self.rename_button = button("Rename…", "Give the selected version a name of your own", self._rename)
         self.delete_button = button("Delete", "Delete the selected version and the versions made from it (never the original)", self._delete)
         self.export_button = button("Export…", "Export the selected version as an ONNX file, measured in ONNX Runtime",
-                                     lambda: self.exportRequested.emit(self.session.current))  # fmt: skip
+                                     lambda: self.exportRequested.emit(self.session.current))
         buttons = QHBoxLayout()
         for each in (self.rename_button, self.delete_button, self.export_button):
             buttons.addWidget(each)

@@ -61,7 +61,7 @@ def test_width_student_needs_a_pytorch_teacher(teacher):
 
 def test_distill_recipe_step():
     r = parse_recipe({"model": "sample:digits-cnn", "data": "sample:digits",
-                      "steps": [{"distill": {"student": {"width": 0.5}, "epochs": 2}}]})  # fmt: skip
+                      "steps": [{"distill": {"student": {"width": 0.5}, "epochs": 2}}]})
     result = run_to_end(run_recipe(r))
     step = result.steps[0]
     assert step.label == "distilled into width 0.5"

@@ -198,12 +198,12 @@ def _matmul_in_if_branches(path):
     def branch(name):
         w = numpy_helper.from_array(rng.normal(size=(4, 4)).astype(np.float32), f"w_{name}")
         return helper.make_graph([helper.make_node("MatMul", ["x", f"w_{name}"], [f"{name}_out"], name=f"fc_{name}")], name, [],
-                                 [helper.make_tensor_value_info(f"{name}_out", TensorProto.FLOAT, ["N", 4])], [w])  # fmt: skip
+                                 [helper.make_tensor_value_info(f"{name}_out", TensorProto.FLOAT, ["N", 4])], [w])
 
     cond = numpy_helper.from_array(np.array(True), "cond")
     node = helper.make_node("If", ["cond"], ["y"], then_branch=branch("then"), else_branch=branch("else"))
     graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 4])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 4])], [cond])  # fmt: skip
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 4])], [cond])
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
 
 

@@ -45,7 +45,7 @@ def precisions(model) -> dict[str, str]:
     """Layer (float graph's node name) → precision, whatever suffix the quantizer gave the node."""
     rows = quantized_ops(model.onnx)
     return {layer: next(r.precision for r in rows if re.fullmatch(re.escape(layer) + r"(_MatMul)?(_quant|_Q\d)?", r.node))
-            for layer in LAYERS}  # fmt: skip
+            for layer in LAYERS}
 
 
 @pytest.mark.parametrize(
@@ -133,7 +133,7 @@ def test_cancelling_stops_the_job(cnn, digits):
 def test_quantize_step_through_a_recipe(tmp_path):
     recipe = parse_recipe({"model": "sample:digits-cnn", "data": "sample:digits",
                            "steps": [{"quantize": {"mode": "static", "samples": 128, "exclude": ["fc2"]}}],
-                           "export": {"path": str(tmp_path / "q.onnx")}})  # fmt: skip
+                           "export": {"path": str(tmp_path / "q.onnx")}})
     (op, options), = recipe.steps
     assert (options["calibration"], options["per_channel"], options["keep_float"]) == ("minmax", True, 0)
     result = run_to_end(run_recipe(recipe))
@@ -147,7 +147,7 @@ def test_quantize_step_through_a_recipe(tmp_path):
 
 
 @pytest.mark.parametrize("options, message", [({"mode": "int3"}, "not one of"), ({"bits": 3}, "not one of"),
-                                              ({"keep_float": -1}, "outside"), ({"per_channel": "yes"}, "true or false")])  # fmt: skip
+                                              ({"keep_float": -1}, "outside"), ({"per_channel": "yes"}, "true or false")])
 def test_bad_quantize_options_name_the_key(options, message):
     with pytest.raises(StudioError, match=message):
         parse_recipe({"model": "sample:digits-cnn", "steps": [{"quantize": options}]})
@@ -158,14 +158,14 @@ def tiny_conv_net(path, opset: int = 11, unused: bool = False) -> str:
     rng = np.random.default_rng(0)
     shapes = {"w1": (32, 3, 3, 3), "b1": (32,), "w2": (64, 32, 3, 3), "b2": (64,), "fc": (64, 10)}
     nodes = [helper.make_node("Constant", [], [k], value=numpy_helper.from_array(rng.normal(0, 0.1, s).astype(np.float32), k))
-             for k, s in shapes.items()]  # fmt: skip
+             for k, s in shapes.items()]
     nodes += [helper.make_node("Conv", ["x", "w1", "b1"], ["c1"], pads=[1, 1, 1, 1]), helper.make_node("Relu", ["c1"], ["r1"]),
               helper.make_node("Conv", ["r1", "w2", "b2"], ["c2"], pads=[1, 1, 1, 1]), helper.make_node("Relu", ["c2"], ["r2"]),
               helper.make_node("GlobalAveragePool", ["r2"], ["p"]), helper.make_node("Flatten", ["p"], ["f"]),
-              helper.make_node("MatMul", ["f", "fc"], ["y"])]  # fmt: skip
+              helper.make_node("MatMul", ["f", "fc"], ["y"])]
     extra = [numpy_helper.from_array(np.zeros(3, np.float32), "unused")] if unused else []
     graph = helper.make_graph(nodes, "tiny", [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, ["n", 3, 8, 8])],
-                              [helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, ["n", 10])], extra)  # fmt: skip
+                              [helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, ["n", 10])], extra)
     proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
     proto.ir_version = 7
     onnx.save(proto, path)
@@ -269,16 +269,16 @@ def test_the_suggested_mode_fits_the_kind_of_network(cnn, tmp_path):
 
     def graph(nodes, inputs, weights):
         g = helper.make_graph(nodes, "g", inputs, [helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, None)],
-                              [numpy_helper.from_array(np.ones(s, np.float32), k) for k, s in weights.items()])  # fmt: skip
+                              [numpy_helper.from_array(np.ones(s, np.float32), k) for k, s in weights.items()])
         return Model("test", Format.ONNX, inputs=[TensorSpec(i.name, None, "int64" if i.type.tensor_type.elem_type == 7 else "float32")
-                                                 for i in inputs], onnx=helper.make_model(g))  # fmt: skip
+                                                 for i in inputs], onnx=helper.make_model(g))
 
     ids = [helper.make_tensor_value_info("ids", onnx.TensorProto.INT64, ["n", "t"])]
     x = [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, ["t", "n", 4])]
     attention = [helper.make_node("Gather", ["emb", "ids"], ["e"]), helper.make_node("MatMul", ["e", "wq"], ["q"]),
                  helper.make_node("MatMul", ["e", "wk"], ["k"]), helper.make_node("Transpose", ["k"], ["kt"], perm=[0, 2, 1]),
                  helper.make_node("MatMul", ["q", "kt"], ["s"]), helper.make_node("Softmax", ["s"], ["a"]),
-                 helper.make_node("MatMul", ["a", "e"], ["y"])]  # fmt: skip
+                 helper.make_node("MatMul", ["a", "e"], ["y"])]
     transformer = suggest_mode(graph(attention, ids, {"emb": (10, 4), "wq": (4, 4), "wk": (4, 4)}))
     assert transformer == ("dynamic", "a transformer (attention, integer token inputs): dynamic int8 suits its matrix products, no calibration needed")
     lstm = suggest_mode(graph([helper.make_node("LSTM", ["x", "w", "r"], ["y"], hidden_size=2)], x, {"w": (1, 8, 4), "r": (1, 8, 2)}))

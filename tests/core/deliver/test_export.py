@@ -89,7 +89,7 @@ class RowEncoder(nn.Module):
 
 def test_the_batch_axis_stays_dynamic(digits):
     model = Model("batch-reshape", Format.PICKLED_MODULE, [TensorSpec("input", ("batch", 1, 8, 8))],
-                  [TensorSpec("out", ("batch", 3))], module=RowEncoder().eval())  # fmt: skip
+                  [TensorSpec("out", ("batch", 3))], module=RowEncoder().eval())
     x = digits.test().x["input"][:300]
     np.testing.assert_allclose(predict(to_onnx(model), {"input": x}), predict(model, {"input": x}), atol=1e-5)
 

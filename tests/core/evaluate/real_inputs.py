@@ -22,19 +22,19 @@ def tokens_and_scalar(tmp_path):
     nodes = [helper.make_node("Mul", ["ids", "scale"], ["m"]), helper.make_node("Cast", ["m"], ["out"], to=TensorProto.FLOAT)]
     graph = helper.make_graph(nodes, "tokens", [helper.make_tensor_value_info("ids", TensorProto.INT64, ["batch", "seq"]),
                                                 helper.make_tensor_value_info("scale", TensorProto.INT64, [])],
-                              [helper.make_tensor_value_info("out", TensorProto.FLOAT, ["batch", "seq"])])  # fmt: skip
+                              [helper.make_tensor_value_info("out", TensorProto.FLOAT, ["batch", "seq"])])
     return _save(tmp_path, "tokens", graph)
 
 
 def state_on_axis_one(tmp_path):
     """x [batch, 4] and state [2, batch, 4] → y [batch, 4] = x + state[0] + state[1], and the state back."""
     nodes = [helper.make_node("ReduceSum", ["state", "axes"], ["s"], keepdims=0), helper.make_node("Add", ["x", "s"], ["y"]),
-             helper.make_node("Identity", ["state"], ["state_out"])]  # fmt: skip
+             helper.make_node("Identity", ["state"], ["state_out"])]
     axes = helper.make_tensor("axes", TensorProto.INT64, [1], [0])
     graph = helper.make_graph(nodes, "state", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 4]),
                                                helper.make_tensor_value_info("state", TensorProto.FLOAT, [2, "batch", 4])],
                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 4]),
-                               helper.make_tensor_value_info("state_out", TensorProto.FLOAT, [2, "batch", 4])], [axes])  # fmt: skip
+                               helper.make_tensor_value_info("state_out", TensorProto.FLOAT, [2, "batch", 4])], [axes])
     return _save(tmp_path, "state", graph)
 
 
@@ -43,7 +43,7 @@ def fixed_batch_of_one(tmp_path):
     two = helper.make_tensor("two", TensorProto.FLOAT, [], [2.0])
     graph = helper.make_graph([helper.make_node("Mul", ["x", "two"], ["y"])], "one",
                               [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3])], [two])  # fmt: skip
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3])], [two])
     return _save(tmp_path, "one", graph)
 
 
@@ -56,5 +56,5 @@ def two_outputs(tmp_path, classes=(4, 4)):
     nodes = [helper.make_node("MatMul", ["x", "A"], ["boxes"]), helper.make_node("MatMul", ["x", "B"], ["scores"])]
     graph = helper.make_graph(nodes, "two", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 4])],
                               [helper.make_tensor_value_info("boxes", TensorProto.FLOAT, ["batch", classes[0]]),
-                               helper.make_tensor_value_info("scores", TensorProto.FLOAT, ["batch", classes[1]])], [a, b])  # fmt: skip
+                               helper.make_tensor_value_info("scores", TensorProto.FLOAT, ["batch", classes[1]])], [a, b])
     return _save(tmp_path, "two", graph)

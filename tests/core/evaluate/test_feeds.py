@@ -43,7 +43,7 @@ def test_a_fixed_batch_of_one_runs_example_by_example(tmp_path):
     (np.array([0, 1]), "bool", True),
     (np.array([1, 2], np.int64), "float32", True),
     (np.array([3]), "bool", False),
-])  # fmt: skip
+])
 def test_casts_only_where_safe(arr, dtype, ok):
     spec = TensorSpec("ids", ("batch",), dtype)
     if ok:

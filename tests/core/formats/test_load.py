@@ -164,7 +164,7 @@ def test_onnx_external_weights_stay_apart_until_an_operation_needs_the_proto(fil
     assert model.external, "statistics and sizes must not copy the weights into protobuf"
     inline = onnx.load(str(path))  # onnx's own reader: the same values
     assert all(np.array_equal(numpy_helper.to_array(t), before_w) for t in inline.graph.initializer
-               for layer in before.values() for k, before_w in layer.items() if k == t.name)  # fmt: skip
+               for layer in before.values() for k, before_w in layer.items() if k == t.name)
     x = np.random.default_rng(0).standard_normal((2, 1, 28, 28)).astype(np.float32)
     y = predict(model, {model.inputs[0].name: x})  # needs the whole proto: the weights go in once
     assert not model.external and not any(t.data_location == onnx.TensorProto.EXTERNAL for t in model.onnx.graph.initializer)

@@ -31,9 +31,9 @@ def _attention_like(path, weight_value=None) -> int:
         helper.make_node("Div", ["hb", "div"], ["hd"], name="scale"),
         helper.make_node("Add", ["hd", "mask"], ["hm"], name="masked"),
         helper.make_node("Max", ["hm", "fill"], ["y"], name="floor"),
-    ]  # fmt: skip
+    ]
     graph = helper.make_graph(nodes, "attention", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [4, 4])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [4, 4])])  # fmt: skip
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [4, 4])])
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
     return w.size + b.size
 
@@ -57,7 +57,7 @@ def test_a_one_element_bias_of_a_layer_is_a_weight(tmp_path):
         [helper.make_node("MatMul", ["x", "w"], ["h"], name="dense"), helper.make_node("Add", ["h", "b"], ["y"], name="dense_bias")],
         "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3])], [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 1])],
         initializer=[numpy_helper.from_array(w, "w"), numpy_helper.from_array(b, "b")],
-    )  # fmt: skip
+    )
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), tmp_path / "d.onnx")
     assert model_stats(layers_of(load_model(str(tmp_path / "d.onnx")))).parameters == 4
 

@@ -225,7 +225,7 @@ def _tensors(cancel):
     big = torch.arange(3 << 20, dtype=torch.float32)  # 12 MB: read into anonymous memory
     return {"param": torch.nn.Parameter(torch.ones(3, 4)), "frozen": torch.nn.Parameter(torch.ones(2), requires_grad=False),
             "strided": torch.arange(12.0).reshape(3, 4).t(), "int8": torch.tensor([-3, 7], dtype=torch.int8),
-            "bf16": torch.tensor([1.5, 2.5], dtype=torch.bfloat16), "big": big, "shared": (big, big)}  # fmt: skip
+            "bf16": torch.tensor([1.5, 2.5], dtype=torch.bfloat16), "big": big, "shared": (big, big)}
 
 
 def test_tensors_come_back_whole_writable_and_of_their_kind():

@@ -25,7 +25,7 @@ def project():
     metrics, logits = step_metrics(model, data, None, "cpu")
     v = history.add(StepResult("load", {}, "original", model, metrics, logits), None, "v0 original")
     for op, options in [("prune", {"sparsity": 0.7}), ("prune", {"method": "channels", "ratio": 0.5}),
-                        ("distill", {"student": {"sample": "digits-cnn"}, "epochs": 1})]:  # fmt: skip
+                        ("distill", {"student": {"sample": "digits-cnn"}, "epochs": 1})]:
         v = history.add(run_to_end(run_step(v.result, op, OPS[op].validate(op, options), ctx)), v.id)
     onnx_model = to_onnx(v.model)
     history.add(StepResult("export", {}, "as ONNX", onnx_model, {"parameters": 1}, None), v.id)

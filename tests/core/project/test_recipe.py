@@ -56,7 +56,7 @@ def test_broken_yaml_is_one_line(tmp_path):
 
 def test_running_a_recipe_prunes_finetunes_and_exports(tmp_path):
     r = parse_recipe({**BASE, "steps": [{"prune": {"sparsity": 0.8}}, {"finetune": {"epochs": 1}}],
-                      "export": {"path": str(tmp_path / "out" / "m.onnx"), "zip": True}})  # fmt: skip
+                      "export": {"path": str(tmp_path / "out" / "m.onnx"), "zip": True}})
     result = run_to_end(run_recipe(r))
     prune, tune = result.steps
     assert prune.metrics["weight_sparsity"] == pytest.approx(0.8, abs=1e-6)

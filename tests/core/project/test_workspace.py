@@ -33,7 +33,7 @@ def test_data_specs_name_the_output_that_holds_the_classes():
 
 
 @pytest.mark.parametrize("onnx, spec, device, forks", [(False, "sample:digits", "cpu", False), (True, None, "cpu", False),
-                                                       (True, "sample:digits", "cpu", True), (False, None, "cuda", True)])  # fmt: skip
+                                                       (True, "sample:digits", "cpu", True), (False, None, "cuda", True)])
 def test_measuring_forks_only_where_the_thread_would_hold_pythons_lock(monkeypatch, onnx, spec, device, forks):
     """An ONNX model run on data is serialised for ONNX Runtime (2.6 s holding the lock at 100M
     parameters): measured in a child. Otherwise on the thread, sparing the window the fork."""
