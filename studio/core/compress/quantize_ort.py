@@ -24,12 +24,11 @@ from studio.core.formats.onnx_constants import constants_to_initializers
 from studio.core.inspect.layers import LAYER_OPS
 from studio.core.inspect.precision import already_quantized
 from studio.core.inspect.prunable import excluded
-from studio.core.evaluate.runtime import ort_session
+from studio.core.evaluate.runtime import ort_errors_only, ort_session
 
 CALIBRATIONS = ("minmax", "entropy", "percentile")
 CALIBRATION_BATCH = 32
 WEIGHT_ONLY_BLOCK = 32  # weights per scale: ORT's MatMulNBits block size
-ORT_ERRORS_ONLY = 3  # ORT's log severity: its warnings ("Removing initializer …") are not the user's business
 
 
 
@@ -194,14 +193,6 @@ def _opset_at_least(proto: onnx.ModelProto, opset: int) -> tuple[onnx.ModelProto
     except Exception:  # the converter lacks adapters for some ops; per-tensor scales still work at the old opset
         return proto, []
     return converted, [f"converted from ONNX opset {current} to {opset} for per-channel int8"]
-
-
-def ort_errors_only() -> None:
-    """ONNX Runtime logs warnings from C++ straight to the terminal, also from sessions its quantizers
-    open themselves; only errors should reach it."""
-    import onnxruntime
-
-    onnxruntime.set_default_logger_severity(ORT_ERRORS_ONLY)
 
 
 def _preprocess(src: Path, dst: Path, proto: onnx.ModelProto) -> tuple[onnx.ModelProto, list[str], bool]:

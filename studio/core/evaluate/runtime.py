@@ -37,9 +37,21 @@ def ort_providers(device: str = "cpu") -> list[str]:
     return ["CPUExecutionProvider"]
 
 
+ORT_ERRORS_ONLY = 3  # ORT's log severity: its warnings ("Removing initializer …") are not the user's business
+
+
+def ort_errors_only() -> None:
+    """ONNX Runtime logs warnings from C++ straight to the terminal, also from sessions its quantizers
+    open themselves; only errors should reach it."""
+    import onnxruntime
+
+    onnxruntime.set_default_logger_severity(ORT_ERRORS_ONLY)
+
+
 def ort_session(model: Model, device: str = "cpu", threads: int | None = None):
     import onnxruntime as ort
 
+    ort_errors_only()
     opts = ort.SessionOptions()
     threads = threads or thread_budget()
     if threads:

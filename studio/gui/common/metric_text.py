@@ -24,6 +24,8 @@ def summary(metrics: dict) -> str:
     lines = []
     if "size_bytes" in metrics:
         lines.append(f"size {human_bytes(metrics['size_bytes'])}, zipped {human_bytes(metrics['zip_bytes'])}")
+        if metrics.get("size_ratio", 1) > 1.05:
+            lines.append(f"LARGER than the version it came from ({metrics['size_ratio']:.2f}× its size)")
     if "parameters" in metrics:
         lines.append(f"{metrics['parameters']:,} parameters, {metrics['nonzero_parameters']:,} non-zero ({metrics['sparsity']:.1%} zeros)")
     if "accuracy" in metrics:
