@@ -129,7 +129,7 @@ def _export_types(program) -> dict[str, str]:
 WEIGHT_SLOTS = {
     "Conv": {1, 2}, "ConvTranspose": {1, 2}, "Gemm": {0, 1, 2}, "MatMul": {0, 1}, "Einsum": set(range(8)),
     "LSTM": {1, 2, 3}, "GRU": {1, 2, 3}, "RNN": {1, 2, 3}, "Gather": {0}, "PRelu": {1},
-    "BatchNormalization": {1, 2, 3, 4}, "InstanceNormalization": {1, 2}, "LayerNormalization": {1, 2},
+    "BatchNormalization": {1, 2}, "InstanceNormalization": {1, 2}, "LayerNormalization": {1, 2},
     "GroupNormalization": {1, 2}, "SkipLayerNormalization": {2, 3, 4}, "SimplifiedLayerNormalization": {1},
     "FusedConv": {1, 2}, "FusedGemm": {0, 1, 2}, "FusedMatMul": {0, 1}, "Attention": {1, 2},
     "ConvInteger": {1}, "MatMulInteger": {0, 1}, "DynamicQuantizeLSTM": {1, 2, 3}, "QLinearConv": {3, 8},
@@ -149,8 +149,9 @@ QUANT_SLOTS = {
     "QLinearAdd": {1, 2, 4, 5, 6, 7}, "QLinearMul": {1, 2, 4, 5, 6, 7}, "QLinearSigmoid": {1, 2, 3, 4},
     "QLinearLeakyRelu": {1, 2, 3, 4}, "QLinearGlobalAveragePool": {1, 2, 3, 4}, "QLinearConcat": set(range(64)),
 }
-# Shapes, sizes, ranges, bounds and indices: arguments of an op, not learned values.
+# Shapes, sizes, ranges, bounds, indices and running statistics: arguments of an op, not learned values.
 OPTION_SLOTS = {
+    "BatchNormalization": {3, 4},  # running mean and variance: statistics (PyTorch's buffers), not learned
     "Resize": {1, 2, 3}, "Upsample": {1}, "Range": {0, 1, 2}, "Clip": {1, 2}, "Pad": {1, 2, 3}, "Slice": {1, 2, 3, 4},
     "Expand": {1}, "Reshape": {1}, "Tile": {1}, "ConstantOfShape": {0}, "Squeeze": {1}, "Unsqueeze": {1}, "Split": {1},
     "TopK": {1}, "OneHot": {0, 1, 2}, "Where": {0}, "CumSum": {1}, "Gather": {1}, "GatherElements": {1},
