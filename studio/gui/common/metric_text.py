@@ -50,14 +50,18 @@ def differences(new: dict, old: dict) -> str:
     return " · ".join(parts) or "No measurements to compare yet."
 
 
-def shape_text(shape) -> str:
-    """[N, 10]: an output's shape; a dynamic batch is N, another dynamic axis its short name or ?."""
-    if shape is None:
-        return "[?]"
+def dims(shape) -> list[str]:
+    """Each axis in a few characters: its size; a dynamic first axis N (the batch); another dynamic
+    axis its name when short, else ? (converters write names like p2o.DynamicDimension.1)."""
 
     def axis(i: int, d) -> str:
-        if isinstance(d, int):
+        if isinstance(d, int) and d > 0:
             return str(d)
         return "N" if i == 0 else d if isinstance(d, str) and len(d) <= 8 else "?"
 
-    return "[" + ", ".join(axis(i, d) for i, d in enumerate(shape)) + "]"
+    return [axis(i, d) for i, d in enumerate(shape)]
+
+
+def shape_text(shape) -> str:
+    """[N, 10]: a tensor's shape in the window (see dims)."""
+    return "[?]" if shape is None else "[" + ", ".join(dims(shape)) + "]"

@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (QButtonGroup, QComboBox, QHBoxLayout, QLabel, QLi
 
 from studio.core.inspect.graph import Graph, Node
 from studio.core.inspect.layout import Layout, layered_layout
+from studio.gui.common.metric_text import dims
 
 if TYPE_CHECKING:
     from studio.core.inspect.stats import WeightStats
@@ -767,7 +768,7 @@ def _texts(node: Node) -> tuple[str, str, str]:
     if node.subgraphs:
         detail = "double-click to open"
     elif node.shape is not None:
-        detail = "×".join("?" if d is None else str(d) for d in node.shape) if len(node.shape) else "scalar"
+        detail = "×".join(dims(node.shape)) if len(node.shape) else "scalar"
     else:
         detail = ""
     return node.type, node.name, detail

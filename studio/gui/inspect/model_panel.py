@@ -9,6 +9,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFrame, QLabel, QScrollArea, QSplitter, QVBoxLayout, QWidget
 
 from studio.gui.inspect.histogram_view import HistogramView
+from studio.gui.common.metric_text import shape_text
 from studio.gui.common.placeholder import placeholder_in
 from studio.gui.common.value_form import ValueForm
 
@@ -94,7 +95,7 @@ def _specs(specs: list[TensorSpec]) -> str:
     if not specs:
         return "unknown"
     return "<br>".join(
-        f"{escape(s.name)} [{', '.join('?' if d is None else str(d) for d in s.shape)}] {s.dtype}" if s.shape is not None
+        f"{escape(s.name)} {shape_text(s.shape)} {s.dtype}" if s.shape is not None
         else f"{escape(s.name)} (shape unknown) {s.dtype}"
         for s in specs
     )
