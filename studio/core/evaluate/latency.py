@@ -36,7 +36,7 @@ def latency(model: Model, data: DataSet | None, batch: int, threads: int | None 
         t = time.perf_counter()
         session.run(None, feed)
         times.append((time.perf_counter() - t) * 1000)
-    fed = len(next((v for v in feed.values() if v.ndim), np.zeros(1)))
+    fed = fixed_batch(model) or batch  # _feed built a batch of exactly this many
     return {"latency_ms": statistics.median(times), "runtime": "onnxruntime CPUExecutionProvider", "batch": fed,
             "threads": threads or session.get_session_options().intra_op_num_threads or "default", "runs": len(times),
             "input_shapes": {k: list(v.shape) for k, v in feed.items()}, "inputs": inputs}

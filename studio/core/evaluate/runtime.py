@@ -8,7 +8,7 @@ import torch
 
 from studio.core.errors import StudioError, first_line
 from studio.core.formats.load_onnx import full_onnx
-from studio.core.evaluate.feeds import batches, examples_axis
+from studio.core.evaluate.feeds import batches, examples_axis, fixed_batch
 from studio.core.formats.model import Model
 from studio.core.process.locks import MODULE_LOCK
 from studio.core.process.threads import thread_budget
@@ -77,11 +77,11 @@ def predict_outputs(model: Model, x: dict[str, np.ndarray], device: str = "cpu",
     else:
         run = lambda feed: _run_module(model.module, feed, device)  # noqa: E731
     home = None if model.module is None else home_device(model.module)
-    parts, axes = [], None
+    parts, axes, fixed = [], None, fixed_batch(model)
     try:
         for count, feed in batches(model, x, batch):
             outs = [np.asarray(o) for o in run(feed)]
-            fed = len(next((v for v in feed.values() if v.ndim), np.zeros(1)))
+            fed = fixed or count  # a short last batch of a fixed-batch model was padded to it
             axes = axes or [examples_axis(o, fed) for o in outs]
             parts.append([np.moveaxis(o, a, 0)[:count] if o.ndim else o[None] for o, a in zip(outs, axes)])
     finally:
