@@ -6,7 +6,7 @@ import time
 
 from studio.core.process.distributed import is_main_process
 from studio.core.process.jobs import Progress
-from studio.core.deliver.verdict import latency_lines, size_words
+from studio.core.deliver.verdict import latency_lines, size_words, speed_words
 
 WIDTH = 30
 
@@ -53,6 +53,8 @@ def format_result(result) -> str:
             parts.append(f"accuracy {m['accuracy']:.2%}")
         if "agreement" in m:
             parts.append(f"agreement {m['agreement']:.2%}")
+        if "speedup" in m:
+            parts.append(f"batch-1 latency {m['latency_ms']:.2f} ms: {speed_words(m['speedup']).replace('its source', 'the original')}")
         if m.get("size_ratio", 1) > 1.05:
             parts.append(f"LARGER than the version it came from ({m['size_ratio']:.2f}× its size)")
         lines.append(", ".join(parts))

@@ -11,7 +11,7 @@ import numpy as np
 
 from studio.core.evaluate.data import DataSet
 from studio.core.evaluate.feeds import DTYPES, batches, fixed_batch, is_fixed
-from studio.core.evaluate.runtime import ort_session
+from studio.core.evaluate.runtime import home_device, ort_session, run_module
 from studio.core.formats.model import Model
 
 WARMUP = 2
@@ -60,3 +60,39 @@ def _feed(model: Model, data: DataSet | None, batch: int):
         shape = (batch, *s.shape[1:])
         x[s.name] = rng.standard_normal(shape).astype(dtype) if np.dtype(dtype).kind == "f" else np.zeros(shape, dtype)
     return next(batches(model, x, batch))[1], "random values of the declared shapes (no data chosen)"
+
+
+VERSION_BUDGET_S = 0.5  # every version is timed: briefly
+
+
+def version_latency(model: Model, data: DataSet, device: str = "cpu") -> dict:
+    """A version's latency at batch 1 on one example of the data, in the runtime it runs in (ONNX
+    Runtime for ONNX, PyTorch for a module): what the Versions table compares with the original's."""
+    pool = data.test() if len(data.test()) else data
+    feed = next(batches(model, pool.subset(slice(0, 1)).shaped_for(model.inputs).x, 1))[1]
+    if model.onnx is not None:
+        session = ort_session(model, device)
+        names = {i.name for i in session.get_inputs()}
+        feed = {k: v for k, v in feed.items() if k in names}
+        call = lambda: session.run(None, feed)  # noqa: E731
+    else:
+        call = lambda: run_module(model.module, feed, device)  # noqa: E731
+    home = None if model.module is None else home_device(model.module)
+    try:
+        call()
+        times, start = [], time.perf_counter()
+        while len(times) < RUNS and (len(times) < MIN_RUNS or time.perf_counter() - start < VERSION_BUDGET_S):
+            t = time.perf_counter()
+            call()
+            times.append((time.perf_counter() - t) * 1000)
+    finally:
+        if home is not None:
+            model.module.to(home)  # versions live on the CPU
+    return {"latency_ms": statistics.median(times), "batch": 1}
+
+
+def relative_speed(metrics: dict, original: dict) -> float | None:
+    """How many times faster than the original (< 1: slower), when both were timed in one runtime."""
+    if "latency_ms" not in metrics or "latency_ms" not in original or metrics.get("runtime") != original.get("runtime"):
+        return None
+    return original["latency_ms"] / metrics["latency_ms"] if metrics["latency_ms"] > 0 else None

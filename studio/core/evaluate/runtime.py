@@ -75,7 +75,7 @@ def predict_outputs(model: Model, x: dict[str, np.ndarray], device: str = "cpu",
         names = {i.name for i in session.get_inputs()}
         run = lambda feed: session.run(None, {k: v for k, v in feed.items() if k in names})  # noqa: E731
     else:
-        run = lambda feed: _run_module(model.module, feed, device)  # noqa: E731
+        run = lambda feed: run_module(model.module, feed, device)  # noqa: E731
     home = None if model.module is None else home_device(model.module)
     parts, axes, fixed = [], None, fixed_batch(model)
     try:
@@ -91,7 +91,7 @@ def predict_outputs(model: Model, x: dict[str, np.ndarray], device: str = "cpu",
     return [o.astype(np.float32) if o.dtype.kind == "f" else o for o in outputs]
 
 
-def _run_module(module: torch.nn.Module, feed: dict[str, np.ndarray], device: str) -> list[np.ndarray]:
+def run_module(module: torch.nn.Module, feed: dict[str, np.ndarray], device: str) -> list[np.ndarray]:
     module = module.to(device)
     was_training = module.training
     module.eval()
@@ -123,7 +123,7 @@ def predict_module(module: torch.nn.Module, arrays: list[np.ndarray], device: st
     try:
         for start in range(0, max((len(a) for a in arrays if a.ndim), default=0), batch):
             feed = {str(k): a if a.ndim == 0 else a[start : start + batch] for k, a in enumerate(arrays)}
-            outs.append(_run_module(module, feed, device)[output])
+            outs.append(run_module(module, feed, device)[output])
     finally:
         module.to(home)
     return np.concatenate(outs)

@@ -23,6 +23,7 @@ from studio.core.project.steps import OPS, Context
 from studio.core.process.distributed import init_from_environment, is_main_process
 from studio.core.evaluate.runtime import resolve_device
 from studio.core.evaluate.runtime import runtime_name
+from studio.core.evaluate.latency import relative_speed, version_latency
 from studio.core.evaluate.metrics import accuracy, fidelity, scored
 from studio.core.evaluate.measure import size_metrics
 from studio.core.deliver.deploy import export_version
@@ -149,6 +150,7 @@ def step_metrics(model: Model, data: DataSet | None, previous: list[np.ndarray] 
     test = data.test()
     outputs, _ = scored(model, test, device)
     metrics["runtime"] = runtime_name(model, device)
+    metrics.update(version_latency(model, data, device))
     if test.labeled:
         metrics["accuracy"] = accuracy(outputs[0], test.y)
     if previous is not None:
@@ -170,6 +172,14 @@ def run_step(previous: StepResult, op: str, options: dict, ctx: Context) -> Job[
         metrics["size_ratio"] = metrics["size_bytes"] / previous.metrics["size_bytes"]
     yield Progress(1, 1, "done", metrics)
     return StepResult(op, options, spec.describe(options), model, metrics, logits)
+
+
+def with_speed(metrics: dict, original: dict) -> dict:
+    """`speedup`: how many times faster than the original at batch 1 (< 1: slower), when both ran in one runtime."""
+    speed = relative_speed(metrics, original)
+    if speed is not None:
+        metrics["speedup"] = speed
+    return metrics
 
 
 def run_steps(previous: StepResult, steps: list[tuple[str, dict]], ctx: Context) -> Job[list[StepResult]]:
@@ -196,6 +206,8 @@ def run_recipe(recipe: Recipe, *, trust: bool = False, device: str | None = None
     results = [StepResult("load", {}, "original", model, metrics, logits)]
     yield Progress(1, n, "loaded", metrics)
     results += yield from offset(run_steps(results[-1], recipe.steps, ctx), 1, n, span=len(recipe.steps))
+    for result in results[1:]:
+        with_speed(result.metrics, results[0].metrics)
     model = results[-1].model
     export = None
     if recipe.export and is_main_process():

@@ -17,7 +17,7 @@ from studio.core.process.isolated import isolated
 from studio.core.process.jobs import Job, Progress, run_to_end
 from studio.core.project.analysis import ModelInfo, analyze
 from studio.core.project.project_file import Project
-from studio.core.project.recipe import StepResult, run_steps, step_metrics
+from studio.core.project.recipe import StepResult, run_steps, step_metrics, with_speed
 from studio.core.project.steps import Context
 from studio.core.project.versions import History, Version
 from studio.core.inspect.layers import layers_of
@@ -110,6 +110,7 @@ class Workspace:
             return None
         added, parent = [], base.id
         for result in results:
+            with_speed(result.metrics, self.history.versions[0].metrics)
             version = self.history.add(result, parent)
             self.measured_on[version.id] = spec_key(spec)
             self.charts[f"v{version.id}"] = {k: list(v) for k, v in points.items()}

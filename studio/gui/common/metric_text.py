@@ -9,6 +9,15 @@ def human_bytes(n: float) -> str:
     return human_bytes(n)
 
 
+def speed(speedup: float) -> str:
+    """2.10× faster, about as fast, 0.45× as fast (SLOWER): a version's speed against the original's."""
+    if speedup >= 1.05:
+        return f"{speedup:.2f}× faster"
+    if speedup > 1 / 1.05:
+        return "about as fast"
+    return f"SLOWER: {speedup:.2f}× as fast"
+
+
 def score(metrics: dict) -> tuple[str, float] | None:
     """The quality number of a version: accuracy with labels, else agreement with its parent."""
     for key in ("accuracy", "agreement"):
@@ -32,6 +41,8 @@ def summary(metrics: dict) -> str:
         lines.append(f"accuracy {metrics['accuracy']:.2%} on the test split")
     if "agreement" in metrics:
         lines.append(f"agrees with the version it came from on {metrics['agreement']:.2%} of the test split (SQNR {metrics['sqnr_db']:.1f} dB)")
+    if "latency_ms" in metrics:
+        lines.append(f"{metrics['latency_ms']:.3f} ms per example (batch 1)" + (f", {speed(metrics['speedup'])} than the original" if "speedup" in metrics else ""))
     if "runtime" in metrics:
         lines.append(f"measured in {metrics['runtime']}")
     return "\n".join(lines)

@@ -32,7 +32,9 @@ if TYPE_CHECKING:
 PARENT = -1  # the comparison's default: the version the selected one was made from
 EMPTY = "Versions you make show here: the original, and one more for every prune, quantize or distill run."
 COLUMNS = [("Version", "What made the version"), ("Size", "Size of its weights as stored"),
-           ("Zipped", "Size once zipped: pruned zeros shrink this"), ("Accuracy", "On the test split of the chosen data")]
+           ("Zipped", "Size once zipped: pruned zeros shrink this"), ("Accuracy", "On the test split of the chosen data"),
+           ("Speed", "Against the original: its latency over this version's, one example of the data at a time, "
+                     "in the runtime both run in (— where they run in different runtimes: export both to compare)")]
 
 
 class VersionsPanel(QWidget):
@@ -174,7 +176,8 @@ class VersionsPanel(QWidget):
 
 def _columns(metrics: dict) -> list[str]:
     if not metrics:
-        return ["…", "…", "…"]
+        return ["…", "…", "…", "…"]
     score = metric_text.score(metrics)
     quality = "—" if score is None else f"{100 * score[1]:.1f} %" + ("" if score[0] == "accuracy" else " agree")
-    return [metric_text.human_bytes(metrics["size_bytes"]), metric_text.human_bytes(metrics["zip_bytes"]), quality]
+    speed = f"{metrics['speedup']:.2f}×" if "speedup" in metrics else "—"
+    return [metric_text.human_bytes(metrics["size_bytes"]), metric_text.human_bytes(metrics["zip_bytes"]), quality, speed]

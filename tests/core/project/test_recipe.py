@@ -90,3 +90,11 @@ def test_shipped_recipes_are_valid():
     for path in recipes:
         recipe = load_recipe(str(path))
         assert recipe.steps and recipe.export
+
+
+def test_every_version_is_timed_and_compared_with_the_original_in_the_same_runtime():
+    recipe = parse_recipe({"model": "sample:digits-cnn", "data": "sample:digits",
+                           "steps": [{"prune": {"method": "magnitude", "sparsity": 0.5}}, {"quantize": {"mode": "dynamic"}}]})
+    pruned, quantized = run_to_end(run_recipe(recipe)).steps
+    assert pruned.metrics["latency_ms"] > 0 and pruned.metrics["batch"] == 1 and pruned.metrics["speedup"] > 0  # both in PyTorch
+    assert quantized.metrics["latency_ms"] > 0 and "speedup" not in quantized.metrics  # ONNX Runtime against PyTorch: not compared
