@@ -54,7 +54,7 @@ def format_result(result) -> str:
         if "agreement" in m:
             parts.append(f"agreement {m['agreement']:.2%}")
         if "speedup" in m:
-            parts.append(f"batch-1 latency {m['latency_ms']:.2f} ms: {speed_words(m['speedup']).replace('its source', 'the original')}")
+            parts.append(f"batch-1 latency {m['latency_ms']:.2f} ms: {speed_words(m['speedup'], 'the original')}")
         if m.get("size_ratio", 1) > 1.05:
             parts.append(f"LARGER than the version it came from ({m['size_ratio']:.2f}× its size)")
         lines.append(", ".join(parts))

@@ -21,12 +21,12 @@ def latency_lines(metrics: dict) -> list[tuple[str, str]]:
     return rows
 
 
-def speed_words(speedup: float) -> str:
+def speed_words(speedup: float, than: str = "its source") -> str:
     if speedup >= 1.05:
-        return f"{speedup:.2f}× faster"
+        return f"{speedup:.2f}× faster than {than}"
     if speedup > 1 / 1.05:
-        return "about as fast"
-    return f"SLOWER than its source ({1 / speedup:.2f}× the time)"
+        return f"about as fast as {than}"
+    return f"SLOWER than {than} ({1 / speedup:.2f}× the time)"
 
 
 def size_words(size: int, source_size: int) -> str:

@@ -2,20 +2,13 @@
 
 from __future__ import annotations
 
+from studio.core.deliver.verdict import speed_words
+
 
 def human_bytes(n: float) -> str:
     from studio.core.inspect.summary import human_bytes
 
     return human_bytes(n)
-
-
-def speed(speedup: float) -> str:
-    """2.10× faster, about as fast, 0.45× as fast (SLOWER): a version's speed against the original's."""
-    if speedup >= 1.05:
-        return f"{speedup:.2f}× faster"
-    if speedup > 1 / 1.05:
-        return "about as fast"
-    return f"SLOWER: {speedup:.2f}× as fast"
 
 
 def score(metrics: dict) -> tuple[str, float] | None:
@@ -42,7 +35,7 @@ def summary(metrics: dict) -> str:
     if "agreement" in metrics:
         lines.append(f"agrees with the version it came from on {metrics['agreement']:.2%} of the test split (SQNR {metrics['sqnr_db']:.1f} dB)")
     if "latency_ms" in metrics:
-        lines.append(f"{metrics['latency_ms']:.3f} ms per example (batch 1)" + (f", {speed(metrics['speedup'])} than the original" if "speedup" in metrics else ""))
+        lines.append(f"{metrics['latency_ms']:.3f} ms per example (batch 1)" + (f", {speed_words(metrics['speedup'], 'the original')}" if "speedup" in metrics else ""))
     if "runtime" in metrics:
         lines.append(f"measured in {metrics['runtime']}")
     return "\n".join(lines)

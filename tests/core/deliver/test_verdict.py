@@ -2,7 +2,7 @@ from studio.core.deliver.verdict import latency_lines, size_words, speed_words
 
 
 def test_a_slower_or_larger_result_says_so_in_plain_words():
-    assert speed_words(2.0) == "2.00× faster" and speed_words(1.01) == "about as fast"
+    assert speed_words(2.0) == "2.00× faster than its source" and speed_words(1.01, "the original") == "about as fast as the original"
     assert speed_words(0.5).startswith("SLOWER than its source (2.00× the time")
     assert size_words(26, 100) == "0.26× the source's size" and size_words(143, 100).startswith("LARGER than its source (1.43×")
 
