@@ -62,7 +62,9 @@ def _feed(model: Model, data: DataSet | None, batch: int):
     return next(batches(model, x, batch))[1], "random values of the declared shapes (no data chosen)"
 
 
-VERSION_BUDGET_S = 0.5  # every version is timed: briefly
+VERSION_BUDGET_S = 0.5  # every version is timed: briefly, but with enough calls that a fast model's median is steady
+VERSION_RUNS = 200
+VERSION_WARMUP = 5
 
 
 def version_latency(model: Model, data: DataSet, device: str = "cpu") -> dict:
@@ -79,9 +81,10 @@ def version_latency(model: Model, data: DataSet, device: str = "cpu") -> dict:
         call = lambda: run_module(model.module, feed, device)  # noqa: E731
     home = None if model.module is None else home_device(model.module)
     try:
-        call()
+        for _ in range(VERSION_WARMUP):
+            call()
         times, start = [], time.perf_counter()
-        while len(times) < RUNS and (len(times) < MIN_RUNS or time.perf_counter() - start < VERSION_BUDGET_S):
+        while len(times) < VERSION_RUNS and (len(times) < MIN_RUNS or time.perf_counter() - start < VERSION_BUDGET_S):
             t = time.perf_counter()
             call()
             times.append((time.perf_counter() - t) * 1000)

@@ -179,5 +179,6 @@ def _columns(metrics: dict) -> list[str]:
         return ["…", "…", "…", "…"]
     score = metric_text.score(metrics)
     quality = "—" if score is None else f"{100 * score[1]:.1f} %" + ("" if score[0] == "accuracy" else " agree")
-    speed = f"{metrics['speedup']:.2f}×" if "speedup" in metrics else "—"
+    speedup = metrics.get("speedup")
+    speed = "—" if speedup is None else "≈1×" if 0.9 < speedup < 1.1 else f"{speedup:.2f}×"  # within timing noise
     return [metric_text.human_bytes(metrics["size_bytes"]), metric_text.human_bytes(metrics["zip_bytes"]), quality, speed]
