@@ -9,14 +9,14 @@ import tempfile
 from pathlib import Path
 
 import yaml
-
 from common import write
-from studio.core.evaluate.data import load_data
-from studio.core.formats.to_onnx import to_onnx
+
 from studio.core.deliver.export import write_onnx
-from studio.core.process.jobs import run_to_end
-from studio.core.formats.load import load_model
+from studio.core.evaluate.data import load_data
 from studio.core.evaluate.metrics import evaluate
+from studio.core.formats.load import load_model
+from studio.core.formats.to_onnx import to_onnx
+from studio.core.process.jobs import run_to_end
 from studio.core.project.recipe import parse_recipe, run_recipe
 
 RECIPE = Path(__file__).resolve().parent.parent / "resources" / "recipes" / "deep-compression.yaml"

@@ -13,15 +13,15 @@ import copy
 import statistics
 
 import numpy as np
-
 from common import write
-from studio.core.evaluate.data import load_data
+
 from studio.core.compress.distill import distill, make_student
 from studio.core.compress.finetune import evaluator
-from studio.core.process.jobs import NO_CANCEL, run_to_end
-from studio.core.formats.load import load_model
-from studio.core.evaluate.metrics import evaluate
 from studio.core.compress.train import train
+from studio.core.evaluate.data import load_data
+from studio.core.evaluate.metrics import evaluate
+from studio.core.formats.load import load_model
+from studio.core.process.jobs import NO_CANCEL, run_to_end
 
 SEEDS = range(5)
 EPOCHS = 10

@@ -10,8 +10,8 @@ import statistics
 import time
 
 import torch
-
 from common import write
+
 from studio.core.process.jobs import run_to_end
 from studio.core.project.recipe import parse_recipe, run_recipe
 

@@ -13,6 +13,7 @@ import time
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 from common import median_time, write  # noqa: E402
+
 from studio.core.inspect.graph import Graph  # noqa: E402
 from studio.core.inspect.layout import layered_layout  # noqa: E402
 from studio.core.inspect.stats import WeightStats  # noqa: E402

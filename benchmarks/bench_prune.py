@@ -16,17 +16,17 @@ from pathlib import Path
 
 import torch
 import torch_pruning as tp
+from common import write
 from torch import nn
 
-from common import write
-from studio.core.evaluate.data import load_data
-from studio.core.formats.to_onnx import to_onnx
 from studio.core.deliver.export import write_onnx
-from studio.core.process.jobs import run_to_end
-from studio.core.formats.load import load_model
+from studio.core.evaluate.data import load_data
 from studio.core.evaluate.latency import latency
 from studio.core.evaluate.metrics import evaluate
+from studio.core.formats.load import load_model
 from studio.core.formats.model import Model
+from studio.core.formats.to_onnx import to_onnx
+from studio.core.process.jobs import run_to_end
 from studio.core.project.recipe import parse_recipe, run_recipe
 
 SEEDS = range(5)

@@ -23,22 +23,22 @@ from pathlib import Path
 
 import onnx
 import torch
+from common import write
 from onnxruntime.quantization import quantize_dynamic, quantize_static
 from torch import nn
 
-from common import write
-from studio.core.evaluate.data import load_data
-from studio.core.deliver.deploy import export_version
-from studio.core.formats.to_onnx import quiet, to_onnx
-from studio.core.deliver.export import write_onnx
-from studio.core.process.jobs import run_to_end
-from studio.core.formats.load import load_model
-from studio.core.evaluate.latency import latency
-from studio.core.evaluate.metrics import accuracy, fidelity
-from studio.core.formats.model import Format, Model, TensorSpec
 from studio.core.compress.quantize import quantize
 from studio.core.compress.quantize_ort import Calibration
+from studio.core.deliver.deploy import export_version
+from studio.core.deliver.export import write_onnx
+from studio.core.evaluate.data import load_data
+from studio.core.evaluate.latency import latency
+from studio.core.evaluate.metrics import accuracy, fidelity
 from studio.core.evaluate.runtime import predict
+from studio.core.formats.load import load_model
+from studio.core.formats.model import Format, Model, TensorSpec
+from studio.core.formats.to_onnx import quiet, to_onnx
+from studio.core.process.jobs import run_to_end
 
 RUNS = 5
 ROUNDS = 9

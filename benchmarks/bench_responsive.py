@@ -39,8 +39,8 @@ def probe(job: str) -> dict:
     app = QApplication([])
     errors, threads = [], []
     QMessageBox.warning = lambda parent, title, text: errors.append(f"{title}: {text}")  # no one to click OK
-    from studio.gui.main_window import MainWindow
     from studio.gui.common.stall_probe import StallProbe
+    from studio.gui.main_window import MainWindow
 
     window = MainWindow()
     window.show()

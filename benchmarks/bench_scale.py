@@ -12,9 +12,8 @@ from pathlib import Path
 
 import onnx
 import torch
-from torch import nn
-
 from common import write
+from torch import nn
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 

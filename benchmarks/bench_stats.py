@@ -6,10 +6,10 @@ from __future__ import annotations
 import os
 
 import numpy as np
-
 from common import median_time, write
-from studio.core.inspect.layers import Layer
+
 from studio.core.evaluate.measure import zipped_size
+from studio.core.inspect.layers import Layer
 from studio.core.inspect.stats import histogram, model_stats
 
 PARAMETERS = 100_000_000

@@ -66,8 +66,8 @@ def probe(source: str) -> dict:
     from PySide6.QtWidgets import QApplication
 
     app = QApplication([])
-    from studio.gui.main_window import MainWindow
     from studio.gui.common.stall_probe import StallProbe
+    from studio.gui.main_window import MainWindow
 
     window = MainWindow()
     window.show()

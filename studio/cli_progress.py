@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import time
 
+from studio.core.deliver.verdict import latency_lines, size_words, speed_words
 from studio.core.process.distributed import is_main_process
 from studio.core.process.jobs import Progress
-from studio.core.deliver.verdict import latency_lines, size_words, speed_words
 
 WIDTH = 30
 

@@ -7,7 +7,6 @@ import subprocess
 import sys
 
 import pytest
-
 from bad_inputs import REFUSED, bad_models
 
 REQUIRED = {"format", "parameters", "size_bytes", "inputs", "outputs", "layers"}

@@ -5,8 +5,8 @@ import json
 import re
 
 import pytest
-
 from bad_inputs import BAD_DATA, BAD_RECIPES, OPEN_WITH_NOTE, REFUSED, bad_data, bad_models, bad_recipes
+
 from studio import cli
 
 

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from studio.core.evaluate.data import load_data
 from studio.core.compress.distill import make_student
 from studio.core.errors import StudioError, TrustRequired
+from studio.core.evaluate.data import load_data
 from studio.core.formats.load import load_model
 
 

@@ -2,7 +2,6 @@
 
 import re
 
-
 OUT_OF_MEMORY = "ran out of memory; nothing was changed. Try a smaller batch size, model or data set"
 
 

@@ -61,11 +61,11 @@ def _warm_up_frozen() -> None:
 
 
 def _warm_up() -> None:
-    from studio.core.project.analysis import open_model
     from studio.core.evaluate.data import load_data
     from studio.core.process.jobs import NO_CANCEL, run_to_end
-    from studio.core.project.recipe import StepResult, run_step
     from studio.core.process.threads import leave_a_core
+    from studio.core.project.analysis import open_model
+    from studio.core.project.recipe import StepResult, run_step
     from studio.core.project.steps import OPS, Context
 
     leave_a_core()  # as while the user's jobs run

@@ -27,9 +27,9 @@ from studio.gui.inspect.graph_view import GraphView
 from studio.gui.inspect.layer_panel import LayerPanel
 from studio.gui.inspect.layer_table import LayerTable
 from studio.gui.inspect.model_panel import ModelPanel
-from studio.gui.run.run_status import RunStatus
 from studio.gui.inspect.sparsity_chart import SparsityChart
 from studio.gui.inspect.weight_heatmap import WeightHeatmap
+from studio.gui.run.run_status import RunStatus
 from studio.gui.run.worker import JobRunner
 
 if TYPE_CHECKING:

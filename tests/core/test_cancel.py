@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from studio.core.evaluate.data import load_data
-from studio.core.process.jobs import CancelToken, Cancelled
 from studio.core.formats.load import load_model
+from studio.core.process.jobs import Cancelled, CancelToken
 from studio.core.project.recipe import StepResult, run_step
 from studio.core.project.steps import OPS, Context
 

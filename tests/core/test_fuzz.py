@@ -7,8 +7,8 @@ from hypothesis import strategies as st
 
 from studio.core.errors import StudioError
 from studio.core.formats.load import load_model
-from studio.core.project.recipe import parse_recipe
 from studio.core.formats.samples import build_sample
+from studio.core.project.recipe import parse_recipe
 
 FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 

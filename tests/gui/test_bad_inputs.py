@@ -4,11 +4,9 @@ the model, versions and files that were open stay as they were."""
 import html
 import re
 
-from PySide6.QtWidgets import QMessageBox
-
 from bad_inputs import BAD_DATA, OPEN_WITH_NOTE, REFUSED, bad_data, bad_models
-
 from conftest import LOAD_TIMEOUT_MS
+from PySide6.QtWidgets import QMessageBox
 
 
 def _dialogs(monkeypatch):

@@ -4,10 +4,9 @@ sensitivity analysis, and errors as one line."""
 import numpy as np
 import pytest
 import torch
+from conftest import RUN_TIMEOUT_MS
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QAbstractButton, QComboBox, QMessageBox
-
-from conftest import RUN_TIMEOUT_MS
 
 
 def points(window, metric):

@@ -9,11 +9,10 @@ import subprocess
 import sys
 
 import pytest
+from conftest import LOAD_TIMEOUT_MS, RUN_TIMEOUT_MS
 from PySide6.QtWidgets import QApplication, QFileDialog, QMessageBox
 
 from studio.gui.versions.project_files import autosave_folder
-
-from conftest import LOAD_TIMEOUT_MS, RUN_TIMEOUT_MS
 
 
 @pytest.fixture
@@ -46,8 +45,8 @@ def test_out_of_memory_in_a_job_is_a_dialog_and_the_window_lives_on(studio, run_
 
 def test_a_job_process_killed_by_the_system_is_a_dialog_and_the_window_lives_on(studio, run_sheet, qtbot, monkeypatch, dialogs):
     """Jobs run in a child process: the out-of-memory killer takes that process, not the window."""
-    from studio.core.project import steps
     from studio.core.process.jobs import Progress
+    from studio.core.project import steps
 
     window, session = studio, studio.compression.session
     before, pids = session.version, []

@@ -13,8 +13,8 @@ from studio.gui.inspect.graph_view import EMPTY_HINT, GraphView  # noqa: E402
 
 @pytest.fixture(scope="module")
 def lenet():
-    from studio.core.project.analysis import open_model
     from studio.core.process.jobs import run_to_end
+    from studio.core.project.analysis import open_model
 
     return run_to_end(open_model("sample:lenet-5"))
 

@@ -7,8 +7,8 @@ import pytest
 import torch
 from PySide6.QtCore import QTimer
 
-from studio.gui.run.live_charts import CHARTS, LiveCharts
 from studio.gui.common.stall_probe import StallProbe
+from studio.gui.run.live_charts import CHARTS, LiveCharts
 
 
 def test_the_probe_sees_a_blocked_event_loop(qtbot):

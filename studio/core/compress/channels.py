@@ -11,8 +11,8 @@ import torch
 import torch_pruning as tp
 
 from studio.core.errors import StudioError, first_line
-from studio.core.formats.model import Format, Model, TensorSpec
 from studio.core.formats.examples import example_inputs
+from studio.core.formats.model import Format, Model, TensorSpec
 from studio.core.inspect.prunable import excluded
 from studio.core.process.locks import MODULE_LOCK
 

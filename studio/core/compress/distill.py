@@ -11,16 +11,16 @@ from dataclasses import replace
 
 import torch
 
-from studio.core.formats import samples
-from studio.core.evaluate.data import DataSet
-from studio.core.errors import StudioError
+from studio.core.compress.channels import channels
 from studio.core.compress.finetune import evaluator, single_input
-from studio.core.process.jobs import NO_CANCEL, CancelToken, Job, Progress
+from studio.core.compress.train import train
+from studio.core.errors import StudioError
+from studio.core.evaluate.data import DataSet
+from studio.core.evaluate.runtime import predict
+from studio.core.formats import samples
 from studio.core.formats.load import load_model
 from studio.core.formats.model import Format, Model, TensorSpec
-from studio.core.evaluate.runtime import predict
-from studio.core.compress.train import train
-from studio.core.compress.channels import channels
+from studio.core.process.jobs import NO_CANCEL, CancelToken, Job, Progress
 
 
 def make_student(teacher: Model, spec: dict, trust: bool = False) -> Model:

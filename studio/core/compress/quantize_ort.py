@@ -13,18 +13,18 @@ from pathlib import Path
 import onnx
 import onnx.version_converter
 
+from studio.core.errors import StudioError, first_line
 from studio.core.evaluate.data import DataSet
 from studio.core.evaluate.feeds import batches
-from studio.core.errors import StudioError, first_line
-from studio.core.formats.to_onnx import quiet, to_onnx
-from studio.core.process.jobs import NO_CANCEL, CancelToken, Cancelled
+from studio.core.evaluate.runtime import ort_errors_only, ort_session
 from studio.core.formats.load_onnx import full_onnx
 from studio.core.formats.model import Model
 from studio.core.formats.onnx_constants import constants_to_initializers
+from studio.core.formats.to_onnx import quiet, to_onnx
 from studio.core.inspect.layers import LAYER_OPS
 from studio.core.inspect.precision import already_quantized
 from studio.core.inspect.prunable import excluded
-from studio.core.evaluate.runtime import ort_errors_only, ort_session
+from studio.core.process.jobs import NO_CANCEL, Cancelled, CancelToken
 
 CALIBRATIONS = ("minmax", "entropy", "percentile")
 CALIBRATION_BATCH = 32

@@ -12,12 +12,12 @@ from dataclasses import asdict, dataclass, replace
 import numpy as np
 import onnx
 
-from studio.core.evaluate.data import DataSet
-from studio.core.process.jobs import NO_CANCEL, CancelToken, Job, Progress, offset
-from studio.core.evaluate.metrics import accuracy, class_output, fidelity
-from studio.core.formats.model import Model
 from studio.core.compress.quantize_ort import Prepared, Settings, aliases, prepared, quantize_prepared
+from studio.core.evaluate.data import DataSet
+from studio.core.evaluate.metrics import accuracy, class_output, fidelity
 from studio.core.evaluate.runtime import predict
+from studio.core.formats.model import Model
+from studio.core.process.jobs import NO_CANCEL, CancelToken, Job, Progress, offset
 
 EXAMPLES = 256  # test examples each trial is measured on
 TRIAL_SAMPLES = 64  # static calibration examples per trial

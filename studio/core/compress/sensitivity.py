@@ -11,14 +11,14 @@ import onnx
 import torch
 from onnx import numpy_helper
 
+from studio.core.compress.prune import magnitude_masks
 from studio.core.evaluate.data import DataSet
-from studio.core.process.jobs import NO_CANCEL, CancelToken, Job, Progress
 from studio.core.evaluate.metrics import accuracy, class_output, fidelity
+from studio.core.evaluate.runtime import predict
 from studio.core.formats.load_onnx import full_onnx
 from studio.core.formats.model import Model
-from studio.core.compress.prune import magnitude_masks
 from studio.core.inspect.prunable import prunable_onnx, prunable_torch
-from studio.core.evaluate.runtime import predict
+from studio.core.process.jobs import NO_CANCEL, CancelToken, Job, Progress
 
 LEVELS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
 MAX_EXAMPLES = 1000

@@ -15,16 +15,17 @@ from pathlib import Path
 
 import numpy as np
 
-from studio.core.evaluate.data import DataSet
-from studio.core.deliver.verdict import latency_lines
 from studio.core.deliver.export import onnx_files, sparse_initializers, write_checked, zip_path
+from studio.core.deliver.verdict import latency_lines
+from studio.core.evaluate.data import DataSet
+from studio.core.evaluate.feeds import random_examples
+from studio.core.evaluate.latency import BUDGET_S, latency
+from studio.core.evaluate.measure import zipped
+from studio.core.evaluate.metrics import evaluate, scored
+from studio.core.evaluate.runtime import predict_outputs, runtime_name
+from studio.core.formats.model import Model
 from studio.core.formats.to_onnx import to_onnx
 from studio.core.process.jobs import NO_CANCEL, CancelToken, Job, Progress
-from studio.core.evaluate.measure import zipped
-from studio.core.evaluate.latency import BUDGET_S, latency
-from studio.core.evaluate.metrics import evaluate, scored
-from studio.core.formats.model import Model
-from studio.core.evaluate.runtime import predict_outputs, runtime_name
 
 LATENCY_BATCHES = (1, 256)
 LATENCY_THREADS = os.cpu_count() or 1
@@ -38,9 +39,8 @@ def export_version(model: Model, path: Path, data: DataSet | None, device: str =
     started from, to state the export's fidelity to it."""
     yield Progress(0, 4, "exporting to ONNX")
     example = None if data is None else data.example_for(model.inputs)
-    exported = to_onnx(model, opset, example)
-    if sparse:
-        exported = sparse_initializers(exported)
+    dense = to_onnx(model, opset, example)
+    exported = sparse_initializers(dense) if sparse else dense
     cancel.check()
     yield Progress(1, 4, "checking the file against the version it came from")
     metrics: dict = {"parity": parity(model, exported, data, device)}
@@ -51,13 +51,15 @@ def export_version(model: Model, path: Path, data: DataSet | None, device: str =
     cancel.check()
     # the source is timed the same way in the same run: the export's speed-up is measured, not assumed
     start = original if original is not None else model
-    source = to_onnx(start, opset, None if data is None else data.example_for(start.inputs))
+    # exporting the version it started from: the export is its own source, exported and timed once
+    source = dense if start is model else to_onnx(start, opset, None if data is None else data.example_for(start.inputs))
     metrics["source_size_bytes"] = start.size_bytes if start.onnx is not None else source.onnx.ByteSize()  # as a file
     for i, b in enumerate(LATENCY_BATCHES):
         yield Progress(2 + i / len(LATENCY_BATCHES), 4, f"measuring latency in ONNX Runtime at batch {b} "
                        f"(at most {4 * BUDGET_S:.0f} s)")
-        metrics.setdefault("latency", []).append(latency(exported, data, b, LATENCY_THREADS))
-        metrics.setdefault("source_latency", []).append(latency(source, data, b, LATENCY_THREADS))
+        timed = latency(exported, data, b, LATENCY_THREADS)
+        metrics.setdefault("latency", []).append(timed)
+        metrics.setdefault("source_latency", []).append(timed if source is dense else latency(source, data, b, LATENCY_THREADS))
         cancel.check()
     metrics["speedup"] = speedup(metrics["source_latency"], metrics["latency"])
     yield Progress(3, 4, f"writing {path.name}")
@@ -83,7 +85,7 @@ def parity(source: Model, exported: Model, data: DataSet | None, device: str = "
         test = data.test().subset(slice(0, PARITY_EXAMPLES))
         x, inputs = test.shaped_for(source.inputs).x, f"{len(test)} examples of the test split of {data.name}"
     else:
-        x, inputs = _random_inputs(source), "8 random examples (no data chosen)"
+        x, inputs = random_examples(source.inputs, 8), "8 random examples (no data chosen)"
     references = predict_outputs(source, x, device)
     outs = predict_outputs(exported, x, device)
     out, reference = outs[0], references[0]
@@ -100,15 +102,6 @@ def speedup(source: list[dict], exported: list[dict]) -> float | None:
     """How many times faster the export runs than its source at the largest batch both timed (< 1: slower)."""
     pairs = [(s["latency_ms"], e["latency_ms"]) for s, e in zip(source, exported) if "latency_ms" in s and "latency_ms" in e]
     return pairs[-1][0] / pairs[-1][1] if pairs and pairs[-1][1] > 0 else None
-
-
-def _random_inputs(model: Model, batch: int = 8) -> dict[str, np.ndarray]:
-    rng = np.random.default_rng(0)
-    out = {}
-    for spec in model.inputs:
-        shape = [batch, *(d if isinstance(d, int) else 1 for d in (spec.shape or (None,))[1:])]
-        out[spec.name] = rng.random(shape, dtype=np.float32) if spec.dtype == "float32" else np.zeros(shape, spec.dtype)
-    return out
 
 
 def card_paths(path: Path) -> tuple[Path, Path]:

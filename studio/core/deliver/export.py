@@ -16,9 +16,9 @@ import onnx
 from onnx import numpy_helper
 
 from studio.core.errors import StudioError, first_line
+from studio.core.evaluate.measure import zipped
 from studio.core.formats.load_onnx import full_onnx
 from studio.core.formats.model import Model
-from studio.core.evaluate.measure import zipped
 
 
 def sparse_initializers(model: Model) -> Model:

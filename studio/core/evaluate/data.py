@@ -13,9 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
-from studio.core.formats import samples
 from studio.core.errors import StudioError, first_line
 from studio.core.evaluate.feeds import batch_axes, cast_for, examples, is_constant, is_fixed
+from studio.core.formats import samples
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 LABEL_COLUMNS = ("label", "labels", "target", "class", "y")
@@ -66,13 +66,18 @@ class DataSet:
         return DataSet(self.name, x, self.y, self.classes, self.output)
 
 
+def labeled_spec(spec) -> bool:
+    """Whether a data spec uses its labels: a plain path does; `{labels: none}` (or no, false) does not."""
+    return not isinstance(spec, dict) or str(spec.get("labels", "yes")).lower() not in ("none", "no", "false")
+
+
 def load_data(spec, image_size: tuple[int, int] | None = None, grayscale: bool = False) -> DataSet:
     """spec: 'sample:NAME', a path (folder, .npz, .csv), or {path: …, labels: none}."""
     labeled, output = True, None
     if isinstance(spec, dict):
         if "path" not in spec:
             raise StudioError("data: needs a 'path'")
-        labeled = str(spec.get("labels", "yes")).lower() not in ("none", "no", "false")
+        labeled = labeled_spec(spec)
         output = None if spec.get("output") is None else str(spec["output"])
         spec = spec["path"]
     spec = str(spec)

@@ -102,3 +102,15 @@ def examples_axis(out: np.ndarray, fed: int) -> int:
     if out.ndim == 0 or out.shape[0] == fed:
         return 0
     return next((k for k, d in enumerate(out.shape) if d == fed), 0)
+
+
+def random_examples(inputs: list[TensorSpec], batch: int) -> dict[str, np.ndarray]:
+    """Examples of the declared shapes where no data was chosen (unknown sizes 1): uniform values for
+    float inputs, zeros for integer ones. Only for checks that say so, never for a reported accuracy."""
+    rng = np.random.default_rng(0)
+    out = {}
+    for spec in inputs:
+        dtype = DTYPES.get(spec.dtype, np.float32)
+        shape = (batch, *(d if is_fixed(d) else 1 for d in (spec.shape or (None,))[1:]))
+        out[spec.name] = rng.random(shape).astype(dtype) if np.dtype(dtype).kind == "f" else np.zeros(shape, dtype)
+    return out

@@ -10,7 +10,7 @@ import time
 import numpy as np
 
 from studio.core.evaluate.data import DataSet
-from studio.core.evaluate.feeds import DTYPES, batches, fixed_batch, is_fixed
+from studio.core.evaluate.feeds import batches, fixed_batch, is_fixed, random_examples
 from studio.core.evaluate.runtime import home_device, ort_session, run_module
 from studio.core.formats.model import Model
 
@@ -29,13 +29,7 @@ def latency(model: Model, data: DataSet | None, batch: int, threads: int | None 
     session = ort_session(model, "cpu", threads)
     names = {i.name for i in session.get_inputs()}
     feed = {k: v for k, v in feed.items() if k in names}
-    for _ in range(WARMUP):
-        session.run(None, feed)
-    times, start = [], time.perf_counter()
-    while len(times) < runs and (len(times) < MIN_RUNS or time.perf_counter() - start < budget_s):
-        t = time.perf_counter()
-        session.run(None, feed)
-        times.append((time.perf_counter() - t) * 1000)
+    times = _timed(lambda: session.run(None, feed), WARMUP, runs, budget_s)
     fed = fixed_batch(model) or batch  # _feed built a batch of exactly this many
     return {"latency_ms": statistics.median(times), "runtime": "onnxruntime CPUExecutionProvider", "batch": fed,
             "threads": threads or session.get_session_options().intra_op_num_threads or "default", "runs": len(times),
@@ -45,7 +39,7 @@ def latency(model: Model, data: DataSet | None, batch: int, threads: int | None 
 def _feed(model: Model, data: DataSet | None, batch: int):
     batch = fixed_batch(model) or batch
     if data is not None:
-        pool = data.test() if len(data.test()) else data
+        pool = _pool(data)
         x = pool.shaped_for(model.inputs).x
         n = len(pool)
         order = np.arange(batch) % n  # real examples, repeated to fill the batch
@@ -53,12 +47,7 @@ def _feed(model: Model, data: DataSet | None, batch: int):
         return next(batches(model, x, batch))[1], f"{min(batch, n)} examples of {data.name}" + (" repeated" if batch > n else "")
     if not model.inputs or any(not s.shape or any(not is_fixed(d) for d in s.shape[1:]) for s in model.inputs):
         return None, "choose data: the model's input sizes are not all fixed, and latency is timed on real shapes"
-    rng = np.random.default_rng(0)
-    x = {}
-    for s in model.inputs:
-        dtype = DTYPES.get(s.dtype, np.float32)
-        shape = (batch, *s.shape[1:])
-        x[s.name] = rng.standard_normal(shape).astype(dtype) if np.dtype(dtype).kind == "f" else np.zeros(shape, dtype)
+    x = random_examples(model.inputs, batch)
     return next(batches(model, x, batch))[1], "random values of the declared shapes (no data chosen)"
 
 
@@ -70,8 +59,7 @@ VERSION_WARMUP = 5
 def version_latency(model: Model, data: DataSet, device: str = "cpu") -> dict:
     """A version's latency at batch 1 on one example of the data, in the runtime it runs in (ONNX
     Runtime for ONNX, PyTorch for a module): what the Versions table compares with the original's."""
-    pool = data.test() if len(data.test()) else data
-    feed = next(batches(model, pool.subset(slice(0, 1)).shaped_for(model.inputs).x, 1))[1]
+    feed = next(batches(model, _pool(data).subset(slice(0, 1)).shaped_for(model.inputs).x, 1))[1]
     if model.onnx is not None:
         session = ort_session(model, device)
         names = {i.name for i in session.get_inputs()}
@@ -81,13 +69,7 @@ def version_latency(model: Model, data: DataSet, device: str = "cpu") -> dict:
         call = lambda: run_module(model.module, feed, device)  # noqa: E731
     home = None if model.module is None else home_device(model.module)
     try:
-        for _ in range(VERSION_WARMUP):
-            call()
-        times, start = [], time.perf_counter()
-        while len(times) < VERSION_RUNS and (len(times) < MIN_RUNS or time.perf_counter() - start < VERSION_BUDGET_S):
-            t = time.perf_counter()
-            call()
-            times.append((time.perf_counter() - t) * 1000)
+        times = _timed(call, VERSION_WARMUP, VERSION_RUNS, VERSION_BUDGET_S)
     finally:
         if home is not None:
             model.module.to(home)  # versions live on the CPU
@@ -99,3 +81,22 @@ def relative_speed(metrics: dict, original: dict) -> float | None:
     if "latency_ms" not in metrics or "latency_ms" not in original or metrics.get("runtime") != original.get("runtime"):
         return None
     return original["latency_ms"] / metrics["latency_ms"] if metrics["latency_ms"] > 0 else None
+
+
+def _timed(call, warmup: int, runs: int, budget_s: float) -> list[float]:
+    """Milliseconds of each timed call: after `warmup` calls, up to `runs` of them, stopping once
+    `budget_s` has passed (but never before MIN_RUNS)."""
+    for _ in range(warmup):
+        call()
+    times, start = [], time.perf_counter()
+    while len(times) < runs and (len(times) < MIN_RUNS or time.perf_counter() - start < budget_s):
+        t = time.perf_counter()
+        call()
+        times.append((time.perf_counter() - t) * 1000)
+    return times
+
+
+def _pool(data: DataSet) -> DataSet:
+    """The examples latency is timed on: the test split, or all of the data when it has none."""
+    test = data.test()
+    return test if len(test) else data

@@ -11,12 +11,12 @@ from concurrent.futures import ThreadPoolExecutor
 
 import torch
 
-from studio.core.inspect.layers import layers_of
 from studio.core.formats.load_onnx import full_onnx
 from studio.core.formats.model import Model
+from studio.core.inspect.layers import layers_of
 from studio.core.inspect.prunable import weight_sparsity
-from studio.core.process.threads import job_threads
 from studio.core.inspect.stats import model_stats
+from studio.core.process.threads import job_threads
 
 
 def zipped(name: str, data: bytes) -> bytes:

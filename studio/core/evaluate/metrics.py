@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from studio.core.evaluate.data import DataSet
-from studio.core.formats.model import Model
 from studio.core.errors import StudioError
+from studio.core.evaluate.data import DataSet
 from studio.core.evaluate.runtime import predict_outputs, runtime_name
+from studio.core.formats.model import Model
 
 
 def accuracy(logits: np.ndarray, labels: np.ndarray) -> float:

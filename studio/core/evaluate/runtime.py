@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-
 import numpy as np
 import torch
 
 from studio.core.errors import StudioError, first_line
-from studio.core.formats.load_onnx import full_onnx
 from studio.core.evaluate.feeds import batches, examples_axis, fixed_batch
+from studio.core.formats.load_onnx import full_onnx
 from studio.core.formats.model import Model
 from studio.core.process.locks import MODULE_LOCK
 from studio.core.process.threads import thread_budget

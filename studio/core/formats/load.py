@@ -5,8 +5,8 @@ from __future__ import annotations
 import zipfile
 from pathlib import Path
 
-from studio.core.formats import samples
 from studio.core.errors import StudioError
+from studio.core.formats import samples
 from studio.core.formats.model import Format, Model, TensorSpec
 
 PICKLE_MAGIC = 0x80
@@ -74,9 +74,7 @@ def _load_file(path: Path, source: str, trust: bool, responsive: bool) -> Model:
     with path.open("rb") as f:
         head = f.read(16)
 
-    from studio.core.formats import load_onnx
-
-    from studio.core.formats import load_torch
+    from studio.core.formats import load_onnx, load_torch
 
     if zipfile.is_zipfile(path):
         kind = _zip_kind(path, source)

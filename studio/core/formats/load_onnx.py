@@ -16,10 +16,8 @@ from studio.core.errors import StudioError, first_line
 from studio.core.formats import model as model_module
 from studio.core.formats.model import Format, Model, TensorSpec
 from studio.core.process.isolated import isolated
-from studio.core.process.locks import INLINE_LOCK
 from studio.core.process.jobs import NO_CANCEL, run_to_end
-
-
+from studio.core.process.locks import INLINE_LOCK
 
 
 def load_onnx(path: Path, source: str, responsive: bool = False) -> Model:

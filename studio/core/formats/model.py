@@ -6,7 +6,6 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
-
 CHILD_READ_BYTES = 64 << 20  # a window's files larger than this are read by a forked child (see load_onnx, torchscript_apart)
 
 

@@ -19,7 +19,6 @@ from studio.core.formats.examples import example_inputs
 from studio.core.formats.model import Format, Model, TensorSpec
 from studio.core.process.locks import MODULE_LOCK
 
-
 DEFAULT_OPSET = 17
 
 

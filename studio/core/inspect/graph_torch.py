@@ -7,8 +7,8 @@ import torch
 import torch.fx
 
 from studio.core.errors import first_line
-from studio.core.inspect.graph import Graph
 from studio.core.formats.model import Model
+from studio.core.inspect.graph import Graph
 from studio.core.process.locks import MODULE_LOCK
 
 # TorchScript nodes that only bundle or unbundle values: edges pass through them.

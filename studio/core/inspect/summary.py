@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from studio.core.inspect.graph import Graph
-
-from studio.core.inspect.model_graph import graph_of
-from studio.core.inspect.layers import layers_of
 from studio.core.formats.model import OPERATIONS, Model
+from studio.core.inspect.graph import Graph
+from studio.core.inspect.layers import layers_of
+from studio.core.inspect.model_graph import graph_of
 from studio.core.inspect.stats import WeightStats, layer_stats, model_stats
 
 

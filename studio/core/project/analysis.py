@@ -5,15 +5,14 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from studio.core.inspect.graph import Graph
-
-from studio.core.inspect.model_graph import graph_of
-from studio.core.process.jobs import NO_CANCEL, CancelToken, Job, Progress
-from studio.core.inspect.layers import Layer, layers_of
 from studio.core.formats.load import load_model
 from studio.core.formats.model import Model
+from studio.core.inspect.graph import Graph
+from studio.core.inspect.layers import Layer, layers_of
+from studio.core.inspect.model_graph import graph_of
 from studio.core.inspect.precision import OpPrecision, quantized_ops
 from studio.core.inspect.stats import Histogram, WeightStats, histogram, layer_stats, weight_stats
+from studio.core.process.jobs import NO_CANCEL, CancelToken, Job, Progress
 
 
 @dataclass

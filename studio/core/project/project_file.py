@@ -6,7 +6,6 @@ so a crash loses at most the operation that was running."""
 from __future__ import annotations
 
 import contextlib
-
 import json
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -14,17 +13,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from studio.core.errors import StudioError, first_line
 from studio.core.deliver.export import atomic_write
+from studio.core.errors import StudioError, first_line
+from studio.core.formats.examples import example_inputs
 from studio.core.formats.load import load_model
 from studio.core.formats.load_onnx import full_onnx
-from studio.core.formats.model import Format, Model
-from studio.core.project.recipe import StepResult
-from studio.core.process.locks import MODULE_LOCK
-from studio.core.project.versions import History, Version
+from studio.core.formats.model import Format, Model, TensorSpec
 from studio.core.formats.rebuild import fit_to_state_dict
-from studio.core.formats.model import TensorSpec
-from studio.core.formats.examples import example_inputs
+from studio.core.process.locks import MODULE_LOCK
+from studio.core.project.recipe import StepResult
+from studio.core.project.versions import History, Version
 
 PROJECT_FILE = "project.json"
 FORMAT_VERSION = 1

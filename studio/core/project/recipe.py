@@ -11,22 +11,21 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from studio.core.evaluate.data import DataSet, load_data
+from studio.core.deliver.deploy import export_version
 from studio.core.errors import StudioError, first_line
-from studio.core.process.jobs import NO_CANCEL, CancelToken, Job, Progress, offset
-from studio.core.inspect.layers import layers_of
+from studio.core.evaluate.data import DataSet, load_data
+from studio.core.evaluate.latency import relative_speed, version_latency
+from studio.core.evaluate.measure import size_metrics
+from studio.core.evaluate.metrics import accuracy, fidelity, scored
+from studio.core.evaluate.runtime import resolve_device, runtime_name
 from studio.core.formats.load import load_model
 from studio.core.formats.model import Model
-from studio.core.project.schema import Field, validate
+from studio.core.inspect.layers import layers_of
 from studio.core.inspect.stats import model_stats
-from studio.core.project.steps import OPS, Context
 from studio.core.process.distributed import init_from_environment, is_main_process
-from studio.core.evaluate.runtime import resolve_device
-from studio.core.evaluate.runtime import runtime_name
-from studio.core.evaluate.latency import relative_speed, version_latency
-from studio.core.evaluate.metrics import accuracy, fidelity, scored
-from studio.core.evaluate.measure import size_metrics
-from studio.core.deliver.deploy import export_version
+from studio.core.process.jobs import NO_CANCEL, CancelToken, Job, Progress, offset
+from studio.core.project.schema import Field, validate
+from studio.core.project.steps import OPS, Context
 
 TOP_LEVEL = ("model", "data", "device", "steps", "export")
 EXPORT_FIELDS = {

@@ -6,10 +6,10 @@ from pathlib import Path
 
 from studio.core.deliver.export import atomic_write
 from studio.core.inspect.layers import layers_of
-from studio.core.project.pareto import pareto_front
-from studio.core.project.project_file import Project
 from studio.core.inspect.stats import layer_stats
 from studio.core.inspect.summary import human_bytes
+from studio.core.project.pareto import pareto_front
+from studio.core.project.project_file import Project
 
 
 def score(metrics: dict) -> tuple[str, float] | None:

@@ -9,17 +9,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from studio.core.evaluate.data import DataSet
-from studio.core.errors import StudioError
-from studio.core.process.jobs import CancelToken, Job, Progress, offset
-from studio.core.formats.model import Model
+from studio.core.compress import prune
+from studio.core.compress.channels import channels
+from studio.core.compress.distill import distill, make_student
+from studio.core.compress.finetune import finetune
 from studio.core.compress.quantize import quantize
 from studio.core.compress.quantize_ort import CALIBRATIONS, MODES, Settings
+from studio.core.errors import StudioError
+from studio.core.evaluate.data import DataSet
+from studio.core.formats.model import Model
+from studio.core.process.jobs import CancelToken, Job, Progress, offset
 from studio.core.project.schema import Field, validate
-from studio.core.compress.finetune import finetune
-from studio.core.compress.distill import distill, make_student
-from studio.core.compress.channels import channels
-from studio.core.compress import prune
 
 
 @dataclass

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from studio.core.errors import StudioError
 from studio.core.evaluate.data import load_data
 from studio.core.formats.model import Model
+from studio.core.inspect.layers import layers_of
 from studio.core.process.isolated import isolated
 from studio.core.process.jobs import Job, Progress, run_to_end
 from studio.core.project.analysis import ModelInfo, analyze
@@ -20,7 +21,6 @@ from studio.core.project.project_file import Project
 from studio.core.project.recipe import StepResult, run_steps, step_metrics, with_speed
 from studio.core.project.steps import Context
 from studio.core.project.versions import History, Version
-from studio.core.inspect.layers import layers_of
 
 
 @dataclass

@@ -10,20 +10,18 @@ from PySide6.QtCore import QObject, QStandardPaths, Qt, QTimer
 from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import QMenu
 
-from studio.gui.common import dialogs
-
-from studio.gui.common import metric_text
-from studio.gui.versions.compare import Compare
+from studio.gui.common import dialogs, metric_text
+from studio.gui.common.placeholder import Placeholder
 from studio.gui.compress.compress_sheet import CompressSheet
 from studio.gui.compress.data_picker import DataPicker
 from studio.gui.compress.distill_panel import DistillPanel
-from studio.gui.versions.export_dialog import ExportDialog
-from studio.gui.common.placeholder import Placeholder
-from studio.gui.versions.project_files import ProjectFiles, file_stem
 from studio.gui.compress.prune_panel import PrunePanel, sensitivity_job
 from studio.gui.compress.quantize_panel import QuantizePanel
 from studio.gui.run.run_dock import RunDock
 from studio.gui.run.session import Session
+from studio.gui.versions.compare import Compare
+from studio.gui.versions.export_dialog import ExportDialog
+from studio.gui.versions.project_files import ProjectFiles, file_stem
 from studio.gui.versions.versions_panel import VersionsPanel
 
 if TYPE_CHECKING:
@@ -206,9 +204,10 @@ class Compression(QObject):
 
                 data = "sample:" + SAMPLE_MODELS[source.removeprefix("sample:")].data
             elif isinstance(data, dict) and data.get("output") not in {o.name for o in info.model.outputs}:
+                from studio.core.evaluate.data import labeled_spec
                 from studio.core.project.workspace import with_output  # the output named was the last model's
 
-                data = with_output(data, None, labeled=str(data.get("labels", "yes")).lower() not in ("none", "no", "false"))
+                data = with_output(data, None, labeled=labeled_spec(data))
             self.session.begin(info.model, data)
             self.window.model_dock.raise_()
         self.picker.set_outputs(info.model.outputs)
@@ -222,8 +221,8 @@ class Compression(QObject):
         capped at all cores but one, which the window keeps."""
         import torch
 
-        from studio.core.process.threads import leave_a_core
         from studio.core.formats.samples import SAMPLE_DATA
+        from studio.core.process.threads import leave_a_core
 
         leave_a_core()
 

@@ -19,8 +19,8 @@ from PySide6.QtWidgets import (
 )
 
 from studio.core.errors import StudioError
-from studio.gui.compress.compress_sheet import Sheet
 from studio.gui.common.option_form import OptionForm, Row, slider_for
+from studio.gui.compress.compress_sheet import Sheet
 
 if TYPE_CHECKING:
     from studio.core.project.analysis import ModelInfo

@@ -8,14 +8,14 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QCheckBox, QGroupBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout
 
+from studio.gui.common.option_form import OptionForm, Row
 from studio.gui.compress.compress_sheet import Sheet, weighted_layers
 from studio.gui.compress.layer_picks import LayerPicks
-from studio.gui.common.option_form import OptionForm, Row
 from studio.gui.compress.sensitivity_chart import SensitivityChart
 
 if TYPE_CHECKING:
-    from studio.core.project.analysis import ModelInfo
     from studio.core.compress.sensitivity import Sensitivity
+    from studio.core.project.analysis import ModelInfo
 
 BUYS = {
     "magnitude": "Smaller once zipped — not faster in ONNX Runtime, which runs dense kernels.",
@@ -137,8 +137,8 @@ class PrunePanel(Sheet):
 
 def sensitivity_job(model, spec, device: str, cancel):
     """The Analyse sensitivity job, run by the session on its data (in a child process)."""
-    from studio.core.errors import StudioError
     from studio.core.compress.sensitivity import sensitivity
+    from studio.core.errors import StudioError
     from studio.core.project.workspace import with_data
 
     if spec is None:

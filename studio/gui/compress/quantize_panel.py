@@ -9,13 +9,13 @@ from typing import TYPE_CHECKING
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QAbstractItemView, QGroupBox, QHeaderView, QLabel, QTableWidget, QTableWidgetItem, QVBoxLayout
 
+from studio.gui.common.option_form import OptionForm, Row
 from studio.gui.compress.compress_sheet import Sheet, weighted_layers
 from studio.gui.compress.layer_picks import LayerPicks
-from studio.gui.common.option_form import OptionForm, Row
 
 if TYPE_CHECKING:
-    from studio.core.project.analysis import ModelInfo
     from studio.core.inspect.precision import OpPrecision
+    from studio.core.project.analysis import ModelInfo
 
 # what a mode can buy, not a promise: size and speed are measured on the result
 BUYS = {

@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PySide6.QtWidgets import QSizePolicy, QVBoxLayout, QWidget
 
-from studio.gui.inspect.histogram_view import HistogramView
 from studio.gui.common.placeholder import placeholder_in
 from studio.gui.common.value_form import ValueForm
+from studio.gui.inspect.histogram_view import HistogramView
 
 if TYPE_CHECKING:
     from studio.core.inspect.layers import Layer, Quantized

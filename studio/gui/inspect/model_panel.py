@@ -8,17 +8,17 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFrame, QLabel, QScrollArea, QSplitter, QVBoxLayout, QWidget
 
-from studio.gui.inspect.histogram_view import HistogramView
 from studio.gui.common.metric_text import shape_text
 from studio.gui.common.placeholder import placeholder_in
 from studio.gui.common.value_form import ValueForm
+from studio.gui.inspect.histogram_view import HistogramView
 
 REFUSED = "#c92a2a"
 EMPTY = "The open model's format, inputs, size and what can be done with it will show here."
 
 if TYPE_CHECKING:
-    from studio.core.project.analysis import ModelInfo
     from studio.core.formats.model import TensorSpec
+    from studio.core.project.analysis import ModelInfo
 
 FIELDS = [  # label, tooltip
     ("Model", "The file or sample that was opened"),

@@ -100,8 +100,8 @@ class WeightHeatmap(QWidget):
 
 
 def _map_job(weight: np.ndarray, cancel):
-    from studio.core.process.jobs import Progress
     from studio.core.inspect.weight_map import weight_map
+    from studio.core.process.jobs import Progress
 
     yield Progress(0, 1, "mapping the weights")
     return weight_map(weight)

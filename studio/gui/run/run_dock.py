@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QVBoxLayout, QWidget
 
-from studio.gui.run.live_charts import LiveCharts
 from studio.gui.common.placeholder import Placeholder
+from studio.gui.run.live_charts import LiveCharts
 
 if TYPE_CHECKING:
     from studio.gui.run.session import Session

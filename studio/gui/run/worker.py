@@ -26,7 +26,7 @@ from collections.abc import Callable
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
-from studio.core.process.jobs import CancelToken, Cancelled, run_to_end
+from studio.core.process.jobs import Cancelled, CancelToken, run_to_end
 
 SWITCH_INTERVAL = 0.0001  # seconds
 

@@ -22,12 +22,10 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
 )
 
-from studio.gui.common import dialogs
-
-from studio.gui.common import metric_text
+from studio.core.deliver.verdict import latency_lines, size_words
+from studio.gui.common import dialogs, metric_text
 from studio.gui.common.widgets import button
 from studio.gui.run.worker import JobRunner
-from studio.core.deliver.verdict import latency_lines, size_words
 
 if TYPE_CHECKING:
     from studio.core.project.versions import Version

@@ -17,8 +17,8 @@ def render_charts(project, folder: Path) -> dict[str, str]:
     """Draw the Pareto chart and the current version's zeros per layer offscreen, saved as PNG files."""
     from studio.core.inspect.layers import layers_of
     from studio.core.inspect.stats import layer_stats
-    from studio.gui.versions.pareto_chart import ParetoChart
     from studio.gui.inspect.sparsity_chart import SparsityChart
+    from studio.gui.versions.pareto_chart import ParetoChart
 
     charts = {}
     pareto = ParetoChart()

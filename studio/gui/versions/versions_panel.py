@@ -21,9 +21,9 @@ from PySide6.QtWidgets import (
 )
 
 from studio.gui.common import metric_text
-from studio.gui.versions.pareto_chart import ParetoChart
 from studio.gui.common.placeholder import placeholder_in
 from studio.gui.common.widgets import button
+from studio.gui.versions.pareto_chart import ParetoChart
 
 if TYPE_CHECKING:
     from studio.core.project.versions import Version

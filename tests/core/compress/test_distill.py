@@ -3,13 +3,13 @@ import os
 import pytest
 import torch.distributed as dist
 
-from studio.core.evaluate.data import load_data
 from studio.core.compress.distill import distill, make_student
 from studio.core.errors import StudioError
+from studio.core.evaluate.data import load_data
+from studio.core.evaluate.metrics import evaluate
+from studio.core.formats.load import load_model
 from studio.core.formats.to_onnx import to_onnx
 from studio.core.process.jobs import run_to_end
-from studio.core.formats.load import load_model
-from studio.core.evaluate.metrics import evaluate
 from studio.core.project.recipe import parse_recipe, run_recipe
 
 

@@ -4,16 +4,16 @@ import pytest
 import torch
 from onnx import numpy_helper
 
-from studio.core.evaluate.data import load_data
-from studio.core.errors import StudioError
-from studio.core.formats.to_onnx import to_onnx
-from studio.core.process.jobs import CancelToken, Cancelled, run_to_end
-from studio.core.formats.load import load_model
-from studio.core.compress.prune import magnitude, magnitude_masks
-from studio.core.inspect.prunable import prunable_torch, weight_sparsity
 from studio.core.compress.channels import channels
-from studio.core.formats.load_onnx import full_onnx
+from studio.core.compress.prune import magnitude, magnitude_masks
+from studio.core.errors import StudioError
+from studio.core.evaluate.data import load_data
 from studio.core.evaluate.runtime import predict
+from studio.core.formats.load import load_model
+from studio.core.formats.load_onnx import full_onnx
+from studio.core.formats.to_onnx import to_onnx
+from studio.core.inspect.prunable import prunable_torch, weight_sparsity
+from studio.core.process.jobs import Cancelled, CancelToken, run_to_end
 
 
 @pytest.fixture(scope="module")

@@ -7,21 +7,21 @@ import onnx
 import pytest
 from onnx import helper, numpy_helper
 
-from studio.core.evaluate.data import DataSet, load_data
-from studio.core.errors import StudioError
-from studio.core.formats.to_onnx import to_onnx
-from studio.core.process.jobs import CancelToken, Cancelled, run_to_end
-from studio.core.formats.load import load_model
-from studio.core.evaluate.metrics import evaluate
-from studio.core.formats.model import Format, Model, TensorSpec
 from studio.core.compress.quantize import quantize
 from studio.core.compress.quantize_advice import suggest_mode
 from studio.core.compress.quantize_ort import MODES
-from studio.core.inspect.precision import quantized_ops
 from studio.core.compress.quantize_sensitivity import quant_sensitivity
-from studio.core.project.recipe import parse_recipe, run_recipe
+from studio.core.errors import StudioError
+from studio.core.evaluate.data import DataSet, load_data
+from studio.core.evaluate.metrics import evaluate
 from studio.core.evaluate.runtime import ort_session
+from studio.core.formats.load import load_model
 from studio.core.formats.load_onnx import full_onnx
+from studio.core.formats.model import Format, Model, TensorSpec
+from studio.core.formats.to_onnx import to_onnx
+from studio.core.inspect.precision import quantized_ops
+from studio.core.process.jobs import Cancelled, CancelToken, run_to_end
+from studio.core.project.recipe import parse_recipe, run_recipe
 
 LAYERS = ["node_conv2d", "node_conv2d_1", "node_linear", "node_linear_1"]  # digits-cnn: conv1, conv2, fc1, fc2
 

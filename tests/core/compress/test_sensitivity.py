@@ -1,10 +1,10 @@
 import pytest
 
+from studio.core.compress.sensitivity import Sensitivity, sensitivity
 from studio.core.evaluate.data import load_data
+from studio.core.formats.load import load_model
 from studio.core.formats.to_onnx import to_onnx
 from studio.core.process.jobs import run_to_end
-from studio.core.formats.load import load_model
-from studio.core.compress.sensitivity import Sensitivity, sensitivity
 
 
 def test_sensitivity_scores_every_layer_at_every_level_and_leaves_the_model():

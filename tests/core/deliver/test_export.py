@@ -8,18 +8,16 @@ import pytest
 import torch
 from torch import nn
 
-from studio.core.deliver import deploy
-
-from studio.core.deliver import export
-from studio.core.evaluate.data import load_data
+from studio.core.compress.prune import magnitude
+from studio.core.deliver import deploy, export
 from studio.core.deliver.deploy import export_version
 from studio.core.errors import StudioError
-from studio.core.formats.to_onnx import to_onnx
-from studio.core.process.jobs import run_to_end
+from studio.core.evaluate.data import load_data
+from studio.core.evaluate.runtime import predict
 from studio.core.formats.load import load_model
 from studio.core.formats.model import Format, Model, TensorSpec
-from studio.core.compress.prune import magnitude
-from studio.core.evaluate.runtime import predict
+from studio.core.formats.to_onnx import to_onnx
+from studio.core.process.jobs import run_to_end
 
 STEPS = [{"prune": {"sparsity": 0.5}}]
 

@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from studio.core.evaluate.data import load_data
 from studio.core.errors import StudioError
+from studio.core.evaluate.data import load_data
 from studio.core.formats.load import load_model
 
 

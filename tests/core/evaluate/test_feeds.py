@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
-
 from real_inputs import fixed_batch_of_one, state_on_axis_one, tokens_and_scalar
+
 from studio.core.errors import StudioError
 from studio.core.evaluate.data import DataSet, load_data
 from studio.core.evaluate.feeds import batch_axes, cast_for

@@ -1,6 +1,6 @@
 import numpy as np
-
 from real_inputs import fixed_batch_of_one, tokens_and_scalar
+
 from studio.core.evaluate.data import DataSet
 from studio.core.evaluate.latency import latency
 

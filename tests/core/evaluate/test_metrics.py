@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
-
 from real_inputs import two_outputs
+
 from studio.core.errors import StudioError
 from studio.core.evaluate.data import DataSet
 from studio.core.evaluate.metrics import class_output, evaluate, fidelity

@@ -1,8 +1,8 @@
 import numpy as np
 import torch
 
-from studio.core.formats.load import load_model
 from studio.core.evaluate.runtime import predict
+from studio.core.formats.load import load_model
 from studio.core.formats.samples import build_sample, sample_input
 
 

@@ -5,19 +5,17 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
-
-from studio.core.formats import model as model_module
 import torch
 from onnx import numpy_helper
+from onnx_cases import constant_node_onnx, external_data_onnx, if_subgraph_onnx, two_layer_onnx
 
 from studio.core.errors import StudioError, TrustRequired
-from studio.core.inspect.layers import layers_of
+from studio.core.formats import model as model_module
 from studio.core.formats.load import load_model, parse_input_shape
 from studio.core.formats.model import Format
 from studio.core.formats.samples import SAMPLE_MODELS, build_sample
+from studio.core.inspect.layers import layers_of
 from studio.core.inspect.stats import model_stats
-
-from onnx_cases import constant_node_onnx, external_data_onnx, if_subgraph_onnx, two_layer_onnx
 
 LENET5_PARAMS = sum(p.numel() for p in build_sample("lenet-5").parameters())
 
@@ -178,8 +176,8 @@ def test_onnx_external_weights_stay_apart_until_an_operation_needs_the_proto(fil
 def test_a_large_onnx_file_opened_for_a_window_is_parsed_apart(tmp_path, monkeypatch):
     """Parsing a proto of hundreds of MB holds Python's lock for a second: a window's open parses it
     in a child process, and the large weights come back outside the proto."""
-    from studio.core.formats import transfer
     from studio.core.evaluate.runtime import predict
+    from studio.core.formats import transfer
 
     path = two_layer_onnx(tmp_path / "mlp.onnx")
     monkeypatch.setattr(model_module, "CHILD_READ_BYTES", 1 << 20)

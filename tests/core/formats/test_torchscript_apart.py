@@ -1,11 +1,10 @@
 import zipfile
 
 import pytest
-
-from studio.core.formats import model as model_module
 import torch
 
 from studio.core.errors import StudioError
+from studio.core.formats import model as model_module
 from studio.core.formats.load import load_model
 
 

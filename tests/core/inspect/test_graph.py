@@ -1,9 +1,8 @@
 import torch
-
-from studio.core.inspect.model_graph import graph_of
-from studio.core.formats.load import load_model
-
 from onnx_cases import if_subgraph_onnx
+
+from studio.core.formats.load import load_model
+from studio.core.inspect.model_graph import graph_of
 
 LENET5_CHAIN = ["Input", "conv1", "pool1", "conv2", "pool2", "flatten", "fc1", "relu", "fc2", "Output"]
 

@@ -1,32 +1,30 @@
 """Jobs run in a forked child: the same events and result as in this process, errors and cancels
 relayed, a child killed by the system reported, and models of every format carried back."""
 
-import subprocess
-import sys
-
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 
 import numpy as np
 import pytest
 import torch
+from onnx_cases import two_layer_onnx
 
-from studio.core.formats import transfer
-from studio.core.process import isolated as iso
-from studio.core.evaluate import runtime
-from studio.core.process import threads
-from studio.core.evaluate.data import load_data
 from studio.core.errors import StudioError
-from studio.core.process.jobs import CancelToken, Cancelled, Progress, run_to_end
+from studio.core.evaluate import runtime
+from studio.core.evaluate.data import load_data
+from studio.core.formats import transfer
 from studio.core.formats.load import load_model
+from studio.core.formats.load_onnx import full_onnx
+from studio.core.process import isolated as iso
+from studio.core.process import threads
+from studio.core.process.jobs import Cancelled, CancelToken, Progress, run_to_end
+from studio.core.process.locks import MODULE_LOCK
 from studio.core.project.recipe import StepResult, run_step
 from studio.core.project.steps import OPS, Context
-from studio.core.process.locks import MODULE_LOCK
-from studio.core.formats.load_onnx import full_onnx
-
-from onnx_cases import two_layer_onnx
 
 pytestmark = pytest.mark.skipif(not iso.FORKS, reason="jobs fork only on Linux")
 

@@ -5,10 +5,10 @@ import threading
 
 import numpy as np
 
-from studio.core.inspect.graph_torch import module_graph
-from studio.core.formats.load import load_model
 from studio.core.evaluate.runtime import predict_module
+from studio.core.formats.load import load_model
 from studio.core.formats.samples import build_sample, sample_input
+from studio.core.inspect.graph_torch import module_graph
 
 
 def test_tracing_a_graph_while_another_thread_runs_a_model():

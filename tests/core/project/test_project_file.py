@@ -4,16 +4,16 @@ import numpy as np
 import pytest
 import torch
 
-from studio.core.evaluate.data import load_data
 from studio.core.errors import StudioError
+from studio.core.evaluate.data import load_data
+from studio.core.formats.load import load_model
+from studio.core.formats.load_onnx import full_onnx
 from studio.core.formats.to_onnx import to_onnx
 from studio.core.process.jobs import CancelToken, run_to_end
-from studio.core.formats.load import load_model
 from studio.core.project.project_file import Project, open_project, save_project
 from studio.core.project.recipe import StepResult, run_step, step_metrics
 from studio.core.project.steps import OPS, Context
 from studio.core.project.versions import History
-from studio.core.formats.load_onnx import full_onnx
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,7 @@
+from studio.core.compress.prune import magnitude
 from studio.core.formats.load import load_model
 from studio.core.project.project_file import Project
 from studio.core.project.recipe import StepResult
-from studio.core.compress.prune import magnitude
 from studio.core.project.report import versions_table, write_report
 from studio.core.project.versions import History
 

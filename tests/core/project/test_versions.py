@@ -1,8 +1,8 @@
 import yaml
 
 from studio.core.evaluate.data import load_data
-from studio.core.process.jobs import CancelToken, run_to_end
 from studio.core.formats.load import load_model
+from studio.core.process.jobs import CancelToken, run_to_end
 from studio.core.project.recipe import StepResult, parse_recipe, run_recipe, run_step, step_metrics
 from studio.core.project.steps import OPS, Context
 from studio.core.project.versions import History

@@ -37,8 +37,8 @@ def test_data_specs_name_the_output_that_holds_the_classes():
 def test_measuring_forks_only_where_the_thread_would_hold_pythons_lock(monkeypatch, onnx, spec, device, forks):
     """An ONNX model run on data is serialised for ONNX Runtime (2.6 s holding the lock at 100M
     parameters): measured in a child. Otherwise on the thread, sparing the window the fork."""
-    from studio.core.formats.to_onnx import to_onnx
     from studio.core.formats.load import load_model
+    from studio.core.formats.to_onnx import to_onnx
 
     model = load_model("sample:lenet-5")
     model = to_onnx(model) if onnx else model
