@@ -10,7 +10,8 @@ cells, ONNX Runtime's `quantize_dynamic` / `quantize_static` called directly on 
 calibration examples; beside the export, ONNX Runtime timing the written file directly on the same
 inputs (the studio's latency must be within ±25 % of it).
 
-Run: `python scripts/make_corpus.py && python benchmarks/bench_real_models.py [--only NAME,NAME]`.
+Run: `python scripts/make_corpus.py && python benchmarks/bench_real_models.py [--only NAME,NAME]` (--only reruns those
+rows and keeps the others of the last run).
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ def main(argv: list[str]) -> None:
     else:
         manifest = json.loads((CORPUS / "manifest.json").read_text())
         only = set(argv[argv.index("--only") + 1].split(",")) if "--only" in argv else None
-        results = {}
+        results = json.loads(saved.read_text()) if only and saved.exists() else {}  # --only reruns those rows
         for entry in manifest:
             if only and entry["name"] not in only:
                 continue
@@ -149,18 +150,21 @@ def probe(name: str) -> None:
     }
     for cell, steps in plans.items():
         t = time.perf_counter()
-        status, result, reason = _run_steps(base, steps, ctx, OPS)
+        status, result, reason, op_s = _run_steps(base, steps, ctx, OPS)
+        studio_s = time.perf_counter() - t
         if status != "ok":
             emit(cell, status, t, reason=reason)
             continue
         m = result.metrics
         size = _onnx_size(result.model)
         text = _metric_text(m) + (f", {size / source_size:.2f}× size" if source_size and size else "")
-        extra = {}
+        extra = {"op_s": round(op_s, 2)}
         if cell in ("dynamic", "static") and model.onnx is not None:
             extra["direct_s"] = _direct_quantize(CORPUS / entry["file"], cell, data, model)
-            text += f", {time.perf_counter() - t:.1f} s (direct {extra['direct_s']:.1f} s)" if extra["direct_s"] else ""
-        emit(cell, "ok", t, text=text, metrics=_plain(m), size_ratio=size / source_size if source_size and size else None, **extra)
+            if extra["direct_s"]:
+                text += f", quantize {op_s:.2f} s (direct {extra['direct_s']:.2f} s) + measure {studio_s - op_s:.1f} s"
+        print("CELL " + json.dumps({"cell": cell, "status": "ok", "s": round(studio_s, 2), "text": text, "metrics": _plain(m),
+                                    "size_ratio": size / source_size if source_size and size else None, **extra}), flush=True)
     t = time.perf_counter()
     try:
         text, more = _export(model, data)
@@ -174,23 +178,32 @@ def _run_steps(base, steps, ctx, OPS):
     from studio.core.process.jobs import run_to_end
     from studio.core.project.recipe import run_step
 
+    """(status, result, reason, seconds of the operations themselves: up to each step's "measuring the new
+    version", so without the accuracy and latency measured after it)."""
     caps = base.model.capabilities()
     need = {"prune": "prune_unstructured", "finetune": "finetune", "quantize": "quantize"}
-    result = base
+    result, op_s = base, 0.0
     for op, options in steps:
         allowed = caps[need[op]]
         if not allowed.allowed:
-            return "refused", None, f"{op}: {allowed.reason}"
-        started = []
+            return "refused", None, f"{op}: {allowed.reason}", 0.0
+        started, t = [], time.perf_counter()
+
+        def seen(p, started=started, t=t):
+            if p.message == "measuring the new version" and not any(isinstance(x, float) for x in started):
+                started.append(time.perf_counter() - t)
+            started.append(p)
+
         try:
             job = run_step(result, op, OPS[op].validate(op, options), ctx)
-            result = run_to_end(job, started.append)
+            result = run_to_end(job, seen)
         except StudioError as e:  # a one-line reason from the studio: refused, before or while it ran
-            return "refused", None, ("" if not started else "while running: ") + str(e)
+            return "refused", None, ("" if not started else "while running: ") + str(e), 0.0
         except Exception as e:  # noqa: BLE001
-            return "FAILED", None, _reason(e)
+            return "FAILED", None, _reason(e), 0.0
+        op_s += next((x for x in started if isinstance(x, float)), time.perf_counter() - t)
         caps = result.model.capabilities()
-    return "ok", result, ""
+    return "ok", result, "", op_s
 
 
 def _export(model, data) -> tuple[str, dict]:
