@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from studio.core.deliver.verdict import latency_lines, size_words, speed_words
+from studio.core.deliver.verdict import latency_lines, size_words, version_lines
 from studio.core.process.distributed import is_main_process
 from studio.core.process.jobs import Progress
 
@@ -46,18 +46,7 @@ class ProgressBar:
 def format_result(result) -> str:
     lines = []
     for i, s in enumerate(result.steps, 1):
-        m = s.metrics
-        parts = [f"{i}. {s.op}: {s.label}", f"parameters {m['nonzero_parameters']:,}/{m['parameters']:,} non-zero",
-                 f"size {m['size_bytes']:,} B (zipped {m['zip_bytes']:,} B)"]
-        if "accuracy" in m:
-            parts.append(f"accuracy {m['accuracy']:.2%}")
-        if "agreement" in m:
-            parts.append(f"agreement {m['agreement']:.2%}")
-        if "speedup" in m:
-            parts.append(f"batch-1 latency {m['latency_ms']:.2f} ms: {speed_words(m['speedup'], 'the original')}")
-        if m.get("size_ratio", 1) > 1.05:
-            parts.append(f"LARGER than the version it came from ({m['size_ratio']:.2f}× its size)")
-        lines.append(", ".join(parts))
+        lines.append(", ".join([f"{i}. {s.op}: {s.label}", *version_lines(s.metrics)]))
     if result.export:
         e = result.export
         source_size = e["metrics"].get("source_size_bytes")

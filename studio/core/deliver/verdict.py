@@ -1,7 +1,31 @@
-"""The export's speed and size against its source, in plain words: a result that is slower or larger
-than where it started says so wherever its numbers are shown (card, export dialog, command line)."""
+"""A version's and an export's numbers in plain words, one wording for the window, the card and the
+command line: a result that is slower or larger than where it started says so wherever it is shown."""
 
 from __future__ import annotations
+
+from studio.core.inspect.summary import human_bytes
+
+
+def version_lines(metrics: dict) -> list[str]:
+    """A version's metrics, one fact per line: size, parameters, accuracy / fidelity, speed, runtime."""
+    lines = []
+    if "size_bytes" in metrics:
+        lines.append(f"size {human_bytes(metrics['size_bytes'])}, zipped {human_bytes(metrics['zip_bytes'])}")
+        if metrics.get("size_ratio", 1) > 1.05:
+            lines.append(f"LARGER than the version it came from ({metrics['size_ratio']:.2f}× its size)")
+    if "parameters" in metrics:
+        lines.append(f"{metrics['parameters']:,} parameters, {metrics['nonzero_parameters']:,} non-zero ({metrics['sparsity']:.1%} zeros)")
+    if "accuracy" in metrics:
+        lines.append(f"accuracy {metrics['accuracy']:.2%} on the test split")
+    if "agreement" in metrics:
+        lines.append(f"agrees with the version it came from on {metrics['agreement']:.2%} of the test split "
+                     f"(SQNR {metrics['sqnr_db']:.1f} dB)")
+    if "latency_ms" in metrics:
+        lines.append(f"{metrics['latency_ms']:.3f} ms per example (batch 1)"
+                     + (f", {speed_words(metrics['speedup'], 'the original')}" if "speedup" in metrics else ""))
+    if "runtime" in metrics:
+        lines.append(f"measured in {metrics['runtime']}")
+    return lines
 
 
 def latency_lines(metrics: dict) -> list[tuple[str, str]]:

@@ -2,13 +2,8 @@
 
 from __future__ import annotations
 
-from studio.core.deliver.verdict import speed_words
-
-
-def human_bytes(n: float) -> str:
-    from studio.core.inspect.summary import human_bytes
-
-    return human_bytes(n)
+from studio.core.deliver.verdict import version_lines
+from studio.core.inspect.summary import human_bytes
 
 
 def score(metrics: dict) -> tuple[str, float] | None:
@@ -20,25 +15,8 @@ def score(metrics: dict) -> tuple[str, float] | None:
 
 
 def summary(metrics: dict) -> str:
-    """Several lines: size, zipped size, zeros, accuracy / fidelity, runtime."""
-    if not metrics:
-        return "Not measured yet."
-    lines = []
-    if "size_bytes" in metrics:
-        lines.append(f"size {human_bytes(metrics['size_bytes'])}, zipped {human_bytes(metrics['zip_bytes'])}")
-        if metrics.get("size_ratio", 1) > 1.05:
-            lines.append(f"LARGER than the version it came from ({metrics['size_ratio']:.2f}× its size)")
-    if "parameters" in metrics:
-        lines.append(f"{metrics['parameters']:,} parameters, {metrics['nonzero_parameters']:,} non-zero ({metrics['sparsity']:.1%} zeros)")
-    if "accuracy" in metrics:
-        lines.append(f"accuracy {metrics['accuracy']:.2%} on the test split")
-    if "agreement" in metrics:
-        lines.append(f"agrees with the version it came from on {metrics['agreement']:.2%} of the test split (SQNR {metrics['sqnr_db']:.1f} dB)")
-    if "latency_ms" in metrics:
-        lines.append(f"{metrics['latency_ms']:.3f} ms per example (batch 1)" + (f", {speed_words(metrics['speedup'], 'the original')}" if "speedup" in metrics else ""))
-    if "runtime" in metrics:
-        lines.append(f"measured in {metrics['runtime']}")
-    return "\n".join(lines)
+    """Several lines: size, zipped size, zeros, accuracy / fidelity, speed, runtime."""
+    return "\n".join(version_lines(metrics)) if metrics else "Not measured yet."
 
 
 def differences(new: dict, old: dict) -> str:
