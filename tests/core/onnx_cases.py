@@ -71,3 +71,22 @@ def two_layer_onnx(path, external: bool = False):
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     onnx.save_model(model, str(path), save_as_external_data=external, location=path.name + ".data", size_threshold=1 << 20)
     return path
+
+
+def tiny_conv_net(path, opset: int = 11, unused: bool = False) -> str:
+    """A conv net whose weights live in Constant nodes, as in graphs converted from Paddle or TensorFlow."""
+    rng = np.random.default_rng(0)
+    shapes = {"w1": (32, 3, 3, 3), "b1": (32,), "w2": (64, 32, 3, 3), "b2": (64,), "fc": (64, 10)}
+    nodes = [helper.make_node("Constant", [], [k], value=numpy_helper.from_array(rng.normal(0, 0.1, s).astype(np.float32), k))
+             for k, s in shapes.items()]
+    nodes += [helper.make_node("Conv", ["x", "w1", "b1"], ["c1"], pads=[1, 1, 1, 1]), helper.make_node("Relu", ["c1"], ["r1"]),
+              helper.make_node("Conv", ["r1", "w2", "b2"], ["c2"], pads=[1, 1, 1, 1]), helper.make_node("Relu", ["c2"], ["r2"]),
+              helper.make_node("GlobalAveragePool", ["r2"], ["p"]), helper.make_node("Flatten", ["p"], ["f"]),
+              helper.make_node("MatMul", ["f", "fc"], ["y"])]
+    extra = [numpy_helper.from_array(np.zeros(3, np.float32), "unused")] if unused else []
+    graph = helper.make_graph(nodes, "tiny", [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, ["n", 3, 8, 8])],
+                              [helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, ["n", 10])], extra)
+    proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    proto.ir_version = 7
+    onnx.save(proto, path)
+    return str(path)

@@ -173,7 +173,7 @@ def prepared(model: Model, mode: str, example: dict | None = None) -> Iterator[P
         folder = Path(tmp)
         path = folder / "float.onnx"
         onnx.save(proto, path)
-        if MODES[mode].preprocess:
+        if _wants_preprocess(mode, proto):
             done = folder / "prepared.onnx"
             proto, more, ok = _preprocess(path, done, proto)
             notes += more
@@ -196,23 +196,23 @@ def _opset_at_least(proto: onnx.ModelProto, opset: int) -> tuple[onnx.ModelProto
 
 
 def _preprocess(src: Path, dst: Path, proto: onnx.ModelProto) -> tuple[onnx.ModelProto, list[str], bool]:
-    """ORT's pre-processing (shape inference; optimisation that folds BatchNormalization into Conv),
-    without its symbolic shape inference when that fails; (proto, notes, whether it was pre-processed)."""
+    """ORT's pre-processing: ONNX shape inference and the optimisation that folds BatchNormalization into
+    Conv; (proto, notes, whether it was pre-processed). Without ORT's symbolic shape inference: on the
+    corpus it changed no quantized result (benchmarks/RESULTS.md) and took seconds, or failed, on most graphs."""
     from onnxruntime.quantization import quant_pre_process
 
-    # ORT's symbolic shape inference writes a debug model into the working folder when it fails
     try:
-        with quiet(""), contextlib.chdir(dst.parent):
-            quant_pre_process(src, dst)
-        return onnx.load(dst), [], True
-    except Exception as e:  # symbolic shape inference fails on many converted graphs
-        reason = first_line(e, 100)
-    try:
-        with quiet(""), contextlib.chdir(dst.parent):
+        with quiet(""), contextlib.chdir(dst.parent):  # ORT may write debug models into the working folder
             quant_pre_process(src, dst, skip_symbolic_shape=True)
-        return onnx.load(dst), [f"ORT pre-processing without symbolic shape inference ({reason})"], True
+        return onnx.load(dst), [], True
     except Exception as e:  # quantization still works without pre-processing
         return proto, [f"ORT pre-processing skipped ({first_line(e, 100)})"], False
+
+
+def _wants_preprocess(mode: str, proto: onnx.ModelProto) -> bool:
+    """Static QDQ always (folded BatchNormalization calibrates as one layer); dynamic only when there is a
+    BatchNormalization to fold: otherwise it changed nothing but the time (seconds on a transformer)."""
+    return MODES[mode].preprocess and (mode != "dynamic" or any(n.op_type == "BatchNormalization" for n in proto.graph.node))
 
 
 def quantize_prepared(prep: Prepared, settings: Settings, exclude: list[str], data: DataSet | None = None,

@@ -1,7 +1,4 @@
-import os
-
 import pytest
-import torch.distributed as dist
 
 from studio.core.compress.distill import distill, make_student
 from studio.core.errors import StudioError
@@ -16,11 +13,6 @@ from studio.core.project.recipe import parse_recipe, run_recipe
 @pytest.fixture(scope="module")
 def teacher():
     return load_model("sample:digits-cnn")
-
-
-@pytest.fixture(scope="module")
-def digits():
-    return load_data("sample:digits")
 
 
 def test_width_student_is_a_slimmer_copy(teacher):
@@ -66,23 +58,3 @@ def test_distill_recipe_step():
     step = result.steps[0]
     assert step.label == "distilled into width 0.5"
     assert step.metrics["parameters"] < 38_282 and step.metrics["accuracy"] > 0.8
-
-
-def test_training_runs_under_a_one_process_ddp_group(tmp_path, teacher, digits, monkeypatch):
-    from torch.nn.parallel import DistributedDataParallel
-
-    from studio.core.process import distributed
-
-    wrapped = []
-    real_wrap = distributed.wrap
-    monkeypatch.setattr(distributed, "wrap", lambda m, d: wrapped.append(real_wrap(m, d)) or wrapped[-1])
-    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'store'}", rank=0, world_size=1)
-    try:
-        student = make_student(teacher, {"width": 0.5})
-        trained = run_to_end(distill(teacher, student, digits, epochs=1))
-        assert isinstance(wrapped[0], DistributedDataParallel)
-        assert not isinstance(trained.module, DistributedDataParallel)  # the version holds the plain module
-        assert evaluate(trained, digits.test())["accuracy"] > 0.5
-    finally:
-        dist.destroy_process_group()
-    assert os.environ.get("WORLD_SIZE") in (None, "1")

@@ -4,7 +4,6 @@ import pytest
 import torch
 from onnx import numpy_helper
 
-from studio.core.compress.channels import channels
 from studio.core.compress.prune import magnitude, magnitude_masks
 from studio.core.errors import StudioError
 from studio.core.evaluate.data import load_data
@@ -87,25 +86,6 @@ def test_onnx_external_data_stays_apart_when_pruned(tmp_path, mlp):
     assert not pruned.external and np.abs(sess.run(None, {sess.get_inputs()[0].name: x})[0]).sum() > 0
 
 
-def test_channel_pruning_makes_a_narrower_model_that_exports_and_runs():
-    lenet = load_model("sample:lenet-5")
-    pruned = channels(lenet, 0.5)
-    convs = [m for m in pruned.module.modules() if isinstance(m, torch.nn.Conv2d)]
-    assert [c.out_channels for c in convs] == [8, 24]  # 20→10→8 and 50→25→24: multiples of 8
-    assert pruned.module.fc2.out_features == 10
-    assert sum(p.numel() for p in pruned.module.parameters()) < 0.3 * 431_080
-    exported = to_onnx(pruned)
-    sess = ort.InferenceSession(full_onnx(exported).SerializeToString())
-    out = sess.run(None, {sess.get_inputs()[0].name: np.zeros((5, 1, 28, 28), np.float32)})[0]
-    assert out.shape == (5, 10)
-    assert sum(p.numel() for p in lenet.module.parameters()) == 431_080  # untouched
-
-
-def test_channel_pruning_is_refused_for_fixed_graphs(files):
-    with pytest.raises(StudioError, match="TorchScript"):
-        channels(load_model(str(files["torchscript"]), input_shape="1,1,28,28"), 0.5)
-
-
 def test_pruned_zeros_survive_export(mlp):
     exported = to_onnx(magnitude(mlp, 0.9))
     arrays = [numpy_helper.to_array(t) for t in full_onnx(exported).graph.initializer if len(t.dims) == 2]
@@ -154,21 +134,6 @@ def test_cancel_mid_finetune_leaves_the_model_unchanged():
     with pytest.raises(Cancelled):
         run_to_end(job)
     assert all(torch.equal(before[k], v) for k, v in pruned.module.state_dict().items())
-
-
-def test_thread_budget_caps_torch_and_new_onnx_sessions():
-    from studio.core.evaluate import runtime
-    from studio.core.process import threads
-
-    before = torch.get_num_threads()
-    try:
-        threads.limit_threads(1)
-        assert torch.get_num_threads() == 1
-        session = runtime.ort_session(to_onnx(load_model("sample:digits-cnn")))
-        assert session.get_session_options().intra_op_num_threads == 1
-    finally:
-        threads._thread_budget = None
-        torch.set_num_threads(before)
 
 
 def test_a_torch_export_program_is_pruned_measured_and_analysed(files):

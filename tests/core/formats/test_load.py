@@ -1,4 +1,3 @@
-import pickle
 import shutil
 from pathlib import Path
 
@@ -7,10 +6,9 @@ import onnx
 import pytest
 import torch
 from onnx import numpy_helper
-from onnx_cases import constant_node_onnx, external_data_onnx, if_subgraph_onnx, two_layer_onnx
+from onnx_cases import constant_node_onnx, if_subgraph_onnx
 
-from studio.core.errors import StudioError, TrustRequired
-from studio.core.formats import model as model_module
+from studio.core.errors import StudioError
 from studio.core.formats.load import load_model, parse_input_shape
 from studio.core.formats.model import Format
 from studio.core.formats.samples import SAMPLE_MODELS, build_sample
@@ -58,18 +56,6 @@ def test_each_format_is_recognised_by_content_and_counted(files, tmp_path, kind,
     assert count(model) == LENET5_PARAMS
 
 
-def test_onnx_signature_comes_from_the_file(files):
-    model = load_model(str(files["onnx"]))
-    assert model.inputs[0].shape == (2, 1, 28, 28)
-    assert model.outputs[0].shape == (2, 10)
-
-
-def test_pt2_signature_comes_from_the_file(files):
-    model = load_model(str(files["pt2"]))
-    assert model.inputs[0].shape == (2, 1, 28, 28)
-    assert model.capabilities()["prune_structured"].allowed is False
-
-
 def test_torchscript_needs_an_input_shape_and_takes_one(files):
     model = load_model(str(files["torchscript"]))
     assert not model.input_shapes_known
@@ -77,53 +63,6 @@ def test_torchscript_needs_an_input_shape_and_takes_one(files):
     shaped = load_model(str(files["torchscript"]), input_shape="4,1,28,28")
     assert shaped.inputs[0].shape == (4, 1, 28, 28)
     assert shaped.outputs[0].shape == (4, 10)
-
-
-def test_state_dict_says_there_is_no_architecture(files):
-    model = load_model(str(files["state_dict"]))
-    caps = model.capabilities()
-    assert caps["inspect"].allowed
-    assert not any(c.allowed for op, c in caps.items() if op != "inspect")
-    assert "no architecture" in caps["prune_unstructured"].reason
-
-
-def test_pickled_module_is_refused_without_trust(files):
-    with pytest.raises(TrustRequired, match="runs code"):
-        load_model(str(files["pickled"]))
-    model = load_model(str(files["pickled"]), trust=True)
-    assert model.format is Format.PICKLED_MODULE
-    assert count(model) == LENET5_PARAMS
-
-
-class _Payload:
-    def __init__(self, target):
-        self.target = target
-
-    def __reduce__(self):
-        return (Path.write_text, (Path(self.target), "pwned"))
-
-
-def test_malicious_pickle_never_runs_without_trust(tmp_path):
-    target = tmp_path / "created-by-payload.txt"
-    bad = tmp_path / "evil.pt"
-    torch.save({"model": _Payload(target)}, bad)
-    with pytest.raises(TrustRequired):
-        load_model(str(bad))
-    legacy = tmp_path / "evil-legacy.pkl"
-    legacy.write_bytes(pickle.dumps(_Payload(target), protocol=2))
-    with pytest.raises(TrustRequired):
-        load_model(str(legacy))
-    assert not target.exists()
-
-
-def test_trusted_pickle_whose_class_is_missing_names_the_class(tmp_path):
-    src = tmp_path / "m.pt"
-    torch.save(build_sample("digits-cnn"), src)
-    data = src.read_bytes().replace(b"DigitsCNN", b"GoneAwayX")  # same length: the zip stays valid
-    patched = tmp_path / "patched.pt"
-    patched.write_bytes(data)
-    with pytest.raises(StudioError, match="GoneAwayX"):
-        load_model(str(patched), trust=True)
 
 
 def test_onnx_constant_node_weights_are_counted(tmp_path):
@@ -140,76 +79,6 @@ def test_onnx_subgraph_weights_are_counted(tmp_path):
     names = {layer.name for layer in layers_of(model)}
     assert count(model) == expected
     assert {"branch/then_branch/scale", "branch/else_branch/shift"} <= names
-
-
-def test_onnx_external_data_is_loaded_and_sized(files, tmp_path):
-    path = tmp_path / "ext.onnx"
-    external_data_onnx(files["onnx"], path)
-    model = load_model(str(path))
-    assert count(model) == LENET5_PARAMS
-    assert model.size_bytes == path.stat().st_size + (tmp_path / "ext.onnx.data").stat().st_size
-
-
-def test_onnx_external_weights_stay_apart_until_an_operation_needs_the_proto(files, tmp_path):
-    from studio.core.evaluate.measure import size_metrics
-    from studio.core.evaluate.runtime import predict
-
-    path = tmp_path / "ext.onnx"
-    external_data_onnx(files["onnx"], path)
-    model = load_model(str(path))
-    before = {layer.name: {k: w.copy() for k, w in layer.weights.items()} for layer in layers_of(model)}
-    apart = size_metrics(model)
-    assert model.external, "statistics and sizes must not copy the weights into protobuf"
-    inline = onnx.load(str(path))  # onnx's own reader: the same values
-    assert all(np.array_equal(numpy_helper.to_array(t), before_w) for t in inline.graph.initializer
-               for layer in before.values() for k, before_w in layer.items() if k == t.name)
-    x = np.random.default_rng(0).standard_normal((2, 1, 28, 28)).astype(np.float32)
-    y = predict(model, {model.inputs[0].name: x})  # needs the whole proto: the weights go in once
-    assert not model.external and not any(t.data_location == onnx.TensorProto.EXTERNAL for t in model.onnx.graph.initializer)
-    reference = load_model(str(files["onnx"]))
-    assert np.allclose(y, predict(reference, {reference.inputs[0].name: x}), atol=1e-5)
-    after = size_metrics(model)
-    assert after["parameters"] == apart["parameters"] and after["sparsity"] == apart["sparsity"]
-    assert abs(after["size_bytes"] - apart["size_bytes"]) < 100 * len(inline.graph.initializer)  # only the references differ
-
-
-def test_a_large_onnx_file_opened_for_a_window_is_parsed_apart(tmp_path, monkeypatch):
-    """Parsing a proto of hundreds of MB holds Python's lock for a second: a window's open parses it
-    in a child process, and the large weights come back outside the proto."""
-    from studio.core.evaluate.runtime import predict
-    from studio.core.formats import transfer
-
-    path = two_layer_onnx(tmp_path / "mlp.onnx")
-    monkeypatch.setattr(model_module, "CHILD_READ_BYTES", 1 << 20)
-    apart, direct = load_model(str(path), responsive=True), load_model(str(path))
-    assert [key[0] for key in apart.external] == [transfer.TRANSFER] and not direct.external
-    assert apart.size_bytes == direct.size_bytes and apart.inputs == direct.inputs and apart.notes == direct.notes
-    x = {"x": np.random.default_rng(0).standard_normal((2, 1024), dtype=np.float32)}
-    assert np.array_equal(predict(apart, x), predict(direct, x))
-    with pytest.raises(StudioError, match="not valid ONNX"):
-        (tmp_path / "bad.onnx").write_bytes(b"\x0a" + bytes(2 << 20))
-        load_model(str(tmp_path / "bad.onnx"), responsive=True)
-
-
-def test_onnx_external_data_outside_the_folder_is_refused(files, tmp_path):
-    inner = tmp_path / "inner"
-    inner.mkdir()
-    external_data_onnx(files["onnx"], tmp_path / "ext.onnx")
-    model = onnx.load(tmp_path / "ext.onnx", load_external_data=False)
-    for t in model.graph.initializer:
-        for e in t.external_data:
-            if e.key == "location":
-                e.value = "../ext.onnx.data"
-    onnx.save(model, inner / "escape.onnx")
-    with pytest.raises(StudioError, match="outside the model's folder"):
-        load_model(str(inner / "escape.onnx"))
-
-
-def test_onnx_missing_external_data_is_named(files, tmp_path):
-    external_data_onnx(files["onnx"], tmp_path / "ext.onnx")
-    (tmp_path / "ext.onnx.data").unlink()
-    with pytest.raises(StudioError, match="missing"):
-        load_model(str(tmp_path / "ext.onnx"))
 
 
 ONNX_DATA = Path(onnx.__file__).parent / "backend" / "test" / "data"

@@ -8,19 +8,14 @@ import sys
 import threading
 import time
 
-import numpy as np
 import pytest
 import torch
-from onnx_cases import two_layer_onnx
 
 from studio.core.errors import StudioError
 from studio.core.evaluate import runtime
 from studio.core.evaluate.data import load_data
-from studio.core.formats import transfer
 from studio.core.formats.load import load_model
-from studio.core.formats.load_onnx import full_onnx
 from studio.core.process import isolated as iso
-from studio.core.process import threads
 from studio.core.process.jobs import Cancelled, CancelToken, Progress, run_to_end
 from studio.core.process.locks import MODULE_LOCK
 from studio.core.project.recipe import StepResult, run_step
@@ -141,25 +136,6 @@ def test_a_child_killed_by_the_system_is_an_out_of_memory_error():
         run_to_end(iso.isolated(_killed)(cancel=CancelToken()))
 
 
-def _threads(cancel):
-    yield from ()
-    a = torch.randn(1000, 1000)
-    (a @ a).sum()  # OpenMP's threads start here: a child of a parent that ever started them would hang
-    return torch.get_num_threads()
-
-
-def test_the_child_takes_the_job_threads_and_this_process_keeps_one():
-    before = torch.get_num_threads(), threads._thread_budget
-    try:
-        threads.leave_a_core()
-        assert torch.get_num_threads() == 1
-        (torch.randn(500, 500) @ torch.randn(500, 500)).sum()  # this process computes meanwhile, on its one thread
-        assert run_to_end(iso.isolated(_threads)(cancel=CancelToken())) == max(1, (os.cpu_count() or 2) - 1)
-    finally:
-        torch.set_num_threads(before[0])
-        threads._thread_budget = before[1]
-
-
 def test_forking_waits_for_fx_tracing_in_another_thread():
     """Tracing patches torch.nn.Module.__call__ process-wide: a child forked meanwhile would inherit the patch."""
     held, release = threading.Event(), threading.Event()
@@ -235,33 +211,6 @@ def test_tensors_come_back_whole_writable_and_of_their_kind():
     assert torch.equal(got["big"], torch.arange(3 << 20, dtype=torch.float32)) and got["shared"][0] is got["shared"][1] is got["big"]
     got["big"].add_(1)  # memory of its own, writable
     assert got["big"][0] == 1
-
-
-def _pruned(model, cancel):
-    from studio.core.compress.prune import magnitude
-
-    yield from ()
-    return model, magnitude(model, 0.5)
-
-
-@pytest.mark.parametrize("external", [False, True], ids=["weights-inline", "external-data"])
-def test_onnx_weights_travel_apart_from_the_proto(tmp_path, external):
-    """A large ONNX weight comes back beside a small proto, as an opened model's external data does."""
-    from studio.core.inspect.layers import layers_of
-
-    model = load_model(str(two_layer_onnx(tmp_path / "mlp.onnx", external)))
-    original, pruned = run_to_end(iso.isolated(_pruned)(model, cancel=CancelToken()))
-    here = run_to_end(_pruned(load_model(str(two_layer_onnx(tmp_path / "again.onnx", external))), CancelToken()))[1]
-    where = "mlp.onnx.data" if external else transfer.TRANSFER  # kept apart since it was opened, or sent apart
-    assert all(key[0] == where for key in pruned.external) and pruned.external and original.external
-    for got, want in zip(layers_of(pruned), layers_of(here)):
-        assert got.name == want.name and got.weights.keys() == want.weights.keys()
-        assert all(np.array_equal(got.weights[k], want.weights[k]) for k in got.weights)
-    x = {"x": np.random.default_rng(1).standard_normal((4, 1024), dtype=np.float32)}
-    assert np.array_equal(runtime.predict(pruned, x), runtime.predict(here, x))
-    assert np.array_equal(runtime.predict(original, x), runtime.predict(model, x))
-    weights = {t.name: t.raw_data for t in full_onnx(pruned).graph.initializer}  # put back into the proto on demand
-    assert not pruned.external and weights == {t.name: t.raw_data for t in full_onnx(here).graph.initializer}
 
 
 def test_the_fork_runner_loads_no_pytorch_before_the_process_sets_up_its_threads():

@@ -1,0 +1,252 @@
+"""ONNX Runtime's quantizers behind the studio's modes: the prepared copy they read, the names a user
+excludes, and the safer settings tried when a quantizer raises."""
+
+import re
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from onnx_cases import tiny_conv_net
+
+from studio.core.compress.quantize import quantize
+from studio.core.compress.quantize_advice import suggest_mode
+from studio.core.compress.quantize_ort import CALIBRATION_BATCH, MODES, Calibration, Settings, aliases, prepared, quantize_prepared
+from studio.core.errors import StudioError
+from studio.core.evaluate.data import DataSet
+from studio.core.evaluate.runtime import ort_session
+from studio.core.formats.load import load_model
+from studio.core.inspect.precision import quantized_ops
+from studio.core.process.jobs import Cancelled, CancelToken, run_to_end
+
+LAYERS = ["node_conv2d", "node_conv2d_1", "node_linear", "node_linear_1"]  # digits-cnn: conv1, conv2, fc1, fc2
+
+
+def precisions(model) -> dict[str, str]:
+    """Layer (float graph's node name) → precision, whatever suffix the quantizer gave the node."""
+    rows = quantized_ops(model.onnx)
+    return {layer: next(r.precision for r in rows if re.fullmatch(re.escape(layer) + r"(_MatMul)?(_quant|_Q\d)?", r.node))
+            for layer in LAYERS}
+
+
+def outputs(model, x: np.ndarray) -> np.ndarray:
+    return ort_session(model).run(None, {"x": x})[0]
+
+
+def tiny_data() -> DataSet:
+    return DataSet("tiny", {"x": np.random.default_rng(1).normal(size=(64, 3, 8, 8)).astype(np.float32)}, None)
+
+
+def weights_stored_int8(proto) -> list[bool]:
+    """For each Conv / MatMul weight: whether the file stores it in 8 bits (not float, quantized at run time)."""
+    inits = {t.name: t.data_type for t in proto.graph.initializer}
+    made_by = {o: n for n in proto.graph.node for o in n.output}
+    stored = []
+    for node in proto.graph.node:
+        if node.op_type in ("Conv", "MatMul", "ConvInteger", "MatMulInteger"):
+            w = made_by.get(node.input[1])
+            name = w.input[0] if w is not None and w.op_type == "DequantizeLinear" else node.input[1]
+            stored.append(inits.get(name) in (onnx.TensorProto.INT8, onnx.TensorProto.UINT8))
+    return stored
+
+
+@pytest.mark.parametrize("mode", ["dynamic", "static"])
+def test_weights_in_constant_nodes_are_quantized_like_initializers(tmp_path, mode):
+    model = load_model(tiny_conv_net(tmp_path / "tiny.onnx"))
+    q = run_to_end(quantize(model, tiny_data(), mode=mode))
+    assert weights_stored_int8(q.onnx) == [True] * 3
+    assert q.size_bytes < 0.4 * model.size_bytes
+    assert model.onnx.graph.node[0].op_type == "Constant"  # only the quantizer's copy was changed
+    x = tiny_data().x["x"][:4]
+    assert np.allclose(outputs(q, x), outputs(model, x), atol=0.1)
+    if mode == "static":  # per-channel QDQ needs DequantizeLinear's axis: opset 13
+        assert any("opset 11 to 13" in n for n in q.notes)
+
+
+def flaky(run, fails):
+    """A mode's run that raises like ORT's quantizers do while fails(src, settings) holds."""
+
+    def attempt(src, dst, s, exclude, reader):
+        if fails(src, s):
+            raise ValueError("The truth value of an array with more than one element is ambiguous. Use a.any()")
+        run(src, dst, s, exclude, reader)
+
+    return attempt
+
+
+def test_a_failing_quantizer_is_retried_without_pre_processing(cnn, digits, monkeypatch):
+    mode = MODES["static"]  # static pre-processes always; dynamic only a graph with BatchNormalization to fold
+    monkeypatch.setitem(MODES, "static", replace(mode, run=flaky(mode.run, lambda src, s: src.name == "prepared.onnx")))
+    q = run_to_end(quantize(cnn, digits, mode="static", samples=64))
+    assert set(precisions(q).values()) == {"int8"}
+    assert "retried without pre-processing: The truth value of an array with more than one element is ambiguous. Use a.any()" in q.notes
+
+
+def test_then_per_tensor(cnn, digits, monkeypatch):
+    mode = MODES["static"]
+    monkeypatch.setitem(MODES, "static", replace(mode, run=flaky(mode.run, lambda src, s: s.per_channel)))
+    q = run_to_end(quantize(cnn, digits, mode="static", samples=64, keep_float=1))  # trials reuse what worked
+    assert [n for n in q.notes if n.startswith("retried")] == [
+        "retried per tensor: The truth value of an array with more than one element is ambiguous. Use a.any()"]
+    assert set(precisions(q).values()) == {"int8", "float"}
+
+
+def test_when_every_setting_fails_the_error_is_one_line(cnn, digits, monkeypatch):
+    mode = MODES["static"]
+    monkeypatch.setitem(MODES, "static", replace(mode, run=flaky(mode.run, lambda src, s: True)))
+    with pytest.raises(StudioError) as error:
+        run_to_end(quantize(cnn, digits, mode="static", samples=64))
+    message = str(error.value)
+    assert "\n" not in message and "also without pre-processing and per tensor" in message and "truth value" in message
+
+
+def test_onnx_runtime_warnings_never_reach_the_terminal(tmp_path, capfd):
+    import onnxruntime
+
+    onnxruntime.set_default_logger_severity(2)  # ORT's default: warnings, such as "Removing initializer"
+    model = load_model(tiny_conv_net(tmp_path / "tiny.onnx", opset=13, unused=True))
+    capfd.readouterr()
+    run_to_end(quantize(model, tiny_data(), mode="static", samples=16))
+    out, err = capfd.readouterr()
+    assert "Removing initializer" not in out + err and "onnxruntime" not in out + err
+
+
+CORPUS = Path(__file__).resolve().parents[3] / "corpus"
+
+
+@pytest.mark.skipif(not (CORPUS / "rapidocr-cls-v2").is_dir(), reason="the real-model corpus is not here (scripts/make_corpus.py)")
+def test_a_paddle_conv_net_gets_smaller_with_every_weight_int8():
+    model = load_model(str(CORPUS / "rapidocr-cls-v2/ch_ppocr_mobile_v2.0_cls_infer.onnx"))
+    x = np.load(CORPUS / "rapidocr-cls-v2/data.npz")["x"]
+    q = run_to_end(quantize(model, DataSet("cls", {"x": x}, None), mode=suggest_mode(model).mode, samples=16))
+    assert all(weights_stored_int8(q.onnx)) and q.size_bytes < 0.6 * model.size_bytes
+    assert (outputs(q, x[:8]).argmax(1) == outputs(model, x[:8]).argmax(1)).all()
+
+
+def test_quantizing_writes_nothing_into_the_working_folder(tmp_path, monkeypatch, cnn, digits):
+    import onnxruntime.quantization as ortq
+
+    original = ortq.quant_pre_process
+
+    def like_ort(*args, **kwargs):  # ORT's symbolic shape inference saves a debug model here when it gives up
+        Path("sym_shape_infer_temp.onnx").write_bytes(b"debug")
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(ortq, "quant_pre_process", like_ort)
+    monkeypatch.chdir(tmp_path)
+    run_to_end(quantize(cnn, digits, mode="static"))
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("mode, settings, words", [
+    ("dynamic", {}, "int8 dynamic"),
+    ("dynamic", {"per_channel": False}, "int8 dynamic (per tensor)"),
+    ("static", {"calibration": "entropy", "samples": 64}, "int8 static (entropy, 64 samples)"),
+    ("fp16", {}, "fp16"),
+    ("weights-only", {"bits": 8}, "int8 weights only"),
+])
+def test_settings_describe_themselves_for_a_versions_label(mode, settings, words):
+    assert Settings(mode, **settings).describe() == words
+
+
+def test_a_prepared_model_has_named_nodes_and_weights_as_initializers(tmp_path):
+    model = load_model(tiny_conv_net(tmp_path / "tiny.onnx"))
+    with prepared(model, "static") as prep:
+        folder = prep.folder
+        assert prep.path.is_file() and prep.path.parent == folder
+        assert all(node.name for node in prep.proto.graph.node)
+        assert not any(node.op_type == "Constant" for node in prep.proto.graph.node)
+        assert {"w1", "w2", "fc"} <= {t.name for t in prep.proto.graph.initializer}
+        assert [op for _, op in prep.layers()] == ["Conv", "Conv", "MatMul"]
+        opset = next(o.version for o in prep.proto.opset_import if o.domain in ("", "ai.onnx"))
+        assert opset >= 13  # per-channel DequantizeLinear needs opset 13: the opset-11 graph was converted
+    assert not folder.exists()  # the files live as long as the context
+    assert model.onnx.graph.node[0].op_type == "Constant"  # the model it started from is untouched
+
+
+def test_a_mode_without_pre_processing_quantizes_the_float_copy(cnn):
+    with prepared(cnn, "fp16") as prep:
+        assert prep.raw is None and prep.path.name == "float.onnx"
+        assert [s for _, s, _ in prep.attempts(Settings("fp16"))] == [Settings("fp16")]  # nothing safer to try
+
+
+def test_attempts_go_from_the_preferred_to_the_safest(cnn):
+    with prepared(cnn, "dynamic") as prep:
+        tries = prep.attempts(Settings("dynamic"))
+        if prep.raw is None:  # pre-processing failed on this graph: only the per-tensor fallback is left
+            assert [s.per_channel for _, s, _ in tries] == [True, False]
+        else:
+            assert [(path, s.per_channel) for path, s, _ in tries] == [(prep.path, True), (prep.raw, True), (prep.raw, False)]
+        assert len(prep.attempts(Settings("dynamic", per_channel=False))) == len(tries) - 1
+
+
+def test_exclusions_resolve_to_node_names_by_layer_node_or_op_type(cnn):
+    with prepared(cnn, "dynamic") as prep:
+        gemm = next(n for n in prep.proto.graph.node if n.op_type == "Gemm")
+        assert aliases(gemm) == [gemm.name, gemm.name + "_MatMul"]  # what ORT calls a Gemm it turned into a MatMul
+        conv = next(n for n in prep.proto.graph.node if n.op_type == "Conv")
+        assert aliases(conv) == [conv.name]
+        assert set(prep.resolve(["Conv"])) == {"node_conv2d", "node_conv2d_1"}
+        assert set(prep.resolve(["fc1"])) == {"node_linear", "node_linear_MatMul"}  # the layer of the weight fc1.weight
+        assert set(prep.resolve(["node_conv*"])) == {"node_conv2d", "node_conv2d_1"}
+        with pytest.raises(StudioError, match="'conv9' matches no layer"):
+            prep.resolve(["Conv", "conv9"])
+
+
+def test_a_quantized_proto_loads_in_ort_with_the_excluded_layer_float(cnn, digits):
+    with prepared(cnn, "dynamic") as prep:
+        proto = quantize_prepared(prep, Settings("dynamic"), prep.resolve(["fc2"]), digits)
+    ort_session(replace(cnn, onnx=proto))
+    rows = {r.node: (r.op_type, r.precision) for r in quantized_ops(proto)}
+    assert rows["node_linear_1_MatMul"] == ("MatMul", "float")  # fc2, as ORT renamed the Gemm it left float
+    assert sorted(op for op, p in rows.values() if p == "int8") == ["ConvInteger", "ConvInteger", "MatMulInteger"]
+
+
+def test_later_runs_start_after_the_settings_that_failed(cnn, digits, monkeypatch):
+    seen = []
+    mode = MODES["dynamic"]
+
+    def run(src, dst, s, exclude, reader):
+        seen.append((src.name, s.per_channel))
+        if s.per_channel:
+            raise ValueError("per-channel axis unknown")
+        mode.run(src, dst, s, exclude, reader)
+
+    monkeypatch.setitem(MODES, "dynamic", replace(mode, run=run))
+    with prepared(cnn, "dynamic") as prep:
+        notes = len(prep.notes)
+        quantize_prepared(prep, Settings("dynamic"), [], digits)
+        tried = len(seen)
+        assert seen[-1][1] is False and all(per_channel for _, per_channel in seen[:-1])  # every per-channel try, then per tensor
+        assert len(prep.notes) == notes + 1  # the change is noted
+        quantize_prepared(prep, Settings("dynamic"), [], digits, name="again")
+        assert seen[tried:] == [seen[-1]]  # the next run goes straight to what worked
+
+
+def test_an_already_quantized_model_is_refused_before_any_work(cnn, digits):
+    with prepared(cnn, "dynamic") as prep:
+        proto = quantize_prepared(prep, Settings("dynamic"), [], digits)
+    with pytest.raises(StudioError, match="already quantized"):
+        with prepared(replace(cnn, onnx=proto), "static"):
+            pass
+
+
+def test_calibration_feeds_batches_of_the_train_split_up_to_the_samples(cnn, digits):
+    reader = Calibration(digits, cnn, 80)
+    feeds = list(iter(reader.get_next, None))
+    assert [len(f["input"]) for f in feeds] == [CALIBRATION_BATCH, CALIBRATION_BATCH, 80 - 2 * CALIBRATION_BATCH]
+    assert all(set(f) == {"input"} for f in feeds)  # inputs only: unlabeled data calibrates as well
+    np.testing.assert_array_equal(feeds[0]["input"], digits.train().x["input"][:CALIBRATION_BATCH])
+
+
+def test_calibration_needs_examples_and_stops_when_cancelled(cnn, digits):
+    empty = digits.subset(slice(0, 0))
+    with pytest.raises(StudioError, match="no examples to calibrate on"):
+        Calibration(empty, cnn, 16)
+    token = CancelToken()
+    reader = Calibration(digits, cnn, 16, token)
+    assert reader.get_next() is not None
+    token.cancel()
+    with pytest.raises(Cancelled):
+        reader.get_next()
