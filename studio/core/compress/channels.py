@@ -58,5 +58,7 @@ def _channels(model: Model, ratio: float, round_to: int | None, exclude: list[st
         raise StudioError(f"Torch-Pruning could not prune this model ({first_line(e)})", model.source) from None
     with torch.no_grad():
         out = module(*example)
-    outputs = [TensorSpec(s.name, tuple(out.shape) if i == 0 else s.shape, s.dtype) for i, s in enumerate(model.outputs)]
+    # the first output's channels may have changed; its batch axis stays as declared (dynamic)
+    outputs = [TensorSpec(s.name, (s.shape[0], *out.shape[1:]) if i == 0 and s.shape else s.shape, s.dtype)
+               for i, s in enumerate(model.outputs)]
     return replace(model, module=module, outputs=outputs or model.outputs, notes=list(model.notes))

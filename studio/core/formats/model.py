@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import importlib.util
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
+ONNX2TORCH_INSTALL = "pip install --no-deps onnx2torch==1.5.15"  # its declared torchvision dependency would replace torch
 CHILD_READ_BYTES = 64 << 20  # a window's files larger than this are read by a forked child (see load_onnx, torchscript_apart)
 
 
@@ -15,6 +17,7 @@ class Format(str, Enum):
     TORCHSCRIPT = "torchscript"
     EXPORTED_PROGRAM = "torch-export"
     ONNX = "onnx"
+    CONVERTED = "onnx-converted"  # an ONNX model made a PyTorch module (formats/onnx_to_torch)
     STATE_DICT = "state-dict"
 
     @property
@@ -28,6 +31,7 @@ _LABELS = {
     Format.TORCHSCRIPT: "TorchScript archive",
     Format.EXPORTED_PROGRAM: "torch.export program (.pt2)",
     Format.ONNX: "ONNX model",
+    Format.CONVERTED: "ONNX model converted to PyTorch (onnx2torch)",
     Format.STATE_DICT: "weights only (state_dict)",
 }
 
@@ -72,6 +76,9 @@ class Model:
     state_dict: dict | None = None  # bare weights, no architecture
     size_bytes: int = 0  # on disk, external data included
     notes: list[str] = field(default_factory=list)
+    # Format.CONVERTED: the ONNX graph the module was converted from, and where each of the module's
+    # tensors goes back into it (formats/onnx_to_torch.Origin): exports write trained weights into that graph
+    origin: Any = field(default=None, repr=False, compare=False)
     # ONNX external data read from disk but not yet put into the proto: (location, offset, length) →
     # bytes. The analysis reads weights from here (load_onnx.tensor_array), and only an operation that
     # needs the whole proto calls load_onnx.full_onnx, paying for the copy into protobuf then.
@@ -106,10 +113,8 @@ class Model:
 _NO = {
     Format.TORCHSCRIPT: {"prune_structured": "TorchScript code is fixed: channels cannot be removed from it"},
     Format.EXPORTED_PROGRAM: {"prune_structured": "a torch.export graph is flattened: channels cannot be removed"},
-    Format.ONNX: {
-        "prune_structured": "ONNX graphs are not rewritten channel by channel; prune a PyTorch version",
-        "finetune": "ONNX weights cannot be trained here; use a PyTorch version or distil into a student",
-    },
+    Format.ONNX: {"prune_structured": "ONNX graphs are not rewritten channel by channel; prune a PyTorch version"},
+    Format.CONVERTED: {"prune_structured": "channels are not removed from a converted ONNX graph; prune a PyTorch version"},
 }
 _STATE_DICT_REASON = "weights only, no architecture: nothing can run, so only inspection is possible"
 STATE_DICT_NOTE = "weights only: without the architecture there is no graph and no compression"
@@ -125,6 +130,10 @@ def _capability(fmt: Format, op: str) -> Capability:
         return Capability(False, reason)
     if op == "quantize" and fmt is not Format.ONNX:
         return Capability(True, "through an ONNX export")
+    if op == "finetune" and fmt is Format.ONNX:
+        if importlib.util.find_spec("onnx2torch") is None:
+            return Capability(False, f"ONNX weights are trained after conversion to PyTorch, which needs onnx2torch: {ONNX2TORCH_INSTALL}")
+        return Capability(True, "after conversion to PyTorch (onnx2torch), checked against ONNX Runtime on the data")
     if op == "prune_unstructured" and fmt is Format.ONNX:
         return Capability(True, "weights pruned in place, without fine-tuning")
     if op == "distill_teacher" and fmt is Format.ONNX:

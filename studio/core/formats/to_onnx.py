@@ -11,12 +11,15 @@ import warnings
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import onnx
+import onnx.numpy_helper
 import torch
 
 from studio.core.errors import StudioError, first_line
 from studio.core.formats.examples import example_inputs
 from studio.core.formats.model import Format, Model, TensorSpec
+from studio.core.formats.onnx_to_torch import back_to_onnx
 from studio.core.process.locks import MODULE_LOCK
 
 DEFAULT_OPSET = 17
@@ -28,6 +31,8 @@ def to_onnx(model: Model, opset: int = DEFAULT_OPSET, example: dict | None = Non
     become constants of the graph."""
     if model.onnx is not None:
         return model
+    if model.origin is not None:  # converted from ONNX: its trained weights go back into that graph
+        return back_to_onnx(model)
     if model.module is None:
         raise StudioError("weights only: there is no architecture to export", model.source)
     args = example_inputs(model, example)
@@ -47,6 +52,7 @@ def to_onnx(model: Model, opset: int = DEFAULT_OPSET, example: dict | None = Non
         else:
             raise StudioError("ONNX export failed (" + "; ".join(errors) + ")", model.source)
     _strip_debug_info(proto)
+    _numbers_as_constants(proto, args, in_names)
     check(proto, model.source)
     notes = list(model.notes) + ([f"exported after a fallback: {errors[0]}"] if errors else [])
     inputs = [TensorSpec(s.name, ("batch", *s.shape[1:]) if s.shape else None, s.dtype) for s in model.inputs if s.name in in_names]
@@ -78,6 +84,20 @@ def quiet(*names: str):
         finally:
             for logger, level in zip(loggers, levels):
                 logger.setLevel(level)
+
+
+def _numbers_as_constants(proto: onnx.ModelProto, args: tuple, in_names: list[str]) -> None:
+    """An input that is one number (`sr: int`) was traced at its example's value; the TorchScript
+    exporter still leaves it a graph input (named like onnx::Cast_1) that nothing would feed: it
+    becomes an initializer holding that value."""
+    numbers = [a for a in args if not isinstance(a, torch.Tensor)]
+    extra = [i for i in proto.graph.input if i.name not in in_names]
+    if not numbers or len(extra) != len(numbers):
+        return
+    for graph_input, value in zip(extra, numbers):
+        dtype = onnx.helper.tensor_dtype_to_np_dtype(graph_input.type.tensor_type.elem_type)
+        proto.graph.initializer.append(onnx.numpy_helper.from_array(np.array(value, dtype=dtype), graph_input.name))
+        proto.graph.input.remove(graph_input)
 
 
 def _strip_debug_info(proto: onnx.ModelProto) -> None:

@@ -29,6 +29,7 @@ def prunable_torch(module: torch.nn.Module, exclude: list[str] = ()) -> dict[str
     return out
 
 
+RECURRENT_MATRICES = 3  # LSTM/GRU/RNN inputs: X, W, R, then B (biases, 2-D here: never pruned, as in PyTorch)
 PRUNABLE_OPS = LAYER_OPS | {"LSTM", "GRU", "RNN"}  # recurrent layers: their input and recurrence matrices
 
 
@@ -42,7 +43,8 @@ def prunable_onnx(proto: onnx.ModelProto, exclude: list[str] = ()) -> dict[str, 
         for i, node in enumerate(g.node):
             name = node.name or (node.output[0] if node.output else f"{node.op_type}_{i}")
             if node.op_type in PRUNABLE_OPS and not excluded(name, node.op_type, list(exclude)):
-                out.update({inp: name for inp in node.input if inp in inits and inp not in out})
+                weights = node.input[:RECURRENT_MATRICES] if node.op_type in ("LSTM", "GRU", "RNN") else node.input
+                out.update({inp: name for inp in weights if inp in inits and inp not in out})
     return out
 
 

@@ -19,6 +19,7 @@ from studio.core.formats.examples import example_inputs
 from studio.core.formats.load import load_model
 from studio.core.formats.load_onnx import full_onnx
 from studio.core.formats.model import Format, Model, TensorSpec
+from studio.core.formats.onnx_to_torch import onnx_to_torch
 from studio.core.formats.rebuild import fit_to_state_dict
 from studio.core.process.locks import MODULE_LOCK
 from studio.core.project.recipe import StepResult
@@ -26,7 +27,7 @@ from studio.core.project.versions import History, Version
 
 PROJECT_FILE = "project.json"
 FORMAT_VERSION = 1
-SUFFIX = {Format.SAMPLE: ".safetensors", Format.PICKLED_MODULE: ".safetensors", Format.STATE_DICT: ".safetensors",
+SUFFIX = {Format.SAMPLE: ".safetensors", Format.PICKLED_MODULE: ".safetensors", Format.STATE_DICT: ".safetensors", Format.CONVERTED: ".safetensors",
           Format.TORCHSCRIPT: ".pt", Format.EXPORTED_PROGRAM: ".pt2", Format.ONNX: ".onnx"}
 
 
@@ -139,6 +140,8 @@ def _load_version(folder: Path, entry: dict, trust: bool) -> Model:
     from safetensors.torch import load_file
 
     base = load_model(entry["source"], trust=trust)  # the architecture: a sample, or the trusted original file
+    if fmt is Format.CONVERTED:  # the ONNX original converted again: the same module the weights came from
+        base = onnx_to_torch(base)
     module = fit_to_state_dict(base.module, load_file(str(weights)))
     return replace(base, module=module.eval())
 

@@ -70,6 +70,5 @@ def test_onnx_is_refused_with_its_reason(lenet):
         channels(to_onnx(lenet), 0.5)
 
 
-@pytest.mark.xfail(strict=True, reason="bug: the output spec takes the example's batch of 2 instead of keeping the batch axis")
 def test_the_output_keeps_its_dynamic_batch_axis(lenet):
     assert channels(lenet, 0.5).outputs[0].shape == ("batch", 10)

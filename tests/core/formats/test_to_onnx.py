@@ -131,7 +131,6 @@ class Scaled(nn.Module):
         return x * sr
 
 
-@pytest.mark.xfail(strict=True, reason="bug: the single-value input stays a graph input, yet the Model drops it from its inputs")
 def test_an_input_of_one_number_becomes_a_constant_of_the_graph():
     model = Model("scaled", Format.PICKLED_MODULE, [TensorSpec("x", ("batch", 4)), TensorSpec("sr", (), "int64")],
                   [TensorSpec("y", ("batch", 4))], module=Scaled())

@@ -114,7 +114,6 @@ def test_onnx_sparsity_reads_weights_kept_apart_from_the_proto(tmp_path):
     assert weight_sparsity(model) == pytest.approx(32 / (64 + 36))
 
 
-@pytest.mark.xfail(strict=True, reason="bug: an ONNX LSTM's bias B is two-dimensional and taken for a prunable weight")
 def test_recurrent_biases_are_not_prunable():
     rng = np.random.default_rng(0)
     weights = [numpy_helper.from_array(rng.normal(size=s).astype(np.float32), n)
