@@ -10,6 +10,7 @@ import numpy as np
 
 from studio.core.errors import StudioError
 from studio.core.evaluate.data import DataSet
+from studio.core.evaluate.feeds import fixed_batch
 from studio.core.evaluate.metrics import fidelity
 from studio.core.evaluate.runtime import predict_outputs
 from studio.core.formats.model import Format, Model
@@ -24,6 +25,9 @@ def trainable(model: Model, data: DataSet, device: str = "cpu") -> Model:
     """`model` when it is a PyTorch module; an ONNX model converted and checked, its parity in its notes."""
     if model.format is not Format.ONNX:
         return model
+    batch = fixed_batch(model)
+    if batch:
+        raise StudioError(f"its file fixes the batch to {batch}: training needs a dynamic batch axis (export it with one)", model.source)
     converted = onnx_to_torch(model)
     x = data.test().shaped_for(model.inputs).subset(slice(0, CHECK_EXAMPLES)).x
     reference = predict_outputs(model, x, device)

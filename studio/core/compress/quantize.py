@@ -47,6 +47,12 @@ def quantize(model: Model, data: DataSet | None = None, *, mode: str = "dynamic"
         if keep_float:
             job = keep_sensitive_float(prep, data, settings, names, keep_float, max_drop, device, cancel)
             proto, kept = yield from offset(job, 0, 2)
+            if max_drop is not None:
+                probe = Probe(prep, data, device)
+                left = probe.score(probe.reference) - probe.score(probe.outputs(proto))
+                if left > max_drop:
+                    prep.notes.append(f"max_drop NOT MET: {left:.1%} of {probe.metric} lost, more than the {max_drop:.1%} allowed, "
+                                      f"with the best of 0 to {keep_float} layers kept float ({len(kept)})")
         else:
             yield Progress(1, 2, f"quantizing: {settings.describe()}")
             proto, kept = quantize_prepared(prep, settings, names, data, cancel), []

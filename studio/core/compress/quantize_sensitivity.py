@@ -101,18 +101,25 @@ def keep_sensitive_float(prep: Prepared, data: DataSet, settings: Settings, excl
                          max_drop: float | None = None, device: str = "cpu",
                          cancel: CancelToken = NO_CANCEL) -> Job[tuple[onnx.ModelProto, list[str]]]:
     """Quantize with the `keep_float` most sensitive layers float; with max_drop, as few of them as keep
-    the score within max_drop of the float model's (all of them when none does). Returns the proto
-    and the layers kept float."""
+    the score within max_drop of the float model's; when none does, the count that lost least (keeping
+    layers float does not always help: activations of layers without weights stay int8). Returns the
+    proto and the layers kept float."""
     probe = Probe(prep, data, device)
     ranking, proto = yield from offset(rank_layers(prep, data, settings, exclude, probe, cancel), 0, 2, "ranking layers: ")
     order = ranking.most_sensitive(keep_float)
     nodes = {n.name: n for n in prep.proto.graph.node}
+    best = None
     for k in [len(order)] if max_drop is None else range(len(order) + 1):
         cancel.check()
         if k:
             kept = [a for name in order[:k] for a in aliases(nodes[name])]
             proto = quantize_prepared(prep, settings, exclude + kept, data, cancel)
         yield Progress(1 + k / max(len(order), 1), 2, f"{k} layers kept float")
-        if max_drop is None or ranking.float_score - probe.score(probe.outputs(proto)) <= max_drop:
+        if max_drop is None:
             return proto, order[:k]
-    return proto, order
+        loss = ranking.float_score - probe.score(probe.outputs(proto))
+        if loss <= max_drop:
+            return proto, order[:k]
+        if best is None or loss < best[0]:
+            best = (loss, proto, order[:k])
+    return best[1], best[2]

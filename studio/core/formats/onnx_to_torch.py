@@ -134,6 +134,11 @@ def _same(value: np.ndarray, array: np.ndarray) -> str | None:
     return None
 
 
+def importable() -> None:
+    """onnx2torch imported (with torchvision's stand-in where needed): before unpickling a converted module."""
+    _onnx2torch()
+
+
 def _onnx2torch():
     """(convert, get_converter, whether torchvision is real)."""
     if not available():

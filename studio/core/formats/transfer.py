@@ -13,6 +13,7 @@ from onnx import TensorProto, helper
 from studio.core.formats.load_onnx import all_tensors, external_key, set_external_key
 from studio.core.formats.load_torch import program_module
 from studio.core.formats.model import Format, Model
+from studio.core.formats.onnx_to_torch import importable
 from studio.core.process.isolated import register_reducer
 
 
@@ -22,7 +23,17 @@ def reduce_model(obj):
         return _exported_model, (replace(obj, module=None), obj.module.state_dict())
     if isinstance(obj, Model) and obj.onnx is not None:
         return _onnx_model, _onnx_apart(obj)
+    if isinstance(obj, Model) and obj.format is Format.CONVERTED and obj.module is not None:
+        return _converted_model, (replace(obj, module=None), pickle.dumps(obj.module))
     return None
+
+
+def _converted_model(model: Model, module: bytes) -> Model:
+    """Unpickling the module imports onnx2torch's classes: through onnx_to_torch's import, which stands in
+    for a torchvision that does not import."""
+    importable()
+    model.module = pickle.loads(module)
+    return model
 
 
 def _exported_model(model: Model, weights: dict) -> Model:

@@ -3,6 +3,7 @@
 from dataclasses import replace
 
 import numpy as np
+import onnx
 import pytest
 
 from studio.core.compress.conversion import trainable
@@ -57,3 +58,12 @@ def test_without_onnx2torch_fine_tuning_an_onnx_model_says_how_to_install_it(cnn
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "onnx2torch" else real(name, *a))
     allowed = replace(cnn).capabilities()["finetune"]
     assert not allowed.allowed and "pip install --no-deps onnx2torch" in allowed.reason
+
+
+def test_a_file_that_fixes_its_batch_is_refused_before_converting(cnn, digits):
+    fixed = onnx.ModelProto()
+    fixed.CopyFrom(cnn.onnx)
+    fixed.graph.input[0].type.tensor_type.shape.dim[0].dim_value = 1
+    model = replace(cnn, onnx=fixed, inputs=[replace(cnn.inputs[0], shape=(1, *cnn.inputs[0].shape[1:]))])
+    with pytest.raises(StudioError, match="fixes the batch to 1"):
+        trainable(model, digits)

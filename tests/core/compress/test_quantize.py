@@ -158,3 +158,8 @@ def test_a_quantization_that_loses_too_much_keeps_its_worst_layers_float(cnn, di
     monkeypatch.setattr(quantize_module, "RANKED_LAYERS_MAX", 2)  # too many layers to rank: said, not done
     said = run_to_end(quantize(cnn, digits, mode="dynamic"))
     assert any("too many to rank" in n for n in said.notes) and "float" not in precisions(said).values()
+
+
+def test_a_max_drop_no_count_of_float_layers_meets_is_said_and_the_least_loss_kept(cnn, digits):
+    q = run_to_end(quantize(cnn, digits, mode="static", samples=64, keep_float=2, max_drop=-1.0))  # unreachable
+    assert any(n.startswith("max_drop NOT MET:") for n in q.notes)

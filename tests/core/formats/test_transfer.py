@@ -89,3 +89,25 @@ def test_a_torch_export_program_travels_with_the_weights_of_its_module(files):
 def test_other_values_are_left_to_the_usual_pickling():
     assert transfer.reduce_model(load_model("sample:digits-cnn")) is None
     assert transfer.reduce_model({"not": "a model"}) is None
+
+
+def test_a_converted_model_travels_to_a_process_that_never_imported_onnx2torch(tmp_path):
+    """The window's process has not imported onnx2torch when a forked job sends a converted version back:
+    unpickling its module must import onnx2torch the studio's way (torchvision does not import here)."""
+    import subprocess
+    import sys
+
+    from studio.core.formats.load import load_model
+    from studio.core.formats.onnx_to_torch import onnx_to_torch
+    from studio.core.formats.to_onnx import to_onnx
+    from studio.core.process import isolated
+
+    converted = onnx_to_torch(to_onnx(load_model("sample:digits-cnn")))
+    (tmp_path / "model.pickle").write_bytes(isolated.dumps(converted))  # as a forked job sends it
+    script = ("import pickle, sys, numpy as np; import studio.core.formats; "
+              "from studio.core.evaluate.runtime import predict; "
+              "m = pickle.loads(open(sys.argv[1], 'rb').read()); "
+              "print(m.format.value, predict(m, {'input': np.zeros((2, 1, 8, 8), np.float32)}).shape)")
+    out = subprocess.run([sys.executable, "-c", script, str(tmp_path / "model.pickle")], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ["onnx-converted", "(2,", "10)"]

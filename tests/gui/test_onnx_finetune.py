@@ -1,0 +1,31 @@
+"""An ONNX file pruned and fine-tuned through the window: converted to PyTorch, checked, trained, and
+exported back as its own graph."""
+
+import onnx
+from conftest import LOAD_TIMEOUT_MS
+
+from studio.core.formats.load import load_model
+from studio.core.formats.model import Format
+from studio.core.formats.to_onnx import to_onnx
+
+
+def test_prune_and_fine_tune_an_onnx_file(make_window, load, run_sheet, qtbot, tmp_path):
+    path = tmp_path / "digits.onnx"
+    onnx.save(to_onnx(load_model("sample:digits-cnn")).onnx, path)
+    window = make_window()
+    info = load(window, path)
+    c, session = window.compression, window.compression.session
+    assert info.model.format is Format.ONNX
+    c.picker.data.activated.emit(c.picker.data.findData("sample:digits"))
+    qtbot.waitUntil(lambda: bool(session.version.metrics) and not session.running, timeout=LOAD_TIMEOUT_MS)
+
+    def configure(sheet):
+        assert sheet.finetune.isEnabled() and not sheet.finetune_note.isVisibleTo(window)
+        sheet.form.set_value("sparsity", 0.8)
+        sheet.finetune.set_value("epochs", 1)
+
+    pruned, tuned = run_sheet(window, "prune", configure)
+    assert pruned.model.format is Format.ONNX and tuned.model.format is Format.CONVERTED
+    assert any(n.startswith("converted to PyTorch by onnx2torch: max difference") for n in tuned.model.notes)
+    assert tuned.metrics["accuracy"] > pruned.metrics["accuracy"]
+    assert abs(tuned.metrics["weight_sparsity"] - 0.8) < 1e-3
