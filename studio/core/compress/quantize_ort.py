@@ -62,12 +62,14 @@ def _dynamic(src: Path, dst: Path, s: Settings, exclude: list[str], _reader) -> 
 
 
 def _static(src: Path, dst: Path, s: Settings, exclude: list[str], reader) -> None:
-    from onnxruntime.quantization import CalibrationMethod, QuantFormat, quantize_static
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
 
     method = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
               "percentile": CalibrationMethod.Percentile}[s.calibration]
-    quantize_static(src, dst, reader, quant_format=QuantFormat.QDQ, per_channel=s.per_channel,
-                    calibrate_method=method, nodes_to_exclude=exclude)
+    # uint8 activations with int8 weights (U8S8): ORT's fast kernels on x86; its int8-activation default
+    # ran 1.5–9× slower on the corpus, often slower than float, for the same fidelity (benchmarks/RESULTS.md)
+    quantize_static(src, dst, reader, quant_format=QuantFormat.QDQ, per_channel=s.per_channel, calibrate_method=method,
+                    activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, nodes_to_exclude=exclude)
 
 
 def _fp16(src: Path, dst: Path, s: Settings, exclude: list[str], _reader) -> None:
