@@ -5,14 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QSettings, Qt, QTimer, QUrl, Signal
-from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtCore import Qt, QTimer, QUrl, Signal
+from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
-    QDockWidget,
     QFileDialog,
     QLabel,
-    QMainWindow,
     QMenu,
     QMessageBox,
     QSplitter,
@@ -22,6 +20,8 @@ from PySide6.QtWidgets import (
 )
 
 from studio.gui.common import dialogs
+from studio.gui.common.placeholder import OPEN_HINT
+from studio.gui.common.settings import settings
 from studio.gui.compress.compression import Compression
 from studio.gui.inspect.graph_view import GraphView
 from studio.gui.inspect.layer_panel import LayerPanel
@@ -31,6 +31,7 @@ from studio.gui.inspect.sparsity_chart import SparsityChart
 from studio.gui.inspect.weight_heatmap import WeightHeatmap
 from studio.gui.run.run_status import RunStatus
 from studio.gui.run.worker import JobRunner
+from studio.gui.window_frame import WindowFrame
 
 if TYPE_CHECKING:
     from studio.core.project.analysis import ModelInfo
@@ -38,16 +39,12 @@ if TYPE_CHECKING:
 MODEL_FILES = "Models (*.onnx *.pt *.pth *.pt2 *.ts *.jit *.safetensors *.bin *.ckpt);;All files (*)"
 MAX_RECENT = 10
 NO_WEIGHTS = "This model has no weights to show."
+NO_MODEL = "No model open"
 
 # Between two panels' fills: a real timer. QTimer.singleShot(0) posts an event, and Qt delivers every
 # posted event (the repaints too) in one pass, so the panels filled one per "turn" still froze the
 # window for their sum.
 FILL_STEP_MS = 1
-
-
-def settings() -> QSettings:
-    """Where the window keeps its geometry and recent files (tests point IniFormat elsewhere)."""
-    return QSettings(QSettings.Format.IniFormat, QSettings.Scope.UserScope, "CompressionStudio", "studio")
 
 
 def _open_job(source: str, trust: bool, cancel):
@@ -65,9 +62,13 @@ def _show_job(model, cancel):
     return (yield from analyze(model, cancel))
 
 
-class MainWindow(QMainWindow):
+class MainWindow(WindowFrame):
+    """The window and its inspection panels. Other panels (studio.gui.compress.compression) join it
+    through WindowFrame's interface, and follow it through the signals and the public members below."""
+
     layerChanged = Signal(object)  # the current layer's name, or None
     modelChanged = Signal(object)  # the ModelInfo now shown
+    modelClosed = Signal()  # File → New: no model is shown any more
 
     def __init__(self):
         super().__init__()
@@ -75,6 +76,7 @@ class MainWindow(QMainWindow):
         self.layer: str | None = None
         self._opening: tuple[str, bool] | None = None  # the file being opened, or None when showing a version
         self._showing = ""  # the label of the version being shown
+        self._showing_size: str | None = None  # and its size in words (None: the file's size on disk)
         self._heatmap_layer: str | None = None  # the layer the heatmap shows
         self.setWindowTitle("Compression Studio")
         self.setAcceptDrops(True)
@@ -83,19 +85,19 @@ class MainWindow(QMainWindow):
         self.runner.failed.connect(self._open_failed)
         self.runner.cancelled.connect(lambda: self._opening and self.statusBar().showMessage("Cancelled; the model that was open stays open.", 8000))
 
-        self._build_panels()
+        self._build_views()
         self._build_actions()
         self._build_menus()
+        self._build_docks()
         self._build_toolbar()
         self._build_status()
         self.compression = Compression(self)  # the Compress actions, sheet, Run and Versions docks
         self.resize(*_first_size(self))
-        self._default_state: bytes | None = None  # the first layout, for View → Reset Layout
         self._restore_settings()
 
     # ---- building -------------------------------------------------------------------------------
 
-    def _build_panels(self) -> None:
+    def _build_views(self) -> None:
         self.graph = GraphView()
         self.graph.layerSelected.connect(self.select_layer)
         self.table = LayerTable()
@@ -120,40 +122,22 @@ class MainWindow(QMainWindow):
         self.tabs.currentChanged.connect(self._show_heatmap)
         self.setCentralWidget(self.tabs)
 
+    def _build_docks(self) -> None:
         self.model_panel = ModelPanel()
-        self.model_dock = self._dock("Model", "model_dock", self.model_panel, Qt.DockWidgetArea.LeftDockWidgetArea)
+        self.model_dock = self.add_dock("Model", "model_dock", self.model_panel, Qt.DockWidgetArea.LeftDockWidgetArea, size=340)
         self.layer_panel = LayerPanel()
-        self.layer_dock = self._dock("Layer", "layer_dock", self.layer_panel, Qt.DockWidgetArea.RightDockWidgetArea)
-
-    def _dock(self, title: str, name: str, widget, area) -> QDockWidget:
-        dock = QDockWidget(title, self)
-        dock.setObjectName(name)
-        dock.setWidget(widget)
-        dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable | QDockWidget.DockWidgetFeature.DockWidgetClosable)
-        self.addDockWidget(area, dock)
-        return dock
-
-    def _action(self, text: str, tip: str, slot, shortcut=None, icon=None) -> QAction:
-        action = QAction(text, self)
-        action.setToolTip(tip)
-        action.setStatusTip(tip)
-        action.triggered.connect(slot)
-        if shortcut is not None:
-            action.setShortcut(shortcut)
-        if icon is not None:
-            action.setIcon(self.style().standardIcon(icon))
-        return action
+        self.layer_dock = self.add_dock("Layer", "layer_dock", self.layer_panel, Qt.DockWidgetArea.RightDockWidgetArea, size=380)
 
     def _build_actions(self) -> None:
-        self.open_action = self._action(
+        self.new_action = self.make_action(
+            "&New", "Close the model and its versions, for an empty window (asks to save unsaved work)",
+            self._new, QKeySequence.StandardKey.New, QStyle.StandardPixmap.SP_FileIcon,
+        )
+        self.open_action = self.make_action(
             "&Open…", "Open a model file: ONNX, TorchScript, .pt2, a torch.save file or safetensors",
             self.choose_file, QKeySequence.StandardKey.Open, QStyle.StandardPixmap.SP_DialogOpenButton,
         )
-        self.quit_action = self._action("&Quit", "Close the studio", self.close, QKeySequence.StandardKey.Quit)
-        self.reset_layout_action = self._action(
-            "&Reset Layout", "Put the panels back where they were at first", self._reset_layout
-        )
-        self.about_action = self._action("&About Compression Studio", "What this program is", self._about)
+        self.about_action = self.make_action("&About Compression Studio", "What this program is", self._about)
 
     def _build_menus(self) -> None:
         self.samples_menu = QMenu("Open &Sample", self)
@@ -163,34 +147,15 @@ class MainWindow(QMainWindow):
         self.recent_menu.setToolTipsVisible(True)
         self.recent_menu.aboutToShow.connect(self._fill_recent)
 
-        self.file_menu = file = self.menuBar().addMenu("&File")
-        file.addAction(self.open_action)
-        file.addMenu(self.recent_menu)
-        file.addMenu(self.samples_menu)
-        file.addSeparator()
-        file.addAction(self.quit_action)
-
-        self.view_menu = view = self.menuBar().addMenu("&View")
-        for i in range(self.tabs.count()):
-            action = self._action(self.tabs.tabText(i), self.tabs.tabToolTip(i), lambda _=False, i=i: self.tabs.setCurrentIndex(i), f"Ctrl+{i + 1}")
-            view.addAction(action)
-        view.addSeparator()
-        for dock in (self.model_dock, self.layer_dock):
-            toggle = dock.toggleViewAction()
-            toggle.setText(f"{dock.windowTitle()} Panel")
-            toggle.setStatusTip(f"Show or hide the {dock.windowTitle()} panel")
-            view.addAction(toggle)
-        view.addSeparator()
-        view.addAction(self.reset_layout_action)
-
-        self.help_menu = self.menuBar().addMenu("&Help")
+        self.add_file_actions([self.new_action, self.open_action, self.recent_menu.menuAction(), self.samples_menu.menuAction()])
+        self.add_view_actions([
+            self.make_action(self.tabs.tabText(i), self.tabs.tabToolTip(i), lambda _=False, i=i: self.tabs.setCurrentIndex(i), f"Ctrl+{i + 1}")
+            for i in range(self.tabs.count())
+        ])
         self.help_menu.addAction(self.about_action)
 
     def _build_toolbar(self) -> None:
-        self.toolbar = bar = self.addToolBar("Main")
-        bar.setObjectName("main_toolbar")
-        bar.setMovable(False)
-        bar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        bar = self.toolbar
         bar.addAction(self.open_action)
         samples = QToolButton()
         samples.setText("Samples")
@@ -204,8 +169,9 @@ class MainWindow(QMainWindow):
         self.run_status = RunStatus()
         self.run_status.follow(self.runner)
         self.statusBar().addWidget(self.run_status)
-        self.model_status = QLabel("No model open")
-        self.model_status.setToolTip("The open model · its parameters (weights) · its size on disk")
+        self.model_status = QLabel(NO_MODEL)
+        self.model_status.setToolTip("The model or version shown · its parameters (weights) · its size: on disk for a file "
+                                     "just opened; for a version, its weights as stored and zipped")
         self.statusBar().addPermanentWidget(self.model_status)
 
     # ---- opening --------------------------------------------------------------------------------
@@ -215,17 +181,49 @@ class MainWindow(QMainWindow):
         self._opening = (source, trust)
         self.runner.start(_open_job, source, trust)
 
-    def show_model(self, model, label: str, info: ModelInfo | None = None) -> None:
+    def show_model(self, model, label: str, info: ModelInfo | None = None, size: str | None = None) -> None:
         """Show a model already loaded (a version of the open one) in every panel, analysed here unless
-        its analysis is given."""
-        self._opening, self._showing = None, label
+        its analysis is given; `size` says how large the version is (a version made in the studio has no
+        file: its Model still carries the size on disk of the file it came from)."""
+        self._opening, self._showing, self._showing_size = None, label, size
         if info is None:
             self.runner.start(_show_job, model)
         else:
             self.runner.cancel()
             self._opened(info)
 
+    def show_label(self, label: str) -> None:
+        """The version shown has a new name (renamed, or the rename undone)."""
+        if self.info is not None and self._opening is None and label != self._showing:
+            self._showing = label
+            self._show_summary(self.info)
+
+    def close_model(self) -> None:
+        """Show no model: the window as it starts (File → New, once the user agreed)."""
+        self.runner.cancel()
+        self.info = self.layer = self._opening = self._heatmap_layer = None
+        self.model_panel.clear()
+        self.layer_panel.clear()
+        self.table.clear()
+        self.chart.clear()
+        self.graph.clear()
+        self.heatmap.clear(OPEN_HINT)
+        self.model_status.setText(NO_MODEL)
+        self.setWindowTitle("Compression Studio")
+        self.modelClosed.emit()
+
+    def _new(self) -> None:
+        if self.may_replace_work("closing the model"):
+            self.close_model()
+
+    def open_asked(self, source: str) -> None:
+        """Open a model the user picked (a menu, a dropped file), once unsaved work is saved or let go."""
+        if self.may_replace_work("opening another model"):
+            self.open_model(source)
+
     def choose_file(self) -> None:
+        if not self.may_replace_work("opening another model"):
+            return
         recent = self._recent()
         start = next((str(Path(r).parent) for r in recent if not r.startswith("sample:")), "")
         path, _ = QFileDialog.getOpenFileName(self, "Open a model", start, MODEL_FILES)
@@ -237,7 +235,7 @@ class MainWindow(QMainWindow):
         self.info, self.layer = info, None
         self._fill(info, [
             lambda: self._show_summary(info),
-            lambda: self.model_panel.show_model(info),
+            lambda: self.model_panel.show_model(info, None if self._opening else self._showing_size),
             lambda: self.table.show_layers(info.layers, info.stats),
             lambda: self.chart.show_layers(info.stats),
             lambda: self.graph.show_graph(info.graph, info.stats),
@@ -254,11 +252,13 @@ class MainWindow(QMainWindow):
         from studio.core.inspect.summary import human_bytes
 
         model = info.model
-        self.model_status.setText(f"{model.name} · {info.total.parameters:,} parameters · {human_bytes(model.size_bytes)} on disk")
-        self.setWindowTitle(f"{model.name} — Compression Studio")
         if self._opening is None:
+            size = self._showing_size or f"{human_bytes(model.size_bytes)} on disk"
+            self.model_status.setText(f"{model.name} · {self._showing} · {info.total.parameters:,} parameters · {size}")
             self.setWindowTitle(f"{model.name} ({self._showing}) — Compression Studio")
             return
+        self.model_status.setText(f"{model.name} · {info.total.parameters:,} parameters · {human_bytes(model.size_bytes)} on disk")
+        self.setWindowTitle(f"{model.name} — Compression Studio")
         self.statusBar().showMessage(f"Opened {model.source}", 5000)
         self._remember(model.source)
 
@@ -317,7 +317,7 @@ class MainWindow(QMainWindow):
         path = _local_file(event.mimeData())
         if path:
             event.acceptProposedAction()
-            self.open_model(path)
+            QTimer.singleShot(0, self, lambda: self.open_asked(path))  # any question once the drag has ended
 
     # ---- recent files and settings --------------------------------------------------------------
 
@@ -332,7 +332,7 @@ class MainWindow(QMainWindow):
     def _fill_recent(self) -> None:
         self.recent_menu.clear()
         for source in self._recent():
-            action = self.recent_menu.addAction(source, lambda s=source: self.open_model(s))
+            action = self.recent_menu.addAction(source, lambda s=source: self.open_asked(s))
             action.setToolTip(f"Open {source} again")
         if self.recent_menu.isEmpty():
             self.recent_menu.addAction("No recent models").setEnabled(False)
@@ -343,7 +343,7 @@ class MainWindow(QMainWindow):
         from studio.core.formats.samples import SAMPLE_MODELS, SAMPLE_PREFIX
 
         for name, spec in SAMPLE_MODELS.items():
-            action = self.samples_menu.addAction(f"{name} — {spec.description}", lambda n=name: self.open_model(SAMPLE_PREFIX + n))
+            action = self.samples_menu.addAction(f"{name} — {spec.description}", lambda n=name: self.open_asked(SAMPLE_PREFIX + n))
             action.setToolTip(f"Open {SAMPLE_PREFIX}{name}: {spec.description}, trained on sample:{spec.data}")
 
     def _restore_settings(self) -> None:
@@ -352,27 +352,19 @@ class MainWindow(QMainWindow):
             self.restoreGeometry(s.value("window/geometry"))
         if s.contains("window/state"):
             self.restoreState(s.value("window/state"))
+            self.layout_restored = True
         if s.contains("window/sparsity_split"):
             self.sparsity_split.restoreState(s.value("window/sparsity_split"))
 
-    def showEvent(self, event) -> None:
-        super().showEvent(event)
-        if self._default_state is None:  # dock sizes only take once the window is laid out
-            self._default_state = self.saveState()
-            if not settings().contains("window/state"):
-                self._reset_layout()
-
-    def _reset_layout(self) -> None:
-        self.restoreState(self._default_state)
-        self.resizeDocks([self.model_dock, self.layer_dock], [340, 380], Qt.Orientation.Horizontal)
-        self.compression.reset_layout()
-
     def closeEvent(self, event) -> None:
+        if not self.may_close(event):
+            event.ignore()
+            return
         s = settings()
         s.setValue("window/geometry", self.saveGeometry())
         s.setValue("window/state", self.saveState())
         s.setValue("window/sparsity_split", self.sparsity_split.saveState())
-        self.compression.files.discard_autosave()
+        self.aboutToClose.emit()
         for runner in self.findChildren(JobRunner):  # the heatmap's too: no thread outlives the window
             runner.shutdown()
         super().closeEvent(event)

@@ -9,7 +9,7 @@ import pytest  # noqa: E402
 import shiboken6  # noqa: E402
 from PySide6.QtCore import QEvent, QSettings  # noqa: E402
 from PySide6.QtGui import QDesktopServices  # noqa: E402
-from PySide6.QtWidgets import QApplication, QFileDialog, QInputDialog, QMessageBox  # noqa: E402
+from PySide6.QtWidgets import QApplication, QFileDialog, QInputDialog, QLineEdit, QMessageBox  # noqa: E402
 
 LOAD_TIMEOUT_MS = 60_000  # a shared 2-core machine loads torch and a sample in a few seconds
 
@@ -39,6 +39,26 @@ def _dialogs_fail(monkeypatch):
         monkeypatch.setattr(QFileDialog, name, unexpected)
     monkeypatch.setattr(QInputDialog, "getText", unexpected)
     monkeypatch.setattr(QDesktopServices, "openUrl", unexpected)
+    from studio.gui.common.folder_dialog import NewFolderDialog
+
+    monkeypatch.setattr(NewFolderDialog, "exec", lambda dialog: unexpected(dialog, dialog.windowTitle()))
+
+
+@pytest.fixture
+def choose_folder(monkeypatch):
+    """choose_folder(path): the folder dialogs that follow (Save Project, Export Report) are answered
+    with `path`, typed into the real dialog as a user would, so a folder not made yet is made by it."""
+    from studio.gui.common.folder_dialog import NewFolderDialog
+
+    def choose(path) -> None:
+        def exec_(dialog):
+            dialog.findChild(QLineEdit, "fileNameEdit").setText(str(path))  # Qt's own dialog: offscreen has no native one
+            dialog.accept()
+            return dialog.result()
+
+        monkeypatch.setattr(NewFolderDialog, "exec", exec_)
+
+    return choose
 
 
 def _windows() -> dict[int, str]:

@@ -26,14 +26,14 @@ def test_without_a_model_nothing_can_run(make_window):
     assert "Versions you make show here" in window.compression.versions._placeholder.message
 
 
-def test_an_onnx_model_needs_data_and_cannot_be_fine_tuned_or_slimmed(make_window, load, model_files, qtbot, monkeypatch, tmp_path):
+def test_an_onnx_model_with_a_fixed_batch_needs_data_and_cannot_be_fine_tuned_or_slimmed(make_window, load, model_files, qtbot, monkeypatch, tmp_path):
     window = make_window()
     load(window, model_files["onnx"])
     c = window.compression
     assert c.picker.spec() is None and c.session.data is None
     assert c.actions["prune"].isEnabled()  # weights pruned in place
     prune = c.open_sheet("prune")
-    assert not prune.finetune.isEnabled() and "cannot be trained" in prune.finetune_note.text()
+    assert not prune.finetune.isEnabled() and "fixes the batch to 1" in prune.finetune_note.text()
     assert not prune.form.widgets["method"].model().item(1).isEnabled()  # no channel pruning for ONNX
     distill = c.open_sheet("distill")
     assert not distill.slim.isEnabled() and distill.sample.isChecked()

@@ -3,8 +3,9 @@
 import json
 from pathlib import Path
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QStandardPaths, Qt
 from PySide6.QtGui import QDesktopServices, QTextDocumentFragment
+from PySide6.QtWidgets import QMessageBox
 
 
 def test_export_reports_size_accuracy_latency_and_parity(studio, run_sheet, qtbot, tmp_path, monkeypatch):
@@ -13,7 +14,9 @@ def test_export_reports_size_accuracy_latency_and_parity(studio, run_sheet, qtbo
     window.compression.export_action.trigger()
     dialog = window.compression.export_dialog
     assert dialog.isVisible() and dialog.windowTitle() == "Export v1 pruned 80%"
-    path = tmp_path / "out" / "digits.onnx"
+    documents = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.DocumentsLocation)
+    assert dialog.path.text() == str(Path(documents) / "digits-cnn-v1.onnx")  # a sample has no folder of its own
+    path = tmp_path / "out" / "new" / "digits.onnx"  # folders not made yet
     dialog.path.setText(str(path))
     dialog.sparse.setChecked(True)
     with qtbot.waitSignal(dialog.runner.finished, timeout=120_000):
@@ -33,3 +36,22 @@ def test_export_reports_size_accuracy_latency_and_parity(studio, run_sheet, qtbo
     qtbot.mouseClick(dialog.folder_button, Qt.MouseButton.LeftButton)
     qtbot.mouseClick(dialog.card_button, Qt.MouseButton.LeftButton)
     assert opened == [str(path.parent), str(path.with_name("digits.card.md"))]
+
+    told = []  # no program to open files with (a bare desktop): where the file is, in a message
+    monkeypatch.setattr(QDesktopServices, "openUrl", lambda url: False)
+    monkeypatch.setattr(QMessageBox, "information", lambda parent, title, text: told.append((title, text)))
+    qtbot.mouseClick(dialog.folder_button, Qt.MouseButton.LeftButton)
+    qtbot.mouseClick(dialog.card_button, Qt.MouseButton.LeftButton)
+    assert [title for title, _ in told] == ["Could not open the folder", "Could not open the model card"]
+    assert str(path) in told[0][1] and str(path.with_name("digits.card.md")) in told[1][1]
+
+    dialog.close()
+    window.compression.export_action.trigger()  # the next export goes where the last one went
+    assert window.compression.export_dialog.path.text() == str(path.parent / "digits-cnn-v1.onnx")
+
+
+def test_export_goes_next_to_the_model_file_at_first(make_window, load, model_files):
+    window = make_window()
+    load(window, model_files["onnx"])
+    window.compression.export_action.trigger()
+    assert window.compression.export_dialog.path.text() == str(model_files["onnx"].parent / "digits-v0.onnx")

@@ -10,7 +10,7 @@ import sys
 
 import pytest
 from conftest import LOAD_TIMEOUT_MS, RUN_TIMEOUT_MS
-from PySide6.QtWidgets import QApplication, QFileDialog, QMessageBox
+from PySide6.QtWidgets import QApplication, QMessageBox
 
 from studio.gui.versions.project_files import autosave_folder
 
@@ -81,12 +81,12 @@ def test_out_of_memory_while_opening_keeps_the_open_model(studio, qtbot, monkeyp
     assert studio.info.model.source == "sample:digits-cnn"
 
 
-def test_a_full_disk_on_save_keeps_the_project_that_was_there(studio, run_sheet, qtbot, monkeypatch, tmp_path, dialogs):
+def test_a_full_disk_on_save_keeps_the_project_that_was_there(studio, run_sheet, qtbot, monkeypatch, tmp_path, dialogs, choose_folder):
     window = studio
     run_sheet(window, "prune", lambda sheet: sheet.finetune.set_value("epochs", 0))
     folder = tmp_path / "project"
     folder.mkdir()
-    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(folder))
+    choose_folder(folder)
     window.compression.files.save_project()
     qtbot.waitUntil(lambda: "Saved the project" in window.statusBar().currentMessage(), timeout=60_000)
     saved = {p.name: p.read_bytes() for p in folder.iterdir()}

@@ -32,7 +32,7 @@ def summary(session):
             for vid, v in session.history.versions.items()}
 
 
-def test_the_full_walk_saved_and_opened_again(studio, run_sheet, make_window, qtbot, tmp_path, monkeypatch):
+def test_the_full_walk_saved_and_opened_again(studio, run_sheet, make_window, qtbot, tmp_path, monkeypatch, choose_folder):
     window = studio
     session = window.compression.session
     walk(window, run_sheet)
@@ -41,15 +41,15 @@ def test_the_full_walk_saved_and_opened_again(studio, run_sheet, make_window, qt
     assert len(chart.points.getData()[0]) == len(session.history.versions) == 5
     assert set(chart.front) <= set(session.history.versions) and chart.front
 
-    folder = tmp_path / "project"
-    folder.mkdir()
-    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(folder))
+    folder = tmp_path / "projects" / "walk"  # not made yet: saving makes it
+    choose_folder(folder)
     window.compression.save_project_action.trigger()
     qtbot.waitUntil(lambda: "Saved the project (5 versions)" in window.statusBar().currentMessage(), timeout=60_000)
     assert (folder / "project.json").is_file()
 
     window.compression.files.autosaved()  # both windows autosave to the one folder: not at the same time
     other = make_window()
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(folder))
     with qtbot.waitSignal(other.modelChanged, timeout=60_000):
         other.compression.open_project_action.trigger()
     again = other.compression.session

@@ -4,10 +4,11 @@ recipe of a version replayed headless."""
 import numpy as np
 import yaml
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QFileDialog, QInputDialog
+from PySide6.QtWidgets import QFileDialog, QInputDialog, QMessageBox
 
 from studio.core.process.jobs import run_to_end
 from studio.core.project.recipe import load_recipe, run_recipe
+from studio.gui.common.metric_text import version_size
 
 
 def prune(sparsity, epochs=0):
@@ -63,6 +64,7 @@ def test_versions_tree_select_rename_delete_and_compare(studio, run_sheet, qtbot
 
     with qtbot.waitSignal(window.modelChanged, timeout=60_000):
         session.select(1)
+    monkeypatch.setattr(QMessageBox, "question", lambda *a: QMessageBox.StandardButton.Yes)  # v2 goes too: asked first
     with qtbot.waitSignal(window.modelChanged, timeout=60_000):
         qtbot.mouseClick(panel.delete_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: tree_labels(panel) == ["v0 original"])
@@ -99,3 +101,25 @@ def test_saved_recipe_replays_headless_to_the_same_version(studio, run_sheet, tm
     replayed = run_to_end(run_recipe(load_recipe(str(path)))).steps[-1]
     assert replayed.metrics["nonzero_parameters"] == session.version.metrics["nonzero_parameters"]
     assert replayed.metrics["accuracy"] == session.version.metrics["accuracy"]
+
+
+def test_the_status_bar_gives_the_size_of_the_version_shown(studio, run_sheet, qtbot):
+    window = studio
+    session = window.compression.session
+    opened = window.model_status.text()
+    assert opened.endswith(" on disk")  # the file (here the sample's weights) as opened
+    (quantized,) = run_sheet(window, "quantize")
+    with qtbot.waitSignal(window.modelChanged, timeout=60_000):
+        session.select(0)
+    (pruned,) = run_sheet(window, "prune", prune(0.9))  # as large as the original, much smaller zipped
+    sizes = {v.id: version_size(v.metrics) for v in (quantized, pruned)}
+    assert len(set(sizes.values())) == 2 and quantized.metrics["size_bytes"] < session.history.versions[0].metrics["size_bytes"] / 2
+    for version in (quantized, pruned, quantized):
+        if session.current != version.id:
+            with qtbot.waitSignal(window.modelChanged, timeout=60_000):
+                session.select(version.id)
+        assert window.model_status.text().endswith(f"· {version.label} · {window.info.total.parameters:,} parameters · {sizes[version.id]}")
+        qtbot.waitUntil(lambda: window.model_panel.details.values["Size"].text() == sizes[version.id])  # filled on a later turn
+    with qtbot.waitSignal(window.modelChanged, timeout=60_000):
+        session.select(0)
+    assert window.model_status.text().endswith(opened.rsplit(" · ", 1)[1])

@@ -64,6 +64,7 @@ def write_files(files: dict[Path, bytes]) -> None:
             path.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
             staged[path] = tmp
+            os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes it 0600: a file for others to deploy gets the usual mode
             with os.fdopen(fd, "wb") as f:
                 f.write(data)
                 f.flush()
@@ -106,3 +107,14 @@ def write_onnx(model: Model, path: Path, with_zip: bool = False) -> dict:
         zpath = zip_path(path)
         out.update(zip_path=str(zpath), zip_bytes=zpath.stat().st_size)
     return out
+
+
+def _umask() -> int:
+    """The process's umask, read without changing it where Linux tells it (setting it to read it would
+    race with other threads creating files)."""
+    with contextlib.suppress(OSError, StopIteration, ValueError):
+        with open("/proc/self/status") as status:
+            return int(next(line for line in status if line.startswith("Umask:")).split()[1], 8)
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask

@@ -107,6 +107,9 @@ class Model:
         caps = {op: _capability(self.format, op) for op in OPERATIONS}
         if self.fixed_batch:
             caps["finetune"] = Capability(False, f"takes batches of {self.fixed_batch} only: export it with a dynamic batch (torch.export.Dim)")
+        first = self.inputs[0].shape if self.inputs else None
+        if self.format is Format.ONNX and caps["finetune"].allowed and first and isinstance(first[0], int):
+            caps["finetune"] = Capability(False, f"its file fixes the batch to {first[0]}: training needs a dynamic batch axis (export it with one)")
         return caps
 
 

@@ -24,6 +24,16 @@ from studio.core.project.versions import History, Version
 
 
 @dataclass
+class Removed:
+    """What deleting a version took away: all that putting it back needs."""
+
+    versions: dict[int, Version]  # the version and those made from it, metrics and all
+    charts: dict  # their live charts
+    measured_on: dict[int, str]  # the data each was measured on
+    current: int  # the version current before
+
+
+@dataclass
 class Workspace:
     history: History | None = None
     current: int | None = None
@@ -63,22 +73,35 @@ class Workspace:
     def rename(self, vid: int, label: str) -> None:
         self.history.versions[vid].label = label
 
-    def delete(self, vid: int) -> bool:
-        """Remove a version and the versions made from it, never the original; whether the current
-        version was among them (its parent is current then)."""
+    def family(self, vid: int) -> list[int]:
+        """The version and every version made from it: what delete() removes."""
+        family = [vid]
+        for v in family:
+            family += [c.id for c in self.history.children(v)]
+        return family
+
+    def delete(self, vid: int) -> Removed:
+        """Remove a version and the versions made from it, never the original (its parent becomes current
+        when the current version was among them); returns all that undelete() needs to put them back."""
         if self.history.versions[vid].parent is None:
             raise ValueError("the original version stays")
-        doomed = [vid]
-        for v in doomed:
-            doomed += [c.id for c in self.history.children(v)]
-        parent = self.history.versions[vid].parent
-        for v in doomed:
-            del self.history.versions[v]
-            self.charts.pop(f"v{v}", None)
-        moved = self.current in doomed
-        if moved:
-            self.current = parent
-        return moved
+        family = self.family(vid)
+        removed = Removed({v: self.history.versions.pop(v) for v in family},
+                          {f"v{v}": self.charts.pop(f"v{v}") for v in family if f"v{v}" in self.charts},
+                          {v: self.measured_on.pop(v) for v in family if v in self.measured_on}, self.current)
+        if self.current in family:
+            self.current = removed.versions[vid].parent
+        return removed
+
+    def undelete(self, removed: Removed) -> None:
+        """Deleted versions back as they were (Edit → Undo), and current again the version that was
+        current when they went. Ids are never reused, so none was taken meanwhile."""
+        merged = sorted({**self.history.versions, **removed.versions}.items())
+        self.history.versions.clear()  # in place and in id order, as a history always is
+        self.history.versions.update(merged)
+        self.charts.update(removed.charts)
+        self.measured_on.update(removed.measured_on)
+        self.select(removed.current)
 
     def set_data(self, spec) -> bool:
         """Whether the data changed."""

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
-from studio.core.deliver.verdict import version_lines
-from studio.core.inspect.summary import human_bytes
+# Core is imported inside the functions: its modules import torch, which must load only after the
+# window shows (tests/gui/test_window_state.py).
+
+
+def human_bytes(n: float) -> str:
+    from studio.core.inspect.summary import human_bytes
+
+    return human_bytes(n)
 
 
 def score(metrics: dict) -> tuple[str, float] | None:
@@ -14,8 +20,18 @@ def score(metrics: dict) -> tuple[str, float] | None:
     return None
 
 
+def version_size(metrics: dict) -> str:
+    """A version's size in a few words: its weights as stored, and zipped."""
+    if "size_bytes" not in metrics:
+        return "size not measured yet"
+    zipped = f", {human_bytes(metrics['zip_bytes'])} zipped" if "zip_bytes" in metrics else ""
+    return f"{human_bytes(metrics['size_bytes'])} as stored{zipped}"
+
+
 def summary(metrics: dict) -> str:
     """Several lines: size, zipped size, zeros, accuracy / fidelity, speed, runtime."""
+    from studio.core.deliver.verdict import version_lines
+
     return "\n".join(version_lines(metrics)) if metrics else "Not measured yet."
 
 

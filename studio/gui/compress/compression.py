@@ -1,14 +1,14 @@
 """Compression in the window: the Prune / Quantize / Distill / Export actions, the Data and
-Device choices, the Compress sheet, the Run dock and the Versions dock, wired to one Session."""
+Device choices, the Compress sheet, the Run dock and the Versions dock, the project files and the
+Edit menu, wired to one Session. It joins the window only through the window's public interface
+(add_dock, make_action, add_file_actions, add_menu, add_tool_items, add_guard and its signals)."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QObject, QStandardPaths, Qt, QTimer
+from PySide6.QtCore import QObject, Qt, QTimer
 from PySide6.QtGui import QKeySequence
-from PySide6.QtWidgets import QMenu
 
 from studio.gui.common import dialogs, metric_text
 from studio.gui.common.placeholder import Placeholder
@@ -20,8 +20,10 @@ from studio.gui.compress.quantize_panel import QuantizePanel
 from studio.gui.run.run_dock import RunDock
 from studio.gui.run.session import Session
 from studio.gui.versions.compare import Compare
-from studio.gui.versions.export_dialog import ExportDialog
-from studio.gui.versions.project_files import ProjectFiles, file_stem
+from studio.gui.versions.export_dialog import ExportDialog, default_path
+from studio.gui.versions.project_files import ProjectFiles
+from studio.gui.versions.unsaved import UnsavedWork
+from studio.gui.versions.version_edits import VersionEdits
 from studio.gui.versions.versions_panel import VersionsPanel
 
 if TYPE_CHECKING:
@@ -44,22 +46,25 @@ class Compression(QObject):
         super().__init__(window)
         self.window = window
         self.session = Session(window)
+        self.edits = VersionEdits(self.session, self)
         self.export_dialog: ExportDialog | None = None
         self.sheet = CompressSheet({"prune": PrunePanel, "quantize": QuantizePanel, "distill": DistillPanel})
         self.sheet.sheetBuilt.connect(self._sheet_built)
         self.sheet_holder = Placeholder(self.sheet, SHEET_HINT)
-        self.compress_dock = window._dock("Compress", "compress_dock", self.sheet_holder, Qt.DockWidgetArea.RightDockWidgetArea)
-        window.tabifyDockWidget(window.layer_dock, self.compress_dock)
-        window.layer_dock.raise_()
-        self.run_dock = window._dock("Run", "run_dock", RunDock(self.session), Qt.DockWidgetArea.BottomDockWidgetArea)
-        self.run_dock.hide()  # until the first run: a window without it fits a small screen
-        self.versions = VersionsPanel(self.session)
+        self.versions = VersionsPanel(self.session, self.edits)
         self.versions.exportRequested.connect(self.export)
-        self.versions_dock = window._dock("Versions", "versions_dock", self.versions, Qt.DockWidgetArea.LeftDockWidgetArea)
-        window.tabifyDockWidget(window.model_dock, self.versions_dock)
-        window.model_dock.raise_()
+        self.versions_dock = window.add_dock("Versions", "versions_dock", self.versions, Qt.DockWidgetArea.LeftDockWidgetArea,
+                                             tab_with=window.model_dock, size=400)
+        self.compress_dock = window.add_dock("Compress", "compress_dock", self.sheet_holder, Qt.DockWidgetArea.RightDockWidgetArea,
+                                             tab_with=window.layer_dock)
+        self.run_dock = window.add_dock("Run", "run_dock", RunDock(self.session), Qt.DockWidgetArea.BottomDockWidgetArea, size=230)
+        self.run_dock.hide()  # until the first run: a window without it fits a small screen
         self.compare = Compare(window, self.session, self.versions)
         self.files = ProjectFiles(window, self.session)
+        self.unsaved = UnsavedWork(window, self.session, self.files)
+        window.add_guard(self.unsaved.ask)
+        window.aboutToClose.connect(self.files.discard_autosave)
+        window.modelClosed.connect(self._model_closed)
         self.picker = DataPicker()
         self.picker.dataChanged.connect(self.session.set_data)
         self.picker.deviceChanged.connect(lambda device: setattr(self.session, "device", device))
@@ -70,6 +75,7 @@ class Compression(QObject):
 
         window.modelChanged.connect(self._model_shown)
         self.session.currentChanged.connect(self._current_changed)
+        self.session.versionsChanged.connect(self._versions_changed)
         self.session.runFinished.connect(self._ran)
         self.session.failed.connect(self._failed)
         self.session.noticed.connect(lambda text: self.window.statusBar().showMessage(text))
@@ -83,49 +89,38 @@ class Compression(QObject):
 
     def _build_actions(self) -> None:
         w = self.window
-        self.actions = {name: w._action(text, tip, lambda _=False, n=name: self.open_sheet(n)) for name, (text, tip, _) in ACTIONS.items()}
-        self.export_action = w._action("&Export…", "Export the current version as an ONNX file, measured in ONNX Runtime",
-                                       lambda: self.export(self.session.current), "Ctrl+E")
-        self.save_recipe_action = w._action("Save &Recipe…", "Save the steps that made the current version as a recipe "
-                                            "(studio run replays it)", self.files.save_recipe)
-        self.save_project_action = w._action("&Save Project…", "Save every version, the data choice and the charts in a folder",
-                                             self.files.save_project, QKeySequence.StandardKey.Save)
-        self.open_project_action = w._action("Open &Project…", "Open a project folder saved earlier, with all its versions",
-                                             lambda: self.files.open_project())
-        self.report_action = w._action("Export Re&port…", "Write a report of every version (table, Pareto chart, zeros "
-                                       "per layer) as Markdown with PNG charts", self.export_report)
+        self.actions = {name: w.make_action(text, tip, lambda _=False, n=name: self.open_sheet(n)) for name, (text, tip, _) in ACTIONS.items()}
+        self.export_action = w.make_action("&Export…", "Export the current version as an ONNX file, measured in ONNX Runtime",
+                                           lambda: self.export(self.session.current), "Ctrl+E")
+        self.save_recipe_action = w.make_action("Save &Recipe…", "Save the steps that made the current version as a recipe "
+                                                "(studio run replays it)", self.files.save_recipe)
+        self.save_project_action = w.make_action("&Save Project…", "Save every version, the data choice and the charts in a folder",
+                                                 lambda: self.files.save_project(), QKeySequence.StandardKey.Save)
+        self.open_project_action = w.make_action("Open &Project…", "Open a project folder saved earlier, with all its versions "
+                                                 "(asks to save unsaved work)", self.open_project)
+        self.report_action = w.make_action("Export Re&port…", "Write a report of every version (table, Pareto chart, zeros "
+                                           "per layer) as Markdown with PNG charts", self.export_report)
+        self.undo_action = self.edits.stack.createUndoAction(w, "&Undo")
+        self.undo_action.setShortcut(QKeySequence.StandardKey.Undo)
+        self.undo_action.setStatusTip("Undo the last rename or deletion of a version")
+        self.redo_action = self.edits.stack.createRedoAction(w, "&Redo")
+        self.redo_action.setShortcut(QKeySequence.StandardKey.Redo)
+        self.redo_action.setStatusTip("Redo the rename or deletion just undone")
 
     def _build_menus(self) -> None:
         w = self.window
-        for action in (self.open_project_action, self.save_project_action, self.save_recipe_action, self.report_action):
-            w.file_menu.insertAction(w.quit_action, action)
-        w.file_menu.insertSeparator(w.quit_action)
-        menu = QMenu("&Compress", w)
-        menu.setToolTipsVisible(True)
+        w.add_file_actions([self.open_project_action, self.save_project_action, self.save_recipe_action, self.report_action])
+        edit = w.add_menu("&Edit", before=w.view_menu)
+        edit.addAction(self.undo_action)
+        edit.addAction(self.redo_action)
+        menu = w.add_menu("&Compress")
         for action in self.actions.values():
             menu.addAction(action)
         menu.addSeparator()
         menu.addAction(self.export_action)
-        w.menuBar().insertMenu(w.help_menu.menuAction(), menu)
-        for dock in (self.versions_dock, self.compress_dock, self.run_dock):
-            toggle = dock.toggleViewAction()
-            toggle.setText(f"{dock.windowTitle()} Panel")
-            toggle.setStatusTip(f"Show or hide the {dock.windowTitle()} panel")
-            w.view_menu.insertAction(w.reset_layout_action, toggle)
 
     def _build_toolbar(self) -> None:
-        bar = self.window.toolbar
-        bar.addSeparator()
-        for action in self.actions.values():
-            bar.addAction(action)
-        bar.addSeparator()
-        bar.addAction(self.export_action)
-        bar.addSeparator()
-        bar.addWidget(self.picker)
-
-    def reset_layout(self) -> None:
-        self.window.resizeDocks([self.run_dock], [230], Qt.Orientation.Vertical)
-        self.window.resizeDocks([self.versions_dock], [400], Qt.Orientation.Horizontal)
+        self.window.add_tool_items([None, *self.actions.values(), None, self.export_action, None, self.picker])
 
     # ---- actions --------------------------------------------------------------------------------
 
@@ -154,12 +149,15 @@ class Compression(QObject):
 
     def export(self, vid: int) -> None:
         version = self.session.history.versions[vid]
-        documents = Path(QStandardPaths.writableLocation(QStandardPaths.StandardLocation.DocumentsLocation))
         if self.export_dialog is not None:
             self.export_dialog.close()
             self.export_dialog.deleteLater()
-        self.export_dialog = ExportDialog(self.session, version, documents / f"{file_stem(version.model.source)}-v{vid}.onnx", self.window)
+        self.export_dialog = ExportDialog(self.session, version, default_path(self.session.history, version), self.window)
         self.export_dialog.show()
+
+    def open_project(self) -> None:
+        if self.window.may_replace_work("opening a project"):
+            self.files.open_project()
 
     def ask_output(self, problem: str) -> None:
         """Several outputs could hold the data's classes: ask which (or none), then keep the answer in
@@ -231,8 +229,19 @@ class Compression(QObject):
 
     def _current_changed(self, version) -> None:
         if version is not None and (self.window.info is None or self.window.info.model is not version.model):
-            self.window.show_model(version.model, version.label, self.session.analysis(version.id))
+            size = None if version.parent is None else metric_text.version_size(version.metrics)  # the original: its file
+            self.window.show_model(version.model, version.label, self.session.analysis(version.id), size)
         self._update()
+
+    def _versions_changed(self) -> None:
+        version = self.session.version
+        if version is not None and self.window.info is not None and self.window.info.model is version.model:
+            self.window.show_label(version.label)
+
+    def _model_closed(self) -> None:
+        self.session.close()
+        self.files.forget()
+        self.sheet_holder.show_message(SHEET_HINT)
 
     def _sheet_built(self, name: str, sheet: Sheet) -> None:
         sheet.runRequested.connect(lambda: self.run(sheet))

@@ -58,6 +58,9 @@ class LayerPanel(QWidget):
         self.histogram.show_histogram(hist, stats, f"Weights of {layer.name}")
         self._placeholder.show_content()
 
+    def clear(self) -> None:
+        self._placeholder.show_message(EMPTY)
+
     def show_nothing_selected(self) -> None:
         self.details.set_texts({label: "—" for label, _ in FIELDS})
         self.histogram.clear(PICK_HINT)

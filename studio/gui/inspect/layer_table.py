@@ -116,6 +116,10 @@ class LayerTable(QWidget):
         self.view.resizeColumnsToContents()
         self._placeholder.show_content()
 
+    def clear(self) -> None:
+        self.model.set_layers([], {})
+        self._placeholder.show_message()
+
     def select_layer(self, name: str | None) -> None:
         """Make the layer's row current (and visible); emits nothing."""
         row = self.model.row_of(name) if name else None

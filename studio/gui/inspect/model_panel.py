@@ -26,7 +26,7 @@ FIELDS = [  # label, tooltip
     ("Inputs", "Name, shape and data type of each input (? or a name: any size)"),
     ("Outputs", "Name, shape and data type of each output"),
     ("Parameters", "All weights of the model, and how many are exactly zero"),
-    ("Size", "The model file's size on disk"),
+    ("Size", "The model file's size on disk; for a version made here, its weights as stored and zipped"),
     ("Operations", "What the studio can do with this model; for each refused one, why"),
 ]
 
@@ -60,7 +60,8 @@ class ModelPanel(QWidget):
         layout.addWidget(split)
         self._placeholder = placeholder_in(self, content, EMPTY)
 
-    def show_model(self, info: ModelInfo) -> None:
+    def show_model(self, info: ModelInfo, size: str | None = None) -> None:
+        """`size`: a version's size in words (its Model carries the size on disk of the file it came from)."""
         from studio.core.formats.model import OPERATIONS
         from studio.core.inspect.summary import human_bytes
 
@@ -78,7 +79,7 @@ class ModelPanel(QWidget):
             "Inputs": _specs(model.inputs),
             "Outputs": _specs(model.outputs),
             "Parameters": f"{total.parameters:,} ({total.zeros:,} exactly zero, {total.sparsity:.1%})",
-            "Size": f"{human_bytes(model.size_bytes)} on disk",
+            "Size": escape(size or f"{human_bytes(model.size_bytes)} on disk"),
             "Operations": "<br>".join(operations),
         })
         from studio.core.inspect.summary import notes as model_notes
@@ -89,6 +90,9 @@ class ModelPanel(QWidget):
         if info.histogram is not None:
             self.histogram.show_histogram(info.histogram, total, "Weights of the whole model")
         self._placeholder.show_content()
+
+    def clear(self) -> None:
+        self._placeholder.show_message(EMPTY)
 
 
 def _specs(specs: list[TensorSpec]) -> str:

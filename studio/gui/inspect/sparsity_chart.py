@@ -60,6 +60,10 @@ class SparsityChart(QWidget):
         self.plot.setLimits(xMin=-1, xMax=max(len(x), 1), minXRange=3)
         self._placeholder.show_content()
 
+    def clear(self) -> None:
+        self.show_layers({})
+        self._placeholder.show_message()
+
     def select_layer(self, name: str | None) -> None:
         """Outline the layer's column; emits nothing."""
         if name in self._names:

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from studio.core.project.project_file import Project
     from studio.core.project.recipe import StepResult
     from studio.core.project.versions import History, Version
-    from studio.core.project.workspace import Workspace
+    from studio.core.project.workspace import Removed, Workspace
 
 
 class Session(QObject):
@@ -116,15 +116,39 @@ class Session(QObject):
         if self.workspace is not None and self.workspace.select(vid):
             self.currentChanged.emit(self.version)
 
+    def close(self) -> None:
+        """No model open any more (File → New); the data and device chosen stay for the next one."""
+        self.runner.cancel()
+        if self.workspace is not None:
+            self._data, self._device = self.workspace.data, self.workspace.device
+            self.workspace = None
+        self._analysis = None
+        self.versionsChanged.emit()
+        self.currentChanged.emit(None)
+
     def rename(self, vid: int, label: str) -> None:
         self.workspace.rename(vid, label)
         self.versionsChanged.emit()
 
-    def delete(self, vid: int) -> None:
-        """Remove a version and the versions made from it; never the original."""
-        moved = self.workspace.delete(vid)
+    def family(self, vid: int) -> list[int]:
+        """The version and every version made from it, as delete() removes them."""
+        return self.workspace.family(vid)
+
+    def delete(self, vid: int) -> Removed:
+        """Remove a version and the versions made from it; never the original. Returns what
+        undelete() needs to put them back."""
+        removed = self.workspace.delete(vid)
         self.versionsChanged.emit()
-        if moved:
+        if removed.current != self.workspace.current:
+            self.currentChanged.emit(self.version)
+        return removed
+
+    def undelete(self, removed: Removed) -> None:
+        """Put deleted versions back as they were (Edit → Undo)."""
+        before = self.workspace.current
+        self.workspace.undelete(removed)
+        self.versionsChanged.emit()
+        if self.workspace.current != before:
             self.currentChanged.emit(self.version)
 
     def set_data(self, spec: str | dict | None) -> None:

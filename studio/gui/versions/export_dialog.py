@@ -1,5 +1,6 @@
-"""Export a version as an ONNX file: where, which opset, zipped, sparse; the export runs as a job and
-ends with a report of what the written file does in ONNX Runtime."""
+"""Export a version as an ONNX file: where (next to the model, or in the folder exported to last),
+which opset, zipped, sparse; the export runs as a job and ends with a report of what the written
+file does in ONNX Runtime."""
 
 from __future__ import annotations
 
@@ -17,19 +18,31 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
+    QMessageBox,
     QProgressBar,
     QSpinBox,
     QVBoxLayout,
 )
 
-from studio.core.deliver.verdict import latency_lines, size_words
 from studio.gui.common import dialogs, metric_text
+from studio.gui.common.settings import settings
 from studio.gui.common.widgets import button
 from studio.gui.run.worker import JobRunner
+from studio.gui.versions.project_files import file_stem, work_folder
 
 if TYPE_CHECKING:
-    from studio.core.project.versions import Version
+    from studio.core.project.versions import History, Version
     from studio.gui.run.session import Session
+
+LAST_FOLDER = "export/folder"  # the folder of the last export, in the settings
+
+
+def default_path(history: History, version: Version) -> Path:
+    """Where an export goes unless the user says otherwise: the folder exported to last, else the
+    model file's folder, else (a sample) the Documents folder."""
+    source = history.versions[0].model.source
+    folder = settings().value(LAST_FOLDER, "") or work_folder(source)
+    return Path(folder) / f"{file_stem(source)}-v{version.id}.onnx"
 
 
 class ExportDialog(QDialog):
@@ -104,6 +117,7 @@ class ExportDialog(QDialog):
 
     def _exported(self, result: dict) -> None:
         self.result = result
+        settings().setValue(LAST_FOLDER, str(Path(result["path"]).parent))
         self.bar.hide()
         self.export_button.setEnabled(True)
         self.report.setText(report(result, self.session.history.versions[0].metrics))
@@ -132,14 +146,22 @@ class ExportDialog(QDialog):
             self.path.setText(path if path.endswith(".onnx") else path + ".onnx")
 
     def _show_folder(self) -> None:
-        QDesktopServices.openUrl(QUrl.fromLocalFile(str(Path(self.result["path"]).parent)))
+        self._open(str(Path(self.result["path"]).parent), "the folder", f"The file is {self.result['path']}")
 
     def _open_card(self) -> None:
-        QDesktopServices.openUrl(QUrl.fromLocalFile(self.result["card_md"]))
+        self._open(self.result["card_md"], "the model card", f"The model card is {self.result['card_md']}")
+
+    def _open(self, path: str, what: str, where: str) -> None:
+        """Open a file or folder in the desktop's program for it; where there is none (openUrl fails
+        quietly), say where it is, so that the user can find it."""
+        if not QDesktopServices.openUrl(QUrl.fromLocalFile(path)):
+            QMessageBox.information(self, f"Could not open {what}", f"No program here opens {what}. {where}")
 
 
 def report(result: dict, original: dict) -> str:
     """The export's numbers in a few lines of rich text."""
+    from studio.core.deliver.verdict import latency_lines, size_words  # (core imports torch: not before the window shows)
+
     m, size = result["metrics"], metric_text.human_bytes
     lines = [f"<b>Wrote {escape(Path(result['path']).name)}</b> in {escape(str(Path(result['path']).parent))}"]
     before = f"{size(original['size_bytes'])} (the original's weights) → " if "size_bytes" in original else ""

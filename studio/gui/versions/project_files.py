@@ -19,6 +19,7 @@ from PySide6.QtCore import QObject, QStandardPaths, QTimer, Signal
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 
 from studio.gui.common import dialogs
+from studio.gui.common.folder_dialog import NewFolderDialog
 
 if TYPE_CHECKING:
     from studio.gui.run.session import Session
@@ -38,7 +39,8 @@ def autosave_folder(pid: int | None = None) -> Path:
 
 class ProjectFiles(QObject):
     _autosaveFailed = Signal(str)  # from the saving thread
-    _projectSaved = Signal(object, object, int, str)  # folder, history, versions written, why it failed ("" if saved)
+    _projectSaved = Signal(object, object, object, int, str)  # folder, history, labels, versions written, why it failed ("" if saved)
+    kept = Signal(object, object)  # a history now kept in a project folder (saved or opened), {vid: label} as kept
 
     def __init__(self, window, session: Session):
         super().__init__(window)
@@ -72,35 +74,52 @@ class ProjectFiles(QObject):
             return
         self.window.statusBar().showMessage(f"Saved the recipe of {version.label} to {path}", 8000)
 
-    def save_project(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self.window, "Save the project in a folder", str(self.folder or ""))
+    def save_project(self, wait: bool = False) -> bool:
+        """Ask for a folder (a new one is made) and save the project there, on the saving thread.
+        With `wait`, return once it is written: whether it was (False too if the user cancelled)."""
+        history = self.session.history
+        source = history.versions[0].model.source
+        start, name = (str(self.folder), "") if self.folder else (str(work_folder(source)), f"{file_stem(source)}-project")
+        folder = NewFolderDialog.choose(self.window, "Save the project in a folder", start, name)
         if not folder:
-            return
+            return False
         folder = Path(folder)
-        if (folder, self.session.history) != (self.folder, self._folder_history) and any(folder.iterdir()):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            crowded = (folder, history) != (self.folder, self._folder_history) and any(folder.iterdir())
+        except OSError as e:
+            dialogs.show_error(self.window, "Could not save the project", f"{folder}: {e.strerror or e}")
+            return False
+        if crowded:
             dialogs.show_error(self.window, "Choose an empty folder", f"{folder}: holds other files; a project needs a folder of its own")
-            return
+            return False
         self.window.statusBar().showMessage(f"Saving the project in {folder}…")
-        self._last_save = self._saver.submit(self._save, folder, self._snapshot(), self.session.history)
+        labels = {vid: v.label for vid, v in history.versions.items()}
+        self._last_save = saving = self._saver.submit(self._save, folder, self._snapshot(), history, labels)
+        if wait:
+            return self._saved(*saving.result())
+        saving.add_done_callback(lambda done: self._projectSaved.emit(*done.result()))
+        return True
 
-    def _save(self, folder: Path, project, history) -> None:
+    def _save(self, folder: Path, project, history, labels: dict) -> tuple:
         from studio.core.errors import StudioError
         from studio.core.project.project_file import save_project
 
         try:
             save_project(folder, project)
         except (OSError, StudioError) as e:
-            self._projectSaved.emit(folder, history, 0, f"{folder}: {e}")
-        else:
-            self._projectSaved.emit(folder, history, len(project.history.versions), "")
+            return folder, history, labels, 0, f"{folder}: {e}"
+        return folder, history, labels, len(project.history.versions), ""
 
-    def _saved(self, folder: Path, history, versions: int, failure: str) -> None:
+    def _saved(self, folder: Path, history, labels: dict, versions: int, failure: str) -> bool:
         if failure:
             self.window.statusBar().clearMessage()
             dialogs.show_error(self.window, "Could not save the project", failure)
-            return
+            return False
         self.folder, self._folder_history = folder, history
+        self.kept.emit(history, labels)
         self.window.statusBar().showMessage(f"Saved the project ({versions} versions) in {folder}", 8000)
+        return True
 
     def open_project(self, folder: str | Path | None = None, trust: bool = False) -> None:
         folder = folder or QFileDialog.getExistingDirectory(self.window, "Open a project folder")
@@ -120,8 +139,9 @@ class ProjectFiles(QObject):
     def _opened(self, folder: Path, project) -> None:
         self.session.restore(project)
         autosaved = folder.parent == autosaves()
-        if not autosaved:
+        if not autosaved:  # (restored from an autosave, the work is still to be saved)
             self.folder, self._folder_history = folder, project.history
+            self.kept.emit(project.history, {vid: v.label for vid, v in project.history.versions.items()})
         self.autosave()
         if autosaved and folder != autosave_folder():  # a crashed studio's, restored: now autosaved as this one's
             saved = self._last_save
@@ -168,6 +188,12 @@ class ProjectFiles(QObject):
         """Renames and deletions are kept too; measuring the original alone is not worth a save."""
         if self.session.history is not None and len(self.session.history.versions) > 1 and not self.session.running:
             self._save_soon.start()
+
+    def forget(self) -> None:
+        """The work was closed (File → New): its autosave goes too, never to be offered back."""
+        self._save_soon.stop()
+        self._autosaved_history = None
+        self._last_save = self._saver.submit(shutil.rmtree, autosave_folder(), ignore_errors=True)
 
     def discard_autosave(self) -> None:
         """The window closes normally: nothing to restore next time."""
@@ -217,6 +243,13 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def work_folder(source: str) -> Path:
+    """Where files made from a model go at first: its file's folder, or Documents for a sample."""
+    if source.startswith("sample:") or not Path(source).parent.is_dir():
+        return Path(QStandardPaths.writableLocation(QStandardPaths.StandardLocation.DocumentsLocation))
+    return Path(source).resolve().parent
 
 
 def file_stem(source: str) -> str:

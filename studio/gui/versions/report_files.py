@@ -6,9 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QApplication, QFileDialog, QWidget
+from PySide6.QtWidgets import QApplication, QWidget
 
 from studio.gui.common import dialogs
+from studio.gui.common.folder_dialog import NewFolderDialog
 
 CHART_SIZE = (900, 500)
 
@@ -42,7 +43,7 @@ def render_charts(project, folder: Path) -> dict[str, str]:
 
 
 def export_report(window: QWidget, project, folder: str | Path | None = None) -> Path | None:
-    folder = folder or QFileDialog.getExistingDirectory(window, "Write the report into a folder")
+    folder = folder or NewFolderDialog.choose(window, "Write the report into a folder")
     if not folder:
         return None
     from studio.core.errors import StudioError

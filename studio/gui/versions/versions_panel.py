@@ -13,6 +13,7 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QInputDialog,
     QLabel,
+    QMessageBox,
     QSplitter,
     QTreeWidget,
     QTreeWidgetItem,
@@ -28,6 +29,7 @@ from studio.gui.versions.pareto_chart import ParetoChart
 if TYPE_CHECKING:
     from studio.core.project.versions import Version
     from studio.gui.run.session import Session
+    from studio.gui.versions.version_edits import VersionEdits
 
 PARENT = -1  # the comparison's default: the version the selected one was made from
 EMPTY = "Versions you make show here: the original, and one more for every prune, quantize or distill run."
@@ -41,9 +43,9 @@ class VersionsPanel(QWidget):
     exportRequested = Signal(int)
     compareChanged = Signal(object)  # the reference version's id, or None
 
-    def __init__(self, session: Session, parent: QWidget | None = None):
+    def __init__(self, session: Session, edits: VersionEdits, parent: QWidget | None = None):
         super().__init__(parent)
-        self.session = session
+        self.session, self.edits = session, edits
         self.tree = QTreeWidget()
         self.tree.setColumnCount(len(COLUMNS))
         self.tree.setHeaderLabels([c for c, _ in COLUMNS])
@@ -59,7 +61,8 @@ class VersionsPanel(QWidget):
         self.tree.currentItemChanged.connect(self._picked)
 
         self.rename_button = button("Rename…", "Give the selected version a name of your own", self._rename)
-        self.delete_button = button("Delete", "Delete the selected version and the versions made from it (never the original)", self._delete)
+        self.delete_button = button("Delete", "Delete the selected version and the versions made from it (never the original); "
+                                    "Edit → Undo brings them back", self._delete)
         self.export_button = button("Export…", "Export the selected version as an ONNX file, measured in ONNX Runtime",
                                      lambda: self.exportRequested.emit(self.session.current))
         buttons = QHBoxLayout()
@@ -167,11 +170,20 @@ class VersionsPanel(QWidget):
         version = self.session.version
         label, ok = QInputDialog.getText(self, "Rename version", "New name:", text=version.label)
         if ok and label.strip():
-            self.session.rename(version.id, label.strip())
+            self.edits.rename(version.id, label.strip())
 
     def _delete(self) -> None:
-        self.session.delete(self.session.current)
-
+        """Deleting the versions made from the selected one too is asked first, saying how many."""
+        version = self.session.version
+        made = len(self.session.family(version.id)) - 1
+        if made:
+            answer = QMessageBox.question(
+                self, "Delete versions?",
+                f"Delete {version.label} and the {made} version{'s' * (made > 1)} made from it? Edit → Undo brings them back.",
+                QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel, QMessageBox.StandardButton.Cancel)
+            if answer != QMessageBox.StandardButton.Yes:
+                return
+        self.edits.delete(version.id)
 
 
 def _columns(metrics: dict) -> list[str]:

@@ -54,3 +54,18 @@ def test_pruned_weights_stored_sparse_make_a_smaller_file_ort_runs(tmp_path):
     assert {s.values.name for s in proto.graph.sparse_initializer} == {"fc1.weight", "fc2.weight"}
     assert json.loads((tmp_path / "sparse.card.json").read_text())["sparse_initializers"] == 2
     assert load_model(str(tmp_path / "sparse.onnx")).format is Format.ONNX
+
+
+def test_written_files_get_the_usual_mode_not_mkstemps_private_one(tmp_path):
+    import os
+    import stat
+
+    from studio.core.deliver.export import write_files
+
+    old = os.umask(0o022)
+    try:
+        write_files({tmp_path / "a.onnx": b"x", tmp_path / "sub" / "b.json": b"{}"})
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "a.onnx").stat().st_mode) == 0o644
+    assert stat.S_IMODE((tmp_path / "sub" / "b.json").stat().st_mode) == 0o644

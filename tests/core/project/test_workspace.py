@@ -20,9 +20,13 @@ def test_a_workspace_runs_steps_and_keeps_the_versions_they_make():
     added = ws.add(ws.version, results, ws.data, {"accuracy": [[0.0, 0.9]]})
     assert [v.parent for v in added] == [0, added[0].id] and ws.current == added[-1].id
     assert info.model is results[-1].model and ws.charts[f"v{added[0].id}"] == {"accuracy": [[0.0, 0.9]]}
-    assert ws.delete(added[0].id) and ws.current == 0 and list(ws.history.versions) == [0]  # its child went with it
+    removed = ws.delete(added[0].id)
+    assert ws.current == 0 and list(ws.history.versions) == [0] and f"v{added[0].id}" not in ws.charts  # its child went with it
     with pytest.raises(ValueError):
         ws.delete(0)
+    ws.undelete(removed)  # Edit → Undo: back as they were, the same current version
+    assert list(ws.history.versions) == [0, *(v.id for v in added)] and ws.current == added[-1].id
+    assert ws.history.versions[added[-1].id] is added[-1] and ws.charts[f"v{added[0].id}"] == {"accuracy": [[0.0, 0.9]]}
 
 
 def test_data_specs_name_the_output_that_holds_the_classes():
