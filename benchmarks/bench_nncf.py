@@ -16,7 +16,8 @@ provider, 1 thread, warmed; the median of several interleaved rounds of studio.c
 Setup, once (NNCF's ONNX backend does not need torch, and pip does not pull it):
     python3 -m venv benchmarks/.nncf-venv
     benchmarks/.nncf-venv/bin/pip install nncf==3.4.0 onnx==1.23.2 onnxruntime==1.32.0 numpy
-Run (the studio's environment): `python benchmarks/bench_nncf.py [--only NAME,NAME] [--keep DIR] [--render]`;
+Run (the studio's environment): `python benchmarks/bench_nncf.py [--only NAME,NAME] [--keep DIR] [--render]`
+(--only reruns those rows and keeps the others of the last run);
 --keep DIR keeps each model's quantized files and examples in DIR/NAME/.
 """
 
@@ -62,6 +63,8 @@ def main(argv: list[str]) -> None:
         only = argv[argv.index("--only") + 1].split(",") if "--only" in argv else MODELS
         keep = argv[argv.index("--keep") + 1] if "--keep" in argv else None
         results = {"machine": _machine(), "load_average_before": os.getloadavg(), "models": {}}
+        if "--only" in argv and saved.exists():  # those rows again, the others as the last run left them
+            results["models"] = json.loads(saved.read_text())["models"]
         for name in only:
             t = time.perf_counter()
             results["models"][name] = row = _run_model(name, keep)

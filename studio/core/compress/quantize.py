@@ -78,19 +78,33 @@ def quantize(model: Model, data: DataSet | None = None, *, mode: str = "dynamic"
 def _within_tolerance(prep, proto, data: DataSet, settings: Settings, names: list[str], tolerance: float, device: str,
                       cancel: CancelToken):
     """When the quantized model loses more than `tolerance` (accuracy, or agreement with the float model
-    without labels), keep its most sensitive layers float — as few as hold the loss within it."""
+    without labels): static int8 first keeps the activations of operators without weights float (where
+    int8 often loses most: a power spectrum, a residual sum), then its most sensitive layers — as few as
+    hold the loss within it."""
     probe = Probe(prep, data, device)
     loss = probe.score(probe.reference) - probe.score(probe.outputs(proto))
     if loss <= tolerance:
         return proto, [], []
     what = f"lost {loss:.1%} of {probe.metric}, more than the {tolerance:.1%} allowed"
+    said = []
+    if settings.mode == "static":  # first the activations of operators without weights (Pow, Add, Resize…) float
+        yield Progress(1, 2, f"{what}: keeping the activations of operators without weights float")
+        weighted = replace(settings, weightless=False)
+        lighter = quantize_prepared(prep, weighted, names, data, cancel)
+        left = probe.score(probe.reference) - probe.score(probe.outputs(lighter))
+        if left < loss:
+            proto, settings, loss = lighter, weighted, left
+            said = [f"{what}: kept the activations of operators without weights float (only layers with weights in int8): "
+                    + ("within it" if left <= tolerance else f"{left:.1%} lost")]
+            if left <= tolerance:
+                return proto, [], said
     layers = [name for name, _ in prep.layers() if name not in names]
     if len(layers) > RANKED_LAYERS_MAX:
-        return proto, [], [f"{what}; it has {len(layers)} layers, too many to rank each one here: keep layers float with "
-                            "keep_float or exclude"]
+        return proto, [], said + [f"{what}; it has {len(layers)} layers, too many to rank each one here: keep layers float with "
+                                  "keep_float or exclude"]
     yield Progress(1, 2, f"{what}: keeping the most sensitive layers float")
     job = keep_sensitive_float(prep, data, settings, names, len(layers), tolerance, device, cancel)
     proto, kept = yield from offset(job, 1, 2)
     left = probe.score(probe.reference) - probe.score(probe.outputs(proto))
     verdict = "within it" if left <= tolerance else f"still {left:.1%} lost with every layer tried"
-    return proto, kept, [f"{what}: kept {len(kept)} layers float ({verdict})"]
+    return proto, kept, said + [f"{what}: kept {len(kept)} layers float ({verdict})"]

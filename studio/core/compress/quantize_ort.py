@@ -29,6 +29,7 @@ from studio.core.process.jobs import NO_CANCEL, Cancelled, CancelToken
 CALIBRATIONS = ("minmax", "entropy", "percentile")
 CALIBRATION_BATCH = 32
 WEIGHT_ONLY_BLOCK = 32  # weights per scale: ORT's MatMulNBits block size
+WEIGHTED_OPS = LAYER_OPS | {"Gather"}  # what static int8 quantizes when operators without weights stay float (Gather: embeddings)
 
 
 
@@ -39,6 +40,7 @@ class Settings:
     samples: int = 256  # static only: calibration examples from the train split
     per_channel: bool = True  # one scale per output channel: closer to float (benchmarks/results/quantize.md), ~3 % larger
     bits: int = 4  # weights-only only
+    weightless: bool = True  # static only: also the activations of operators without weights (Add, Pow, Resize…)
 
     def describe(self) -> str:
         return MODES[self.mode].describe(self)
@@ -69,7 +71,8 @@ def _static(src: Path, dst: Path, s: Settings, exclude: list[str], reader) -> No
     # uint8 activations with int8 weights (U8S8): ORT's fast kernels on x86; its int8-activation default
     # ran 1.5–9× slower on the corpus, often slower than float, for the same fidelity (benchmarks/RESULTS.md)
     quantize_static(src, dst, reader, quant_format=QuantFormat.QDQ, per_channel=s.per_channel, calibrate_method=method,
-                    activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, nodes_to_exclude=exclude)
+                    activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, nodes_to_exclude=exclude,
+                    op_types_to_quantize=None if s.weightless else sorted(WEIGHTED_OPS))
 
 
 def _fp16(src: Path, dst: Path, s: Settings, exclude: list[str], _reader) -> None:

@@ -64,9 +64,26 @@ def _export(model, args, path, opset, in_names, out_names, axes, dynamo: bool) -
     kwargs = dict(opset_version=opset, input_names=in_names, output_names=out_names, dynamic_axes=axes, dynamo=dynamo)
     if dynamo:
         kwargs.update(external_data=False, verbose=False)
-    with warnings.catch_warnings(), quiet("torch", "onnxscript"), MODULE_LOCK:
+    with warnings.catch_warnings(), quiet("torch", "onnxscript"), _native_stdout_silenced(), MODULE_LOCK:
         warnings.simplefilter("ignore")
         torch.onnx.export(module.cpu() if hasattr(module, "cpu") else module, args, str(path), **kwargs)
+
+
+@contextlib.contextmanager
+def _native_stdout_silenced():
+    """The TorchScript exporter logs the whole graph from C++ when it fails ("Torch IR graph at
+    exception", hundreds of lines: it turns its log on whatever it was set to), past Python's stdout."""
+    import sys
+
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 1)
+            yield
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
 
 
 @contextlib.contextmanager

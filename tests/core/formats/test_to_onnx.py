@@ -138,3 +138,18 @@ def test_an_input_of_one_number_becomes_a_constant_of_the_graph():
     assert [s.name for s in exported.inputs] == ["x"]
     assert [i.name for i in exported.onnx.graph.input] == ["x"]
     np.testing.assert_array_equal(predict(exported, {"x": np.ones((5, 4), np.float32)}), np.full((5, 4), 3.0))
+
+
+class Complex(nn.Module):
+    def forward(self, x):
+        return torch.view_as_complex(x.reshape(x.shape[0], -1, 2)).abs()  # no ONNX operator for complex numbers
+
+
+def test_a_failed_export_prints_nothing_only_its_one_line(capfd):
+    traced = torch.jit.trace(Complex(), torch.ones(2, 4))  # a traced file: the TorchScript exporter is the one that takes it
+    model = Model("complex", Format.TORCHSCRIPT, [TensorSpec("x", ("batch", 4))], [TensorSpec("y", ("batch", 2))], module=traced)
+    with pytest.raises(StudioError, match="ONNX export failed") as error:
+        to_onnx(model, example={"x": np.ones((2, 4), np.float32)})
+    assert "\n" not in str(error.value)
+    out, err = capfd.readouterr()
+    assert "Torch IR graph" not in out + err and len(out) < 200, out[:500]
