@@ -146,6 +146,8 @@ def _onnx2torch():
     with _torchvision_or_stand_in() as torchvision:
         from onnx2torch import convert
         from onnx2torch.node_converters.registry import get_converter
+
+        from studio.core.formats import onnx_to_torch_ops  # noqa: F401  registers the converters it adds
     return convert, get_converter, torchvision
 
 

@@ -50,11 +50,28 @@ def test_to_onnx_of_a_converted_model_is_the_write_back(cnn):
     assert [n.op_type for n in to_onnx(converted).onnx.graph.node] == [n.op_type for n in cnn.onnx.graph.node]
 
 
-def test_an_operator_without_converter_is_named(tmp_path):
+def _one_node(tmp_path, nodes, out_shape, initializers=()):
     x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 4, 3, 3])
-    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 4, 1, 1])
-    graph = helper.make_graph([helper.make_node("GlobalMaxPool", ["x"], ["y"])], "g", [x], [y])
-    path = tmp_path / "pool.onnx"
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, out_shape)
+    graph = helper.make_graph(nodes, "g", [x], [y], initializer=list(initializers))
+    path = tmp_path / "g.onnx"
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), path)
-    with pytest.raises(StudioError, match="no converter for GlobalMaxPool"):
-        onnx_to_torch(load_model(str(path)))
+    return load_model(str(path))
+
+
+def test_an_operator_without_converter_is_named(tmp_path):
+    model = _one_node(tmp_path, [helper.make_node("Hardmax", ["x"], ["y"])], ["N", 4, 3, 3])
+    with pytest.raises(StudioError, match="no converter for Hardmax"):
+        onnx_to_torch(model)
+
+
+def test_operators_the_studio_adds_compute_what_onnx_runtime_does(tmp_path):
+    """GlobalMaxPool, and Clip with a bound computed in the graph and the other one left out."""
+    x = {"x": np.random.default_rng(1).normal(size=(3, 4, 3, 3)).astype(np.float32)}
+    pool = _one_node(tmp_path, [helper.make_node("GlobalMaxPool", ["x"], ["y"])], ["N", 4, 1, 1])
+    np.testing.assert_allclose(predict_outputs(onnx_to_torch(pool), x)[0], predict_outputs(pool, x)[0], atol=1e-6)
+    top = onnx.numpy_helper.from_array(np.array(1.0, np.float32), "one")
+    clip = _one_node(tmp_path, [helper.make_node("ReduceMax", ["x"], ["m"], keepdims=0),
+                                helper.make_node("Sub", ["m", "one"], ["low"]),
+                                helper.make_node("Clip", ["x", "low", ""], ["y"])], ["N", 4, 3, 3], [top])
+    np.testing.assert_allclose(predict_outputs(onnx_to_torch(clip), x)[0], predict_outputs(clip, x)[0], atol=1e-6)
