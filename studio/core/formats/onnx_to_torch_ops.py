@@ -1,7 +1,7 @@
 """Operators onnx2torch 1.5 lacks or gets wrong on real models, added through its converter registry:
-GlobalMaxPool (the file-type classifier), and Clip whose bounds are computed (a spectrogram clamped to
-its maximum minus 80 dB) or left empty (a transformer's norm, clamped from below only). Imported once,
-with onnx2torch (formats/onnx_to_torch)."""
+GlobalMaxPool (the file-type classifier), Clip whose bounds are computed (a spectrogram clamped to its
+maximum minus 80 dB) or left empty (a transformer's norm, clamped from below only), and LSTM (speaker
+and wake-word models). Imported once, with onnx2torch (formats/onnx_to_torch)."""
 
 from __future__ import annotations
 
@@ -51,6 +51,59 @@ def _clip(node, graph) -> OperationConverterResult:
     while inputs[-1] == "":
         inputs.pop()
     return OperationConverterResult(torch_module=Clip(*constants), onnx_mapping=OnnxMapping(inputs=tuple(inputs), outputs=node.output_values))
+
+
+class LSTM(torch.nn.Module):
+    """ONNX's LSTM (gates i, o, f, c; default activations; forward, reverse or bidirectional) with its
+    W, R and B as parameters in ONNX's own layout, so that trained weights go back into the graph as
+    they are. The recurrence runs step by step: slower than torch.nn.LSTM, which orders gates
+    differently, but exact."""
+
+    def __init__(self, w: torch.Tensor, r: torch.Tensor, b: torch.Tensor | None, hidden: int, direction: str):
+        super().__init__()
+        self.W, self.R = torch.nn.Parameter(w.clone()), torch.nn.Parameter(r.clone())
+        self.B = None if b is None else torch.nn.Parameter(b.clone())
+        self.hidden, self.direction = hidden, direction
+
+    def forward(self, x: torch.Tensor, sequence_lens=None, initial_h=None, initial_c=None):
+        steps, batch, n = x.shape[0], x.shape[1], self.hidden
+        ys, hs, cs = [], [], []
+        for d in range(self.W.shape[0]):
+            bias = 0 if self.B is None else self.B[d, : 4 * n] + self.B[d, 4 * n:]
+            xs = x @ self.W[d].T + bias  # every step's input projection at once
+            h = x.new_zeros(batch, n) if initial_h is None else initial_h[d]
+            c = x.new_zeros(batch, n) if initial_c is None else initial_c[d]
+            out = [None] * steps
+            backward = self.direction == "reverse" or d == 1
+            for t in range(steps - 1, -1, -1) if backward else range(steps):
+                i, o, f, g = (xs[t] + h @ self.R[d].T).chunk(4, dim=-1)
+                c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+                h = torch.sigmoid(o) * torch.tanh(c)
+                out[t] = h
+            ys.append(torch.stack(out))
+            hs.append(h)
+            cs.append(c)
+        return torch.stack(ys, 1), torch.stack(hs), torch.stack(cs)  # Y [steps, dirs, batch, n], Y_h, Y_c
+
+
+@add_converter(operation_type="LSTM", version=7)
+@add_converter(operation_type="LSTM", version=14)
+def _lstm(node, graph) -> OperationConverterResult:
+    a = node.attributes
+    direction = a.get("direction", "forward")
+    direction = direction.decode() if isinstance(direction, bytes) else direction
+    unsupported = [k for k in ("activations", "clip", "input_forget", "layout") if a.get(k)]
+    names = list(node.input_values) + [""] * (8 - len(node.input_values))
+    if unsupported or names[7] or names[4]:
+        raise NotImplementedError(f"LSTM with {', '.join(unsupported) or 'peepholes or sequence lengths'}")
+    try:
+        w, r = get_const_value(names[1], graph), get_const_value(names[2], graph)
+        b = get_const_value(names[3], graph) if names[3] else None
+    except KeyError as e:
+        raise NotImplementedError("LSTM with computed weights") from e
+    module = LSTM(w, r, b, int(a["hidden_size"]), direction)
+    return OperationConverterResult(torch_module=module, onnx_mapping=OnnxMapping(inputs=(names[0], "", names[5], names[6]),
+                                                                                  outputs=node.output_values))
 
 
 for _version in (11, 12, 13):

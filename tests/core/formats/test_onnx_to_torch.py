@@ -75,3 +75,30 @@ def test_operators_the_studio_adds_compute_what_onnx_runtime_does(tmp_path):
                                 helper.make_node("Sub", ["m", "one"], ["low"]),
                                 helper.make_node("Clip", ["x", "low", ""], ["y"])], ["N", 4, 3, 3], [top])
     np.testing.assert_allclose(predict_outputs(onnx_to_torch(clip), x)[0], predict_outputs(clip, x)[0], atol=1e-6)
+
+
+class _Recurrent(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lstm = torch.nn.LSTM(6, 5, bidirectional=True)
+        self.head = torch.nn.Linear(10, 3)
+
+    def forward(self, x):
+        y, _ = self.lstm(x.transpose(0, 1))
+        return self.head(y[-1])
+
+
+def test_an_lstm_converts_exactly_and_its_trained_weights_go_back(tmp_path):
+    path = tmp_path / "lstm.onnx"
+    torch.onnx.export(_Recurrent().eval(), (torch.ones(2, 7, 6),), str(path), input_names=["x"], output_names=["y"],
+                      dynamic_axes={"x": {0: "batch"}, "y": {0: "batch"}}, dynamo=False, opset_version=17)  # the LSTM operator
+    model = load_model(str(path))
+    assert "LSTM" in [n.op_type for n in model.onnx.graph.node]
+    x = {"x": np.random.default_rng(2).normal(size=(4, 7, 6)).astype(np.float32)}
+    converted = onnx_to_torch(model)
+    np.testing.assert_allclose(predict_outputs(converted, x)[0], predict_outputs(model, x)[0], atol=1e-5)
+    with torch.no_grad():
+        for p in converted.module.parameters():
+            p.add_(0.1)
+    back = back_to_onnx(converted)
+    np.testing.assert_allclose(predict_outputs(back, x)[0], predict_outputs(converted, x)[0], atol=1e-5)
