@@ -1,7 +1,8 @@
 """Operators onnx2torch 1.5 lacks or gets wrong on real models, added through its converter registry:
 GlobalMaxPool (the file-type classifier), Clip whose bounds are computed (a spectrogram clamped to its
-maximum minus 80 dB) or left empty (a transformer's norm, clamped from below only), and LSTM (speaker
-and wake-word models). Imported once, with onnx2torch (formats/onnx_to_torch)."""
+maximum minus 80 dB) or left empty (a transformer's norm, clamped from below only), LSTM (speaker
+and wake-word models), and BatchNormalization on an input whose rank shape inference left unknown (a
+text recognizer converted from Paddle). Imported once, with onnx2torch (formats/onnx_to_torch)."""
 
 from __future__ import annotations
 
@@ -106,5 +107,37 @@ def _lstm(node, graph) -> OperationConverterResult:
                                                                                   outputs=node.output_values))
 
 
+class AnyRankBatchNorm(torch.nn.modules.batchnorm._BatchNorm):
+    """torch's BatchNorm with the parameters and buffers of BatchNorm1d/2d/3d, for an input of any rank."""
+
+    def _check_input_dim(self, x: torch.Tensor) -> None:
+        if x.dim() < 2:
+            raise ValueError(f"BatchNormalization needs at least 2 dimensions, got {x.dim()}")
+
+
+def _batch_norm(original):
+    def convert(node, graph) -> OperationConverterResult:
+        try:
+            return original(node, graph)
+        except NotImplementedError as e:
+            if "spatial rank" not in str(e):
+                raise
+        scale, bias, mean, var = (graph.initializers[name].to_torch() for name in node.input_values[1:5])
+        module = AnyRankBatchNorm(scale.shape[0], eps=node.attributes.get("epsilon", 1e-5),
+                                  momentum=1 - node.attributes.get("momentum", 0.9))
+        with torch.no_grad():
+            module.weight.copy_(scale)
+            module.bias.copy_(bias)
+            module.running_mean.copy_(mean)
+            module.running_var.copy_(var)
+        return OperationConverterResult(torch_module=module, onnx_mapping=OnnxMapping(inputs=(node.input_values[0],),
+                                                                                      outputs=node.output_values))
+
+    return convert
+
+
 for _version in (11, 12, 13):
     _CONVERTER_REGISTRY[OperationDescription(domain="", operation_type="Clip", version=_version)] = _clip
+for _version in (9, 14, 15):
+    _key = OperationDescription(domain="", operation_type="BatchNormalization", version=_version)
+    _CONVERTER_REGISTRY[_key] = _batch_norm(_CONVERTER_REGISTRY[_key])

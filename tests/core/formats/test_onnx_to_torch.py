@@ -102,3 +102,19 @@ def test_an_lstm_converts_exactly_and_its_trained_weights_go_back(tmp_path):
             p.add_(0.1)
     back = back_to_onnx(converted)
     np.testing.assert_allclose(predict_outputs(back, x)[0], predict_outputs(converted, x)[0], atol=1e-5)
+
+
+def test_batch_normalization_of_an_input_of_unknown_rank_converts(tmp_path):
+    rng = np.random.default_rng(3)
+    stats = [onnx.numpy_helper.from_array(rng.random(4).astype(np.float32) + 0.5, n) for n in ("scale", "b", "mean", "var")]
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, None)  # rank unknown: onnx2torch alone refuses it
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
+    graph = helper.make_graph([helper.make_node("BatchNormalization", ["x", "scale", "b", "mean", "var"], ["y"])], "g", [x], [y],
+                              initializer=stats)
+    path = tmp_path / "bn.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 15)]), path)
+    model = load_model(str(path))
+    feed = {"x": rng.normal(size=(3, 4, 5)).astype(np.float32)}
+    converted = onnx_to_torch(model)
+    np.testing.assert_allclose(predict_outputs(converted, feed)[0], predict_outputs(model, feed)[0], atol=1e-5)
+    assert set(converted.origin.places) == {"scale", "b", "mean", "var"}  # trained statistics go back too
