@@ -92,7 +92,7 @@ def _within_tolerance(prep, proto, data: DataSet, settings: Settings, names: lis
         weighted = replace(settings, weightless=False)
         lighter = quantize_prepared(prep, weighted, names, data, cancel)
         left = probe.score(probe.reference) - probe.score(probe.outputs(lighter))
-        if left < loss:
+        if left <= loss:  # no worse: and from here keeping every layer float is the float model itself
             proto, settings, loss = lighter, weighted, left
             said = [f"{what}: kept the activations of operators without weights float (only layers with weights in int8): "
                     + ("within it" if left <= tolerance else f"{left:.1%} lost")]
