@@ -28,6 +28,7 @@ from studio.core.errors import StudioError
 from studio.core.formats.load_onnx import full_onnx
 from studio.core.formats.model import ONNX2TORCH_INSTALL, Format, Model
 from studio.core.formats.onnx_constants import constants_to_initializers
+from studio.core.formats.onnx_to_torch_ops import register
 
 NEEDS_TORCHVISION = ("NonMaxSuppression", "RoiAlign")
 
@@ -147,7 +148,7 @@ def _onnx2torch():
         from onnx2torch import convert
         from onnx2torch.node_converters.registry import get_converter
 
-        from studio.core.formats import onnx_to_torch_ops  # noqa: F401  registers the converters it adds
+    register()  # the converters the studio adds
     return convert, get_converter, torchvision
 
 

@@ -2,13 +2,18 @@
 GlobalMaxPool (the file-type classifier), Clip whose bounds are computed (a spectrogram clamped to its
 maximum minus 80 dB) or left empty (a transformer's norm, clamped from below only), LSTM (speaker
 and wake-word models), and BatchNormalization on an input whose rank shape inference left unknown (a
-text recognizer converted from Paddle). Imported once, with onnx2torch (formats/onnx_to_torch)."""
+text recognizer converted from Paddle). register() adds them once onnx2torch is imported
+(formats/onnx_to_torch does it, where torchvision may need a stand-in): importing onnx2torch here would
+need torchvision first."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
-from onnx2torch.node_converters.registry import _CONVERTER_REGISTRY, OperationDescription, add_converter
-from onnx2torch.utils.common import OnnxMapping, OperationConverterResult, get_const_value, onnx_mapping_from_node
+
+if TYPE_CHECKING:
+    from onnx2torch.utils.common import OperationConverterResult
 
 
 class GlobalMaxPool(torch.nn.Module):
@@ -33,13 +38,16 @@ class Clip(torch.nn.Module):
         return x
 
 
-@add_converter(operation_type="GlobalMaxPool", version=1)
 def _global_max_pool(node, graph) -> OperationConverterResult:
+    from onnx2torch.utils.common import OperationConverterResult, onnx_mapping_from_node
+
     return OperationConverterResult(torch_module=GlobalMaxPool(), onnx_mapping=onnx_mapping_from_node(node))
 
 
 def _clip(node, graph) -> OperationConverterResult:
     """Constant bounds become numbers of the module; computed ones stay inputs of the graph."""
+    from onnx2torch.utils.common import OnnxMapping, OperationConverterResult, get_const_value
+
     names = list(node.input_values[1:3]) + [""] * (3 - len(node.input_values))
     constants, inputs = [], [node.input_values[0]]
     for name in names:
@@ -87,9 +95,9 @@ class LSTM(torch.nn.Module):
         return torch.stack(ys, 1), torch.stack(hs), torch.stack(cs)  # Y [steps, dirs, batch, n], Y_h, Y_c
 
 
-@add_converter(operation_type="LSTM", version=7)
-@add_converter(operation_type="LSTM", version=14)
 def _lstm(node, graph) -> OperationConverterResult:
+    from onnx2torch.utils.common import OnnxMapping, OperationConverterResult, get_const_value
+
     a = node.attributes
     direction = a.get("direction", "forward")
     direction = direction.decode() if isinstance(direction, bytes) else direction
@@ -117,6 +125,8 @@ class AnyRankBatchNorm(torch.nn.modules.batchnorm._BatchNorm):
 
 def _batch_norm(original):
     def convert(node, graph) -> OperationConverterResult:
+        from onnx2torch.utils.common import OnnxMapping, OperationConverterResult
+
         try:
             return original(node, graph)
         except NotImplementedError as e:
@@ -136,8 +146,19 @@ def _batch_norm(original):
     return convert
 
 
-for _version in (11, 12, 13):
-    _CONVERTER_REGISTRY[OperationDescription(domain="", operation_type="Clip", version=_version)] = _clip
-for _version in (9, 14, 15):
-    _key = OperationDescription(domain="", operation_type="BatchNormalization", version=_version)
-    _CONVERTER_REGISTRY[_key] = _batch_norm(_CONVERTER_REGISTRY[_key])
+def register() -> None:
+    """Add these converters to onnx2torch's registry (replacing its Clip and BatchNormalization ones)."""
+    from onnx2torch.node_converters.registry import _CONVERTER_REGISTRY, OperationDescription
+
+    def op(name: str, version: int) -> OperationDescription:
+        return OperationDescription(domain="", operation_type=name, version=version)
+
+    if op("LSTM", 7) in _CONVERTER_REGISTRY and _CONVERTER_REGISTRY[op("LSTM", 7)] is _lstm:
+        return
+    _CONVERTER_REGISTRY[op("GlobalMaxPool", 1)] = _global_max_pool
+    for version in (7, 14):
+        _CONVERTER_REGISTRY[op("LSTM", version)] = _lstm
+    for version in (11, 12, 13):
+        _CONVERTER_REGISTRY[op("Clip", version)] = _clip
+    for version in (9, 14, 15):
+        _CONVERTER_REGISTRY[op("BatchNormalization", version)] = _batch_norm(_CONVERTER_REGISTRY[op("BatchNormalization", version)])
