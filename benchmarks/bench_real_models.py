@@ -221,11 +221,11 @@ def _export(model, data) -> tuple[str, dict]:
         if "latency_ms" not in lat:
             return f"latency not measured: {lat.get('skipped')}", {"metrics": _plain(m)}
         # ONNX Runtime timing the written file directly, on the same inputs (the studio's feed rebuilt)
-        from studio.core.evaluate.latency import _feed
+        from studio.core.evaluate.latency import timing_feed
         from studio.core.formats.load import load_model
 
         exported = load_model(str(path))
-        feed, _ = _feed(exported, data, lat["batch"])
+        feed, _ = timing_feed(exported, data, lat["batch"])
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = lat["threads"] if isinstance(lat["threads"], int) else 0
         session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])

@@ -1,4 +1,4 @@
-"""The `studio` command: opens the window, or inspects / runs headless (README: Command line)."""
+"""The `studio` command: opens the window, or inspects / runs / profiles headless (README: Command line)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ EXIT_INTERNAL = 1
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    command = {"inspect": _inspect, "run": _run}.get(argv[0]) if argv else None
+    command = {"inspect": _inspect, "run": _run, "profile": _profile}.get(argv[0]) if argv else None
     if command is None:
         return _window(argv)
     try:
@@ -95,6 +95,49 @@ def _run(argv: list[str]) -> int:
 
         print(format_result(result))
     return 0
+
+
+def _profile(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="studio profile", description="Where the time goes: ONNX Runtime's profiler, node by node.")
+    parser.add_argument("model", help="a model file (ONNX, TorchScript, .pt2, torch.save) or sample:NAME")
+    parser.add_argument("--data", help="examples to run it on (sample:NAME, an image folder, .npz, .csv); without it, random "
+                                       "values of the shapes the file declares")
+    parser.add_argument("--batch", default="1", help="examples per run (default 1)")
+    parser.add_argument("--threads", help="ONNX Runtime's intra-op threads (default: its own choice)")
+    parser.add_argument("--runs", default="20", help="timed runs, with and without the profiler (default 20, at most 3 s each)")
+    parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="the execution provider to ask for")
+    parser.add_argument("--input-shape", help="input shape(s) when the file has none, e.g. 1,3,224,224 (';' between inputs)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--trust", action="store_true", help="allow a pickled model file to run its code on load")
+    args = parser.parse_args(argv)
+
+    from studio.core.errors import StudioError
+    from studio.core.evaluate.data import load_data
+    from studio.core.evaluate.profile import explain, profile
+    from studio.core.evaluate.profile_text import format_text
+    from studio.core.formats.load import load_model
+
+    try:
+        batch, threads, runs = _count("--batch", args.batch), _count("--threads", args.threads), _count("--runs", args.runs)
+        model = load_model(args.model, trust=args.trust, input_shape=args.input_shape)
+        data = load_data({"path": args.data, "labels": "none"}) if args.data else None
+        result = profile(model, data, batch=batch, threads=threads, runs=runs, device=args.device)
+        why = explain(result, model)
+    except StudioError as e:
+        return _fail(e if e.source else StudioError(e.problem, args.model))
+    print(json.dumps({**result.to_json(), "explanations": why}, indent=2) if args.json else format_text(result, why))
+    return 0
+
+
+def _count(option: str, text: str | None) -> int | None:
+    """A whole number of at least 1 from the command line (None when not given)."""
+    from studio.core.errors import StudioError
+
+    if text is None:
+        return None
+    if not text.strip().isdigit() or int(text) < 1:
+        raise StudioError(f"{option}: expected a whole number of at least 1, got {text!r}")
+    return int(text)
 
 
 def _fail(error: Exception) -> int:

@@ -23,20 +23,20 @@ MIN_RUNS = 3
 def latency(model: Model, data: DataSet | None, batch: int, threads: int | None = None, runs: int = RUNS,
             budget_s: float = BUDGET_S) -> dict:
     """Median wall time of one ONNX Runtime call (CPU provider) on a batch; `skipped` says why not."""
-    feed, inputs = _feed(model, data, batch)
+    feed, inputs = timing_feed(model, data, batch)
     if feed is None:
         return {"skipped": inputs, "batch": batch}
     session = ort_session(model, "cpu", threads)
     names = {i.name for i in session.get_inputs()}
     feed = {k: v for k, v in feed.items() if k in names}
-    times = _timed(lambda: session.run(None, feed), WARMUP, runs, budget_s)
-    fed = fixed_batch(model) or batch  # _feed built a batch of exactly this many
+    times = timed(lambda: session.run(None, feed), WARMUP, runs, budget_s)
+    fed = fixed_batch(model) or batch  # timing_feed built a batch of exactly this many
     return {"latency_ms": statistics.median(times), "runtime": "onnxruntime CPUExecutionProvider", "batch": fed,
             "threads": threads or session.get_session_options().intra_op_num_threads or "default", "runs": len(times),
             "input_shapes": {k: list(v.shape) for k, v in feed.items()}, "inputs": inputs}
 
 
-def _feed(model: Model, data: DataSet | None, batch: int):
+def timing_feed(model: Model, data: DataSet | None, batch: int):
     batch = fixed_batch(model) or batch
     if data is not None:
         pool = _pool(data)
@@ -69,7 +69,7 @@ def version_latency(model: Model, data: DataSet, device: str = "cpu") -> dict:
         call = lambda: run_module(model.module, feed, device)  # noqa: E731
     home = None if model.module is None else home_device(model.module)
     try:
-        times = _timed(call, VERSION_WARMUP, VERSION_RUNS, VERSION_BUDGET_S)
+        times = timed(call, VERSION_WARMUP, VERSION_RUNS, VERSION_BUDGET_S)
     finally:
         if home is not None:
             model.module.to(home)  # versions live on the CPU
@@ -83,7 +83,7 @@ def relative_speed(metrics: dict, original: dict) -> float | None:
     return original["latency_ms"] / metrics["latency_ms"] if metrics["latency_ms"] > 0 else None
 
 
-def _timed(call, warmup: int, runs: int, budget_s: float) -> list[float]:
+def timed(call, warmup: int, runs: int, budget_s: float) -> list[float]:
     """Milliseconds of each timed call: after `warmup` calls, up to `runs` of them, stopping once
     `budget_s` has passed (but never before MIN_RUNS)."""
     for _ in range(warmup):

@@ -1,0 +1,254 @@
+"""Where the time goes: ONNX Runtime's profiler on examples of the data, node by node (README: Command line).
+
+A version is timed twice on the same inputs, as latency times it: a plain session (its latency, the
+median of timed runs) and one with ORT's profiler on (its kernel times; what profiling adds is stated
+apart). Warm-up runs are left out, and node times are means over the middle half of the profiled runs,
+less what other processes took: on a busy machine a scheduler's slice of milliseconds lands on
+whichever node was running, so a node far above its median in a run lost that time to them (it is
+reported apart, as interruptions). Each node ORT ran
+is reported under the graph node it computes (profile_nodes: fused nodes under the layer they hold,
+the others they absorbed listed with it), and the time of an If or Loop is its own, apart from the
+nodes of its branches. A PyTorch version is profiled on its ONNX export.
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+import statistics
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import onnx
+
+from studio.core.errors import StudioError, first_line
+from studio.core.evaluate.data import DataSet
+from studio.core.evaluate.feeds import fixed_batch
+from studio.core.evaluate.latency import timed, timing_feed  # the examples and timing every latency uses
+from studio.core.evaluate.profile_explain import explain
+from studio.core.evaluate.profile_nodes import Origin, attribute
+from studio.core.evaluate.runtime import ORT_ERRORS_ONLY, ort_errors_only, ort_providers, resolve_device
+from studio.core.formats.load_onnx import all_graphs, full_onnx
+from studio.core.formats.model import Model
+from studio.core.formats.to_onnx import to_onnx
+from studio.core.process.threads import thread_budget
+
+__all__ = ["NodeTime", "Profile", "explain", "profile"]
+
+WARMUP = 3
+RUNS = 20
+BUDGET_S = 3.0  # each of the two timings stops after this long (at least 3 runs)
+KERNEL = "_kernel_time"  # ORT names a node's event "<node name>_kernel_time"
+# A node that takes this much longer than its median in one run was interrupted: another process had
+# the CPU (a scheduler's slice is a few milliseconds). That time is left out of the node and the run.
+STALL_US = 500
+STALL_SHARE = 0.25
+# ops that only relabel their input's shape (ORT reuses the buffer): their profiled time is the profiler's own
+RESHAPING = {"Reshape", "Squeeze", "Unsqueeze", "Flatten", "Identity"}
+
+
+@dataclass
+class NodeTime:
+    name: str  # the node of the model's graph this time is reported under
+    op: str  # the operator ONNX Runtime ran (FusedConv, QLinearConv, ConvInteger, …)
+    ms: float  # milliseconds per run (mean of the runs kept); an If or Loop without its branches' nodes
+    share: float  # of the time of all nodes
+    provider: str
+    fused: list[str] = field(default_factory=list)  # every graph node this kernel computes, `name` first
+    ort_name: str = ""  # its name in ONNX Runtime's optimised graph
+    graph: str = ""  # the subgraph it runs in ("If_0/then_branch"); "" for the main graph
+    added: bool = False  # a layout conversion or copy ONNX Runtime added for the node `name`
+
+    def to_json(self) -> dict:
+        return {"name": self.name, "op": self.op, "ms": self.ms, "share": self.share, "provider": self.provider,
+                "fused": self.fused, "ort_name": self.ort_name, "graph": self.graph, "added": self.added}
+
+
+@dataclass
+class Profile:
+    source: str
+    provider: str  # the execution provider asked for
+    batch: int
+    threads: int | str
+    inputs: str  # what the model ran on
+    runs: int  # profiled runs (after the warm-up); node times are means over the middle half of them
+    latency_ms: float  # median of plain timed runs, without the profiler
+    profiled_ms: float  # median of the profiled runs, timed the same way
+    run_ms: float  # ORT's own time of a profiled run (mean of those kept): its nodes, interruptions and the time between nodes
+    nodes: list[NodeTime]  # slowest first
+    by_op: dict[str, float]  # milliseconds per operator ORT ran, slowest first
+    wall_s: float  # the whole profiling, export and sessions included
+    notes: list[str] = field(default_factory=list)
+    # what the profiler adds to each node it times: its time on nodes that only reshape (None without one)
+    node_overhead_ms: float | None = None
+    interrupted_ms: float = 0.0  # per profiled run, the time other processes took from its nodes (left out of their times)
+    model: Model | None = field(default=None, repr=False, compare=False)  # the ONNX model that ran (an export for PyTorch)
+
+    @property
+    def nodes_ms(self) -> float:
+        return sum(n.ms for n in self.nodes)
+
+    @property
+    def overhead(self) -> float:
+        """What the profiler adds to a run, as a fraction of the plain latency."""
+        return self.profiled_ms / self.latency_ms - 1 if self.latency_ms > 0 else 0.0
+
+    def to_json(self) -> dict:
+        """`latency_ms`, `nodes` (each `name`, `op`, `ms`, `share`, `provider`) and `by_op` are stable
+        (DESIGN.md §5); the other keys are additions."""
+        return {"latency_ms": self.latency_ms, "nodes": [n.to_json() for n in self.nodes], "by_op": self.by_op,
+                "source": self.source, "runtime": f"onnxruntime {self.provider}", "batch": self.batch, "threads": self.threads,
+                "inputs": self.inputs, "runs": self.runs, "profiled_ms": self.profiled_ms, "overhead": self.overhead,
+                "run_ms": self.run_ms, "nodes_ms": self.nodes_ms, "node_overhead_ms": self.node_overhead_ms,
+                "interrupted_ms": self.interrupted_ms, "wall_s": self.wall_s,
+                "notes": self.notes}
+
+
+def profile(model: Model, data: DataSet | None = None, batch: int = 1, threads: int | None = None, runs: int = RUNS,
+            device: str = "cpu", budget_s: float = BUDGET_S) -> Profile:
+    """Profile the model in ONNX Runtime on a batch of examples of the data (random values of the
+    declared shapes without data, when the file fixes them)."""
+    started = time.perf_counter()
+    device = resolve_device(device)
+    onnx_model, notes = _as_onnx(model, data)
+    feed, inputs = timing_feed(onnx_model, data, batch)
+    if feed is None:
+        raise StudioError(inputs, model.source)
+    proto = _named(full_onnx(onnx_model))
+    blob = proto.SerializeToString()
+    with tempfile.TemporaryDirectory(prefix="studio-profile-") as tmp:
+        plain, used, feed = _timed_runs(_session(blob, device, threads, None, model.source), feed, runs, budget_s, model.source)
+        traced = _session(blob, device, threads, Path(tmp), model.source)  # one session at a time: a large model's memory
+        profiled, _, _ = _timed_runs(traced, feed, runs, budget_s, model.source)
+        events = json.loads(Path(traced.end_profiling()).read_text())
+        optimized = onnx.load(str(Path(tmp) / "optimized.onnx"), load_external_data=False)
+    times, run_ms, interrupted_ms = node_times(events, WARMUP)
+    nodes = _report(times, attribute(proto.graph, optimized.graph))
+    by_op: dict[str, float] = {}
+    for n in nodes:
+        by_op[n.op] = by_op.get(n.op, 0.0) + n.ms
+    free = [n.ms for n in nodes if n.op in RESHAPING]
+    return Profile(model.source, ort_providers(device)[0], fixed_batch(onnx_model) or batch, threads or used, inputs, len(profiled),
+                   statistics.median(plain), statistics.median(profiled), run_ms, nodes,
+                   dict(sorted(by_op.items(), key=lambda kv: -kv[1])), time.perf_counter() - started, notes,
+                   node_overhead_ms=statistics.median(free) if free else None, interrupted_ms=interrupted_ms, model=onnx_model)
+
+
+def node_times(events: list[dict], warmup: int) -> tuple[dict[str, dict], float, float]:
+    """From ORT's trace, over the middle half of the runs after `warmup` (by their length): per node of
+    the optimised graph its operator, provider and mean milliseconds per run, less what other
+    processes took from it; ORT's mean time of those runs; and what other processes took from their
+    nodes (interruptions). A node's time is its own: what nodes nested in it (an If's branch) took is
+    taken out."""
+    runs = [e for e in events if e.get("cat") == "Session" and e.get("name") == "model_run"]
+    runs = sorted(sorted(runs, key=lambda e: e["ts"])[warmup:], key=lambda e: e["dur"])
+    if not runs:
+        raise StudioError("ONNX Runtime's profile holds no runs")
+    kept = runs[len(runs) // 4 : len(runs) - len(runs) // 4]
+    kernels = sorted((e for e in events if e.get("cat") == "Node" and e.get("name", "").endswith(KERNEL)), key=lambda e: e["ts"])
+    starts = [e["ts"] for e in kernels]
+    times: dict[str, dict] = {}
+    for k, run in enumerate(sorted(kept, key=lambda e: e["ts"])):
+        inside = kernels[bisect.bisect_left(starts, run["ts"]) : bisect.bisect_right(starts, run["ts"] + run["dur"])]
+        for e, own in zip(inside, _exclusive(inside)):
+            args = e.get("args", {})
+            t = times.setdefault(e["name"][: -len(KERNEL)], {"op": args.get("op_name", "?"), "provider": args.get("provider", "?"),
+                                                          "order": len(times), "us": [0.0] * len(kept)})
+            t["us"][k] += own  # a node of a Loop body runs several times a run
+    taken = 0.0
+    for t in times.values():
+        typical = statistics.median(t["us"])
+        stalls = [us - typical for us in t["us"] if us - typical > max(STALL_US, STALL_SHARE * typical)]
+        taken += sum(stalls)
+        t["ms"] = (sum(t.pop("us")) - sum(stalls)) / len(kept) / 1000
+    return times, statistics.fmean(e["dur"] for e in kept) / 1000, taken / len(kept) / 1000
+
+
+def _exclusive(events: list[dict]) -> list[float]:
+    """Each event's duration less that of the events nested in it (ORT runs nodes one after another:
+    an event inside another's span is a node of its subgraph)."""
+    own = [float(e["dur"]) for e in events]
+    open_: list[int] = []  # the events whose span the next one may lie in, innermost last
+    for i, e in enumerate(events):
+        while open_ and not _within(e, events[open_[-1]]):
+            open_.pop()
+        if open_:
+            own[open_[-1]] -= e["dur"]
+        open_.append(i)
+    return [max(o, 0.0) for o in own]
+
+
+def _within(e: dict, outer: dict) -> bool:
+    end = outer["ts"] + outer["dur"]
+    return e["ts"] < end and e["ts"] + e["dur"] <= end + 1  # timestamps are whole microseconds
+
+
+def _report(times: dict[str, dict], origins: dict[str, Origin]) -> list[NodeTime]:
+    total = sum(t["ms"] for t in times.values()) or 1.0
+    nodes = []
+    for ort_name, t in sorted(times.items(), key=lambda kv: (-kv[1]["ms"], kv[1]["order"])):
+        o = origins.get(ort_name) or Origin(ort_name, [], "", added=True)  # a node missing from the saved graph
+        nodes.append(NodeTime(o.name, t["op"], t["ms"], t["ms"] / total, t["provider"], list(o.nodes), ort_name, o.graph, o.added))
+    return nodes
+
+
+def _as_onnx(model: Model, data: DataSet | None) -> tuple[Model, list[str]]:
+    if model.onnx is not None:
+        return model, []
+    if model.module is None:
+        raise StudioError("weights only: nothing runs, so there is nothing to profile", model.source)
+    exported = to_onnx(model, example=None if data is None else data.example_for(model.inputs))
+    return exported, ["profiled on its ONNX export in ONNX Runtime (the studio runs this version in PyTorch)"]
+
+
+def _named(proto: onnx.ModelProto) -> onnx.ModelProto:
+    """The model with every node named (a copy, when some are not), as the graph view names them:
+    ORT reports a node by its name."""
+    if all(n.name for g in all_graphs(proto.graph) for n in g.node):
+        return proto
+    named = onnx.ModelProto()
+    named.CopyFrom(proto)
+    for g in all_graphs(named.graph):
+        for i, n in enumerate(g.node):
+            n.name = n.name or (n.output[0] if n.output else f"{n.op_type}_{i}")
+    return named
+
+
+def _session(blob: bytes, device: str, threads: int | None, trace: Path | None, source: str):
+    """A session as ort_session makes them; with `trace`, ORT's profiler on, writing its trace and the
+    optimised graph (weights apart) there."""
+    import onnxruntime as ort
+
+    ort_errors_only()
+    opts = ort.SessionOptions()
+    opts.log_severity_level = ORT_ERRORS_ONLY  # saving an NCHWc graph warns that it is machine-specific
+    threads = threads or thread_budget()
+    if threads:
+        opts.intra_op_num_threads = threads
+    if trace is not None:
+        opts.enable_profiling = True
+        opts.profile_file_prefix = str(trace / "profile")
+        opts.optimized_model_filepath = str(trace / "optimized.onnx")
+        opts.add_session_config_entry("session.optimized_model_external_initializers_file_name", "optimized.weights")
+        opts.add_session_config_entry("session.optimized_model_external_initializers_min_size_in_bytes", "1024")
+    try:
+        return ort.InferenceSession(blob, opts, providers=ort_providers(device))
+    except Exception as e:  # ORT raises its own exception types for invalid or unsupported graphs
+        raise StudioError(f"ONNX Runtime cannot run this model ({first_line(e)})", source) from None
+
+
+def _timed_runs(session, feed: dict, runs: int, budget_s: float, source: str) -> tuple[list[float], int | str, dict]:
+    """Milliseconds of each timed run after the warm-up, the threads the session uses, and the feed
+    without the arrays the session takes no input for (initializers some files list as inputs)."""
+    feed = {k: v for k, v in feed.items() if k in {i.name for i in session.get_inputs()}}
+    times = timed(lambda: _run(session, feed, source), WARMUP, runs, budget_s)
+    return times, session.get_session_options().intra_op_num_threads or "default", feed
+
+
+def _run(session, feed: dict, source: str) -> None:
+    try:
+        session.run(None, feed)
+    except Exception as e:  # ORT's own exception types: shapes or types the data does not fit
+        raise StudioError(f"ONNX Runtime cannot run this model on these inputs ({first_line(e)})", source) from None

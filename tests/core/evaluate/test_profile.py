@@ -1,0 +1,153 @@
+"""The per-node profile: fused nodes attributed to the graph's nodes, times that add up, the JSON
+contract, and the "why is it not faster" sentences on a dynamic-int8 CNN and on a sparse model.
+No timing is asserted but sums, which are relative."""
+
+import json
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+from real_inputs import tokens_and_scalar
+
+from studio.core.compress.prune import magnitude
+from studio.core.compress.quantize import quantize
+from studio.core.errors import StudioError
+from studio.core.evaluate.data import DataSet, load_data
+from studio.core.evaluate.profile import Profile, explain, node_times, profile
+from studio.core.evaluate.profile_nodes import attribute
+from studio.core.formats.load import load_model
+from studio.core.formats.load_onnx import load_onnx
+from studio.core.formats.to_onnx import to_onnx
+from studio.core.process.jobs import run_to_end
+
+LAYERS = {"Conv", "Gemm", "MatMul"}
+
+
+def _cnn(tmp_path):
+    """conv → act → conv2 → act2 → pool → flat → fc (Gemm) → act3 → head (MatMul): big enough that
+    kernel time, not ORT's bookkeeping between nodes, makes up a run."""
+    rng = np.random.default_rng(0)
+    w = {"w1": rng.normal(size=(32, 16, 3, 3)), "b1": rng.normal(size=32), "w2": rng.normal(size=(32, 32, 3, 3)),
+         "b2": rng.normal(size=32), "wf": rng.normal(size=(64, 32)), "bf": rng.normal(size=64), "wh": rng.normal(size=(64, 10))}
+    inits = [numpy_helper.from_array(v.astype(np.float32), k) for k, v in w.items()]
+    nodes = [helper.make_node("Conv", ["x", "w1", "b1"], ["c1"], name="conv", pads=[1, 1, 1, 1]),
+             helper.make_node("Relu", ["c1"], ["r1"], name="act"),
+             helper.make_node("Conv", ["r1", "w2", "b2"], ["c2"], name="conv2", pads=[1, 1, 1, 1]),
+             helper.make_node("Relu", ["c2"], ["r2"], name="act2"),
+             helper.make_node("GlobalAveragePool", ["r2"], ["p"], name="pool"),
+             helper.make_node("Flatten", ["p"], ["f"], name="flat"),
+             helper.make_node("Gemm", ["f", "wf", "bf"], ["g"], name="fc", transB=1),
+             helper.make_node("Relu", ["g"], ["r3"], name="act3"),
+             helper.make_node("MatMul", ["r3", "wh"], ["y"], name="head")]
+    graph = helper.make_graph(nodes, "cnn", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 16, 48, 48])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 10])], initializer=inits)
+    path = tmp_path / "cnn.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+    return load_onnx(path, str(path))
+
+
+@pytest.fixture(scope="module")
+def digits():
+    data = load_data("sample:digits")
+    source = load_model("sample:digits-cnn")
+    return to_onnx(source, example=data.example_for(source.inputs)), data
+
+
+def test_a_fused_conv_relu_is_reported_under_the_conv_and_the_times_add_up(tmp_path):
+    model = _cnn(tmp_path)
+    data = DataSet("random", {"x": np.random.default_rng(1).random((4, 16, 48, 48), np.float32)}, None)
+    p = profile(model, data, batch=4, threads=1, runs=8)
+    names = {n.name for n in p.nodes}
+    conv = next(n for n in p.nodes if n.name == "conv" and not n.added)
+    assert "act" in conv.fused and "act" not in names  # ORT fused the Relu into the Conv (FusedConv, or an NCHWc Conv)
+    layers = [n.name for n in model.onnx.graph.node if n.op_type in LAYERS]
+    assert sum(name in names for name in layers) >= 0.9 * len(layers)
+    assert all(n.ort_name for n in p.nodes) and all(n.name in {m.name for m in model.onnx.graph.node} for n in p.nodes)
+    assert 0.85 <= (p.nodes_ms + p.interrupted_ms) / p.run_ms <= 1.15  # the nodes' times add up to ORT's time of the runs
+    assert sum(n.share for n in p.nodes) == pytest.approx(1.0)
+    assert sum(p.by_op.values()) == pytest.approx(p.nodes_ms)
+    assert p.latency_ms > 0 and p.profiled_ms > 0 and p.runs == 8 and p.batch == 4 and p.threads == 1
+
+
+def test_fused_and_renamed_nodes_are_matched_to_the_graph_by_how_ort_names_them():
+    """The names ONNX Runtime's optimisers give (no timing: the two graphs as ORT would write them)."""
+    def graph(nodes):
+        return helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, None)],
+                                 [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
+
+    original = graph([
+        helper.make_node("Conv", ["x", "w"], ["c"], name="conv"), helper.make_node("Relu", ["c"], ["r"], name="act"),
+        helper.make_node("DequantizeLinear", ["wq", "s"], ["w2"], name="w2_dq"),
+        helper.make_node("DequantizeLinear", ["rq", "s"], ["rd"], name="r_dq"),
+        helper.make_node("Conv", ["rd", "w2"], ["c2"], name="conv2"),
+        helper.make_node("QuantizeLinear", ["c2", "s"], ["c2q"], name="c2_q"),
+        helper.make_node("Gemm", ["c2q", "wf"], ["g"], name="fc"), helper.make_node("Relu", ["g"], ["y"], name="act3")])
+    optimized = graph([
+        helper.make_node("Conv", ["x", "w"], ["reorder_token_0"], name="r_nchwc", domain="com.microsoft.nchwc"),
+        helper.make_node("ReorderOutput", ["reorder_token_0"], ["r"], name="ReorderOutput", domain="com.microsoft.nchwc"),
+        helper.make_node("QLinearConv", ["rq", "wq"], ["conv2"], name="conv2_token_7", domain="com.microsoft"),
+        helper.make_node("FusedGemm", ["conv2", "wf"], ["y"], name="fused fc", domain="com.microsoft")])
+    origins = attribute(original, optimized)
+    assert origins["r_nchwc"].name == "conv" and origins["r_nchwc"].nodes == ["conv", "act"]  # "<output>_nchwc"
+    assert origins["ReorderOutput"].name == "conv" and origins["ReorderOutput"].added  # a layout change for it
+    assert origins["conv2_token_7"].name == "conv2"  # "<name>_token_N", with its Q/DQ nodes
+    assert set(origins["conv2_token_7"].nodes) == {"conv2", "w2_dq", "r_dq", "c2_q"}
+    assert origins["fused fc"].name == "fc" and origins["fused fc"].nodes == ["fc", "act3"]  # "fused <name>"
+
+
+def test_an_if_node_counts_its_own_time_apart_from_its_branch_and_warm_up_runs_and_interruptions_are_left_out():
+    def run(ts, dur):
+        return {"cat": "Session", "name": "model_run", "ts": ts, "dur": dur}
+
+    def node(name, ts, dur):
+        return {"cat": "Node", "name": f"{name}_kernel_time", "ts": ts, "dur": dur, "args": {"op_name": name, "provider": "CPU"}}
+
+    events = [run(0, 1000), node("warm", 10, 900)]  # a warm-up run
+    for start in (2000, 3000, 4000, 5000):
+        events += [run(start, 100), node("If", start + 10, 60), node("Branch", start + 20, 40), node("After", start + 75, 20)]
+    for start in (6000, 9000, 12000):  # another process took 2 ms while "After" ran
+        events += [run(start, 2100), node("If", start + 10, 60), node("Branch", start + 20, 40), node("After", start + 75, 2020)]
+    times, run_ms, interrupted_ms = node_times(events, warmup=1)
+    # the middle half of the 7 runs: 3 plain, 2 interrupted
+    assert "warm" not in times and run_ms == pytest.approx(0.9) and interrupted_ms == pytest.approx(0.8)
+    assert times["If"]["ms"] == pytest.approx(0.02) and times["Branch"]["ms"] == pytest.approx(0.04)
+    assert times["After"]["ms"] == pytest.approx(0.02)
+
+
+def test_a_dynamic_int8_cnn_is_told_about_convinteger(digits):
+    model, data = digits
+    quantized = run_to_end(quantize(model, data, mode="dynamic", tolerance=None), lambda _: None)
+    p = profile(quantized, data, runs=5)
+    assert {"ConvInteger", "DynamicQuantizeLinear"} <= set(p.by_op)
+    assert any(n.name == "node_conv2d_quant" and n.op == "ConvInteger" for n in p.nodes)  # the graph's own name
+    why = explain(p, quantized)
+    assert any("ConvInteger" in s and "static" in s for s in why), why
+
+
+def test_a_sparse_model_is_told_that_sparsity_runs_dense(digits):
+    model, data = digits
+    sparse = magnitude(model, 0.9)
+    why = explain(profile(sparse, data, runs=5), sparse)
+    assert any("90% zeros" in s and "dense" in s for s in why), why
+    assert not any("zeros" in s for s in explain(profile(model, data, runs=5), model))  # the dense original: nothing to say
+
+
+def test_the_json_contract(digits):
+    model, data = digits
+    out = json.loads(json.dumps(profile(model, data, runs=3).to_json()))
+    assert isinstance(out["latency_ms"], float) and out["latency_ms"] > 0
+    assert isinstance(out["by_op"], dict) and all(isinstance(k, str) and isinstance(v, float) for k, v in out["by_op"].items())
+    for n in out["nodes"]:
+        assert isinstance(n["name"], str) and isinstance(n["op"], str) and isinstance(n["provider"], str)
+        assert isinstance(n["ms"], float) and 0 <= n["share"] <= 1
+    assert {n["name"] for n in out["nodes"]} <= {n.name for n in model.onnx.graph.node}  # names as in the model's graph
+
+
+def test_pytorch_versions_are_profiled_on_their_export_and_unknown_shapes_without_data_are_refused(tmp_path):
+    p = profile(load_model("sample:digits-cnn"), None, runs=3)  # its file fixes every size but the batch: random values
+    assert isinstance(p, Profile) and "random" in p.inputs and "ONNX export" in " ".join(p.notes)
+    with pytest.raises(StudioError, match="choose data"):
+        profile(tokens_and_scalar(tmp_path), None)
+    unnamed = profile(tokens_and_scalar(tmp_path), DataSet("d", {"ids": np.ones((3, 5), np.int64), "scale": np.array(2)}, None))
+    assert {n.name for n in unnamed.nodes} <= {"m", "out"}  # unnamed nodes: named after their output, as the graph view does

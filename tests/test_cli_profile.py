@@ -1,0 +1,61 @@
+"""`studio profile` as a user runs it: the stable JSON, the table and the explanations, and bad input
+as one line with exit code 2."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from onnx import TensorProto, helper, save
+
+from studio import cli
+
+STABLE = {"latency_ms", "nodes", "by_op"}
+NODE = {"name": str, "op": str, "ms": float, "share": float, "provider": str}
+
+
+def studio(*args):
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    return subprocess.run([sys.executable, "-m", "studio", *args], capture_output=True, text=True, env=env, timeout=300)
+
+
+def test_json_prints_only_the_stable_object():
+    r = studio("profile", "sample:digits-cnn", "--data", "sample:digits", "--runs", "5", "--threads", "1", "--json")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)  # nothing but the JSON on stdout
+    assert STABLE <= set(out) and isinstance(out["latency_ms"], float) and out["latency_ms"] > 0
+    assert out["nodes"] and all(isinstance(n[k], t) for n in out["nodes"] for k, t in NODE.items())
+    assert sum(n["share"] for n in out["nodes"]) == pytest.approx(1.0)
+    assert sum(out["by_op"].values()) == pytest.approx(sum(n["ms"] for n in out["nodes"]))
+    assert out["batch"] == 1 and out["threads"] == 1 and isinstance(out["explanations"], list)
+
+
+def test_the_text_shows_totals_a_table_time_by_operator_and_why(capsys):
+    assert cli.main(["profile", "sample:digits-cnn", "--data", "sample:digits", "--runs", "3", "--batch", "4"]) == 0
+    out = capsys.readouterr().out
+    assert "latency" in out and "profiler's own overhead" in out and "batch 4" in out
+    assert "node " in out and "share" in out and "time by operator" in out and "why it is not faster" in out
+    assert "Conv" in out and "node_conv2d" in out  # the export's node names
+
+
+def _dynamic_sizes(tmp_path):
+    graph = helper.make_graph([helper.make_node("Relu", ["x"], ["y"], name="act")], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", "width"])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", "width"])])
+    path = tmp_path / "dynamic.onnx"
+    save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+    return path
+
+
+@pytest.mark.parametrize("case", ["missing", "no-data", "batch", "data"])
+def test_bad_input_is_one_line_exit_2(tmp_path, capsys, case):
+    args, expected = {
+        "missing": (["profile", str(tmp_path / "nope.onnx")], "nope.onnx: no such file"),
+        "no-data": (["profile", str(_dynamic_sizes(tmp_path))], "dynamic.onnx: choose data"),
+        "batch": (["profile", "sample:digits-cnn", "--batch", "0"], "--batch: expected a whole number"),
+        "data": (["profile", "sample:digits-cnn", "--data", str(tmp_path / "none.npz")], "none.npz: no such file"),
+    }[case]
+    assert cli.main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("studio: ") and expected in err[0], err
