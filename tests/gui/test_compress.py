@@ -36,7 +36,7 @@ def test_prune_with_fine_tuning_makes_two_versions_and_draws_live_charts(studio,
     for metric in ("accuracy", "sparsity", "size_bytes", "zip_bytes", "loss"):  # drawn one chart after another
         qtbot.waitUntil(lambda: points(window, metric) >= 2)
     assert [window.compression.versions.tree.topLevelItem(0).text(0)] == ["v0 original"]
-    assert window.windowTitle().startswith("sample:digits-cnn (v2 fine-tuned 1 epochs)")
+    assert window.windowTitle().startswith("sample:digits-cnn (v2 fine-tuned 1 epoch)")
     zeros = window.info.stats["fc1"].sparsity
     assert zeros > 0.5  # the shown model is the pruned one: the heatmap and histograms show its zeros
     qtbot.waitUntil(lambda: "v1 pruned 70% (outline)" in window.layer_panel.histogram.legend.text(), timeout=30_000)

@@ -21,9 +21,15 @@ OPTIMIZERS = {"adam": torch.optim.Adam, "sgd": lambda p, lr: torch.optim.SGD(p, 
 
 def distillation_loss(student, teacher, labels, temperature: float, alpha: float):
     """Hinton et al. 2015: KL of temperature-softened outputs × T², mixed with cross-entropy by alpha.
-    Returns (total, distillation part, label part); without labels the loss is pure distillation."""
+    Returns (total, distillation part, label part); without labels the loss is pure distillation.
+    Outputs that are not class scores ([N, classes]: a box map, an embedding, a spectrogram) are matched
+    by their squared error relative to the teacher's power instead: a softmax over their second axis
+    means nothing (over one channel it is constant, and nothing would be learnt)."""
     t = temperature
-    soft = F.kl_div(F.log_softmax(student / t, 1), F.log_softmax(teacher / t, 1), reduction="batchmean", log_target=True) * t * t
+    if teacher.dim() != 2 or teacher.shape[1] < 2:
+        soft = F.mse_loss(student, teacher) / teacher.pow(2).mean().clamp(min=1e-12)
+    else:
+        soft = F.kl_div(F.log_softmax(student / t, 1), F.log_softmax(teacher / t, 1), reduction="batchmean", log_target=True) * t * t
     if labels is None:
         return soft, soft, torch.zeros(())
     hard = F.cross_entropy(student, labels)
@@ -67,10 +73,12 @@ def train(
     keep_zeros: bool = True,
     seed: int = 0,
     output: int = 0,
+    frozen_norms: bool = False,
 ) -> Job[torch.nn.Module]:
     """Trains `module` in place (pass a copy). With teacher_logits the loss is distillation (mixed with
     labels by alpha when there are labels); otherwise cross-entropy on labels. `output`: which of the
-    module's outputs holds the classes."""
+    module's outputs holds the classes. frozen_norms: batch norms keep their running statistics (they are
+    calibrated for the model as it is: quantization-aware training adjusts weights, not statistics)."""
     if optimizer not in OPTIMIZERS:
         raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}")
     home = home_device(module)
@@ -88,6 +96,10 @@ def train(
     every = max(1, batches // 10)
     for epoch in range(epochs):
         model.train()
+        if frozen_norms:
+            for m in module.modules():
+                if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+                    m.eval()
         order = distributed.shard(torch.randperm(len(xt), generator=gen))
         sums = np.zeros(3)
         for b, idx in enumerate(order.split(batch_size)):

@@ -184,7 +184,8 @@ def with_speed(metrics: dict, original: dict) -> dict:
 def run_steps(previous: StepResult, steps: list[tuple[str, dict]], ctx: Context) -> Job[list[StepResult]]:
     """Steps one after the other, each on the version the last one made: the loop of a recipe and of a
     window's run. The progress bar gives each step its share of the work: its epochs."""
-    spans = [1 + options.get("epochs", 0) * (op != "prune" or options.get("schedule") == "gradual") for op, options in steps]
+    trains = lambda op, o: op in ("finetune", "distill") or o.get("schedule") == "gradual" or o.get("mode") == "qat"  # noqa: E731
+    spans = [1 + options.get("epochs", 0) * trains(op, options) for op, options in steps]
     results = []
     for i, (op, options) in enumerate(steps):
         prefix = f"step {i + 1} of {len(steps)}, {op}: " if len(steps) > 1 else ""

@@ -13,6 +13,7 @@ from studio.core.compress import prune
 from studio.core.compress.channels import channels
 from studio.core.compress.distill import distill, make_student
 from studio.core.compress.finetune import finetune
+from studio.core.compress.qat import qat
 from studio.core.compress.quantize import quantize
 from studio.core.compress.quantize_ort import CALIBRATIONS, MODES, Settings
 from studio.core.errors import StudioError
@@ -89,13 +90,20 @@ def _describe_distill(o: dict) -> str:
 
 
 def _quantize(model: Model, o: dict, ctx: Context) -> Job[Model]:
+    if o["mode"] == "qat":
+        if ctx.data is None:
+            raise StudioError("quantization-aware training trains on data: choose a data set")
+        return (yield from qat(model, ctx.data, bits=o["bits"] or 8, epochs=o["epochs"], lr=o["lr"], samples=o["samples"],
+                               teacher=ctx.original, device=ctx.device, cancel=ctx.cancel))
     return (yield from quantize(model, ctx.data, mode=o["mode"], calibration=o["calibration"], samples=o["samples"],
-                                per_channel=o["per_channel"], bits=o["bits"], exclude=o["exclude"], keep_float=o["keep_float"],
+                                per_channel=o["per_channel"], bits=o["bits"] or 4, exclude=o["exclude"], keep_float=o["keep_float"],
                                 max_drop=o["max_drop"], tolerance=o["tolerance"], device=ctx.device, cancel=ctx.cancel))
 
 
 def _describe_quantize(o: dict) -> str:
-    text = Settings(o["mode"], o["calibration"], o["samples"], o["per_channel"], o["bits"]).describe()
+    if o["mode"] == "qat":
+        return f"int8 after quantization-aware training ({o['epochs']} epoch" + "s" * (o["epochs"] != 1) + ")"
+    text = Settings(o["mode"], o["calibration"], o["samples"], o["per_channel"], o["bits"] or 4).describe()
     return text + (f", up to {o['keep_float']} layers float" if o["keep_float"] else "")
 
 
@@ -133,7 +141,7 @@ OPS: dict[str, Op] = {
             "seed": Field(int, 0, 0, 2**31 - 1, help="shuffling and initialisation seed"),
         },
         _finetune,
-        lambda o: f"fine-tuned {o['epochs']} epochs",
+        lambda o: f"fine-tuned {o['epochs']} epoch" + "s" * (o["epochs"] != 1),
         needs_data=True,
     ),
     "distill": Op(
@@ -155,18 +163,21 @@ OPS: dict[str, Op] = {
     "quantize": Op(
         "quantize",
         {
-            "mode": Field(str, "dynamic", choices=tuple(MODES),
+            "mode": Field(str, "dynamic", choices=(*MODES, "qat"),
                           help="dynamic: int8 weights; static: int8 weights and activations, calibrated on data; "
-                               "fp16: half precision; weights-only: 4/8-bit matrix weights (MatMul layers)"),
+                               "fp16: half precision; weights-only: 4/8-bit matrix weights (MatMul layers); "
+                               "qat: trained for int8 first (quantization-aware training), then static"),
             "calibration": Field(str, "minmax", choices=CALIBRATIONS, help="how static mode picks activation ranges"),
             "samples": Field(int, 256, 1, 1_000_000, help="calibration examples from the train split (static)"),
             "per_channel": Field(bool, True, help="one scale per output channel: closer to float, a little larger"),
-            "bits": Field(int, 4, choices=(4, 8), help="bits per weight (weights-only)"),
+            "bits": Field(int, None, choices=(4, 8), help="bits per weight (weights-only: 4 unless given; qat: 8)"),
             "exclude": Field(list, [], help="layer names, node names or op types kept float"),
             "keep_float": Field(int, 0, 0, 10_000, help="how many of the layers that hurt most stay float (ranked on data)"),
             "max_drop": Field(float, None, 0.0, 1.0, help="keep only as many of those float as hold the accuracy drop within this"),
             "tolerance": Field(float, 0.01, 0.0, 1.0, help="the most accuracy (or agreement with the float model, without labels) "
                                "the result may lose before its most sensitive layers are kept float; 0: never"),
+            "epochs": Field(int, 2, 1, 1000, help="training epochs (qat)"),
+            "lr": Field(float, 1e-4, 0.0, 10.0, help="learning rate (qat)"),
         },
         _quantize,
         _describe_quantize,

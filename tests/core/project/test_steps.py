@@ -44,6 +44,7 @@ def test_every_operation_validates_its_defaults_and_says_whether_it_needs_data()
     ("prune", {"sparsity": 0.9, "schedule": "gradual"}, "pruned 90% (gradual)"),
     ("prune", {"method": "channels", "ratio": 0.25}, "25% of channels removed"),
     ("finetune", {"epochs": 2}, "fine-tuned 2 epochs"),
+    ("finetune", {"epochs": 1}, "fine-tuned 1 epoch"),
     ("distill", {}, "distilled into width 0.25"),
     ("distill", {"student": {"sample": "digits-cnn"}}, "distilled into digits-cnn"),
     ("distill", {"student": {"model": "small.pt"}}, "distilled into small.pt"),

@@ -1,0 +1,66 @@
+"""Quantization-aware training: fake-quantized training, then ONNX Runtime's static int8."""
+
+import numpy as np
+import pytest
+import torch
+
+from studio.core.compress.qat import WeightFakeQuant, qat
+from studio.core.errors import StudioError
+from studio.core.evaluate.metrics import evaluate
+from studio.core.formats.load import load_model
+from studio.core.inspect.precision import quantized_ops
+from studio.core.process.jobs import run_to_end
+
+
+def test_weights_are_rounded_to_the_int8_grid_per_channel_with_a_straight_through_gradient():
+    w = torch.randn(4, 3, 3, 3, requires_grad=True)
+    q = WeightFakeQuant(8)(w)
+    scale = w.detach().abs().amax(dim=(1, 2, 3), keepdim=True) / 127
+    steps = q.detach() / scale
+    assert torch.allclose(steps, steps.round(), atol=1e-4) and steps.abs().max() <= 127 + 1e-4
+    q.sum().backward()
+    assert torch.equal(w.grad, torch.ones_like(w))
+
+
+def test_qat_trains_then_quantizes_in_onnx_runtime(digits):
+    model = load_model("sample:digits-cnn")
+    steps = []
+    q = run_to_end(qat(model, digits, epochs=1, lr=1e-4, samples=64), steps.append)
+    assert q.onnx is not None and {op.precision for op in quantized_ops(q.onnx) if op.op_type == "Conv"} == {"int8"}
+    assert any(n.startswith("quantization-aware training: 1 epochs") for n in q.notes)
+    assert any("epoch 1/1" in p.message and "accuracy" in p.metrics for p in steps)  # live curves, like fine-tuning
+    assert evaluate(q, digits)["accuracy"] > evaluate(model, digits)["accuracy"] - 0.02
+
+
+def test_qat_of_an_onnx_model_converts_it_first(cnn, digits):
+    q = run_to_end(qat(cnn, digits, epochs=1, samples=64))
+    assert any(n.startswith("converted to PyTorch by onnx2torch") for n in q.notes)
+    assert [i.name for i in q.onnx.graph.input] == [i.name for i in cnn.onnx.graph.input]
+
+
+def test_four_bit_qat_is_refused_in_one_line(digits):
+    with pytest.raises(StudioError, match="bits: 8"):
+        run_to_end(qat(load_model("sample:digits-cnn"), digits, bits=4))
+
+
+def test_without_labels_non_class_outputs_are_learnt_by_their_error():
+    from studio.core.compress.train import distillation_loss
+
+    teacher = torch.randn(5, 1, 4, 4)  # a map, not class scores: a softmax over one channel is constant
+    near, far = teacher + 0.01 * torch.randn_like(teacher), torch.zeros_like(teacher)
+    assert distillation_loss(near, teacher, None, 2.0, 0.0)[0] < distillation_loss(far, teacher, None, 2.0, 0.0)[0]
+    assert np.isclose(float(distillation_loss(far, teacher, None, 2.0, 0.0)[0]), 1.0)
+
+
+def test_a_recipe_step_asks_for_qat_with_additive_keys(digits):
+    from studio.core.process.jobs import NO_CANCEL
+    from studio.core.project.recipe import StepResult, run_step, step_metrics
+    from studio.core.project.steps import OPS, Context
+
+    model = load_model("sample:digits-cnn")
+    options = OPS["quantize"].validate("quantize", {"mode": "qat", "epochs": 1, "lr": 1e-4, "samples": 64})
+    assert OPS["quantize"].describe(options) == "int8 after quantization-aware training (1 epoch)"
+    metrics, outputs = step_metrics(model, digits, None, "cpu")
+    base = StepResult("load", {}, "original", model, metrics, outputs)
+    result = run_to_end(run_step(base, "quantize", options, Context(digits, "cpu", NO_CANCEL, original=model)))
+    assert result.model.onnx is not None and result.metrics["size_bytes"] < 0.5 * metrics["size_bytes"]
