@@ -120,7 +120,7 @@ class MainWindow(WindowFrame):
         ):
             self.tabs.setTabToolTip(self.tabs.addTab(widget, title), tip)
         self.tabs.currentChanged.connect(self._show_heatmap)
-        self.setCentralWidget(self.tabs)
+        self.set_central(self.tabs)
 
     def _build_docks(self) -> None:
         self.model_panel = ModelPanel()
@@ -173,6 +173,8 @@ class MainWindow(WindowFrame):
         self.model_status.setToolTip("The model or version shown · its parameters (weights) · its size: on disk for a file "
                                      "just opened; for a version, its weights as stored and zipped")
         self.statusBar().addPermanentWidget(self.model_status)
+        # a message gets the whole bar: beside the model's line it was cut off mid-word at 1366 pixels
+        self.statusBar().messageChanged.connect(lambda text: self.model_status.setVisible(not text))
 
     # ---- opening --------------------------------------------------------------------------------
 

@@ -1,13 +1,14 @@
 """The frame of the studio's window, and all that panels join it through: docks (each with its
 show/hide toggle in the View menu and its size after Reset Layout), actions, menus, toolbar items,
-and guards asked before the work open is replaced or the window closes. MainWindow builds on it;
-the other panels (studio.gui.compress.compression) use nothing else of the window's."""
+banners above the middle, and guards asked before the work open is replaced or the window closes.
+MainWindow builds on it; the other panels (studio.gui.compress.compression) use nothing else of the
+window's."""
 
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QDockWidget, QMainWindow, QMenu, QWidget
+from PySide6.QtWidgets import QDockWidget, QMainWindow, QMenu, QVBoxLayout, QWidget
 
 
 class WindowFrame(QMainWindow):
@@ -33,6 +34,9 @@ class WindowFrame(QMainWindow):
         self.toolbar.setObjectName("main_toolbar")
         self.toolbar.setMovable(False)
         self.toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self._banners = QVBoxLayout()  # set_central puts them above the central widget
+        self._banners.setContentsMargins(0, 0, 0, 0)
+        self._banners.setSpacing(0)
 
     # ---- what panels add ------------------------------------------------------------------------
 
@@ -69,6 +73,26 @@ class WindowFrame(QMainWindow):
         toggle.setStatusTip(f"Show or hide the {title} panel")
         self.view_menu.insertAction(self._panels_end, toggle)
         return dock
+
+    def set_central(self, widget: QWidget) -> None:
+        """The window's middle: `widget`, under the banners panels add (add_banner)."""
+        middle = QWidget()
+        column = QVBoxLayout(middle)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.setSpacing(0)
+        column.addLayout(self._banners)
+        column.addWidget(widget, 1)
+        self.setCentralWidget(middle)
+
+    def add_banner(self, widget: QWidget) -> None:
+        """A line across the top of the window's middle, above the central widget, for what the user
+        should read before going on (the data does not suit the model); the widget shows and hides itself."""
+        self._banners.addWidget(widget)
+
+    def resize_dock(self, dock: QDockWidget, size: int) -> None:
+        """Make a dock `size` pixels wide (left, right) or tall (top, bottom), e.g. to fit what it shows now."""
+        vertical = self.dockWidgetArea(dock) in (Qt.DockWidgetArea.TopDockWidgetArea, Qt.DockWidgetArea.BottomDockWidgetArea)
+        self.resizeDocks([dock], [size], Qt.Orientation.Vertical if vertical else Qt.Orientation.Horizontal)
 
     def add_file_actions(self, actions: list[QAction]) -> None:
         """Actions in the File menu, above Quit, set apart by a separator."""

@@ -1,5 +1,7 @@
 """Hand-made ONNX models in the shapes converters write."""
 
+from pathlib import Path
+
 import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
@@ -90,3 +92,37 @@ def tiny_conv_net(path, opset: int = 11, unused: bool = False) -> str:
     proto.ir_version = 7
     onnx.save(proto, path)
     return str(path)
+
+
+LENET5_CHAIN = ["Input", "conv1", "pool1", "conv2", "pool2", "flatten", "fc1", "relu", "fc2", "Output"]
+
+
+def graph_chain(graph):
+    """The nodes of a graph that is one chain, from its first node along its edges."""
+    order = [graph.nodes[0]]
+    nxt = {e.src: e.dst for e in graph.edges}
+    while order[-1].id in nxt:
+        order.append(graph.nodes[nxt[order[-1].id]])
+    return order
+
+
+def quantizable_conv_net(folder: Path):
+    """A small conv net saved as folder/float.onnx, and an ONNX Runtime calibration reader for it: what
+    the tests of quantized models quantize. Returns (path as str, reader class)."""
+    import numpy as np
+    import torch
+    from onnxruntime import quantization
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3), torch.nn.ReLU(), torch.nn.Flatten(), torch.nn.Linear(144, 10)).eval()
+    torch.onnx.export(net, torch.zeros(1, 1, 8, 8), folder / "float.onnx", input_names=["x"], output_names=["y"], dynamo=False)
+    rng = np.random.default_rng(0)
+
+    class Reader(quantization.CalibrationDataReader):
+        def __init__(self):
+            self.batches = iter([{"x": rng.random((1, 1, 8, 8), dtype=np.float32)} for _ in range(4)])
+
+        def get_next(self):
+            return next(self.batches, None)
+
+    return str(folder / "float.onnx"), Reader

@@ -2,9 +2,12 @@
 model cannot do, disabled with the reason."""
 
 import numpy as np
+import pytest
 import torch
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFileDialog
 
+from studio.core.errors import StudioError
 from studio.core.formats.samples import load_sample_data
 
 
@@ -35,8 +38,12 @@ def test_an_onnx_model_with_a_fixed_batch_needs_data_and_cannot_be_fine_tuned_or
     prune = c.open_sheet("prune")
     assert not prune.finetune.isEnabled() and "fixes the batch to 1" in prune.finetune_note.text()
     assert not prune.form.widgets["method"].model().item(1).isEnabled()  # no channel pruning for ONNX
-    distill = c.open_sheet("distill")
-    assert not distill.slim.isEnabled() and distill.sample.isChecked()
+    distill = c.open_sheet("distill")  # no slimmer copy: said beside it, and no other student chosen in its place
+    assert not distill.slim.isEnabled() and distill.kind.checkedButton() is None
+    assert distill.slim_note.isVisibleTo(window) and "cannot be slimmed" in distill.slim_note.text()
+    assert "Choose another model file" in distill.slim_note.text()
+    with pytest.raises(StudioError, match="choose the student"):
+        distill.steps()
 
     x, y = load_sample_data("digits")
     path = tmp_path / "digits.npz"
@@ -45,7 +52,8 @@ def test_an_onnx_model_with_a_fixed_batch_needs_data_and_cannot_be_fine_tuned_or
     picker = c.picker
     with qtbot.waitSignal(c.session.versionsChanged, timeout=60_000):  # the original is measured on the new data
         picker.data.activated.emit(picker.data.findData("open-file"))
-    assert c.session.data == str(path) and picker.data.currentText() == str(path)
+    assert c.session.data == str(path) and picker.data.currentText() == f"{path.parent.name}/digits.npz"  # not a whole path, cut
+    assert picker.data.itemData(picker.data.currentIndex(), Qt.ItemDataRole.ToolTipRole) == str(path)
     assert c.session.version.metrics["accuracy"] > 0.9
 
     with qtbot.waitSignal(c.session.versionsChanged, timeout=60_000):

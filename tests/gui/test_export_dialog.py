@@ -7,6 +7,8 @@ from PySide6.QtCore import QStandardPaths, Qt
 from PySide6.QtGui import QDesktopServices, QTextDocumentFragment
 from PySide6.QtWidgets import QMessageBox
 
+from studio.core.deliver.deploy import used_options
+
 
 def test_export_reports_size_accuracy_latency_and_parity(studio, run_sheet, qtbot, tmp_path, monkeypatch):
     window = studio
@@ -28,7 +30,10 @@ def test_export_reports_size_accuracy_latency_and_parity(studio, run_sheet, qtbo
     assert "; source " in text  # timed beside the version it came from
     assert "Parity with the version: same answer on 100.00%" in text
     card = json.loads(path.with_name("digits.card.json").read_text())
-    assert card["steps"] == [{"prune": window.compression.session.version.result.options}]
+    assert card["steps"] == [{"prune": used_options("prune", window.compression.session.version.result.options)}]
+    assert "ratio" not in card["steps"][0]["prune"]  # a channel option: not what a magnitude prune used
+    report = dialog.report
+    qtbot.waitUntil(lambda: report.height() >= report.heightForWidth(report.width()))  # its last line shows
     assert card["sparse_initializers"] > 0
 
     opened = []
@@ -55,3 +60,12 @@ def test_export_goes_next_to_the_model_file_at_first(make_window, load, model_fi
     load(window, model_files["onnx"])
     window.compression.export_action.trigger()
     assert window.compression.export_dialog.path.text() == str(model_files["onnx"].parent / "digits-v0.onnx")
+
+
+def test_an_onnx_version_is_exported_with_its_own_opset(studio, run_sheet):
+    window = studio
+    run_sheet(window, "quantize", lambda sheet: (sheet.form.set_value("mode", "dynamic")))
+    window.compression.export_action.trigger()
+    dialog = window.compression.export_dialog
+    own = next(o.version for o in window.compression.session.version.model.onnx.opset_import if o.domain == "")
+    assert not dialog.opset.isEnabled() and dialog.opset.value() == own and f"its own opset, {own}" in dialog.opset.toolTip()

@@ -277,8 +277,53 @@ def test_wheel_zooms_about_the_cursor_and_keys_move_the_view(view, lenet, qtbot)
 def test_resizing_keeps_the_middle_in_place(view, lenet, qtbot):
     view.show_graph(lenet.graph, lenet.stats)
     view.canvas.zoom(2)
-    view.select_layer("conv2")
+    view.canvas.centre_on(node(lenet.graph, "conv2"))
     view.resize(700, 500)
     qtbot.waitUntil(lambda: view.canvas.height() < 500)
     conv2 = node(lenet.graph, "conv2")
     assert (screen(view, conv2) - view.canvas.rect().center()).manhattanLength() <= 2
+
+
+def fan(n: int) -> Graph:
+    """One input feeding n branches side by side, joined again: a wide, low graph."""
+    g = Graph()
+    g.add("x", "Input")
+    for i in range(n):
+        g.add(f"b{i}", "Conv", layer=f"b{i}")
+        g.connect(0, i + 1)
+    g.add("join", "Concat")
+    for i in range(n):
+        g.connect(i + 1, n + 1)
+    return g
+
+
+def box(view, i: int):
+    from PySide6.QtCore import QRectF
+
+    canvas = view.canvas
+    centre, scale = canvas.node_centre(i), canvas._scale
+    w, h = canvas._layout.widths[i] * scale, canvas._layout.height * scale
+    return QRectF(centre.x() - w / 2, centre.y() - h / 2, w, h)
+
+
+@pytest.mark.parametrize("graph", ["lenet", "fan"])
+def test_a_graph_that_fits_opens_whole_and_clear_of_the_legend(view, lenet, graph, qtbot):
+    from PySide6.QtCore import QRectF
+
+    g, stats = (lenet.graph, lenet.stats) if graph == "lenet" else (fan(9), {})
+    view.resize(900, 520)  # a 1366 × 768 screen's middle, with the Run panel open
+    qtbot.waitUntil(lambda: view.canvas.height() < 520)
+    view.show_graph(g, stats)
+    canvas = view.canvas
+    assert canvas.visible_scene().adjusted(-1, -1, 1, 1).contains(canvas.scene_bounds())  # whole, not its top at 100 %
+    legend = QRectF(canvas.legend.geometry())
+    assert canvas.legend.isVisible() and not any(box(view, i).intersects(legend) for i in range(len(g.nodes)))
+
+
+def test_selecting_a_box_in_view_leaves_the_view_alone(view, qtbot):
+    """A model opens with its first layer selected: the view stays where it opened (at the top), not
+    centred on that layer with the space above the graph in view."""
+    view.show_graph(chain(300), {})
+    top = view.canvas.visible_scene().top()
+    view.select_layer("n1")
+    assert view.canvas.visible_scene().top() == top and bluish(ring_pixel(view, 1))

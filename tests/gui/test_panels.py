@@ -34,7 +34,7 @@ def test_zeros_are_their_own_bar_at_zero(view, pruned):
     assert list(zero_bar.opts["x"]) == [0.0] and list(zero_bar.opts["height"]) == [zeros]
     assert sum(values.opts["height"]) == pruned.size - zeros
     assert f"exactly zero: {zeros:,}" in view.legend.text()
-    assert f"{pruned.size:,} weights · {zeros:,} exactly zero" in view.stats.text()
+    assert f"{pruned.size:,} weights · {zeros:,} exactly zero" in view.stats.toolTip()
 
 
 def test_log_count(view, pruned):
@@ -56,6 +56,19 @@ def test_overlay_and_grid(view, pruned):
     view.set_overlay(None)
     assert view.grid is None and not items(view, pg.PlotDataItem)
 
+
+
+def test_a_few_outliers_leave_the_bulk_drawn_and_are_counted_beside_it(qtbot):
+    """A real model's whole histogram was one bar at 0: a batch norm's scale of 18 set the range."""
+    rng = np.random.default_rng(3)
+    w = np.concatenate([rng.normal(0, 0.05, 50_000), [-17.2, 18.7, 18.0]]).astype(np.float32)
+    view = HistogramView("nothing yet")
+    qtbot.addWidget(view)
+    view.show_histogram(histogram([w], bulk=0.005), weight_stats([w]), "Weights of the whole model")
+    values = items(view, pg.BarGraphItem)[0]
+    assert -0.2 < min(values.opts["x0"]) and max(values.opts["x1"]) < 0.2  # the bulk, not −17 … 19
+    assert "not drawn: " in view.legend.text() and " below -0." in view.legend.text() and " above 0." in view.legend.text()
+    assert "min -17.2 · max 18.7" in view.stats.text()  # the whole range is still said
 
 def test_heatmap_shows_zeros_black_and_keeps_them_when_downsampled(qtbot, pruned):
     heatmap = WeightHeatmap()

@@ -27,7 +27,7 @@ def assert_everywhere(window, name):
     info = window.info
     assert window.layer == name
     assert window.layer_panel.details.values["Name"].text() == name
-    assert window.layer_panel.details.values["Parameters"].text() == f"{info.stats[name].parameters:,}"
+    assert window.layer_panel.details.values["Parameters"].text().startswith(f"{info.stats[name].parameters:,} (")
     assert window.layer_panel.histogram.title.text() == f"<b>Weights of {name}</b>"
     assert f"exactly zero: {info.histograms[name].zeros:,}" in window.layer_panel.histogram.legend.text()
     current = window.table.proxy.mapToSource(window.table.view.currentIndex()).row()

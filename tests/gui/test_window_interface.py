@@ -64,3 +64,17 @@ def test_no_panel_reaches_into_the_window():
                 if name in WINDOW_NAMES:
                     private.append(f"{path.relative_to(root)}:{node.lineno} .{node.attr}")
     assert not private
+
+
+def test_a_panel_adds_a_banner_above_the_middle_and_sizes_its_dock(make_window, qtbot):
+    from PySide6.QtCore import QPoint
+
+    window = make_window()
+    banner = QLabel("Something to read before going on")
+    window.add_banner(banner)
+    qtbot.waitUntil(banner.isVisible)
+    assert banner.mapTo(window, QPoint(0, 0)).y() < window.tabs.mapTo(window, QPoint(0, 0)).y()
+    dock = window.add_dock("Notes", "notes_dock", QLabel("notes"), Qt.DockWidgetArea.BottomDockWidgetArea)
+    qtbot.waitUntil(dock.isVisible)
+    window.resize_dock(dock, 120)
+    qtbot.waitUntil(lambda: abs(dock.height() - 120) <= 2)

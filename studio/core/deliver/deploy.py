@@ -27,6 +27,19 @@ from studio.core.formats.model import Model
 from studio.core.formats.to_onnx import to_onnx
 from studio.core.process.jobs import NO_CANCEL, CancelToken, Job, Progress
 
+# The options of a step that mean something only beside one value of another option: the method or
+# mode they belong to (see the fields of studio/core/project/steps.py OPS). The card lists a step's
+# options without the ones its choice ignores: no 4 bits for static int8, no channel ratio for a
+# magnitude prune.
+ONLY_WITH = {
+    "prune": {"sparsity": ("method", ("magnitude",)), "scope": ("method", ("magnitude",)),
+              "layers": ("method", ("magnitude",)), "schedule": ("method", ("magnitude",)),
+              "epochs": ("schedule", ("gradual",)), "lr": ("schedule", ("gradual",)),
+              "ratio": ("method", ("channels",)), "round_to": ("method", ("channels",))},
+    "quantize": {"calibration": ("mode", ("static",)), "samples": ("mode", ("static",)),
+                 "per_channel": ("mode", ("dynamic", "static")), "bits": ("mode", ("weights-only",)),
+                 "max_drop": ("keep_float", None)},  # None: any value but 0
+}
 LATENCY_BATCHES = (1, 256)
 LATENCY_THREADS = os.cpu_count() or 1
 PARITY_EXAMPLES = 256
@@ -65,7 +78,7 @@ def export_version(model: Model, path: Path, data: DataSet | None, device: str =
     yield Progress(3, 4, f"writing {path.name}")
     files = onnx_files(exported, path, with_zip)
     zipped_file = files[zip_path(path)] if with_zip else zipped(path.name, files[path])
-    card = model_card(model, exported, files[path], len(zipped_file), path, data, metrics, steps, device)
+    card = model_card(model, exported, files[path], len(zipped_file), path, data, metrics, steps, device, original, opset)
     json_path, md_path = card_paths(path)
     files[json_path] = (json.dumps(card, indent=2) + "\n").encode()
     files[md_path] = card_markdown(card).encode()
@@ -108,20 +121,30 @@ def card_paths(path: Path) -> tuple[Path, Path]:
     return path.with_name(path.stem + ".card.json"), path.with_name(path.stem + ".card.md")
 
 
-def model_card(source: Model, exported: Model, blob: bytes, zip_bytes: int, path: Path, data: DataSet | None, metrics: dict,
-               steps: list | None, device: str) -> dict:
-    return {
+def model_card(version: Model, exported: Model, blob: bytes, zip_bytes: int, path: Path, data: DataSet | None, metrics: dict,
+               steps: list | None, device: str, original: Model | None = None, opset: int | None = None) -> dict:
+    """`version`: the version exported; `original`: the model its steps started from, the card's source
+    (a quantized version of a PyTorch model is itself ONNX, its source is not); `opset`: the one asked for."""
+    source = original if original is not None else version
+    written = file_opset(exported)
+    card = {
         "name": path.stem,
         "file": path.name,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "source": source.source,
         "source_format": source.format.label,
-        "steps": steps or [],
+        "steps": [{op: used_options(op, options) for op, options in step.items()} for step in steps or []],
         "size_bytes": len(blob),
         "zip_bytes": zip_bytes,
         "sha256": hashlib.sha256(blob).hexdigest(),
         "sparse_initializers": len(exported.onnx.graph.sparse_initializer),
-        "opset": next((o.version for o in exported.onnx.opset_import if o.domain in ("", "ai.onnx")), None),
+        "opset": written,
+    }
+    if opset is not None and opset != written:  # an ONNX version is written with its own; the exporter may need a newer one
+        card["opset_asked"] = opset
+        onnx_made = version.onnx is not None or version.origin is not None  # an ONNX graph, or trained weights put back into one
+        card["opset_why"] = "an ONNX version is written with the opset it has" if onnx_made else f"PyTorch's exporter wrote opset {written}"
+    return card | {
         "inputs": [s.to_json() for s in exported.inputs],
         "outputs": [s.to_json() for s in exported.outputs],
         "data": None if data is None else data.name,
@@ -130,6 +153,32 @@ def model_card(source: Model, exported: Model, blob: bytes, zip_bytes: int, path
         "versions": library_versions(),
         "notes": list(exported.notes),
     }
+
+
+def file_opset(model: Model) -> int | None:
+    """The ONNX operator set the file's standard operators are written in."""
+    return next((o.version for o in model.onnx.opset_import if o.domain in ("", "ai.onnx")), None)
+
+
+def used_options(op: str, options: dict) -> dict:
+    """A step's options without those its method or mode ignores (ONLY_WITH) and those left unset."""
+    used = {}
+    for key, value in options.items():
+        if value is None or value == [] or value == {}:
+            continue
+        owner, values = ONLY_WITH.get(op, {}).get(key, (None, None))
+        if owner is not None and owner in options and (not options[owner] if values is None else options[owner] not in values):
+            continue
+        used[key] = value
+    return used
+
+
+def steps_text(steps: list) -> str:
+    """The steps in words: "prune (method magnitude, sparsity 0.5); finetune (epochs 1)"."""
+    def options(opts: dict) -> str:
+        return ", ".join(f"{k} {v}" for k, v in opts.items())
+
+    return "; ".join(f"{op} ({options(opts)})" if opts else op for step in steps for op, opts in step.items()) or "none"
 
 
 def library_versions() -> dict[str, str]:
@@ -148,7 +197,7 @@ def card_markdown(card: dict) -> str:
     p = m["parity"]
     rows = [
         ("source", f"{card['source']} ({card['source_format']})"),
-        ("steps", "; ".join(f"{op} {opts}" for step in card["steps"] for op, opts in step.items()) or "none"),
+        ("steps", steps_text(card["steps"])),
         ("size", f"{card['size_bytes']:,} bytes ({card['zip_bytes']:,} zipped)"),
         ("data", card["data"] or "none chosen"),
     ]
@@ -159,7 +208,8 @@ def card_markdown(card: dict) -> str:
     rows.append(("parity with the source", f"max abs difference {p['max_abs_diff']:.2e}, top-1 agreement {p['top1_agreement']:.2%} "
                                             f"({p['reference']} vs {p['runtime']}, {p['inputs']})"))
     rows += latency_lines(m)
-    rows += [("runtime", card["runtime"]), ("opset", str(card["opset"])),
+    opset = str(card["opset"]) + (f" ({card['opset_asked']} was asked; {card['opset_why']})" if "opset_asked" in card else "")
+    rows += [("runtime", card["runtime"]), ("opset", opset),
              ("libraries", ", ".join(f"{k} {v}" for k, v in card["versions"].items())), ("sha256", card["sha256"])]
     if card["sparse_initializers"]:
         rows.append(("storage", f"{card['sparse_initializers']} weights stored sparse; ONNX Runtime densifies them when it loads the file"))

@@ -6,8 +6,9 @@ from __future__ import annotations
 from studio.core.inspect.summary import human_bytes
 
 
-def version_lines(metrics: dict) -> list[str]:
-    """A version's metrics, one fact per line: size, parameters, accuracy / fidelity, speed, runtime."""
+def version_lines(metrics: dict, parent: str = "the version it came from") -> list[str]:
+    """A version's metrics, one fact per line: size, parameters, accuracy / fidelity, speed, runtime.
+    `parent` names the version its agreement was measured against (the window says "v2 (its parent)")."""
     lines = []
     if "size_bytes" in metrics:
         lines.append(f"size {human_bytes(metrics['size_bytes'])}, zipped {human_bytes(metrics['zip_bytes'])}")
@@ -18,7 +19,7 @@ def version_lines(metrics: dict) -> list[str]:
     if "accuracy" in metrics:
         lines.append(f"accuracy {metrics['accuracy']:.2%} on the test split")
     if "agreement" in metrics:
-        lines.append(f"agrees with the version it came from on {metrics['agreement']:.2%} of the test split "
+        lines.append(f"agrees with {parent} on {metrics['agreement']:.2%} of the test split "
                      f"(SQNR {metrics['sqnr_db']:.1f} dB)")
     if "latency_ms" in metrics:
         lines.append(f"{metrics['latency_ms']:.3f} ms per example (batch 1)"

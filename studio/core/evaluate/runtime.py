@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import torch
 
@@ -72,7 +74,7 @@ def predict_outputs(model: Model, x: dict[str, np.ndarray], device: str = "cpu",
     if model.onnx is not None:
         session = ort_session(model, device)
         names = {i.name for i in session.get_inputs()}
-        run = lambda feed: session.run(None, {k: v for k, v in feed.items() if k in names})  # noqa: E731
+        run = lambda feed: _ort_run(session, {k: v for k, v in feed.items() if k in names}, model.source)  # noqa: E731
     else:
         run = lambda feed: run_module(model.module, feed, device)  # noqa: E731
     home = None if model.module is None else home_device(model.module)
@@ -88,6 +90,33 @@ def predict_outputs(model: Model, x: dict[str, np.ndarray], device: str = "cpu",
             model.module.to(home)  # versions live on the CPU: a GPU holds a module only while a job uses it
     outputs = [np.concatenate(column) for column in zip(*parts)]
     return [o.astype(np.float32) if o.dtype.kind == "f" else o for o in outputs]
+
+
+def _ort_run(session, feed: dict[str, np.ndarray], source: str) -> list:
+    """session.run, with ONNX Runtime's complaint about the inputs (data of another shape or type than
+    the model's) as a StudioError in one line: its first line alone ends in "…for the following indices"."""
+    from onnxruntime.capi.onnxruntime_pybind11_state import InvalidArgument
+
+    try:
+        return session.run(None, feed)
+    except InvalidArgument as e:
+        raise StudioError(f"the data does not fit the model: {ort_message(e)}", source) from None
+
+
+def ort_message(e: BaseException) -> str:
+    """An ONNX Runtime error's whole message on one line, without its code and its advice to programmers;
+    wrong sizes are said axis by axis."""
+    text = " ".join(line.strip() for line in str(e).splitlines()[1:] if line.strip() and not line.strip().startswith("Please fix"))
+    text = f"{first_line(e, limit=10_000)} {text}".strip()
+    sizes = _BAD_DIMS.match(text)
+    if sizes is None:
+        return text
+    axes = [f"axis {axis} is {want} in the model, {got} in the data" for axis, got, want in _BAD_AXIS.findall(sizes[2])]
+    return f"input {sizes[1]}: " + "; ".join(axes) if axes else text
+
+
+_BAD_DIMS = re.compile(r"Got invalid dimensions for input: (\S+) for the following indices(.*)")
+_BAD_AXIS = re.compile(r"index: (\d+) Got: (\d+) Expected: (\d+)")
 
 
 def run_module(module: torch.nn.Module, feed: dict[str, np.ndarray], device: str) -> list[np.ndarray]:

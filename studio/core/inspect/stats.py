@@ -11,6 +11,7 @@ from studio.core.inspect.layers import Layer
 
 HISTOGRAM_SAMPLE = 1_000_000  # values drawn for a histogram of anything larger
 CHUNK = 1 << 22  # values per numpy call in the statistics (a few ms each)
+BULK_SQUEEZE = 4  # outliers are cut off a histogram when its whole range is this many times its bulk's
 
 
 @dataclass
@@ -40,6 +41,8 @@ class Histogram:
     counts: np.ndarray  # estimated counts per bin (scaled up when sampled)
     zeros: int  # exact zeros, kept out of the bins so they always show
     sampled: bool
+    below: float = 0  # (estimated) non-zero values left of the bins: outliers beyond a bulk range (see histogram)
+    above: float = 0
 
 
 def weight_stats(arrays: Iterable[np.ndarray], stored: Iterable[tuple[str, int]] | None = None) -> WeightStats:
@@ -100,9 +103,12 @@ def _stored_dtype(layer: Layer, name: str) -> str:
     return layer.weights[name].dtype.name if q is None else q.dtype
 
 
-def histogram(arrays: Iterable[np.ndarray], bins: int = 100, seed: int = 0) -> Histogram:
+def histogram(arrays: Iterable[np.ndarray], bins: int = 100, seed: int = 0, bulk: float | None = None) -> Histogram:
     """Histogram of the non-zero values, exact zeros counted apart. Above HISTOGRAM_SAMPLE values, a
-    uniform sample (each array in proportion to its size) stands for the whole."""
+    uniform sample (each array in proportion to its size) stands for the whole. `bulk` (e.g. 0.005):
+    where a few outliers would squeeze every other value into one bar (real models: a batch norm's
+    scale of 18 among weights of ±0.1), the bins span the bulk, from that quantile to 1 − it, and
+    the values outside are counted in `below` and `above`."""
     arrays = [a.ravel() for a in arrays if a.size]
     total = sum(a.size for a in arrays)
     zeros = sum(a.size - int(np.count_nonzero(a)) for a in arrays)
@@ -119,8 +125,13 @@ def histogram(arrays: Iterable[np.ndarray], bins: int = 100, seed: int = 0) -> H
     if values.size == 0:
         return Histogram(np.linspace(-1, 1, bins + 1), np.zeros(bins), zeros, sampled)
     lo, hi = float(values.min()), float(values.max())
+    if bulk:
+        b_lo, b_hi = (float(q) for q in np.quantile(values, [bulk, 1 - bulk]))
+        if b_lo < b_hi and hi - lo > BULK_SQUEEZE * (b_hi - b_lo):
+            lo, hi = b_lo, b_hi
     if lo == hi:
         lo, hi = lo - 0.5, hi + 0.5
     counts, edges = np.histogram(values, bins=bins, range=(lo, hi))
     scale = (total - zeros) / values.size if sampled else 1.0
-    return Histogram(edges, counts * scale, zeros, sampled)
+    below, above = int(np.count_nonzero(values < lo)), int(np.count_nonzero(values > hi))
+    return Histogram(edges, counts * scale, zeros, sampled, below * scale, above * scale)

@@ -7,12 +7,15 @@ from dataclasses import dataclass, field
 
 from studio.core.formats.load import load_model
 from studio.core.formats.model import Model
+from studio.core.formats.onnx_to_torch import back_to_onnx
 from studio.core.inspect.graph import Graph
 from studio.core.inspect.layers import Layer, layers_of
 from studio.core.inspect.model_graph import graph_of
 from studio.core.inspect.precision import OpPrecision, quantized_ops
 from studio.core.inspect.stats import Histogram, WeightStats, histogram, layer_stats, weight_stats
 from studio.core.process.jobs import NO_CANCEL, CancelToken, Job, Progress
+
+WHOLE_MODEL_BULK = 0.005  # the whole model's histogram spans 0.5–99.5 % of its values when outliers would squeeze it
 
 
 @dataclass
@@ -32,17 +35,18 @@ class ModelInfo:
 
 def analyze(model: Model, cancel: CancelToken = NO_CANCEL) -> Job[ModelInfo]:
     yield Progress(1, 4, "reading weights")
-    layers = layers_of(model)
+    view = back_to_onnx(model) if model.origin is not None else model  # a converted ONNX model shows as its own graph
+    layers = layers_of(view)
     cancel.check()
     yield Progress(2, 4, "computing statistics")
     stats = {layer.name: layer_stats(layer) for layer in layers}
     total = weight_stats(w for layer in layers for w in layer.weights.values())
     histograms = {layer.name: histogram(layer.weights.values(), bins=_bins(stats[layer.name].parameters)) for layer in layers}
-    whole = histogram(w for layer in layers for w in layer.weights.values())
+    whole = histogram((w for layer in layers for w in layer.weights.values()), bulk=WHOLE_MODEL_BULK)
     cancel.check()
     yield Progress(3, 4, "building the layer graph")
-    graph = graph_of(model)
-    precisions = quantized_ops(model.onnx) if model.onnx is not None else None
+    graph = graph_of(view)
+    precisions = quantized_ops(view.onnx) if view.onnx is not None else None
     yield Progress(4, 4, "done")
     return ModelInfo(model, layers, stats, total, graph, histograms, whole, precisions)
 

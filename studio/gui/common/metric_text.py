@@ -28,15 +28,34 @@ def version_size(metrics: dict) -> str:
     return f"{human_bytes(metrics['size_bytes'])} as stored{zipped}"
 
 
-def summary(metrics: dict) -> str:
-    """Several lines: size, zipped size, zeros, accuracy / fidelity, speed, runtime."""
+def short_name(version) -> str:
+    """v3, as the charts call a version, unless the user renamed it."""
+    vid = f"v{version.id}"
+    return vid if version.label == vid or version.label.startswith(vid + " ") else version.label
+
+
+def summary(metrics: dict, parent: str | None = None) -> str:
+    """Several lines: size, zipped size, zeros, accuracy / fidelity (with `parent`, named), speed, runtime."""
     from studio.core.deliver.verdict import version_lines
 
-    return "\n".join(version_lines(metrics)) if metrics else "Not measured yet."
+    if not metrics:
+        return "Not measured yet."
+    return "\n".join(version_lines(metrics, f"{parent} (its parent)") if parent else version_lines(metrics))
 
 
-def differences(new: dict, old: dict) -> str:
-    """One line: how `new` differs from `old` in size, zipped size, zeros and accuracy."""
+def quality(metrics: dict, parent: str | None = None) -> str:
+    """A version's quality in a few characters: "97.0 %" accurate, or agreeing with its parent; with
+    `parent` named, an agreement says with whom: "82.5 % like v1"."""
+    measured = score(metrics)
+    if measured is None:
+        return "—"
+    text = f"{100 * measured[1]:.1f} %"
+    return text if measured[0] == "accuracy" or parent is None else f"{text} like {parent}"
+
+
+def differences(new: dict, old: dict, agrees_with: str | None = None) -> str:
+    """One line: how `new` differs from `old` in size, zipped size, zeros and accuracy, and, when `old`
+    is the version `new` was made from (named by agrees_with), how often they agree."""
     parts = []
     for key, label in (("size_bytes", "size"), ("zip_bytes", "zipped")):
         if key in new and key in old and old[key]:
@@ -45,6 +64,8 @@ def differences(new: dict, old: dict) -> str:
         parts.append(f"zeros {100 * (new['sparsity'] - old['sparsity']):+.1f} points")
     if "accuracy" in new and "accuracy" in old:
         parts.append(f"accuracy {100 * (new['accuracy'] - old['accuracy']):+.2f} points")
+    if agrees_with and "agreement" in new:
+        parts.append(f"agrees with {agrees_with} on {new['agreement']:.1%}")
     return " · ".join(parts) or "No measurements to compare yet."
 
 
@@ -58,6 +79,14 @@ def dims(shape) -> list[str]:
         return "N" if i == 0 else d if isinstance(d, str) and len(d) <= 8 else "?"
 
     return [axis(i, d) for i, d in enumerate(shape)]
+
+
+def hidden_axes(shape) -> list[str]:
+    """The axes dims() shows as ? that have a name or formula, spelled out: "axis 2 = floor(height/2) + 1"."""
+    if shape is None:
+        return []
+    return [f"axis {i} = {d}" for i, (d, shown) in enumerate(zip(shape, dims(shape))) if shown == "?" and d not in (None, "", -1)
+            and not (isinstance(d, int) and d <= 0)]
 
 
 def shape_text(shape) -> str:

@@ -116,8 +116,19 @@ def _widget(f: Field, row: Row) -> QWidget:
     high = f.high if f.high is not None else 1_000_000
     spin.setRange(low * scale, high * scale)
     spin.setSuffix(" %" if row.percent else row.unit)
+    if row.unit.endswith("s") and isinstance(spin, QSpinBox):  # 1 epoch, 2 epochs
+        def count(value: int) -> None:
+            spin.setSuffix(singular(row.unit) if value == 1 else row.unit)
+
+        spin.valueChanged.connect(count)
+        count(spin.value())
     spin.setKeyboardTracking(False)
     return spin
+
+
+def singular(unit: str) -> str:
+    """" epochs" → " epoch", " most sensitive layers" → " most sensitive layer"."""
+    return unit[:-1]
 
 
 def _tip(f: Field, row: Row) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QLabel, QStackedWidget, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QLabel, QSizePolicy, QStackedWidget, QVBoxLayout, QWidget
 
 OPEN_HINT = "Open a model or try a sample:\nFile → Open…, Samples ▾ in the toolbar, or drop a model file here."
 
@@ -19,13 +19,23 @@ class Placeholder(QStackedWidget):
         self._message.setStyleSheet("color: #667085; font-size: 14px; padding: 12px")  # as the graph's own message
         self.addWidget(self._message)
         self.addWidget(content)
+        self._content, self._policy = content, content.sizePolicy()
+        self._fit(0)
 
     def show_content(self) -> None:
+        self._fit(1)
         self.setCurrentIndex(1)
 
     def show_message(self, message: str = OPEN_HINT) -> None:
         self._message.setText(message)
+        self._fit(0)
         self.setCurrentIndex(0)
+
+    def _fit(self, index: int) -> None:
+        """A stack is as large as its largest page: the content hidden, its size is ignored, so that a
+        panel showing only its message can be small (the Run panel, before any run)."""
+        ignored = QSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Ignored)
+        self._content.setSizePolicy(self._policy if index == 1 else ignored)
 
     @property
     def message(self) -> str:

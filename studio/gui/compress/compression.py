@@ -13,6 +13,7 @@ from PySide6.QtGui import QKeySequence
 from studio.gui.common import dialogs, metric_text
 from studio.gui.common.placeholder import Placeholder
 from studio.gui.compress.compress_sheet import CompressSheet
+from studio.gui.compress.data_check import DataCheck
 from studio.gui.compress.data_picker import DataPicker
 from studio.gui.compress.distill_panel import DistillPanel
 from studio.gui.compress.prune_panel import PrunePanel, sensitivity_job
@@ -33,6 +34,9 @@ if TYPE_CHECKING:
 NO_MODEL = "Open a model first: File → Open…, or a sample from Samples ▾"
 SHEET_HINT = "Choose Prune, Quantize or Distill in the toolbar (or the Compress menu) to set up a compression here."
 RAISE_MS = 30  # after a run, the Versions dock comes to the front, then the Layer dock
+NOTICE_MS = 15_000  # a notice stays this long in the status bar (the data's stays in its banner)
+RUN_HEIGHT = 225  # the Run dock with its charts (each at least MIN_CHART_HEIGHT tall)
+RUN_EMPTY_HEIGHT = 100  # and with a line saying what would show there: not a third of a 768-pixel screen
 BUSY = "A run is going on: wait for it to end, or cancel it in the Run panel"
 ACTIONS = {  # sheet: (text, tooltip, the capabilities of which one is enough)
     "prune": ("&Prune", "Set the least important weights or channels to zero (remove them)", ("prune_unstructured", "prune_structured")),
@@ -57,8 +61,10 @@ class Compression(QObject):
                                              tab_with=window.model_dock, size=400)
         self.compress_dock = window.add_dock("Compress", "compress_dock", self.sheet_holder, Qt.DockWidgetArea.RightDockWidgetArea,
                                              tab_with=window.layer_dock)
-        self.run_dock = window.add_dock("Run", "run_dock", RunDock(self.session), Qt.DockWidgetArea.BottomDockWidgetArea, size=230)
+        self.run_dock = window.add_dock("Run", "run_dock", RunDock(self.session), Qt.DockWidgetArea.BottomDockWidgetArea,
+                                        size=RUN_HEIGHT)
         self.run_dock.hide()  # until the first run: a window without it fits a small screen
+        self.run_dock.widget().chartsShown.connect(lambda _: self._fit_run_dock())
         self.compare = Compare(window, self.session, self.versions)
         self.files = ProjectFiles(window, self.session)
         self.unsaved = UnsavedWork(window, self.session, self.files)
@@ -66,6 +72,8 @@ class Compression(QObject):
         window.aboutToClose.connect(self.files.discard_autosave)
         window.modelClosed.connect(self._model_closed)
         self.picker = DataPicker()
+        window.add_banner(self.picker.status)
+        self.data_check = DataCheck(self.session, self.picker, self)
         self.picker.dataChanged.connect(self.session.set_data)
         self.picker.deviceChanged.connect(lambda device: setattr(self.session, "device", device))
         self.session.dataChanged.connect(self.picker.set_spec)
@@ -78,7 +86,7 @@ class Compression(QObject):
         self.session.versionsChanged.connect(self._versions_changed)
         self.session.runFinished.connect(self._ran)
         self.session.failed.connect(self._failed)
-        self.session.noticed.connect(lambda text: self.window.statusBar().showMessage(text))
+        self.session.noticed.connect(lambda text: self.window.statusBar().showMessage(text, NOTICE_MS))
         self.session.outputAsked.connect(self.ask_output)
         self.output_dialog: dialogs.OutputDialog | None = None
         self.session.runner.runningChanged.connect(lambda _: self._update())
@@ -139,13 +147,27 @@ class Compression(QObject):
         except StudioError as e:
             dialogs.show_error(self.window, f"Cannot {sheet.title.lower()} yet", str(e))
             return
+        self._show_run_dock()
+
+    def _show_run_dock(self) -> None:
         self.run_dock.show()
+        self._fit_run_dock()
+
+    def _fit_run_dock(self) -> None:
+        """As tall as its charts need, or, with none to show, a few lines: not a third of a small screen."""
+        self.window.resize_dock(self.run_dock, RUN_HEIGHT if self.run_dock.widget().has_charts else RUN_EMPTY_HEIGHT)
 
     def analyse(self, target: float) -> None:
-        panel = self.sheet.sheets["prune"]
-        self.session.start(f"analysing sensitivity for {target:.0%}", panel.show_sensitivity, sensitivity_job,
-                           self.session.version.model, self.session.data, self.session.device)
-        self.run_dock.show()
+        panel, version = self.sheet.sheets["prune"], self.session.version
+
+        def analysed(result) -> None:
+            panel.show_sensitivity(result, metric_text.short_name(version))
+            self.run_dock.widget().message.setText(f"Analysed how much each layer of {version.label} can be pruned: the Prune "
+                                                   f"sheet's Layers table holds the sparsities suggested, its chart the measures.")
+
+        self.session.start(f"analysing sensitivity for {target:.0%}", analysed, sensitivity_job,
+                           version.model, self.session.data, self.session.device)
+        self._show_run_dock()
 
     def export(self, vid: int) -> None:
         version = self.session.history.versions[vid]
@@ -260,7 +282,10 @@ class Compression(QObject):
         last = added[-1]
         QTimer.singleShot(RAISE_MS, self, self.versions_dock.raise_)  # each newly shown dock paints whole: one at a time
         QTimer.singleShot(2 * RAISE_MS, self, self.window.layer_dock.raise_)
-        self.window.statusBar().showMessage(f"Made {', '.join(v.label for v in added)}: {metric_text.differences(last.metrics, self.session.history.versions[added[0].parent].metrics)}", 15000)
+        start = self.session.history.versions[added[0].parent]
+        agrees = metric_text.short_name(start) if len(added) == 1 else None  # a later step's agreement is with the step before
+        self.window.statusBar().showMessage(f"Made {', '.join(v.label for v in added)}: "
+                                            f"{metric_text.differences(last.metrics, start.metrics, agrees)}", 15000)
 
     def _failed(self, doing: str, error: Exception) -> None:
         from studio.core.errors import OUT_OF_MEMORY, StudioError, first_line

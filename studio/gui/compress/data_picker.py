@@ -4,6 +4,8 @@ holds the classes), and where it runs."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QCheckBox, QComboBox, QFileDialog, QHBoxLayout, QLabel, QWidget
 
@@ -12,6 +14,7 @@ from studio.gui.common.metric_text import shape_text
 DATA_FILES = "Data (*.npz *.csv);;All files (*)"
 OPEN_FILE, OPEN_FOLDER = "open-file", "open-folder"
 DEVICES = {"cpu": "CPU", "cuda": "CUDA (GPU)"}
+STATUS_STYLE = "background: #fff4e5; color: #7a4100; border-bottom: 1px solid #f0b429; padding: 6px 10px"
 
 
 class DataPicker(QWidget):
@@ -21,7 +24,7 @@ class DataPicker(QWidget):
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         self.data = QComboBox()
-        self.data.setMinimumContentsLength(16)
+        self.data.setMinimumContentsLength(22)  # "nudenet-320n/data.npz" whole
         self.data.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.data.setToolTip("The data compression trains and measures on: a sample, a .npz or .csv file, or a folder "
                              "with one subfolder of images per class. Every 5th example is kept for testing.")
@@ -48,6 +51,13 @@ class DataPicker(QWidget):
         self.device.setToolTip("Where training and measuring run. CUDA is listed when PyTorch sees a GPU.")
         self.device.addItem(DEVICES["cpu"], "cpu")
         self.device.activated.connect(lambda: self.deviceChanged.emit(self.device.currentData()))
+        self.status = QLabel()  # the window shows it as a banner above its middle (WindowFrame.add_banner)
+        self.status.setObjectName("data_status")
+        self.status.setWordWrap(True)  # the whole sentence, however long: its end says what to do
+        self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.status.setStyleSheet(STATUS_STYLE)
+        self.status.setToolTip("What makes the chosen data unfit for measuring or compressing this model")
+        self.status.hide()
         layout = QHBoxLayout(self)
         layout.setContentsMargins(4, 0, 4, 0)
         layout.addWidget(QLabel("Data:"))
@@ -58,6 +68,11 @@ class DataPicker(QWidget):
         layout.addSpacing(12)
         layout.addWidget(QLabel("Device:"))
         layout.addWidget(self.device)
+
+    def set_status(self, text: str) -> None:
+        """Say (or, with "", stop saying) what is wrong with the chosen data for the model open."""
+        self.status.setText(f"⚠ {text}" if text else "")
+        self.status.setVisible(bool(text))
 
     def spec(self):
         source = self.data.itemData(self._chosen)
@@ -122,7 +137,7 @@ class DataPicker(QWidget):
 
     def _select(self, source) -> None:
         if source is not None and self.data.findData(source) < 0:
-            self.data.insertItem(self.data.count() - 2, source, source)
+            self.data.insertItem(self.data.count() - 2, short_name(source), source)
             self.data.setItemData(self.data.count() - 3, source, Qt.ItemDataRole.ToolTipRole)
         self._chosen = max(0, self.data.findData(source))
         self.data.setCurrentIndex(self._chosen)
@@ -140,3 +155,13 @@ class DataPicker(QWidget):
             return
         self._select(path)
         self.dataChanged.emit(self.spec())
+
+
+def short_name(source: str) -> str:
+    """A data file or folder by its own name and its folder's ("nudenet-320n/data.npz"): a whole path
+    was cut to "/work/main/corpus/nuder" in the toolbar. The item's tooltip keeps the whole path."""
+    if source.startswith("sample:"):
+        return source
+    path = Path(source)
+    name = path.name + ("/" if path.is_dir() else "")
+    return f"{path.parent.name}/{name}" if path.parent.name else name

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QButtonGroup,
     QComboBox,
@@ -12,6 +13,7 @@ from PySide6.QtWidgets import (
     QGridLayout,
     QGroupBox,
     QHBoxLayout,
+    QLabel,
     QLineEdit,
     QPushButton,
     QRadioButton,
@@ -55,12 +57,16 @@ class DistillPanel(Sheet):
         for i, button in enumerate((self.slim, self.file, self.sample)):
             self.kind.addButton(button, i)
         self.slim.setChecked(True)
-        self._fallback = False
+        self._unchosen = False  # the slimmer copy was chosen, then not possible: no other student is chosen in its place
+        self.slim_note = QLabel()  # why there is no slimmer copy of this model, and what to do
+        self.slim_note.setWordWrap(True)
+        self.slim_note.setStyleSheet("color: #7a4100")
+        self.slim_note.hide()
 
         self.width = QSpinBox()
         self.width.setRange(5, 95)
         self.width.setValue(25)
-        self.width.setSuffix(" % of the channels")
+        self.width.setSuffix(" % of channels")
         self.width.setToolTip("How many of the teacher's channels the student keeps (5 to 95 %)")
         self.width_slider = slider_for(self.width, steps=1)
         self.path = QLineEdit()
@@ -70,22 +76,32 @@ class DistillPanel(Sheet):
         browse.setToolTip("Choose the student model's file")
         browse.clicked.connect(self._browse)
         self.samples = QComboBox()
+        self.samples.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.samples.setMinimumContentsLength(12)  # its longest entry would widen the sheet past its dock
         self.samples.setToolTip("The sample architecture the student is built as")
+        self.sample_words = QLabel()  # what the chosen architecture is: the combo shows its name only
+        self.sample_words.setWordWrap(True)
         for name, spec in SAMPLE_MODELS.items():
-            self.samples.addItem(f"{name} — {spec.description}", name)
+            self.samples.addItem(name, name)
+            self.samples.setItemData(self.samples.count() - 1, spec.description, Qt.ItemDataRole.ToolTipRole)
+        self.samples.currentIndexChanged.connect(
+            lambda: self.sample_words.setText(f"<i>{SAMPLE_MODELS[self.samples.currentData()].description}</i>"))
+        self.sample_words.setText(f"<i>{SAMPLE_MODELS[self.samples.currentData()].description}</i>")
 
         student = QGroupBox("Student")
         grid = QGridLayout(student)
         grid.addWidget(self.slim, 0, 0, 1, 2)
-        grid.addWidget(self.width_slider, 1, 0)
-        grid.addWidget(self.width, 1, 1)
-        grid.addWidget(self.file, 2, 0, 1, 2)
+        grid.addWidget(self.slim_note, 1, 0, 1, 2)
+        grid.addWidget(self.width_slider, 2, 0)
+        grid.addWidget(self.width, 2, 1)
+        grid.addWidget(self.file, 3, 0, 1, 2)
         pick = QHBoxLayout()
         pick.addWidget(self.path, 1)
         pick.addWidget(browse)
-        grid.addLayout(pick, 3, 0, 1, 2)
-        grid.addWidget(self.sample, 4, 0, 1, 2)
-        grid.addWidget(self.samples, 5, 0, 1, 2)
+        grid.addLayout(pick, 4, 0, 1, 2)
+        grid.addWidget(self.sample, 5, 0, 1, 2)
+        grid.addWidget(self.samples, 6, 0, 1, 2)
+        grid.addWidget(self.sample_words, 7, 0, 1, 2)
         self.kind.idToggled.connect(self._kind_changed)
 
         self.form = OptionForm(OPS["distill"].fields, ROWS)
@@ -96,7 +112,7 @@ class DistillPanel(Sheet):
 
     def _kind_changed(self, *_) -> None:
         for widget, button in ((self.width, self.slim), (self.width_slider, self.slim), (self.path, self.file),
-                               (self.samples, self.sample)):
+                               (self.samples, self.sample), (self.sample_words, self.sample)):
             widget.setEnabled(button.isChecked())
 
     def _browse(self) -> None:
@@ -106,20 +122,31 @@ class DistillPanel(Sheet):
             self.file.setChecked(True)
 
     def show_model(self, info: ModelInfo) -> None:
-        slimmable = info.model.module is not None and info.model.capabilities()["prune_structured"].allowed
+        """A model that cannot be slimmed greys that choice out and says why beside it; if it was the choice,
+        none is made in its place (an untrained sample architecture would not be what the user chose)."""
+        model = info.model
+        structured = model.capabilities()["prune_structured"]
+        slimmable = model.module is not None and structured.allowed
         self.slim.setEnabled(slimmable)
-        self.slim.setToolTip(self.slim.toolTip() if slimmable else "Only a PyTorch module can be slimmed; choose a file or a sample architecture")
+        self.slim_note.setText("" if slimmable else no_slim_copy(model, structured.reason))
+        self.slim_note.setVisible(not slimmable)
         if not slimmable and self.slim.isChecked():
-            self.sample.setChecked(True)
-            self._fallback = True  # chosen for the user: undone when slimming is possible again
-        elif slimmable and self._fallback:
+            self.kind.setExclusive(False)  # an exclusive group keeps one button checked
+            self.slim.setChecked(False)
+            self.kind.setExclusive(True)
+            self._unchosen = True
+            self._kind_changed()
+        elif slimmable and self._unchosen and self.kind.checkedButton() is None:
             self.slim.setChecked(True)
-            self._fallback = False
-        own = self.samples.findData(info.model.source.removeprefix("sample:"))
+        self._unchosen = self._unchosen and not slimmable
+        own = self.samples.findData(model.source.removeprefix("sample:"))
         if own >= 0:  # a sample's own architecture fits its data
             self.samples.setCurrentIndex(own)
 
     def steps(self) -> list[tuple[str, dict]]:
+        if self.kind.checkedButton() is None:
+            raise StudioError("student: choose the student, another model file or a sample architecture "
+                              "(this model has no slimmer copy: see beside it)")
         if self.slim.isChecked():
             student = {"width": self.width.value() / 100}
         elif self.file.isChecked():
@@ -129,3 +156,14 @@ class DistillPanel(Sheet):
         else:
             student = {"sample": self.samples.currentData()}
         return [("distill", {"student": student, **self.form.values()})]
+
+
+def no_slim_copy(model, reason: str) -> str:
+    """Why a model has no slimmer copy, and what to do instead, in words."""
+    if model.onnx is not None or model.origin is not None:
+        why = ("an ONNX model's channels cannot be removed, and the PyTorch copy it is converted to for training "
+               "cannot be slimmed either")
+    else:
+        why = reason or "it is not a PyTorch module whose channels can be removed"
+    return (f"Not for this model: {why}. Choose another model file (a smaller PyTorch model of your own) or a sample "
+            f"architecture as the student.")

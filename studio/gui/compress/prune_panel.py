@@ -18,15 +18,16 @@ if TYPE_CHECKING:
     from studio.core.project.analysis import ModelInfo
 
 BUYS = {
-    "magnitude": "Smaller once zipped — not faster in ONNX Runtime, which runs dense kernels.",
-    "channels": "Smaller and faster: whole channels go; the speed-up is measured after export.",
+    "magnitude": "Single weights (unstructured): smaller once zipped — not faster in ONNX Runtime, which runs dense kernels.",
+    "channels": "Whole channels (structured): smaller and faster; the speed-up is measured after export.",
 }
+# choices in a few words, so that the sheet's narrow column shows them whole; the line above says the rest
 PRUNE_ROWS = [
-    Row("method", "Remove", choices={"magnitude": "single weights (unstructured)", "channels": "whole channels (structured)"}),
+    Row("method", "Remove", choices={"magnitude": "single weights", "channels": "whole channels"}),
     Row("sparsity", "Target zeros", percent=True, decimals=1, default=0.8, slider=True),
-    Row("scope", "Threshold", choices={"global": "one for the whole model", "layer": "the same share in each layer"}),
+    Row("scope", "Threshold", choices={"global": "one for all layers", "layer": "same share per layer"}),
     Row("ratio", "Channels removed", percent=True, decimals=0),
-    Row("round_to", "Channel counts a multiple of", unit=" channels"),
+    Row("round_to", "Round counts to", unit=" channels"),
 ]
 FINETUNE_ROWS = [Row("epochs", "Fine-tune for", unit=" epochs", default=1), Row("lr", "Learning rate", decimals=5)]
 
@@ -115,9 +116,9 @@ class PrunePanel(Sheet):
         self.chart.hide()
         self._method_changed()
 
-    def show_sensitivity(self, result: Sensitivity) -> None:
+    def show_sensitivity(self, result: Sensitivity, unpruned: str = "the unpruned version") -> None:
         self.layers.set_shares(result.suggest(self.form.value("sparsity")))
-        self.chart.show_sensitivity(result)
+        self.chart.show_sensitivity(result, unpruned)
 
     def steps(self) -> list[tuple[str, dict]]:
         o = self.form.values()

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 # what a mode can buy, not a promise: size and speed are measured on the result
 BUYS = {
-    "dynamic": "8-bit weights: up to 4× smaller. Matrix products may run faster; convolutions (ConvInteger) "
+    "dynamic": "8-bit weights, activations in float: up to 4× smaller. Matrix products may run faster; convolutions (ConvInteger) "
                "usually run slower on CPU. Size, speed and accuracy are measured in ONNX Runtime.",
     "static": "8-bit weights and activations: up to 4× smaller. Faster only where the CPU has fast int8 kernels "
               "for the model's ops. Size, speed and accuracy are measured in ONNX Runtime.",
@@ -28,16 +28,19 @@ BUYS = {
     "weights-only": "Matrix weights in 4 or 8 bits: they shrink 4–8×, other layers stay float; runs only in "
                     "ONNX Runtime, where size and accuracy are measured.",
 }
+# choices in a few words, so that the sheet's narrow column shows them whole; the line above says the rest
 ROWS = [
-    Row("mode", "Precision", choices={"dynamic": "int8 weights (dynamic)", "static": "int8 weights and activations (static)",
-                                      "fp16": "half precision (fp16)", "weights-only": "4/8-bit weights only (MatMul)"}),
+    Row("mode", "Precision", choices={"dynamic": "int8 (dynamic)", "static": "int8 (static)",
+                                      "fp16": "fp16 (half)", "weights-only": "4/8-bit weights"}),
     Row("calibration", "Calibration", choices={"minmax": "min–max", "entropy": "entropy", "percentile": "percentile"}),
     Row("samples", "Calibrate on", unit=" examples"),
     Row("per_channel", "Per-channel scales"),
     Row("bits", "Bits per weight", choices={4: "4 bits", 8: "8 bits"}),
     Row("keep_float", "Keep float", unit=" most sensitive layers"),
-    Row("max_drop", "Fewer if the drop stays within", percent=True, decimals=1, default=0.01, optional=True),
+    Row("max_drop", "Fewer if drop within", percent=True, decimals=1, default=0.01, optional=True),
 ]
+MODE_WORDS = {"dynamic": "int8 weights, activations in float (dynamic)", "static": "int8 weights and activations (static)",
+              "fp16": "half precision (fp16)", "weights-only": "4- or 8-bit weights of matrix products only"}
 PRECISION_COLOURS = {"int8": "#2b8a3e", "int4": "#2b8a3e", "fp16": "#1c7ed6", "float": "#e8590c"}
 
 
@@ -96,7 +99,7 @@ class QuantizePanel(Sheet):
         mode, reason = suggest_mode(info.model)
         if mode:
             self.form.set_value("mode", mode)
-        self.advice.setText(f"Suggested: {ROWS[0].choices[mode]}: {reason}" if mode else f"Not suggested: {reason}")
+        self.advice.setText(f"Suggested: {MODE_WORDS[mode]}: {reason}" if mode else f"Not suggested: {reason}")
         self.advice.setToolTip(self.advice.text())
         self.advice.show()
 

@@ -30,9 +30,10 @@ class SensitivityChart(QWidget):
         layout.addWidget(self.plot, 1)
         self.hide()
 
-    def show_sensitivity(self, result: Sensitivity) -> None:
+    def show_sensitivity(self, result: Sensitivity, unpruned: str = "the unpruned version") -> None:
+        """`unpruned` names the version analysed: without labels, agreement is with it."""
         self.plot.clear()
-        self.plot.setLabel("left", f"{result.metric} (%)")
+        self.plot.setLabel("left", "accuracy (%)" if result.metric == "accuracy" else f"agreement with {unpruned} (%)")
         x = [100 * level for level in result.levels]
         legend = []
         for i, (layer, scores) in enumerate(result.scores.items()):
@@ -42,5 +43,6 @@ class SensitivityChart(QWidget):
             legend.append(swatch(colour, layer))
         base = pg.InfiniteLine(100 * result.baseline, angle=0, pen=pg.mkPen("#868e96", style=Qt.PenStyle.DashLine))
         self.plot.addItem(base)
-        self.legend.setText(" &nbsp; ".join(legend) + f" &nbsp; ┄ unpruned {100 * result.baseline:.1f} %")
+        baseline = f"┄&nbsp;unpruned&nbsp;{100 * result.baseline:.1f}&nbsp;%"  # an entry wraps whole, never inside
+        self.legend.setText(" &nbsp; ".join([*legend, baseline]))
         self.show()

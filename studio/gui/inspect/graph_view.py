@@ -19,7 +19,7 @@ from PySide6.QtWidgets import QButtonGroup, QComboBox, QHBoxLayout, QLabel, QLin
 
 from studio.core.inspect.graph import Graph, Node
 from studio.core.inspect.layout import Layout, layered_layout
-from studio.gui.common.metric_text import dims
+from studio.gui.common.metric_text import dims, hidden_axes
 
 if TYPE_CHECKING:
     from studio.core.inspect.stats import WeightStats
@@ -169,7 +169,7 @@ class GraphView(QWidget):
         ids = self._nodes_of(name)
         self.canvas.set_selection(ids)
         if ids:
-            self.canvas.centre_on(ids[0])
+            self.canvas.centre_on(ids[0], if_hidden=True)
 
     def clear(self) -> None:
         self._stack = []
@@ -260,6 +260,7 @@ class GraphView(QWidget):
         lines = [f"<b>{escape(node.type)}</b> {escape(node.name)}"]
         if node.shape is not None:
             lines.append(f"Output shape: {escape(_texts(node)[2])}")
+            lines += [escape(axis) for axis in hidden_axes(node.shape)]  # the box shows ? for a long formula
         stats = self._stats.get(node.layer) if node.layer is not None else None
         if stats is not None and stats.parameters:
             lines.append(f"Weights: {stats.parameters:,} parameters, {stats.sparsity:.1%} of them zero")
@@ -346,8 +347,9 @@ class _Canvas(QWidget):
             self._left, self._right = layout.x - layout.widths / 2, layout.x + layout.widths / 2
             self._stacked = [i for i, n in enumerate(graph.nodes) if n.subgraphs]
             self._chunks = _edge_chunks(graph, layout)
+        self.legend.setVisible(layout is not None)  # before the view is chosen: boxes are kept from under it
+        if layout is not None:
             self._opening_view()
-        self.legend.setVisible(layout is not None)
         if layout is None:
             self.minimap.hide()
         self.minimap.render_soon()
@@ -358,6 +360,8 @@ class _Canvas(QWidget):
         self._ink = [INK if _light(c) else QColor("white") for c in colouring.palette]
         self._border = [c.darker(135) for c in colouring.palette]
         self.legend.refresh()
+        if self._auto_view and self._layout is not None:  # the legend has its new size: keep the boxes clear of it
+            self._opening_view()
         self.minimap.render_soon()
         self.update()
 
@@ -378,25 +382,36 @@ class _Canvas(QWidget):
     def visible_scene(self) -> QRectF:
         return QRectF(self._ox, self._oy, self.width() / self._scale, self.height() / self._scale)
 
-    def _fit_scale(self) -> float:
-        bounds = self.scene_bounds()
-        return min(self.width() / bounds.width(), self.height() / bounds.height())
+    def _fit_scale(self, area: QRectF | None = None) -> float:
+        bounds, area = self.scene_bounds(), area or QRectF(self.rect())
+        return min(area.width() / bounds.width(), area.height() / bounds.height())
 
     def _opening_view(self) -> None:
-        """The whole graph if it fits readably, else its top at a readable zoom."""
+        """The whole graph if its labels are drawn at that zoom, else its top at a readable zoom, as
+        wide as the canvas allows (the overview map then shows the whole)."""
         bounds = self.scene_bounds()
-        scale = min(self._fit_scale(), 1.0)
-        if scale < LOD_TEXT + 0.1:
-            scale = max(min(1.0, self.width() / bounds.width()), READABLE)
+        if self._fit_view(1.0) < LOD_TEXT:
+            scale = max(min(READABLE, self.width() / bounds.width()), LOD_TEXT + 0.1)
             self._set_view(scale, bounds.center().x() - self.width() / scale / 2, bounds.top())
-        else:
-            self._centre_at(bounds.center(), scale)
         self._auto_view = True
 
     def fit(self) -> None:
         if self._layout is not None:
-            scale = min(self._fit_scale(), 1.5)
-            self._centre_at(self.scene_bounds().center(), scale)
+            self._fit_view(1.5)
+
+    def _fit_view(self, most: float) -> float:
+        """Show the whole graph at up to `most` zoom, centred, and clear of the legend in the lower left:
+        if boxes would lie under it, in the part of the canvas right of it. Returns the zoom."""
+        bounds, area = self.scene_bounds(), QRectF(self.rect())
+        scale = min(self._fit_scale(area), most)
+        shown = QRectF(area.center().x() - bounds.width() * scale / 2, area.center().y() - bounds.height() * scale / 2,
+                       bounds.width() * scale, bounds.height() * scale)
+        if not self.legend.isHidden() and shown.intersects(QRectF(self.legend.geometry())):
+            area.setLeft(self.legend.geometry().right() + 10)
+            scale = min(self._fit_scale(area), most)
+        centre = area.center()
+        self._set_view(scale, bounds.center().x() - centre.x() / scale, bounds.center().y() - centre.y() / scale)
+        return scale
 
     def zoom(self, factor: float, anchor: QPointF | None = None) -> None:
         if self._layout is None:
@@ -410,11 +425,14 @@ class _Canvas(QWidget):
         """Move the view by screen pixels."""
         self._set_view(self._scale, self._ox + dx / self._scale, self._oy + dy / self._scale)
 
-    def centre_on(self, node_id: int) -> None:
+    def centre_on(self, node_id: int, if_hidden: bool = False) -> None:
         """Bring a node to the middle, zooming in only if its label would not show; a graph that is
-        wholly in view with its labels stays put."""
+        wholly in view with its labels stays put, and with `if_hidden` so does a view that shows the
+        node readably already (the first layer, selected as a model opens, stays where the view opened)."""
         layout = self._layout
         if self._scale >= LOD_TEXT and self.visible_scene().contains(self.scene_bounds()):
+            return
+        if if_hidden and self._scale >= LOD_TEXT and self.visible_scene().contains(QPointF(layout.x[node_id], layout.y[node_id])):
             return
         self._centre_at(QPointF(layout.x[node_id], layout.y[node_id]), self._scale if self._scale >= LOD_TEXT else READABLE)
 

@@ -70,10 +70,9 @@ class HistogramView(QWidget):
         self._hist = hist
         self.title.setText(f"<b>{title}</b>")
         sampled = "<br><i>Bars estimated from a sample of 1 million values.</i>" if hist.sampled else ""
-        self.stats.setText(
-            f"min {stats.min:.3g} · max {stats.max:.3g} · mean {stats.mean:.3g} · std {stats.std:.3g}<br>"
-            f"{stats.parameters:,} weights · {stats.zeros:,} exactly zero ({stats.sparsity:.1%}){sampled}"
-        )
+        # the counts of weights and zeros are in the panel's rows above and the legend: not said a third time
+        self.stats.setText(f"min {stats.min:.3g} · max {stats.max:.3g} · mean {stats.mean:.2g} · std {stats.std:.2g}{sampled}")
+        self.stats.setToolTip(f"{stats.parameters:,} weights · {stats.zeros:,} exactly zero ({stats.sparsity:.1%})")
         self._placeholder.show_content()
         self._redraw()
 
@@ -110,6 +109,7 @@ class HistogramView(QWidget):
         bars = pg.BarGraphItem(x0=h.edges[:-1], x1=h.edges[1:], height=height(h.counts), brush=VALUES, pen=None)
         self.plot.addItem(bars)
         legend = [swatch(VALUES, "non-zero weights"), swatch(ZERO, f"exactly zero: {h.zeros:,}")]
+        outside = outliers(h)
         width = max(float(h.edges[1] - h.edges[0]), float(h.edges[-1] - h.edges[0]) / 60)
         zeros = pg.BarGraphItem(x=[0.0], width=width, height=height([h.zeros]), brush=ZERO, pen=None)
         self.plot.addItem(zeros)
@@ -133,5 +133,16 @@ class HistogramView(QWidget):
             self.plot.addItem(self.grid, ignoreBounds=sparse)
             legend.append(f'<span style="color:{color.name()}">{"┆" if sparse else "▁"}</span>&nbsp;{label}')
         text = " &nbsp; ".join(legend[:-1] if self._grid is not None else legend)
-        self.legend.setText(text + (f"<br>{legend[-1]}" if self._grid is not None else ""))  # the grid's entry on a line of its own
+        text += f"<br>{outside}" if outside else ""  # the outliers, and the grid's entry, each on a line of its own
+        self.legend.setText(text + (f"<br>{legend[-1]}" if self._grid is not None else ""))
         self.plot.enableAutoRange()
+
+
+def outliers(h: Histogram) -> str:
+    """The values left out of the bars (the bulk is shown when a few large ones would squeeze it into one
+    bar, see core's histogram), counted beside the chart: "not drawn: 12 below -0.31, 30 above 0.28"."""
+    below, above = round(h.below), round(h.above)
+    if not below and not above:
+        return ""
+    parts = ([f"{below:,} below {h.edges[0]:.2g}"] if below else []) + ([f"{above:,} above {h.edges[-1]:.2g}"] if above else [])
+    return "not drawn: " + ", ".join(parts)

@@ -22,8 +22,7 @@ FIELDS = [  # label, tooltip
     ("Name", "The layer's name in the model"),
     ("Type", "What kind of layer it is"),
     ("Shape", "Shape of each weight tensor of the layer"),
-    ("Parameters", "Number of weights, biases included"),
-    ("Size", "Memory the weights take, by data type"),
+    ("Parameters", "Number of weights, biases included, and the memory they take by data type"),
     ("Zeros", "Weights that are exactly zero: pruned, or zero by chance"),
 ]
 
@@ -49,8 +48,7 @@ class LayerPanel(QWidget):
             "Name": escape(layer.name),
             "Type": escape(layer.type),
             "Shape": shapes,
-            "Parameters": f"{stats.parameters:,}",
-            "Size": ", ".join(f"{human_bytes(n)} as {dtype}" for dtype, n in stats.bytes_by_dtype.items()),
+            "Parameters": f"{stats.parameters:,} ({', '.join(f'{human_bytes(n)} as {dtype}' for dtype, n in stats.bytes_by_dtype.items())})",
             "Zeros": f"{stats.zeros:,} ({stats.sparsity:.1%})",
         })
         grid = quantized_grid(layer, float(hist.edges[0]), float(hist.edges[-1])) if len(hist.edges) > 1 else None

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFrame, QLabel, QScrollArea, QSplitter, QVBoxLayout, QWidget
 
-from studio.gui.common.metric_text import shape_text
+from studio.gui.common.metric_text import hidden_axes, shape_text
 from studio.gui.common.placeholder import placeholder_in
 from studio.gui.common.value_form import ValueForm
 from studio.gui.inspect.histogram_view import HistogramView
@@ -29,6 +29,9 @@ FIELDS = [  # label, tooltip
     ("Size", "The model file's size on disk; for a version made here, its weights as stored and zipped"),
     ("Operations", "What the studio can do with this model; for each refused one, why"),
 ]
+
+
+TIPS = dict(FIELDS)
 
 
 class ModelPanel(QWidget):
@@ -82,6 +85,9 @@ class ModelPanel(QWidget):
             "Size": escape(size or f"{human_bytes(model.size_bytes)} on disk"),
             "Operations": "<br>".join(operations),
         })
+        for label, specs in (("Inputs", model.inputs), ("Outputs", model.outputs)):  # a formula shown as ?, in full
+            spelled = [f"{s.name}: {', '.join(hidden_axes(s.shape))}" for s in specs if hidden_axes(s.shape)]
+            self.details.values[label].setToolTip("\n".join([TIPS[label], *spelled]))
         from studio.core.inspect.summary import notes as model_notes
 
         notes = model_notes(model, total, info.graph)

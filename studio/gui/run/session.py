@@ -28,6 +28,7 @@ class Session(QObject):
     dataChanged = Signal(object)  # the data spec
     noticed = Signal(str)  # a problem worth a line in the window, not a dialog: nobody asked for that job
     outputAsked = Signal(str)  # several outputs could hold the data's classes (the problem): ask which
+    dataNoted = Signal(str)  # what keeps the chosen data from measuring the model, in a sentence; "" once measuring starts
 
     def __init__(self, parent: QObject | None = None):
         super().__init__(parent)
@@ -38,8 +39,9 @@ class Session(QObject):
         self.runner.finished.connect(lambda result: self._then(result))
         self.runner.failed.connect(self._failed)
         self._then, self._doing, self._tracing, self._on_error = None, "", False, None
-        self._points: dict[str, list] = {}
+        self._points: dict[str, list] = {}  # charted: accuracy, and agreement with the version the run started from
         self._t0 = 0.0
+        self._steps_ended = 0
         self._analysis: tuple[int, ModelInfo] | None = None  # the last run's last version, analysed, until shown
 
     def analysis(self, vid: int) -> ModelInfo | None:
@@ -94,6 +96,7 @@ class Session(QObject):
     def begin(self, model: Model, data: str | dict | None) -> None:
         """A newly opened model becomes v0 of a new history, measured on `data` in the worker."""
         self.runner.cancel()  # a run on the model that was open must not land in the new history
+        self._points = {}  # nor its charts stay
         changed = data != self.data
         self._workspace().begin(model, data)
         if changed:
@@ -104,7 +107,9 @@ class Session(QObject):
 
     def restore(self, project: Project) -> None:
         self.runner.cancel()
+        self._points = {}
         self._workspace().restore(project)
+        self.dataNoted.emit("")
         self.dataChanged.emit(self.data)
         self.versionsChanged.emit()
         self.currentChanged.emit(self.version)
@@ -122,7 +127,8 @@ class Session(QObject):
         if self.workspace is not None:
             self._data, self._device = self.workspace.data, self.workspace.device
             self.workspace = None
-        self._analysis = None
+        self._analysis, self._points = None, {}
+        self.dataNoted.emit("")
         self.versionsChanged.emit()
         self.currentChanged.emit(None)
 
@@ -159,6 +165,7 @@ class Session(QObject):
             return
         if not self.workspace.set_data(spec):
             return
+        self.dataNoted.emit("")  # what was said of the data before is no longer true
         self.dataChanged.emit(spec)
         if self.workspace.only_the_original and not (self.running and self._tracing):
             self.measure()  # (again, if it was being measured on the old data)
@@ -169,6 +176,11 @@ class Session(QObject):
     def running(self) -> bool:
         return self.runner.running
 
+    @property
+    def tracing(self) -> bool:
+        """Whether the job going on (or last) is a compression run, whose metrics are charted."""
+        return self._tracing
+
     def measure(self, asked: bool = True) -> None:
         """(Re-)measure the original on the current data: its accuracy and the outputs later steps compare
         to. When the user did not ask (a model was just opened with the data chosen before), data that
@@ -176,17 +188,33 @@ class Session(QObject):
         from studio.core.project.workspace import measure_job
 
         v0 = self.history.versions[0]
+        self.dataNoted.emit("")
         self._start(f"measuring {v0.model.name}", lambda measured: self._measured(v0.model, *measured), measure_job, v0.model,
-                    self.data, self.device, on_error=None if asked else self._not_measured)
+                    self.data, self.device, on_error=lambda error: self._not_measured(error, asked))
 
-    def _not_measured(self, error: Exception) -> bool:
+    def _not_measured(self, error: Exception, asked: bool) -> bool:
+        """Data that does not suit the model: a line that stays while that data is chosen, and, when the
+        user chose the data just now, a dialog too (returns False: the window is told)."""
         from studio.core.errors import StudioError
         from studio.core.project.workspace import spec_name
 
         if not isinstance(error, StudioError):
             return False
-        self.noticed.emit(f"Not measured on {spec_name(self.data)}: {error.problem}. Choose other data to measure it.")
+        text = f"Not measured on {spec_name(self.data)}: {error.problem}. Choose other data to measure it."
+        self.dataNoted.emit(text)
+        if asked:
+            return False
+        self.noticed.emit(text)
         return True
+
+    def run_start(self, vid: int) -> Version | None:
+        """The version the run that made `vid` started from: the charts' agreement is with it. The
+        versions one run makes each keep a copy of its charts."""
+        versions, charts = self.history.versions, self.charts
+        version = versions.get(vid)
+        while version is not None and version.parent is not None and charts.get(f"v{version.parent}") == charts.get(f"v{vid}"):
+            version = versions[version.parent]
+        return None if version is None or version.parent is None else versions[version.parent]
 
     def run(self, steps: list[tuple[str, dict]]) -> None:
         """Run steps (op, options) on the current version; each finished step becomes a version."""
@@ -196,7 +224,7 @@ class Session(QObject):
         steps = [(op, OPS[op].validate(op, options)) for op, options in steps]
         base = self.version
         refresh = self.workspace.needs_reference(base)
-        self._points, self._t0 = {}, time.monotonic()
+        self._points, self._t0, self._steps_ended = {}, time.monotonic(), 0
         self._trace_metrics(0.0, {k: v for k, v in base.metrics.items() if k != "agreement"})  # its agreement is with its own parent
         spec = self.data
         self._start(" then ".join(op for op, _ in steps), lambda results: self._ran(base, results, spec),
@@ -238,7 +266,12 @@ class Session(QObject):
 
     def _trace(self, event: Progress) -> None:
         if self._tracing and event.metrics:
-            self._trace_metrics(time.monotonic() - self._t0, event.metrics)
+            metrics = event.metrics
+            if "zip_bytes" in metrics and "epoch" not in metrics:  # a step ended: the version it made is measured whole
+                self._steps_ended += 1
+                if self._steps_ended > 1:  # its agreement is with the step before, not with the run's start as charted
+                    metrics = {k: v for k, v in metrics.items() if k != "agreement"}
+            self._trace_metrics(time.monotonic() - self._t0, metrics)
 
     def _trace_metrics(self, x: float, metrics: dict) -> None:
         for key, value in metrics.items():

@@ -59,6 +59,11 @@ class ExportDialog(QDialog):
         self.opset.setRange(7, 23)
         self.opset.setValue(17)
         self.opset.setToolTip("ONNX operator set version: 17 runs in every recent ONNX Runtime; lower it for older runtimes")
+        own = _own_opset(version.model)
+        if own is not None:  # written as it is: no exporter runs, whatever opset is asked
+            self.opset.setValue(own)
+            self.opset.setEnabled(False)
+            self.opset.setToolTip(f"This version is an ONNX model already: it is written with its own opset, {own}")
         self.zip = QCheckBox("Also write a .zip of the file")
         self.zip.setToolTip("A zipped copy: pruned (zero) weights make it much smaller; unzip it before running")
         self.zip.setChecked(True)
@@ -123,6 +128,16 @@ class ExportDialog(QDialog):
         self.report.setText(report(result, self.session.history.versions[0].metrics))
         self.folder_button.show()
         self.card_button.show()
+        self.fit_report()
+
+    def fit_report(self) -> None:
+        """Grow the dialog to the report's height at its width: a word-wrapped label's lines are not
+        counted in the dialog's size, and the last line of the report was cut off."""
+        self.layout().activate()
+        needed = self.layout().totalHeightForWidth(self.width())
+        if needed > self.height():
+            screen = self.screen().availableGeometry().height() if self.screen() else needed
+            self.resize(self.width(), min(needed, screen))
 
     def _failed(self, error: Exception) -> None:
         from studio.core.errors import StudioError, first_line
@@ -156,6 +171,15 @@ class ExportDialog(QDialog):
         quietly), say where it is, so that the user can find it."""
         if not QDesktopServices.openUrl(QUrl.fromLocalFile(path)):
             QMessageBox.information(self, f"Could not open {what}", f"No program here opens {what}. {where}")
+
+
+def _own_opset(model) -> int | None:
+    """The opset of a version that is ONNX already (quantized, or trained weights put back into its
+    graph), which the export keeps; None for a PyTorch version, exported at the opset asked for."""
+    graph = model.onnx if model.onnx is not None else getattr(model.origin, "proto", None)
+    if graph is None:
+        return None
+    return next((o.version for o in graph.opset_import if o.domain in ("", "ai.onnx")), None)
 
 
 def report(result: dict, original: dict) -> str:

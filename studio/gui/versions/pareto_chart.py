@@ -20,6 +20,9 @@ if TYPE_CHECKING:
 FRONT = QColor("#2b8a3e")
 OTHER = QColor("#adb5bd")
 SIZES = {"zip_bytes": "zipped", "size_bytes": "as stored"}
+MIN_HEIGHT = 150  # pixels: both axes' titles and a readable spread of points
+NEAR = 0.06  # of the ranges: points closer than this share a label
+LABEL_ROOM = 0.12  # of the x range, right of the largest version: its label (v0) is written right of the point
 
 
 class ParetoChart(QWidget):
@@ -33,7 +36,7 @@ class ParetoChart(QWidget):
         self.plot = plot_widget(self, "size", "accuracy (%)", {"bottom": BytesAxis("bottom")})
         self.plot.setLogMode(x=True, y=False)
         self.plot.setMouseEnabled(x=False, y=False)
-        self.plot.setMinimumHeight(100)
+        self.plot.setMinimumHeight(MIN_HEIGHT)
         self.plot.setToolTip("Each point is a version: further left is smaller, higher is more accurate. "
                              "Green: the frontier, versions no other beats on both. Click a point to select it.")
         self.points = pg.PlotDataItem([], [], pen=None, symbol="o", symbolSize=11)
@@ -46,17 +49,22 @@ class ParetoChart(QWidget):
         for key, text in SIZES.items():
             self.size.addItem(text, key)
         self.size.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-        self.size.setMinimumContentsLength(8)
+        self.size.setMinimumContentsLength(7)
         self.size.setToolTip("Which size the chart plots: once zipped (shows what pruning saves) or as stored")
         self.size.currentIndexChanged.connect(lambda: self.show_versions(self._versions, self._current))
-        caption = QLabel(f"<b>Size × accuracy</b> &nbsp; {swatch(FRONT, 'frontier')} &nbsp; {swatch(OTHER, 'beaten')}")
-        caption.setWordWrap(True)
+        self.caption = QLabel(f"<b>Size × accuracy</b> &nbsp; {swatch(FRONT, 'frontier')} &nbsp; {swatch(OTHER, 'beaten')}")
+        self.caption.setToolTip(self.plot.toolTip())
+        self.note = QLabel("<i>Without labels, each version's agreement with its parent: how often it gives the same "
+                           "answer as the version it was made from.</i>")
+        self.note.setWordWrap(True)
+        self.note.hide()
         header = QHBoxLayout()
-        header.addWidget(caption, 1)
+        header.addWidget(self.caption, 1)
         header.addWidget(self.size)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(header)
+        layout.addWidget(self.note)
         layout.addWidget(self.plot, 1)
 
     def show_versions(self, versions: dict[int, Version], current: int | None) -> None:
@@ -70,7 +78,8 @@ class ParetoChart(QWidget):
         points = {vid: p for vid, p in points.items() if not math.isnan(p[1])}
         self.front = pareto_front(points)
         self._label("bottom", f"size {SIZES[key]} (log scale)")
-        self._label("left", f"{metric} (%)" if metric == "accuracy" else "agreement with its parent (%)")
+        self._label("left", f"{metric} (%)")  # a longer title is cut on a short chart: the note says what agreement is
+        self.note.setVisible(metric == "agreement" and bool(points))
         ids = list(points)
         brushes = [pg.mkBrush(FRONT if vid in self.front else OTHER) for vid in ids]
         pens = [pg.mkPen(SELECTED, width=3) if vid == current else pg.mkPen(None) for vid in ids]
@@ -80,12 +89,15 @@ class ParetoChart(QWidget):
         for label in self.labels:
             self.plot.removeItem(label)
         self.labels = []
-        for vid in ids:
-            label = pg.TextItem(f"v{vid}", color=self.palette().text().color(), anchor=(-0.2, 1.1))
-            label.setPos(math.log10(max(points[vid][0], 1)), 100 * points[vid][1])
+        xs = [math.log10(max(points[v][0], 1)) for v in ids]
+        ys = [100 * points[v][1] for v in ids]
+        for (x, y), vids in _spots(ids, xs, ys).items():  # right of its point, level with it: above the top point it was cut off
+            label = pg.TextItem(", ".join(f"v{vid}" for vid in vids), color=self.palette().text().color(), anchor=(-0.25, 0.5))
+            label.setPos(x, y)
             self.plot.addItem(label)
             self.labels.append(label)
-        fit(self.plot, [math.log10(max(points[v][0], 1)) for v in ids], [100 * points[v][1] for v in ids], padding=0.12)
+        room = (max(xs) - min(xs)) * LABEL_ROOM if len(xs) > 1 else 0.0
+        fit(self.plot, xs + ([max(xs) + room] if xs else []), ys, padding=0.15)
 
     def _label(self, side: str, text: str) -> None:
         """Set an axis title only when it changes: each change lays the chart out again."""
@@ -95,3 +107,14 @@ class ParetoChart(QWidget):
     def _clicked(self, _item, spots, *_) -> None:
         if len(spots):
             self.versionClicked.emit(int(spots[0].data()))
+
+
+def _spots(ids: list[int], xs: list[float], ys: list[float]) -> dict[tuple[float, float], list[int]]:
+    """Versions whose points lie within a label's size of each other (a fine-tuning that changed little)
+    under one label, "v1, v2", at the first one's point: two labels there were drawn over each other."""
+    span_x, span_y = (max(xs) - min(xs) or 1.0, max(ys) - min(ys) or 1.0) if xs else (1.0, 1.0)
+    spots: dict[tuple[float, float], list[int]] = {}
+    for vid, x, y in zip(ids, xs, ys):
+        near = next((spot for spot in spots if abs(spot[0] - x) < NEAR * span_x and abs(spot[1] - y) < NEAR * span_y), None)
+        spots.setdefault(near or (x, y), []).append(vid)
+    return spots

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import QRect, QSize, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QMessageBox,
     QSplitter,
+    QStyledItemDelegate,
     QTreeWidget,
     QTreeWidgetItem,
     QVBoxLayout,
@@ -34,9 +35,16 @@ if TYPE_CHECKING:
 PARENT = -1  # the comparison's default: the version the selected one was made from
 EMPTY = "Versions you make show here: the original, and one more for every prune, quantize or distill run."
 COLUMNS = [("Version", "What made the version"), ("Size", "Size of its weights as stored"),
-           ("Zipped", "Size once zipped: pruned zeros shrink this"), ("Accuracy", "On the test split of the chosen data"),
+           ("Zipped", "Size once zipped: pruned zeros shrink this"),
+           ("Accuracy", "On the test split of the chosen data; for a version measured without labels, how often it "
+                        "gives the same answer as its parent: “82.5 % like v1”"),
            ("Speed", "Against the original: its latency over this version's, one example of the data at a time, "
                      "in the runtime both run in (— where they run in different runtimes: export both to compare)")]
+
+
+QUALITY = 3  # the column of accuracy or agreement
+AGREEMENT_TIP = ("Without labels: how often the version gives the same answer as its parent, the version it was made "
+                 "from (one level up); the original has none")
 
 
 class VersionsPanel(QWidget):
@@ -57,6 +65,11 @@ class VersionsPanel(QWidget):
             self.tree.header().setSectionResizeMode(i, QHeaderView.ResizeMode.ResizeToContents)
         self.tree.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.tree.setIndentation(10)  # a long chain of versions keeps its labels readable
+        self.tree.setMinimumHeight(90)  # a few versions in view beside the Pareto chart on a 768-pixel screen
+        self.tree.setWordWrap(True)  # a long label ("v3 int8 static (minmax, 256 samples)") takes more lines, not "…"
+        self.tree.setTextElideMode(Qt.TextElideMode.ElideNone)
+        self.tree.setItemDelegateForColumn(0, _WrappedLabels(self.tree))
+        self.tree.header().sectionResized.connect(lambda column, *_: column == 0 and self.tree.scheduleDelayedItemsLayout())
         self.tree.setToolTip("Click a version to show it everywhere; each version is made from the one above it")
         self.tree.currentItemChanged.connect(self._picked)
 
@@ -95,7 +108,8 @@ class VersionsPanel(QWidget):
         split = QSplitter(Qt.Orientation.Vertical)
         split.addWidget(top)
         split.addWidget(self.pareto)
-        split.setSizes([300, 260])
+        split.setSizes([320, 240])  # on a short screen the chart keeps its least height, the tree the rest
+        split.setChildrenCollapsible(False)
         content = QWidget()
         QVBoxLayout(content).addWidget(split)
         content.layout().setContentsMargins(6, 6, 6, 6)
@@ -115,11 +129,15 @@ class VersionsPanel(QWidget):
         self.tree.blockSignals(True)
         self.tree.clear()
         items: dict[int, QTreeWidgetItem] = {}
+        kinds = {score[0] for v in history.versions.values() if (score := metric_text.score(v.metrics))}
+        self._name_quality(kinds)
         for vid, version in sorted(history.versions.items()):
-            item = QTreeWidgetItem([version.label, *_columns(version.metrics)])
+            parent = history.versions.get(version.parent)
+            named = None if parent is None else metric_text.short_name(parent)
+            item = QTreeWidgetItem([version.label, *_columns(version.metrics, named if len(kinds) > 1 else None)])
             item.setData(0, Qt.ItemDataRole.UserRole, vid)
             for column in range(len(COLUMNS)):
-                item.setToolTip(column, f"{version.label}\n{metric_text.summary(version.metrics)}")
+                item.setToolTip(column, f"{version.label}\n{metric_text.summary(version.metrics, named)}")
                 if column:
                     item.setTextAlignment(column, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
             (items[version.parent].addChild(item) if version.parent in items else self.tree.addTopLevelItem(item))
@@ -134,6 +152,17 @@ class VersionsPanel(QWidget):
         self.delete_button.setEnabled(version is not None and version.parent is not None)
         self.rename_button.setEnabled(version is not None)
         self.export_button.setEnabled(version is not None)
+
+    def _name_quality(self, kinds: set[str]) -> None:
+        """The quality column is accuracy, or, without labels, agreement with the parent (one level up in
+        the tree); with both kinds in the tree (the data changed), each agreement names its parent."""
+        header = self.tree.headerItem()
+        if kinds == {"agreement"}:
+            header.setText(QUALITY, "Agreement")
+            header.setToolTip(QUALITY, AGREEMENT_TIP)
+        else:
+            header.setText(QUALITY, COLUMNS[QUALITY][0])
+            header.setToolTip(QUALITY, COLUMNS[QUALITY][1])
 
     def reference(self) -> Version | None:
         """The version the current one is compared with."""
@@ -159,7 +188,9 @@ class VersionsPanel(QWidget):
         if reference is None or version is None:
             self.difference.setText("The original: nothing to compare with." if version is not None and version.parent is None else "")
         else:
-            self.difference.setText(f"<b>{version.label}</b> against {reference.label}: {metric_text.differences(version.metrics, reference.metrics)}")
+            agrees = metric_text.short_name(reference) if reference.id == version.parent else None  # measured against its parent only
+            self.difference.setText(f"<b>{version.label}</b> against {reference.label}: "
+                                    f"{metric_text.differences(version.metrics, reference.metrics, agrees)}")
         self.compareChanged.emit(None if reference is None else reference.id)
 
     def _picked(self, item: QTreeWidgetItem | None, _previous=None) -> None:
@@ -186,11 +217,30 @@ class VersionsPanel(QWidget):
         self.edits.delete(version.id)
 
 
-def _columns(metrics: dict) -> list[str]:
+def _columns(metrics: dict, parent: str | None) -> list[str]:
     if not metrics:
         return ["…", "…", "…", "…"]
-    score = metric_text.score(metrics)
-    quality = "—" if score is None else f"{100 * score[1]:.1f} %" + ("" if score[0] == "accuracy" else " agree")
     speedup = metrics.get("speedup")
     speed = "—" if speedup is None else "≈1×" if 0.9 < speedup < 1.1 else f"{speedup:.2f}×"  # within timing noise
-    return [metric_text.human_bytes(metrics["size_bytes"]), metric_text.human_bytes(metrics["zip_bytes"]), quality, speed]
+    return [metric_text.human_bytes(metrics["size_bytes"]), metric_text.human_bytes(metrics["zip_bytes"]),
+            metric_text.quality(metrics, parent), speed]
+
+
+class _WrappedLabels(QStyledItemDelegate):
+    """Rows as tall as their label needs at the column's width: Qt wraps the text it paints, but sizes
+    the rows of a tree for one line."""
+
+    MARGIN = 12  # the item's own margins and the decoration's, in pixels
+
+    def __init__(self, tree: QTreeWidget):
+        super().__init__(tree)
+        self.tree = tree
+
+    def sizeHint(self, option, index) -> QSize:
+        hint = super().sizeHint(option, index)
+        depth, parent = 0, index.parent()
+        while parent.isValid():
+            depth, parent = depth + 1, parent.parent()
+        width = self.tree.columnWidth(0) - self.tree.indentation() * (depth + 1) - self.MARGIN
+        text = option.fontMetrics.boundingRect(QRect(0, 0, max(width, 20), 100_000), Qt.TextFlag.TextWordWrap, str(index.data()))
+        return QSize(hint.width(), max(hint.height(), text.height() + 4))

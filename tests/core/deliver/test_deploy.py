@@ -61,7 +61,7 @@ def test_model_card_states_what_the_file_does(exported):
     assert {"studio", "torch", "onnx", "onnxruntime"} <= set(card["versions"])
     assert card["versions"]["onnx"] == onnx.__version__ and card["versions"]["torch"] == torch.__version__
     md = path.with_name("cnn.card.md").read_text()
-    for text in ("# cnn", "parity with the source", "latency, batch 256", "prune {'sparsity': 0.5}", f"{len(blob):,} bytes"):
+    for text in ("# cnn", "parity with the source", "latency, batch 256", "| steps | prune (sparsity 0.5) |", f"{len(blob):,} bytes"):
         assert text in md
     assert out["card"] == str(path.with_name("cnn.card.json"))
 
@@ -126,3 +126,53 @@ def test_the_card_in_markdown_says_how_weights_are_stored_and_lists_the_notes(ex
     md = card_markdown(card)
     assert "| storage | 3 weights stored sparse;" in md
     assert md.endswith("Notes:\n- first note\n- second note\n")
+
+
+@pytest.mark.parametrize("op, options, used", [
+    ("quantize", {"mode": "static", "calibration": "minmax", "samples": 256, "per_channel": True, "bits": 4, "exclude": [],
+                  "keep_float": 0, "max_drop": None, "tolerance": 0.01},
+     {"mode": "static", "calibration": "minmax", "samples": 256, "per_channel": True, "keep_float": 0, "tolerance": 0.01}),
+    ("quantize", {"mode": "weights-only", "calibration": "minmax", "samples": 256, "per_channel": True, "bits": 4, "keep_float": 2,
+                  "max_drop": 0.01}, {"mode": "weights-only", "bits": 4, "keep_float": 2, "max_drop": 0.01}),
+    ("prune", {"method": "magnitude", "scope": "global", "sparsity": 0.8, "layers": None, "exclude": [], "schedule": "one-shot",
+               "epochs": 5, "lr": 0.001, "ratio": 0.5, "round_to": 8},
+     {"method": "magnitude", "scope": "global", "sparsity": 0.8, "schedule": "one-shot"}),
+    ("prune", {"method": "magnitude", "sparsity": 0.8, "schedule": "gradual", "epochs": 5, "lr": 0.001, "ratio": 0.5},
+     {"method": "magnitude", "sparsity": 0.8, "schedule": "gradual", "epochs": 5, "lr": 0.001}),
+    ("prune", {"method": "channels", "scope": "global", "sparsity": None, "exclude": ["fc2"], "schedule": "one-shot", "epochs": 5,
+               "lr": 0.001, "ratio": 0.5, "round_to": 8}, {"method": "channels", "exclude": ["fc2"], "ratio": 0.5, "round_to": 8}),
+    ("finetune", {"epochs": 1, "lr": 0.001}, {"epochs": 1, "lr": 0.001}),
+])
+def test_the_card_lists_only_the_options_the_step_used(op, options, used):
+    assert deploy.used_options(op, options) == used
+
+
+def test_options_said_to_belong_to_a_choice_are_fields_of_that_operation():
+    from studio.core.project.steps import OPS
+
+    for op, keys in deploy.ONLY_WITH.items():
+        for key, (owner, values) in keys.items():
+            assert key in OPS[op].fields and owner in OPS[op].fields
+            assert values is None or set(values) <= set(OPS[op].fields[owner].choices)
+
+
+def test_the_card_names_the_real_source_and_the_opset_written(tmp_path, digits):
+    """A quantized version of a PyTorch model is an ONNX model; its card said "sample:lenet-5 (ONNX model)"."""
+    from studio.core.process.jobs import NO_CANCEL
+    from studio.core.project.recipe import StepResult, run_step
+    from studio.core.project.steps import OPS, Context
+
+    original = load_model("sample:digits-cnn")
+    options = OPS["quantize"].validate("quantize", {"mode": "static", "samples": 32})
+    data = digits.subset(slice(0, 300))
+    quantized = run_to_end(run_step(StepResult("load", {}, "original", original, {}), "quantize", options,
+                                    Context(data, "cpu", NO_CANCEL, original))).model
+    run_to_end(export_version(quantized, tmp_path / "q.onnx", data, opset=13, steps=[{"quantize": options}], original=original))
+    card = json.loads((tmp_path / "q.card.json").read_text())
+    written = next(o.version for o in onnx.load(tmp_path / "q.onnx").opset_import if o.domain == "")
+    assert card["source"] == "sample:digits-cnn" and "PyTorch" in card["source_format"]
+    assert card["steps"] == [{"quantize": deploy.used_options("quantize", options)}] and "bits" not in card["steps"][0]["quantize"]
+    assert card["opset"] == written != 13 and card["opset_asked"] == 13
+    md = (tmp_path / "q.card.md").read_text()
+    assert "| source | sample:digits-cnn (" in md and "ONNX model)" not in md
+    assert f"| opset | {written} (13 was asked; an ONNX version is written with the opset it has) |" in md

@@ -17,3 +17,22 @@ def test_an_onnx_file_with_a_fixed_batch_size_runs_on_any_number_of_examples(tmp
         with torch.no_grad():
             expected = module(torch.from_numpy(x)).numpy()
         assert out.shape == (21, 10) and np.allclose(out, expected, atol=1e-4)
+
+
+
+def test_data_onnx_runtime_refuses_is_a_studio_error_that_names_every_axis(tmp_path):
+    """ORT's own first line ends in "…for the following indices": the window showed that, cut."""
+    import onnx
+    import pytest
+    from onnx import TensorProto, helper
+
+    from studio.core.errors import StudioError
+
+    graph = helper.make_graph([helper.make_node("Relu", ["x"], ["y"])], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, 4])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 3, 4])])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), tmp_path / "m.onnx")
+    with pytest.raises(StudioError) as caught:
+        predict(load_model(str(tmp_path / "m.onnx")), {"x": np.zeros((2, 1, 5), np.float32)})
+    assert caught.value.problem == ("the data does not fit the model: input x: axis 1 is 3 in the model, 1 in the data; "
+                                    "axis 2 is 4 in the model, 5 in the data")

@@ -2,26 +2,17 @@
 flattened graph of a torch.export program."""
 
 import torch
+from onnx_cases import LENET5_CHAIN, graph_chain
 
 from studio.core.formats.load import load_model
 from studio.core.formats.model import Format, Model, TensorSpec
 from studio.core.inspect.graph_torch import exported_graph, module_graph, torchscript_graph
 from studio.core.inspect.model_graph import graph_of
 
-LENET5_CHAIN = ["Input", "conv1", "pool1", "conv2", "pool2", "flatten", "fc1", "relu", "fc2", "Output"]
-
-
-def _chain(graph):
-    order = [graph.nodes[0]]
-    nxt = {e.src: e.dst for e in graph.edges}
-    while order[-1].id in nxt:
-        order.append(graph.nodes[nxt[order[-1].id]])
-    return order
-
 
 def test_sample_graph_is_the_layer_chain_with_shapes():
     graph = graph_of(load_model("sample:lenet-5"))
-    chain = _chain(graph)
+    chain = graph_chain(graph)
     assert [n.type if n.type in ("Input", "Output") else n.name for n in chain] == LENET5_CHAIN
     assert graph.nodes[1].shape == (1, 20, 24, 24) and graph.nodes[1].layer == "conv1"
 
@@ -63,7 +54,7 @@ def test_a_torchscript_graph_names_the_layers_and_their_classes(files):
     layers = {n.layer: n.type for n in graph.nodes if n.layer}
     assert layers == {"conv1": "Conv2d", "conv2": "Conv2d", "fc1": "Linear", "fc2": "Linear"}
     assert [n.type for n in graph.nodes if n.type in ("Input", "Output")] == ["Input", "Output"]
-    assert len(_chain(graph)) >= 8  # the layers and the functions between them, input to output
+    assert len(graph_chain(graph)) >= 8  # the layers and the functions between them, input to output
 
 
 def test_a_torch_export_graph_ties_each_op_to_the_layer_whose_weights_it_uses(files):

@@ -3,8 +3,8 @@
 import numpy as np
 import onnx
 import pytest
-import torch
 from onnx import TensorProto, helper, numpy_helper
+from onnx_cases import quantizable_conv_net
 
 from studio.core.formats.load import load_model
 from studio.core.inspect.layers import layers_of
@@ -67,19 +67,8 @@ def quantized(tmp_path_factory):
     """A float model and ONNX Runtime's QDQ (per channel), QOperator and dynamic quantizations of it."""
     quantization = pytest.importorskip("onnxruntime.quantization")
     folder = tmp_path_factory.mktemp("quantized")
-    torch.manual_seed(0)
-    net = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3), torch.nn.ReLU(), torch.nn.Flatten(), torch.nn.Linear(144, 10)).eval()
-    torch.onnx.export(net, torch.zeros(1, 1, 8, 8), folder / "float.onnx", input_names=["x"], output_names=["y"], dynamo=False)
-    rng = np.random.default_rng(0)
-
-    class Reader(quantization.CalibrationDataReader):
-        def __init__(self):
-            self.batches = iter([{"x": rng.random((1, 1, 8, 8), dtype=np.float32)} for _ in range(4)])
-
-        def get_next(self):
-            return next(self.batches, None)
-
-    src, fmt = str(folder / "float.onnx"), quantization.QuantFormat
+    src, Reader = quantizable_conv_net(folder)
+    fmt = quantization.QuantFormat
     quantization.quantize_static(src, str(folder / "qdq.onnx"), Reader(), quant_format=fmt.QDQ, per_channel=True)
     quantization.quantize_static(src, str(folder / "qop.onnx"), Reader(), quant_format=fmt.QOperator)
     quantization.quantize_dynamic(src, str(folder / "dynamic.onnx"), op_types_to_quantize=["Conv", "MatMul", "Gemm"])

@@ -4,8 +4,8 @@ model is quantized already."""
 import numpy as np
 import onnx
 import pytest
-import torch
 from onnx import TensorProto, helper, numpy_helper
+from onnx_cases import quantizable_conv_net
 
 from studio.core.inspect.precision import already_quantized, quantized_ops
 
@@ -15,19 +15,7 @@ def quantized(tmp_path_factory):
     """A small conv net and ONNX Runtime's dynamic and static (QDQ) int8 quantizations of it."""
     quantization = pytest.importorskip("onnxruntime.quantization")
     folder = tmp_path_factory.mktemp("precision")
-    torch.manual_seed(0)
-    net = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3), torch.nn.ReLU(), torch.nn.Flatten(), torch.nn.Linear(144, 10)).eval()
-    torch.onnx.export(net, torch.zeros(1, 1, 8, 8), folder / "float.onnx", input_names=["x"], output_names=["y"], dynamo=False)
-    rng = np.random.default_rng(0)
-
-    class Reader(quantization.CalibrationDataReader):
-        def __init__(self):
-            self.batches = iter([{"x": rng.random((1, 1, 8, 8), dtype=np.float32)} for _ in range(4)])
-
-        def get_next(self):
-            return next(self.batches, None)
-
-    src = str(folder / "float.onnx")
+    src, Reader = quantizable_conv_net(folder)
     quantization.quantize_dynamic(src, str(folder / "dynamic.onnx"), op_types_to_quantize=["Conv", "MatMul", "Gemm"])
     quantization.quantize_static(src, str(folder / "qdq.onnx"), Reader(), quant_format=quantization.QuantFormat.QDQ)
     return {kind: onnx.load(folder / f"{kind}.onnx") for kind in ("float", "dynamic", "qdq")}

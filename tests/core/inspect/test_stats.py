@@ -48,6 +48,18 @@ def test_histogram_of_huge_arrays_is_sampled_but_scaled_to_the_whole():
     assert abs(h.counts.sum() - (big.size + 10 - HISTOGRAM_SAMPLE)) < 0.001 * big.size
 
 
+
+def test_histogram_of_the_bulk_counts_the_outliers_beside_it():
+    """A real model's few large values (a batch norm's scale of 18) squeezed every other weight into one bar."""
+    rng = np.random.default_rng(2)
+    w = np.concatenate([rng.normal(0, 0.1, 100_000), [-17.0, 18.0, 18.5]]).astype(np.float32)
+    h = histogram([w], bins=50, bulk=0.005)
+    assert -0.4 < h.edges[0] < -0.2 and 0.2 < h.edges[-1] < 0.4  # the bulk, not -17 … 18.5
+    assert h.below + h.counts.sum() + h.above == w.size and h.below >= 1 and h.above >= 2
+    spread = rng.uniform(-1, 1, 10_000).astype(np.float32)  # no outliers: the whole range, nothing left out
+    h = histogram([spread], bulk=0.005)
+    assert h.edges[0] == spread.min() and h.edges[-1] == spread.max() and h.below == h.above == 0
+
 def test_layer_stats_covers_all_its_weights():
     layer = Layer("fc", "Linear", {"fc.weight": np.ones((3, 4), np.float32), "fc.bias": np.zeros(3, np.float32)})
     assert layer_stats(layer).parameters == 15 and layer.shape == (3, 4)

@@ -56,3 +56,12 @@ def test_opening_loads_then_analyses():
     assert info.model.source == "sample:digits-cnn" and info.total.parameters == 38_282
     with pytest.raises(StudioError, match="no such sample"):
         run_to_end(open_model("sample:nothing"))
+
+
+def test_a_converted_onnx_version_shows_as_its_own_graph():
+    from studio.core.formats.onnx_to_torch import onnx_to_torch
+
+    source = to_onnx(load_model("sample:digits-cnn"))
+    original, converted = run_to_end(analyze(source)), run_to_end(analyze(onnx_to_torch(source)))
+    assert [layer.name for layer in converted.layers] == [layer.name for layer in original.layers]  # names as before
+    assert len(converted.graph.nodes) == len(original.graph.nodes)

@@ -1,0 +1,29 @@
+"""Shapes whose axes are long formulas (an exporter's symbolic sizes) show as ? in the Model panel and on
+graph boxes, the formula in full in their tooltips."""
+
+import onnx
+from onnx import TensorProto, helper
+
+FORMULA = "floor(floor(height/2 - 1/2)/2) + 1"
+
+
+def pooled_model(path):
+    nodes = [helper.make_node("MaxPool", ["x"], ["p"], kernel_shape=[2, 2], strides=[2, 2], name="pool"),
+             helper.make_node("Relu", ["p"], ["y"], name="relu")]
+    graph = helper.make_graph(nodes, "pooled", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, "height", "width"])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 3, FORMULA, FORMULA.replace("height", "width")])],
+                              value_info=[helper.make_tensor_value_info("p", TensorProto.FLOAT, ["N", 3, FORMULA, "w2"])])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+    return path
+
+
+def test_long_axes_show_as_a_question_mark_and_are_spelled_out_in_tooltips(make_window, load, tmp_path):
+    window = make_window()
+    info = load(window, pooled_model(tmp_path / "pooled.onnx"))
+    outputs = window.model_panel.details.values["Outputs"]
+    assert outputs.text() == "y [N, 3, ?, ?] float32" and "floor" not in outputs.text()
+    assert f"y: axis 2 = {FORMULA}" in outputs.toolTip()
+    pool = next(n for n in info.graph.nodes if n.name == "pool")
+    canvas = window.graph.canvas
+    assert "floor" not in canvas._texts[pool.id][2]  # the box
+    assert f"axis 2 = {FORMULA}" in canvas.describe(pool.id)  # its tooltip
