@@ -36,8 +36,9 @@ ONLY_WITH = {
               "layers": ("method", ("magnitude",)), "schedule": ("method", ("magnitude",)),
               "epochs": ("schedule", ("gradual",)), "lr": ("schedule", ("gradual",)),
               "ratio": ("method", ("channels",)), "round_to": ("method", ("channels",))},
-    "quantize": {"calibration": ("mode", ("static",)), "samples": ("mode", ("static",)),
-                 "per_channel": ("mode", ("dynamic", "static")), "bits": ("mode", ("weights-only",)),
+    "quantize": {"calibration": ("mode", ("static",)), "samples": ("mode", ("static", "qat")),
+                 "per_channel": ("mode", ("dynamic", "static")), "bits": ("mode", ("weights-only", "qat")),
+                 "epochs": ("mode", ("qat",)), "lr": ("mode", ("qat",)),
                  "max_drop": ("keep_float", None)},  # None: any value but 0
 }
 LATENCY_BATCHES = (1, 256)

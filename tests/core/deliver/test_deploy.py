@@ -142,6 +142,9 @@ def test_the_card_in_markdown_says_how_weights_are_stored_and_lists_the_notes(ex
     ("prune", {"method": "channels", "scope": "global", "sparsity": None, "exclude": ["fc2"], "schedule": "one-shot", "epochs": 5,
                "lr": 0.001, "ratio": 0.5, "round_to": 8}, {"method": "channels", "exclude": ["fc2"], "ratio": 0.5, "round_to": 8}),
     ("finetune", {"epochs": 1, "lr": 0.001}, {"epochs": 1, "lr": 0.001}),
+    ("quantize", {"mode": "static", "samples": 64, "bits": None, "epochs": 2, "lr": 1e-4}, {"mode": "static", "samples": 64}),
+    ("quantize", {"mode": "qat", "samples": 64, "calibration": "minmax", "bits": None, "epochs": 2, "lr": 1e-4},
+     {"mode": "qat", "samples": 64, "epochs": 2, "lr": 1e-4}),
 ])
 def test_the_card_lists_only_the_options_the_step_used(op, options, used):
     assert deploy.used_options(op, options) == used
