@@ -1,4 +1,4 @@
-"""The `studio` command: opens the window, or inspects / runs / profiles headless (README: Command line)."""
+"""The `studio` command: opens the window, or inspects / runs / profiles / searches headless (README: Command line)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ EXIT_INTERNAL = 1
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    command = {"inspect": _inspect, "run": _run, "profile": _profile}.get(argv[0]) if argv else None
+    command = {"inspect": _inspect, "run": _run, "profile": _profile, "auto": _auto}.get(argv[0]) if argv else None
     if command is None:
         return _window(argv)
     try:
@@ -127,6 +127,141 @@ def _profile(argv: list[str]) -> int:
         return _fail(e if e.source else StudioError(e.problem, args.model))
     print(json.dumps({**result.to_json(), "explanations": why}, indent=2) if args.json else format_text(result, why))
     return 0
+
+
+class _BadArguments(Exception):
+    """argparse's complaint, to be told in one line (its own is a usage block and a line)."""
+
+
+class _OneLineParser(argparse.ArgumentParser):
+    def error(self, message: str):
+        raise _BadArguments(f"{self.prog}: {message}")
+
+
+def _auto(argv: list[str]) -> int:
+    parser = _OneLineParser(prog="studio auto", description="Tell it the goal, get the model: search for the recipe that makes "
+                            "MODEL as much smaller and/or faster as asked, losing at most --max-drop points, within --budget seconds.")
+    parser.add_argument("model", help="a model file (ONNX, TorchScript, .pt2, torch.save) or sample:NAME")
+    parser.add_argument("--data", required=True, help="the data it is measured and trained on (sample:NAME, an image folder, "
+                                                       ".npz, .csv); without labels, accuracy is agreement with the original")
+    parser.add_argument("--smaller", help="how many times smaller than its fp32 ONNX export (see --size)")
+    parser.add_argument("--faster", help="how many times faster than its fp32 ONNX export, in ONNX Runtime on this machine (see --batch)")
+    parser.add_argument("--max-drop", default="1", help="the most accuracy it may lose, in points (default 1)")
+    parser.add_argument("--budget", default="300", help="seconds the search may take (default 300); writing the best takes a few more")
+    parser.add_argument("--out", required=True, help="the folder for best.onnx, its card, best.yaml and auto.json")
+    parser.add_argument("--size", choices=["zip", "file"], default="zip",
+                        help="what 'smaller' counts: the zipped file (default; zeroed weights count) or the file itself")
+    parser.add_argument("--batch", default="1", help="examples per call when timing speed (default 1)")
+    parser.add_argument("--workers", default="1", help="candidates evaluated at once, each in a forked process (default 1: one "
+                                                       "after the other here)")
+    parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="where training runs")
+    parser.add_argument("--no-labels", action="store_true", help="measure agreement with the original even where the data has labels")
+    parser.add_argument("--output", help="the model output that holds the classes, when several could")
+    parser.add_argument("--input-shape", help="input shape(s) when the file has none, e.g. 1,3,224,224 (';' between inputs)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object: goal, met, best, candidates")
+    parser.add_argument("--trust", action="store_true", help="allow a pickled model file to run its code on load")
+    try:
+        args = parser.parse_args(argv)
+    except _BadArguments as e:
+        print(str(e), file=sys.stderr)
+        return EXIT_BAD_INPUT
+
+    from pathlib import Path
+
+    from studio.core.errors import StudioError
+
+    try:
+        workers = _count("--workers", args.workers)
+        if workers > 1:
+            from studio.core.process.isolated import prepare_to_fork
+
+            prepare_to_fork()  # before PyTorch loads: forked children start their own threads
+        from studio.core.project.auto_goal import Goal
+
+        goal = Goal(smaller=_number("--smaller", args.smaller), faster=_number("--faster", args.faster),
+                    max_drop=_number("--max-drop", args.max_drop), budget_s=_number("--budget", args.budget), size=args.size,
+                    batch=_count("--batch", args.batch))
+        out = Path(args.out)
+        if out.exists() and not out.is_dir():
+            raise StudioError("--out: is a file; give a folder for best.onnx, best.yaml and the card", args.out)
+    except StudioError as e:
+        return _fail(e)
+    from studio.cli_progress import ProgressBar
+    from studio.core.process.jobs import CancelToken, run_to_end
+    from studio.core.project.auto import search, write_best
+    from studio.core.project.auto_runner import ForkPool
+
+    cancel = CancelToken()
+    try:
+        with ProgressBar(sys.stderr) as bar, _interrupt_cancels(cancel, bar):
+            data = {"path": args.data, **({"labels": "none"} if args.no_labels else {}), **({"output": args.output} if args.output else {})}
+            job = search(args.model, data if len(data) > 1 else args.data, goal, trust=args.trust, device=args.device,
+                         input_shape=args.input_shape, cancel=cancel,
+                         runner=ForkPool(workers) if workers > 1 else None, on_candidate=lambda c: _above_bar(bar, c.line()))
+            result = run_to_end(job, bar.update)
+        with ProgressBar(sys.stderr) as bar:
+            written = run_to_end(write_best(result, out), bar.update)
+    except StudioError as e:
+        return _fail(e if e.source else StudioError(e.problem, args.model))
+    except KeyboardInterrupt:
+        print("studio: cancelled", file=sys.stderr)
+        return 130
+    if args.json:
+        print(json.dumps(result.to_json(), indent=2, default=str))
+    else:
+        print(result.summary())
+        if result.best.reason and not result.met:
+            print(f"  held back by: {result.best.reason}")
+        for note in result.notes:
+            print(f"  note: {note}")
+        print(f"wrote {written['path']} (card {written['card']}) and {written['yaml']}: `studio run {written['yaml']}"
+              + (" --trust" if args.trust else "") + "` makes it again")
+    return 0
+
+
+def _number(option: str, text: str | None) -> float | None:
+    """A number from the command line (None when not given); its range is the Goal's to check."""
+    from studio.core.errors import StudioError
+
+    if text is None:
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise StudioError(f"{option}: expected a number, got {text!r}") from None
+
+
+def _above_bar(bar, line: str) -> None:
+    """A line printed above the progress bar (which redraws itself after it)."""
+    bar.stream.write(("\r" + " " * 150 + "\r" if bar.tty else "") + line + "\n")
+    bar.stream.flush()
+
+
+class _interrupt_cancels:
+    """Within it, the first Ctrl-C stops the search with the best so far; the second stops everything."""
+
+    def __init__(self, cancel, bar):
+        self.cancel, self.bar, self.previous = cancel, bar, None
+
+    def __enter__(self):
+        import signal
+        import threading
+
+        if threading.current_thread() is threading.main_thread():
+            self.previous = signal.signal(signal.SIGINT, self._interrupted)
+        return self
+
+    def _interrupted(self, *_):
+        if self.cancel.cancelled:
+            raise KeyboardInterrupt
+        self.cancel.cancel()
+        _above_bar(self.bar, "stopping: the best so far is kept and written (Ctrl-C again to stop at once)")
+
+    def __exit__(self, *exc):
+        import signal
+
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)
 
 
 def _count(option: str, text: str | None) -> int | None:
