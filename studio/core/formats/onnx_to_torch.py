@@ -17,6 +17,7 @@ import contextlib
 import importlib.util
 import sys
 import types
+import warnings
 from collections import Counter
 from dataclasses import dataclass, replace
 
@@ -149,6 +150,8 @@ def _onnx2torch():
         from onnx2torch.node_converters.registry import get_converter
 
     register()  # the converters the studio adds
+    # its Slice indexes with a list, which torch warns about on every call: a line per batch while training
+    warnings.filterwarnings("ignore", category=UserWarning, module="onnx2torch")
     return convert, get_converter, torchvision
 
 
