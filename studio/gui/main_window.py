@@ -122,6 +122,12 @@ class MainWindow(WindowFrame):
         self.tabs.currentChanged.connect(self._show_heatmap)
         self.set_central(self.tabs)
 
+    def add_tab(self, widget, title: str, tip: str) -> None:
+        """A tab of the window's middle, after Graph, Layers and Sparsity, with its View action (Ctrl+N)."""
+        index = self.tabs.addTab(widget, title)
+        self.tabs.setTabToolTip(index, tip)
+        self.add_view_actions([self.make_action(title, tip, lambda _=False: self.tabs.setCurrentWidget(widget), f"Ctrl+{index + 1}")])
+
     def _build_docks(self) -> None:
         self.model_panel = ModelPanel()
         self.model_dock = self.add_dock("Model", "model_dock", self.model_panel, Qt.DockWidgetArea.LeftDockWidgetArea, size=340)

@@ -18,6 +18,7 @@ from studio.gui.compress.data_picker import DataPicker
 from studio.gui.compress.distill_panel import DistillPanel
 from studio.gui.compress.prune_panel import PrunePanel, sensitivity_job
 from studio.gui.compress.quantize_panel import QuantizePanel
+from studio.gui.profile.profiling import Profiling
 from studio.gui.run.run_dock import RunDock
 from studio.gui.run.session import Session
 from studio.gui.versions.compare import Compare
@@ -77,6 +78,7 @@ class Compression(QObject):
         self.picker.dataChanged.connect(self.session.set_data)
         self.picker.deviceChanged.connect(lambda device: setattr(self.session, "device", device))
         self.session.dataChanged.connect(self.picker.set_spec)
+        self.profiling = Profiling(window, self.session, self._show_run_dock, self)  # the Time tab
         self._build_actions()
         self._build_menus()
         self._build_toolbar()
@@ -125,6 +127,7 @@ class Compression(QObject):
         for action in self.actions.values():
             menu.addAction(action)
         menu.addSeparator()
+        menu.addAction(self.profiling.action)
         menu.addAction(self.export_action)
 
     def _build_toolbar(self) -> None:

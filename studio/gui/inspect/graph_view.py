@@ -60,14 +60,18 @@ MODES = [  # key, button text, tooltip
     ("type", "Type", "Colour each box by what kind of operation it is"),
     ("parameters", "Parameters", "Colour each box by how many weights its layer has (log scale)"),
     ("sparsity", "Sparsity", "Colour each box by the share of its layer's weights that are exactly zero"),
+    ("time", "Time", "Colour each box by its measured time in ONNX Runtime (profile the version first: Time tab)"),
 ]
+NO_TIME_TIP = "Profile the version (Time tab) to colour the boxes by their measured time"
 BUTTON_STYLE = """
 QToolButton { padding: 3px 9px; border: 1px solid #c4cad4; border-radius: 4px; background: white; color: #1f2328; }
 QToolButton:hover { background: #eef3fb; }
 QToolButton:checked { background: #dbe7fd; border-color: #1c64f2; color: #0b3aa4; }
 QToolButton:disabled { color: #a0a7b4; border-color: #e1e4e8; }
 """
-RAMPS = {"parameters": ("#d3e4f7", "#7fb0dd", "#1f4e8c"), "sparsity": ("#fde3c8", "#f4a259", "#9c3d0a")}
+RAMPS = {"parameters": ("#d3e4f7", "#7fb0dd", "#1f4e8c"), "sparsity": ("#fde3c8", "#f4a259", "#9c3d0a"),
+         "time": ("#fff3bf", "#f59f00", "#c92a2a")}
+TICK_WIDTH = 110  # a legend tick label such as "0.0123 ms (27 %)"
 
 
 @dataclass
@@ -76,6 +80,7 @@ class Colouring:
     palette: list[QColor]
     legend: list[tuple[str, QColor]]  # type mode: one swatch per category shown
     ramp: tuple[str, list[str]] | None = None  # number modes: the legend's title and tick labels
+    empty: str = "No weights"  # number modes: what the boxes left white are
 
 
 class GraphView(QWidget):
@@ -89,6 +94,9 @@ class GraphView(QWidget):
         self._stack: list[tuple[Graph, Node | None, str]] = []  # root first: (graph, node it is a body of, body name)
         self._layouts: dict[int, Layout] = {}
         self._mode = "type"
+        self._times: dict[str, float] = {}  # ms by box name, from the profile of the version shown
+        self._time_total = 0.0
+        self._time_label = ""
         self._layer: str | None = None
         self._matches = np.zeros(0, dtype=int)
         self._match_at = -1
@@ -98,7 +106,7 @@ class GraphView(QWidget):
         self.canvas.doubleClicked.connect(self._open_body)
         self.search = QLineEdit(placeholderText="Find by name or type", clearButtonEnabled=True)
         self.search.setToolTip("Highlight the boxes whose name or type contains this text; Enter jumps to the next one")
-        self.search.setMinimumWidth(200)
+        self.search.setMinimumWidth(140)  # room for the four Colour by buttons on a 1366-pixel screen
         self.search.setMaximumWidth(280)
         self.search.textChanged.connect(self._find)
         self.search.returnPressed.connect(self._next_match)
@@ -108,6 +116,7 @@ class GraphView(QWidget):
         colour_label = QLabel("Colour by:")
         colour_label.setToolTip("What the box colours show; the legend in the lower left explains them")
         self.modes = QButtonGroup(self)
+        self.mode_buttons: dict[str, QToolButton] = {}
         self._controls: list[QWidget] = [self.search]
         bar = QHBoxLayout()
         bar.setContentsMargins(6, 4, 6, 4)
@@ -119,6 +128,7 @@ class GraphView(QWidget):
             button = _tool_button(text, tip, checkable=True, checked=key == self._mode)
             button.clicked.connect(lambda _=False, k=key: self._set_mode(k))
             self.modes.addButton(button)
+            self.mode_buttons[key] = button
             self._controls.append(button)
             bar.addWidget(button)
         bar.addSpacing(12)
@@ -152,6 +162,7 @@ class GraphView(QWidget):
 
     def show_graph(self, graph: Graph, layer_stats: dict[str, WeightStats]) -> None:
         self._stats = layer_stats
+        self._clear_times()
         self._layouts.clear()
         self._stack = [(graph, None, "")]
         self._show_top()
@@ -170,6 +181,27 @@ class GraphView(QWidget):
         self.canvas.set_selection(ids)
         if ids:
             self.canvas.centre_on(ids[0], if_hidden=True)
+
+    def show_times(self, times: dict[str, float], total: float, label: str) -> None:
+        """Measured ms by box name, of `total` ms of all nodes, for the version `label`; the Time colouring
+        shows them. {}: none (the Time colouring is left)."""
+        if not times:
+            self._clear_times()
+            if self._mode == "time":
+                self._set_mode("type")
+            return
+        self._times, self._time_total, self._time_label = times, total, label
+        self._enable(bool(self._stack and self._graph().nodes))
+        if self._mode == "time":
+            self._set_mode("time")
+
+    def _clear_times(self) -> None:
+        self._times, self._time_total, self._time_label = {}, 0.0, ""
+        if self._mode == "time":
+            self._mode = "type"
+            self.mode_buttons["type"].setChecked(True)
+        self.mode_buttons["time"].setEnabled(False)
+        self.mode_buttons["time"].setToolTip(NO_TIME_TIP)
 
     def clear(self) -> None:
         self._stack = []
@@ -193,6 +225,9 @@ class GraphView(QWidget):
     def _enable(self, on: bool) -> None:
         for control in self._controls:
             control.setEnabled(on)
+        timed = on and bool(self._times)
+        self.mode_buttons["time"].setEnabled(timed)
+        self.mode_buttons["time"].setToolTip(MODES[-1][2] if timed else NO_TIME_TIP)
 
     def _show_top(self) -> None:
         graph = self._graph()
@@ -207,7 +242,7 @@ class GraphView(QWidget):
             layout = layered_layout(graph, widths=_widths(texts), node_height=NODE_HEIGHT, row_gap=34, node_gap=28)
             self._layouts[id(graph)] = layout
         self.canvas.set_content(graph, layout, texts, "")
-        self.canvas.set_colouring(_colouring(graph, self._stats, self._mode))
+        self.canvas.set_colouring(self._colouring(graph, self._mode))
         self.canvas.set_selection(self._nodes_of(self._layer))
         self._find(self.search.text())
 
@@ -266,6 +301,10 @@ class GraphView(QWidget):
             lines.append(f"Weights: {stats.parameters:,} parameters, {stats.sparsity:.1%} of them zero")
         else:
             lines.append("No weights")
+        if self._times:
+            ms = self._times.get(node.name)
+            lines.append(f"Time in {escape(self._time_label)}: " + ("not timed apart" if ms is None else
+                         f"{ms:.3g} ms per run ({ms / max(self._time_total, 1e-12):.1%} of all nodes)"))
         if node.layer is not None:
             lines.append(f"Click to select layer <i>{escape(node.layer)}</i>")
         if node.subgraphs:
@@ -282,7 +321,12 @@ class GraphView(QWidget):
     def _set_mode(self, mode: str) -> None:
         self._mode = mode
         if self._graph() is not None and self._graph().nodes:
-            self.canvas.set_colouring(_colouring(self._graph(), self._stats, mode))
+            self.canvas.set_colouring(self._colouring(self._graph(), mode))
+
+    def _colouring(self, graph: Graph, mode: str) -> Colouring:
+        if mode == "time":
+            return _time_colouring(graph, self._times, self._time_total, self._time_label)
+        return _colouring(graph, self._stats, mode)
 
     def _find(self, text: str) -> None:
         graph, query = self._graph(), text.strip().lower()
@@ -630,7 +674,7 @@ class _Legend(QWidget):
             width = max(metrics.horizontalAdvance(label) for label, _ in colouring.legend) + 50
             self.resize(int(width), 14 + 18 * len(colouring.legend))
         else:
-            self.resize(int(max(metrics.horizontalAdvance(colouring.ramp[0]) + 24, 200)), 76)
+            self.resize(int(max(metrics.horizontalAdvance(colouring.ramp[0]) + 24, 2 * TICK_WIDTH + 40)), 76)
         self.place()
         self.update()
 
@@ -666,9 +710,9 @@ class _Legend(QWidget):
         for k, tick in enumerate(ticks):
             x = bar.left() + bar.width() * k / max(len(ticks) - 1, 1)
             align = Qt.AlignmentFlag.AlignLeft if k == 0 else Qt.AlignmentFlag.AlignRight if k == len(ticks) - 1 else Qt.AlignmentFlag.AlignHCenter
-            left = x if k == 0 else x - 60 if k == len(ticks) - 1 else x - 30
-            painter.drawText(QRectF(left, 37, 60, 14), align, tick)
-        self._swatch(painter, 54, colouring.palette[0], "No weights")
+            left = x if k == 0 else x - TICK_WIDTH if k == len(ticks) - 1 else x - TICK_WIDTH / 2
+            painter.drawText(QRectF(left, 37, TICK_WIDTH, 14), align, tick)
+        self._swatch(painter, 54, colouring.palette[0], colouring.empty)
 
     def _swatch(self, painter: QPainter, y: float, colour: QColor, label: str) -> None:
         painter.setPen(BORDER)
@@ -854,6 +898,19 @@ def _colouring(graph: Graph, stats: dict[str, WeightStats], mode: str) -> Colour
     step = np.clip(np.round((values - lo) / (hi - lo) * (RAMP_STEPS - 1)), 0, RAMP_STEPS - 1)
     index = np.where(np.isnan(values), 0, np.nan_to_num(step) + 1).astype(int)
     return Colouring(index, [NO_WEIGHTS] + ramp, [], (title, ticks))
+
+
+def _time_colouring(graph: Graph, times: dict[str, float], total: float, label: str) -> Colouring:
+    """Boxes by their measured ms, on a linear scale from 0 to the slowest box; ticks in ms and share."""
+    values = np.array([times.get(n.name, np.nan) for n in graph.nodes], dtype=float)
+    known = values[~np.isnan(values)]
+    hi = max(float(known.max()) if len(known) else 0.0, 1e-9)
+    share = (lambda ms: f" ({ms / total:.0%})") if total > 0 else (lambda ms: "")
+    ticks = ["0 ms", f"{hi / 2:.3g} ms{share(hi / 2)}", f"{hi:.3g} ms{share(hi)}"]
+    step = np.clip(np.round(values / hi * (RAMP_STEPS - 1)), 0, RAMP_STEPS - 1)
+    index = np.where(np.isnan(values), 0, np.nan_to_num(step) + 1).astype(int)
+    return Colouring(index, [NO_WEIGHTS] + _ramp(RAMPS["time"]), [], (f"Measured time per run in {label} (share of all nodes)", ticks),
+                     "Not timed apart (fused, or no node)")
 
 
 def _ramp(stops: tuple[str, ...]) -> list[QColor]:

@@ -21,18 +21,30 @@ COLUMNS = [  # header, tooltip
     ("Parameters", "Number of weights in the layer, biases included"),
     ("Size", "Memory the layer's weights take (bytes, by their data type)"),
     ("Zeros (%)", "Share of the layer's weights that are exactly zero"),
+    ("Time", "Measured time of the layer per run in ONNX Runtime, and its share of all nodes' time (the layer's "
+             "fused activation included); blank until the version is profiled (Profile in the Time tab)"),
 ]
+TIME = len(COLUMNS) - 1
 
 
 class LayerTableModel(QAbstractTableModel):
     def __init__(self, parent=None):
         super().__init__(parent)
         self._rows: list[tuple[Layer, WeightStats]] = []
+        self._times: dict[str, float] = {}  # ms by layer, from the profile of the version shown
+        self._total = 0.0
 
     def set_layers(self, layers: list[Layer], stats: dict[str, WeightStats]) -> None:
         self.beginResetModel()
         self._rows = [(layer, stats[layer.name]) for layer in layers]
+        self._times, self._total = {}, 0.0  # a profile belongs to the version it measured
         self.endResetModel()
+
+    def set_times(self, times: dict[str, float], total: float) -> None:
+        """The measured ms of each layer, of `total` ms of all nodes; {} clears the column."""
+        self._times, self._total = times, total
+        if self._rows:
+            self.dataChanged.emit(self.index(0, TIME), self.index(len(self._rows) - 1, TIME))
 
     def row_of(self, name: str) -> int | None:
         return next((i for i, (layer, _) in enumerate(self._rows) if layer.name == name), None)
@@ -60,6 +72,8 @@ class LayerTableModel(QAbstractTableModel):
             return None
         layer, s = self._rows[index.row()]
         column = index.column()
+        if column == TIME:
+            return self._time(layer.name, role)
         if role == SORT_ROLE:
             return (layer.name, layer.type, s.parameters, s.parameters, s.bytes, s.sparsity)[column]
         if role == Qt.ItemDataRole.DisplayRole:
@@ -71,6 +85,20 @@ class LayerTableModel(QAbstractTableModel):
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         if role == Qt.ItemDataRole.ToolTipRole:
             return f"{layer.name}: " + ", ".join(f"{k} {tuple(w.shape)} {w.dtype}" for k, w in layer.weights.items())
+        return None
+
+    def _time(self, name: str, role):
+        ms = self._times.get(name)
+        if role == SORT_ROLE:
+            return -1.0 if ms is None else ms
+        if role == Qt.ItemDataRole.DisplayRole:
+            return "" if ms is None else f"{ms:.3g} ms ({ms / self._total:.0%})" if self._total > 0 else f"{ms:.3g} ms"
+        if role == Qt.ItemDataRole.TextAlignmentRole:
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return (COLUMNS[TIME][1] if ms is None and not self._times else
+                    f"{name}: not timed apart (no node of its own ran, or it was fused into another layer)" if ms is None else
+                    f"{name}: {ms:.3g} ms per run, {ms / max(self._total, 1e-12):.1%} of all nodes' time")
         return None
 
 
@@ -115,6 +143,12 @@ class LayerTable(QWidget):
         self.model.set_layers(layers, stats)
         self.view.resizeColumnsToContents()
         self._placeholder.show_content()
+
+    def show_times(self, times: dict[str, float], total: float) -> None:
+        """The Time column: ms per layer of the profiled version shown ({}: blank)."""
+        self.model.set_times(times, total)
+        if times:
+            self.view.resizeColumnToContents(TIME)
 
     def clear(self) -> None:
         self.model.set_layers([], {})
