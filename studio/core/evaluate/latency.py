@@ -44,7 +44,7 @@ def timing_feed(model: Model, data: DataSet | None, batch: int):
         n = len(pool)
         order = np.arange(batch) % n  # real examples, repeated to fill the batch
         x = {k: v if v.ndim == 0 else v[order] for k, v in x.items()}
-        return next(batches(model, x, batch))[1], f"{min(batch, n)} examples of {data.name}" + (" repeated" if batch > n else "")
+        return next(batches(model, x, batch))[1], f"{min(batch, n)} example{'s' * (min(batch, n) != 1)} of {data.name}" + (" repeated" if batch > n else "")
     if not model.inputs or any(not s.shape or any(not is_fixed(d) for d in s.shape[1:]) for s in model.inputs):
         return None, "choose data: the model's input sizes are not all fixed, and latency is timed on real shapes"
     x = random_examples(model.inputs, batch)

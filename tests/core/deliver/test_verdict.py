@@ -9,7 +9,7 @@ def test_a_slower_or_larger_result_says_so_in_plain_words():
 
 def test_latency_lines_put_each_batch_beside_its_source_or_say_why_not():
     metrics = {"latency": [{"batch": 1, "latency_ms": 2.0, "runs": 20, "runtime": "onnxruntime CPUExecutionProvider", "threads": 2,
-                            "inputs": "1 examples of d"}, {"batch": 256, "skipped": "choose data"}],
+                            "inputs": "1 example of d"}, {"batch": 256, "skipped": "choose data"}],
                "source_latency": [{"latency_ms": 1.0}, {"skipped": "choose data"}]}
     (label, text), (label2, text2) = latency_lines(metrics)
     assert label == "latency, batch 1" and "2.000 ms (median of 20" in text and "source 1.000 ms: SLOWER" in text
