@@ -52,7 +52,10 @@ def swatch(color: QColor, text: str) -> str:
 
 
 class BytesAxis(pg.AxisItem):
-    """A log-scale axis of sizes: ticks at 1, 2 and 5 × 10^k labelled "200 KB", "1.0 MB"."""
+    """A log-scale axis of sizes: ticks at 1, 2 and 5 × 10^k labelled "200 KB", "1.0 MB" (or of times in
+    milliseconds, "0.2 ms", when its unit is "ms")."""
+
+    unit = "bytes"
 
     def logTickValues(self, minVal, maxVal, size, stdTicks):
         ticks = []
@@ -69,6 +72,8 @@ class BytesAxis(pg.AxisItem):
         return [(None, ticks)]
 
     def logTickStrings(self, values, scale, spacing):
+        if self.unit == "ms":
+            return [f"{float(f'{10**v:.2g}'):g} ms" for v in values]
         return [short_bytes(10**v) for v in values]
 
 

@@ -1,5 +1,5 @@
-"""Every version as a point, size (log scale) against accuracy; the versions no other beats on both are
-the frontier, drawn as a line. Clicking a point selects that version."""
+"""Every version as a point, size or latency (log scale) against accuracy; the versions no other beats on
+both are the frontier, drawn as a line. Clicking a point selects that version."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 FRONT = QColor("#2b8a3e")
 OTHER = QColor("#adb5bd")
-SIZES = {"zip_bytes": "zipped", "size_bytes": "as stored"}
+SIZES = {"zip_bytes": "zipped", "size_bytes": "as stored", "latency_ms": "latency"}  # what the x axis plots
 MIN_HEIGHT = 150  # pixels: both axes' titles and a readable spread of points
 NEAR = 0.06  # of the ranges: points closer than this share a label
 LABEL_ROOM = 0.12  # of the x range, right of the largest version: its label (v0) is written right of the point
@@ -50,7 +50,8 @@ class ParetoChart(QWidget):
             self.size.addItem(text, key)
         self.size.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.size.setMinimumContentsLength(7)
-        self.size.setToolTip("Which size the chart plots: once zipped (shows what pruning saves) or as stored")
+        self.size.setToolTip("What the chart plots across: the size once zipped (shows what pruning saves), as stored, "
+                             "or the latency at batch 1 (each version timed on an example of the data in its own runtime)")
         self.size.currentIndexChanged.connect(lambda: self.show_versions(self._versions, self._current))
         self.caption = QLabel(f"<b>Size × accuracy</b> &nbsp; {swatch(FRONT, 'frontier')} &nbsp; {swatch(OTHER, 'beaten')}")
         self.caption.setToolTip(self.plot.toolTip())
@@ -77,7 +78,11 @@ class ParetoChart(QWidget):
         points = {vid: (float(v.metrics[key]), float(v.metrics.get(metric, math.nan))) for vid, v in measured.items()}
         points = {vid: p for vid, p in points.items() if not math.isnan(p[1])}
         self.front = pareto_front(points)
-        self._label("bottom", f"size {SIZES[key]} (log scale)")
+        latency = key == "latency_ms"
+        self.plot.getAxis("bottom").unit = "ms" if latency else "bytes"
+        self._label("bottom", "latency at batch 1 (log scale)" if latency else f"size {SIZES[key]} (log scale)")
+        title = "Latency × accuracy" if latency else "Size × accuracy"
+        self.caption.setText(f"<b>{title}</b> &nbsp; {swatch(FRONT, 'frontier')} &nbsp; {swatch(OTHER, 'beaten')}")
         self._label("left", f"{metric} (%)")  # a longer title is cut on a short chart: the note says what agreement is
         self.note.setVisible(metric == "agreement" and bool(points))
         ids = list(points)
