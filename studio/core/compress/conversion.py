@@ -15,10 +15,25 @@ from studio.core.evaluate.metrics import fidelity
 from studio.core.evaluate.runtime import predict_outputs
 from studio.core.formats.model import Format, Model
 from studio.core.formats.onnx_to_torch import onnx_to_torch
+from studio.core.process.jobs import Job, Progress
 
 CHECK_EXAMPLES = 64
 MIN_SQNR_DB = 40.0  # float32 round-off between two runtimes stays far above it; a wrong operator falls far below
 MIN_AGREEMENT = 0.99
+
+
+def trainable_version(model: Model, data: DataSet, device: str = "cpu", refused: str = "") -> Job[Model]:
+    """The version a training starts from: refused (with `refused` before the reason) where the model
+    cannot train; an ONNX model converted and checked (trainable); a PyTorch one as it is."""
+    allowed = model.capabilities()["finetune"]
+    if not allowed.allowed:
+        raise StudioError(refused + allowed.reason, model.source)
+    if model.onnx is not None:
+        yield Progress(0, 1, "converting to PyTorch and checking it against ONNX Runtime")
+        model = trainable(model, data, device)
+    if model.module is None:
+        raise StudioError("no PyTorch module to train", model.source)
+    return model
 
 
 def trainable(model: Model, data: DataSet, device: str = "cpu") -> Model:

@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from studio.core.compress.conversion import trainable
+from studio.core.compress.conversion import trainable_version
 from studio.core.compress.train import copy_module, train
 from studio.core.errors import StudioError
 from studio.core.evaluate.data import DataSet
@@ -45,13 +45,7 @@ def finetune(model: Model, data: DataSet, *, epochs: int = 3, lr: float = 1e-3, 
              cancel: CancelToken = NO_CANCEL) -> Job[Model]:
     """A new version trained for `epochs`; without labels it needs a teacher (the unpruned version). An
     ONNX model is converted to PyTorch first, and checked (compress/conversion)."""
-    if not model.capabilities()["finetune"].allowed:
-        raise StudioError(model.capabilities()["finetune"].reason, model.source)
-    if model.onnx is not None:
-        yield Progress(0, 1, "converting to PyTorch and checking it against ONNX Runtime")
-        model = trainable(model, data, device)
-    if model.module is None:
-        raise StudioError("no PyTorch module to train", model.source)
+    model = yield from trainable_version(model, data, device)
     if not any(p.requires_grad for p in model.module.parameters()):
         raise StudioError("the model has no trainable parameters (a frozen TorchScript module keeps its weights as constants)", model.source)
     train_set, test_set = single_input(model, data)

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch.nn.utils import parametrize
 
-from studio.core.compress.conversion import trainable
+from studio.core.compress.conversion import trainable_version
 from studio.core.compress.finetune import evaluator, single_input
 from studio.core.compress.quantize import quantize
 from studio.core.compress.train import copy_module, train
@@ -49,14 +49,8 @@ def qat(model: Model, data: DataSet, *, bits: int = 8, epochs: int = 2, lr: floa
     """A static int8 ONNX version of `model`, trained for `epochs` with fake quantization first."""
     if bits != 8:
         raise StudioError("quantize.bits: quantization-aware training makes int8 weights (bits: 8)")
-    if not model.capabilities()["finetune"].allowed:
-        raise StudioError(f"quantization-aware training trains the model: {model.capabilities()['finetune'].reason}", model.source)
     teacher = teacher or model
-    if model.onnx is not None:
-        yield Progress(0, 3, "converting to PyTorch and checking it against ONNX Runtime")
-        model = trainable(model, data, device)
-    if model.module is None:
-        raise StudioError("no PyTorch module to train", model.source)
+    model = yield from trainable_version(model, data, device, refused="quantization-aware training trains the model: ")
     train_set, test_set = single_input(model, data)
     if not data.labeled:
         yield Progress(0, 3, "computing the float model's outputs")

@@ -123,6 +123,11 @@ _STATE_DICT_REASON = "weights only, no architecture: nothing can run, so only in
 STATE_DICT_NOTE = "weights only: without the architecture there is no graph and no compression"
 
 
+def onnx2torch_installed() -> bool:
+    """Whether ONNX models can be converted to PyTorch (formats/onnx_to_torch), without importing it."""
+    return importlib.util.find_spec("onnx2torch") is not None
+
+
 def _capability(fmt: Format, op: str) -> Capability:
     if op == "inspect":
         return Capability(True)
@@ -134,7 +139,7 @@ def _capability(fmt: Format, op: str) -> Capability:
     if op == "quantize" and fmt is not Format.ONNX:
         return Capability(True, "through an ONNX export")
     if op == "finetune" and fmt is Format.ONNX:
-        if importlib.util.find_spec("onnx2torch") is None:
+        if not onnx2torch_installed():
             return Capability(False, f"ONNX weights are trained after conversion to PyTorch, which needs onnx2torch: {ONNX2TORCH_INSTALL}")
         return Capability(True, "after conversion to PyTorch (onnx2torch), checked against ONNX Runtime on the data")
     if op == "prune_unstructured" and fmt is Format.ONNX:

@@ -14,7 +14,6 @@ are refused, and everything else converts."""
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import sys
 import types
 import warnings
@@ -27,7 +26,7 @@ from onnx import numpy_helper
 
 from studio.core.errors import StudioError
 from studio.core.formats.load_onnx import full_onnx
-from studio.core.formats.model import ONNX2TORCH_INSTALL, Format, Model
+from studio.core.formats.model import ONNX2TORCH_INSTALL, Format, Model, onnx2torch_installed
 from studio.core.formats.onnx_constants import constants_to_initializers
 from studio.core.formats.onnx_to_torch_ops import register
 
@@ -38,10 +37,6 @@ NEEDS_TORCHVISION = ("NonMaxSuppression", "RoiAlign")
 class Origin:
     proto: onnx.ModelProto  # the graph converted, weights as initializers
     places: dict[str, tuple[str, str]]  # initializer name → (state_dict key, "same" | "T" | "reshape")
-
-
-def available() -> bool:
-    return importlib.util.find_spec("onnx2torch") is not None
 
 
 def onnx_to_torch(model: Model) -> Model:
@@ -143,7 +138,7 @@ def importable() -> None:
 
 def _onnx2torch():
     """(convert, get_converter, whether torchvision is real)."""
-    if not available():
+    if not onnx2torch_installed():
         raise StudioError(f"converting ONNX to PyTorch needs onnx2torch: {ONNX2TORCH_INSTALL}")
     with _torchvision_or_stand_in() as torchvision:
         from onnx2torch import convert

@@ -153,7 +153,7 @@ def register() -> None:
     def op(name: str, version: int) -> OperationDescription:
         return OperationDescription(domain="", operation_type=name, version=version)
 
-    if op("LSTM", 7) in _CONVERTER_REGISTRY and _CONVERTER_REGISTRY[op("LSTM", 7)] is _lstm:
+    if _CONVERTER_REGISTRY.get(op("LSTM", 7)) is _lstm:  # registered already: BatchNormalization is wrapped once
         return
     _CONVERTER_REGISTRY[op("GlobalMaxPool", 1)] = _global_max_pool
     for version in (7, 14):
