@@ -143,7 +143,7 @@ def _capability(fmt: Format, op: str) -> Capability:
             return Capability(False, f"ONNX weights are trained after conversion to PyTorch, which needs onnx2torch: {ONNX2TORCH_INSTALL}")
         return Capability(True, "after conversion to PyTorch (onnx2torch), checked against ONNX Runtime on the data")
     if op == "prune_unstructured" and fmt is Format.ONNX:
-        return Capability(True, "weights pruned in place, without fine-tuning")
+        return Capability(True, "weights pruned in place (fine-tuning converts the model to PyTorch)")
     if op == "distill_teacher" and fmt is Format.ONNX:
         return Capability(True, "the teacher runs in ONNX Runtime")
     return Capability(True)
