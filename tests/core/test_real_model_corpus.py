@@ -25,6 +25,8 @@ CORPUS = Path(__file__).resolve().parents[2] / "corpus"
 MANIFEST = json.loads((CORPUS / "manifest.json").read_text()) if (CORPUS / "manifest.json").is_file() else []
 SMALL = [e for e in MANIFEST if e["small"] and not e.get("trust")]  # pickles need their package's torchvision
 
+NO_EXPORTER_TAKES = {"silero-vad-jit"}  # a script that sets its LSTM state inside an `if`
+
 pytestmark = pytest.mark.skipif(not SMALL, reason="the real-model corpus is not built: python scripts/make_corpus.py")
 
 
@@ -53,7 +55,7 @@ def test_a_real_model_goes_through_every_operation(entry, tmp_path, monkeypatch)
     try:
         out = run_to_end(deploy.export_version(model, tmp_path / "m.onnx", data, original=model))
     except StudioError as e:
-        assert "\n" not in str(e)
+        assert entry["name"] in NO_EXPORTER_TAKES and "\n" not in str(e), e
         return
     lat = out["metrics"]["latency"][0]
     shapes = data.test().shaped_for(model.inputs).x

@@ -23,6 +23,7 @@ from studio.core.formats.onnx_to_torch import back_to_onnx
 from studio.core.process.locks import MODULE_LOCK
 
 DEFAULT_OPSET = 17
+NATIVE_OPSET = 18  # the dynamo exporter's own
 
 
 def to_onnx(model: Model, opset: int = DEFAULT_OPSET, example: dict | None = None) -> Model:
@@ -39,34 +40,52 @@ def to_onnx(model: Model, opset: int = DEFAULT_OPSET, example: dict | None = Non
     in_names = [s.name for s, a in zip(model.inputs, args) if isinstance(a, torch.Tensor)]
     out_names = [s.name for s in model.outputs] or ["output"]
     axes = {n: {0: "batch"} for n in in_names + out_names}
+    # The dynamo exporter writes opset 18 and converts down; where that conversion fails, the
+    # TorchScript exporter is tried, then opset 18 as written (said in the notes).
+    tries = [(True, opset), (False, opset)] + ([(True, NATIVE_OPSET)] if opset < NATIVE_OPSET else [])
     errors = []
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "model.onnx"
-        for dynamo in (True, False):
+        for dynamo, version in tries:
             try:
-                _export(model, args, path, opset, in_names, out_names, axes, dynamo)
+                _export(model, args, path, version, in_names, out_names, axes, dynamo)
                 proto = onnx.load(path)
+                _strip_debug_info(proto)
+                _numbers_as_constants(proto, args, in_names)
+                check(proto)
                 break
             except Exception as e:  # exporters raise many types; the next one may succeed
                 errors.append(f"{'dynamo' if dynamo else 'TorchScript'} exporter: {first_line(e, 120)}")
         else:
-            raise StudioError("ONNX export failed (" + "; ".join(errors) + ")", model.source)
-    _strip_debug_info(proto)
-    _numbers_as_constants(proto, args, in_names)
-    check(proto, model.source)
+            raise StudioError("ONNX export failed (" + "; ".join(errors[:2]) + ")", model.source)
     notes = list(model.notes) + ([f"exported after a fallback: {errors[0]}"] if errors else [])
+    if version != opset:
+        notes.append(f"written at opset {version}: neither exporter could write opset {opset} ({errors[1]})")
     inputs = [TensorSpec(s.name, ("batch", *s.shape[1:]) if s.shape else None, s.dtype) for s in model.inputs if s.name in in_names]
     return replace(model, format=Format.ONNX, onnx=proto, module=None, program=None, inputs=inputs, notes=notes)
 
 
 def _export(model, args, path, opset, in_names, out_names, axes, dynamo: bool) -> None:
     module = model.program if (dynamo and model.program is not None) else model.module
+    if dynamo and isinstance(module, torch.jit.ScriptModule):
+        module = _from_torchscript(module, args)
     kwargs = dict(opset_version=opset, input_names=in_names, output_names=out_names, dynamic_axes=axes, dynamo=dynamo)
     if dynamo:
         kwargs.update(external_data=False, verbose=False)
     with warnings.catch_warnings(), quiet("torch", "onnxscript"), _native_stdout_silenced(), MODULE_LOCK:
         warnings.simplefilter("ignore")
         torch.onnx.export(module.cpu() if hasattr(module, "cpu") else module, args, str(path), **kwargs)
+
+
+def _from_torchscript(module: torch.jit.ScriptModule, args: tuple) -> torch.nn.Module:
+    """The dynamo exporter refuses a ScriptModule; torch's TorchScript → FX converter (the one its
+    error names) turns it into a module it can trace. Needed where the TorchScript exporter lacks an
+    operator (aten::view_as_complex in a CQT front end); it cannot convert state set inside an `if`."""
+    from torch._export.converter import TS2EPConverter
+
+    with MODULE_LOCK, warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "state_dict entry … never used": the converter's own notes
+        return TS2EPConverter(module, args).convert().module()
 
 
 @contextlib.contextmanager

@@ -142,12 +142,36 @@ def test_an_input_of_one_number_becomes_a_constant_of_the_graph():
 
 class Complex(nn.Module):
     def forward(self, x):
-        return torch.view_as_complex(x.reshape(x.shape[0], -1, 2)).abs()  # no ONNX operator for complex numbers
+        return torch.view_as_complex(x.reshape(x.shape[0], -1, 2)).abs()  # no TorchScript-exporter operator
+
+
+def test_a_torchscript_file_the_torchscript_exporter_refuses_goes_through_torch_export():
+    traced = torch.jit.trace(Complex(), torch.ones(2, 4))
+    model = Model("complex", Format.TORCHSCRIPT, [TensorSpec("x", ("batch", 4))], [TensorSpec("y", ("batch", 2))], module=traced)
+    exported = to_onnx(model, example={"x": np.ones((2, 4), np.float32)})
+    x = np.random.default_rng(0).random((3, 4), np.float32)
+    np.testing.assert_allclose(predict(exported, {"x": x}), predict(model, {"x": x}), rtol=1e-5)
+    # opset 17's ReduceL2 cannot take what the dynamo exporter writes at 18: it stays 18, and says so
+    assert [o.version for o in exported.onnx.opset_import if o.domain == ""] == [18]
+    assert any(n.startswith("written at opset 18") for n in exported.notes)
+
+
+class StatefulComplex(nn.Module):
+    """State set inside an `if` (as Silero VAD's script keeps its LSTM state): torch.export cannot take it."""
+
+    def __init__(self):
+        super().__init__()
+        self.state = torch.zeros(1)
+
+    def forward(self, x):
+        if bool(x.sum() > 0):
+            self.state = x.sum().reshape(1)
+        return torch.view_as_complex(x.reshape(x.shape[0], -1, 2)).abs() + self.state
 
 
 def test_a_failed_export_prints_nothing_only_its_one_line(capfd):
-    traced = torch.jit.trace(Complex(), torch.ones(2, 4))  # a traced file: the TorchScript exporter is the one that takes it
-    model = Model("complex", Format.TORCHSCRIPT, [TensorSpec("x", ("batch", 4))], [TensorSpec("y", ("batch", 2))], module=traced)
+    scripted = torch.jit.script(StatefulComplex())
+    model = Model("complex", Format.TORCHSCRIPT, [TensorSpec("x", ("batch", 4))], [TensorSpec("y", ("batch", 2))], module=scripted)
     with pytest.raises(StudioError, match="ONNX export failed") as error:
         to_onnx(model, example={"x": np.ones((2, 4), np.float32)})
     assert "\n" not in str(error.value)
