@@ -35,7 +35,7 @@ def spread(values) -> str:
 def labels_only(student, x, y, test, seed: int, epochs: int = EPOCHS) -> float:
     """The same student trained with cross-entropy on (x, y) alone, same optimiser."""
     module = copy.deepcopy(student.module)
-    run_to_end(train(module, x, y, None, epochs=epochs, lr=LR, cancel=NO_CANCEL, evaluate=lambda m: {}, keep_zeros=False, seed=seed))
+    run_to_end(train(module, [x], y, None, epochs=epochs, lr=LR, cancel=NO_CANCEL, evaluate=lambda m: {}, keep_zeros=False, seed=seed))
     return evaluator(test, None)(module)["accuracy"]
 
 

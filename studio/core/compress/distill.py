@@ -12,7 +12,7 @@ from dataclasses import replace
 import torch
 
 from studio.core.compress.channels import channels
-from studio.core.compress.finetune import evaluator, single_input
+from studio.core.compress.finetune import evaluator, splits
 from studio.core.compress.train import train
 from studio.core.errors import StudioError
 from studio.core.evaluate.data import DataSet
@@ -56,7 +56,7 @@ def distill(teacher: Model, student: Model, data: DataSet, *, epochs: int = 10, 
             seed: int = 0, cancel: CancelToken = NO_CANCEL) -> Job[Model]:
     """A trained copy of `student`. Progress metrics per epoch: loss and its distillation and label parts,
     the student's accuracy (labels) or agreement with the teacher, and the teacher's line to beat."""
-    train_set, test_set = single_input(student, data)
+    train_set, test_set = splits(student, data)
     teacher_train_set = data.shaped_for(teacher.inputs).train()
     teacher_test_set = data.shaped_for(teacher.inputs).test()
     yield Progress(0, 1, "running the teacher on the data")
@@ -67,7 +67,7 @@ def distill(teacher: Model, student: Model, data: DataSet, *, epochs: int = 10, 
     evaluate = evaluator(test_set, teacher_test, device)
     module = copy.deepcopy(student.module)
     trained = yield from train(
-        module, next(iter(train_set.x.values())), train_set.y, teacher_train, epochs=epochs, lr=lr,
+        module, list(train_set.x.values()), train_set.y, teacher_train, epochs=epochs, lr=lr,
         batch_size=batch_size, optimizer=optimizer, temperature=temperature, alpha=alpha if data.labeled else 1.0,
         device=device, cancel=cancel, evaluate=lambda m: {**evaluate(m), **baseline}, keep_zeros=False, seed=seed,
     )

@@ -19,9 +19,8 @@ from studio.core.process.jobs import NO_CANCEL, CancelToken, Job, Progress
 UNLABELED_TEMPERATURE = 2.0
 
 
-def single_input(model: Model, data: DataSet) -> tuple[DataSet, DataSet]:
-    if len(model.inputs) > 1:
-        raise StudioError("training handles single-input models only", model.source)
+def splits(model: Model, data: DataSet) -> tuple[DataSet, DataSet]:
+    """The training and test splits, each input shaped and typed as the model declares it."""
     shaped = data.shaped_for(model.inputs)
     return shaped.train(), shaped.test()
 
@@ -48,7 +47,7 @@ def finetune(model: Model, data: DataSet, *, epochs: int = 3, lr: float = 1e-3, 
     model = yield from trainable_version(model, data, device)
     if not any(p.requires_grad for p in model.module.parameters()):
         raise StudioError("the model has no trainable parameters (a frozen TorchScript module keeps its weights as constants)", model.source)
-    train_set, test_set = single_input(model, data)
+    train_set, test_set = splits(model, data)
     if not data.labeled and teacher is None:
         raise StudioError("fine-tuning without labels needs the unpruned version to learn from")
     teacher_train = teacher_test = None
@@ -59,9 +58,8 @@ def finetune(model: Model, data: DataSet, *, epochs: int = 3, lr: float = 1e-3, 
         teacher_train = predict(teacher, train_set.shaped_for(teacher.inputs).x, device, output=teacher_output)
         teacher_test = predict(teacher, test_set.shaped_for(teacher.inputs).x, device, output=teacher_output)
     module = copy_module(model.module)
-    x = next(iter(train_set.x.values()))
     trained = yield from train(
-        module, x, train_set.y, teacher_train, epochs=epochs, lr=lr, batch_size=batch_size, optimizer=optimizer,
+        module, list(train_set.x.values()), train_set.y, teacher_train, epochs=epochs, lr=lr, batch_size=batch_size, optimizer=optimizer,
         temperature=UNLABELED_TEMPERATURE, alpha=0.0, device=device, cancel=cancel, seed=seed,
         evaluate=evaluator(test_set, teacher_test, device, output), output=output,
     )

@@ -17,16 +17,15 @@ import torch
 from torch.nn.utils import parametrize
 
 from studio.core.compress.conversion import trainable_version
-from studio.core.compress.finetune import evaluator, single_input
+from studio.core.compress.finetune import evaluator, splits
 from studio.core.compress.quantize import quantize
 from studio.core.compress.train import copy_module, train
 from studio.core.errors import StudioError
 from studio.core.evaluate.data import DataSet
 from studio.core.evaluate.metrics import class_output
-from studio.core.evaluate.runtime import predict
+from studio.core.evaluate.runtime import predict, predict_module
 from studio.core.formats.model import Model
 from studio.core.process.jobs import NO_CANCEL, CancelToken, Job, Progress, offset
-from studio.core.process.locks import MODULE_LOCK
 
 QUANTIZED = (torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.Conv3d, torch.nn.Linear)
 UNLABELED_TEMPERATURE = 2.0
@@ -51,7 +50,7 @@ def qat(model: Model, data: DataSet, *, bits: int = 8, epochs: int = 2, lr: floa
         raise StudioError("quantize.bits: quantization-aware training makes int8 weights (bits: 8)")
     teacher = teacher or model
     model = yield from trainable_version(model, data, device, refused="quantization-aware training trains the model: ")
-    train_set, test_set = single_input(model, data)
+    train_set, test_set = splits(model, data)
     if not data.labeled:
         yield Progress(0, 3, "computing the float model's outputs")
     output = class_output(model, data)
@@ -62,14 +61,14 @@ def qat(model: Model, data: DataSet, *, bits: int = 8, epochs: int = 2, lr: floa
     layers = [m for m in module.modules() if isinstance(m, QUANTIZED)]
     if not layers:
         raise StudioError("no Conv or Linear layer to train for int8", model.source)
-    x = next(iter(train_set.x.values()))
+    xs = list(train_set.x.values())
     yield Progress(0, 3, f"calibrating the inputs of {len(layers)} layers")
-    ranges = _input_ranges(module, layers, x[:samples])
+    ranges = _input_ranges(module, layers, [a if a.ndim == 0 else a[:samples] for a in xs])
     hooks = [layer.register_forward_pre_hook(_input_fake_quant(*ranges[layer])) for layer in layers]
     for layer in layers:
         parametrize.register_parametrization(layer, "weight", WeightFakeQuant(bits))
     try:
-        job = train(module, x, train_set.y, soft, epochs=epochs, lr=lr, temperature=UNLABELED_TEMPERATURE, alpha=0.0,
+        job = train(module, xs, train_set.y, soft, epochs=epochs, lr=lr, temperature=UNLABELED_TEMPERATURE, alpha=0.0,
                     device=device, cancel=cancel, evaluate=evaluator(test_set, reference, device, output), output=output,
                     frozen_norms=True)
         module = yield from offset(job, 0, 3, "quantization-aware training: ", span=2)
@@ -84,7 +83,7 @@ def qat(model: Model, data: DataSet, *, bits: int = 8, epochs: int = 2, lr: floa
                               2, 3, "static int8: "))
 
 
-def _input_ranges(module: torch.nn.Module, layers: list[torch.nn.Module], x: np.ndarray) -> dict:
+def _input_ranges(module: torch.nn.Module, layers: list[torch.nn.Module], xs: list[np.ndarray]) -> dict:
     """(low, high) of each layer's input over the calibration examples, 0 included (MinMax, as ORT)."""
     seen = {layer: [0.0, 0.0] for layer in layers}
 
@@ -94,9 +93,7 @@ def _input_ranges(module: torch.nn.Module, layers: list[torch.nn.Module], x: np.
 
     hooks = [layer.register_forward_pre_hook(record) for layer in layers]
     try:
-        with torch.no_grad(), MODULE_LOCK:
-            for start in range(0, len(x), 64):
-                module(torch.from_numpy(np.ascontiguousarray(x[start:start + 64])))
+        predict_module(module, xs)
     finally:
         for hook in hooks:
             hook.remove()

@@ -57,7 +57,7 @@ def zero_masks(module: torch.nn.Module) -> dict[str, torch.Tensor]:
 
 def train(
     module: torch.nn.Module,
-    x: np.ndarray,
+    xs: list[np.ndarray],
     labels: np.ndarray | None,
     teacher_logits: np.ndarray | None,
     *,
@@ -75,7 +75,8 @@ def train(
     output: int = 0,
     frozen_norms: bool = False,
 ) -> Job[torch.nn.Module]:
-    """Trains `module` in place (pass a copy). With teacher_logits the loss is distillation (mixed with
+    """Trains `module` in place (pass a copy) on the inputs `xs` (one array per input, in the module's
+    order; a 0-d one is the same number for every example, passed as a Python number). With teacher_logits the loss is distillation (mixed with
     labels by alpha when there are labels); otherwise cross-entropy on labels. `output`: which of the
     module's outputs holds the classes. frozen_norms: batch norms keep their running statistics (they are
     calibrated for the model as it is: quantization-aware training adjusts weights, not statistics)."""
@@ -88,11 +89,12 @@ def train(
     masks = {n: m.to(device) for n, m in zero_masks(module).items()} if keep_zeros else {}
     params = dict(module.named_parameters())
     opt = OPTIMIZERS[optimizer](model.parameters(), lr=lr)
-    xt = torch.from_numpy(x)
+    xt = [torch.tensor(a) if a.ndim == 0 else torch.from_numpy(np.ascontiguousarray(a)) for a in xs]  # ascontiguousarray makes 0-d 1-d
+    count = next(len(t) for t in xt if t.ndim)
     yt = torch.from_numpy(labels) if labels is not None else None
     tt = torch.from_numpy(teacher_logits) if teacher_logits is not None else None
     gen = torch.Generator().manual_seed(seed)
-    batches = max(1, -(-len(distributed.shard(torch.arange(len(xt)))) // batch_size))
+    batches = max(1, -(-len(distributed.shard(torch.arange(count))) // batch_size))
     every = max(1, batches // 10)
     for epoch in range(epochs):
         model.train()
@@ -100,12 +102,12 @@ def train(
             for m in module.modules():
                 if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
                     m.eval()
-        order = distributed.shard(torch.randperm(len(xt), generator=gen))
+        order = distributed.shard(torch.randperm(count, generator=gen))
         sums = np.zeros(3)
         for b, idx in enumerate(order.split(batch_size)):
             cancel.check()
             with MODULE_LOCK:
-                out = model(xt[idx].to(device))
+                out = model(*(t.item() if t.ndim == 0 else t[idx].to(device) for t in xt))
             out = out[output] if isinstance(out, (tuple, list)) else out
             y = yt[idx].to(device) if yt is not None else None
             if tt is not None:

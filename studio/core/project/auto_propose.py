@@ -37,9 +37,7 @@ class Allowed:
 def allowed(model: Model, data: DataSet) -> Allowed:
     caps = model.capabilities()
     why = {op: caps[op].reason for op in ("quantize", "prune_structured", "prune_unstructured", "finetune") if not caps[op].allowed}
-    trains = caps["finetune"].allowed and len(model.inputs) <= 1
-    if caps["finetune"].allowed and not trains:
-        why["finetune"] = "training handles single-input models only"
+    trains = caps["finetune"].allowed
     channels = caps["prune_structured"].allowed and model.module is not None
     return Allowed(caps["quantize"].allowed, channels, caps["prune_unstructured"].allowed, trains,
                    channels and trains and caps["distill_teacher"].allowed, why)

@@ -8,8 +8,10 @@ import torch
 
 from studio.core.compress.finetune import finetune
 from studio.core.compress.prune import magnitude
-from studio.core.evaluate.data import load_data
+from studio.core.evaluate.data import DataSet, load_data
+from studio.core.evaluate.runtime import predict
 from studio.core.formats.load import load_model
+from studio.core.formats.model import Format, Model, TensorSpec
 from studio.core.inspect.prunable import weight_sparsity
 from studio.core.process.jobs import run_to_end
 
@@ -39,6 +41,37 @@ def test_a_frozen_torchscript_module_is_refused_with_its_reason(tmp_path):
     model = load_model(str(tmp_path / "frozen.pt"), input_shape="1,1,8,8")
     with pytest.raises(Exception, match="no trainable parameters"):
         run_to_end(finetune(model, load_data("sample:digits"), epochs=1))
+
+
+class Compare(torch.nn.Module):
+    """Which of two vectors, scaled by a number given with every batch, has the larger sum."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = torch.nn.Linear(8, 2)
+
+    def forward(self, a, b, scale: int):
+        return self.fc(torch.cat([a, b], 1) * scale)
+
+
+def test_a_model_with_several_inputs_and_a_number_fine_tunes():
+    torch.manual_seed(0)
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(2, 600, 4)).astype(np.float32)
+    data = DataSet("pairs", {"a": a, "b": b, "scale": np.array(2)}, (a.sum(1) > b.sum(1)).astype(np.int64))
+    specs = [TensorSpec("a", ("batch", 4)), TensorSpec("b", ("batch", 4)), TensorSpec("scale", (), "int64")]
+    model = Model("compare", Format.PICKLED_MODULE, specs, [TensorSpec("y", ("batch", 2))], module=Compare())
+    test = data.test()
+    before = float((predict(model, test.x).argmax(1) == test.y).mean())
+    progress = []
+    job = finetune(model, data, epochs=4, lr=0.05)
+    while True:
+        try:
+            progress.append(next(job))
+        except StopIteration:
+            break
+    accuracies = [p.metrics["accuracy"] for p in progress if p.metrics and "accuracy" in p.metrics]
+    assert before < 0.8 and accuracies[-1] > 0.9, (before, accuracies)  # it learnt, from both inputs
 
 
 @pytest.mark.skipif(not (CORPUS / "pesto-mir1k-g7").is_dir(), reason="the real-model corpus is not here")

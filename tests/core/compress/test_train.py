@@ -28,7 +28,7 @@ def accuracy(module, x, y) -> dict:
 
 def fit(module, x, y, teacher=None, **kwargs):
     options = dict(epochs=3, lr=1e-2, batch_size=32, cancel=CancelToken(), evaluate=lambda m: accuracy(m, x, y))
-    return train(module, x, y, teacher, **{**options, **kwargs})
+    return train(module, [x], y, teacher, **{**options, **kwargs})
 
 
 def test_distillation_loss_mixes_teacher_and_labels_by_alpha():
@@ -102,7 +102,7 @@ def test_a_student_learns_from_teacher_logits_without_labels():
     x, y = problem()
     teacher_logits = np.stack([-x[:, 0], x[:, 0]], 1).astype(np.float32) * 5  # knows the rule
     events = []
-    student = run_to_end(train(net(), x, None, teacher_logits, epochs=3, lr=1e-2, batch_size=32, temperature=2.0,
+    student = run_to_end(train(net(), [x], None, teacher_logits, epochs=3, lr=1e-2, batch_size=32, temperature=2.0,
                                cancel=CancelToken(), evaluate=lambda m: accuracy(m, x, y)), events.append)
     assert accuracy(student, x, y)["accuracy"] > 0.9
     last = [e.metrics for e in events if "epoch" in e.metrics][-1]
