@@ -31,6 +31,7 @@ def run(path: str | None = None, trust: bool = False) -> int:
         QTimer.singleShot(0, lambda: window.open_model(path, trust=trust))
     else:
         QTimer.singleShot(0, warm_up_in_background)
+        QTimer.singleShot(0, window.offer_guide)  # Getting Started, at the first start only
     return app.exec()
 
 

@@ -23,6 +23,10 @@ from studio.gui.common import dialogs
 from studio.gui.common.placeholder import OPEN_HINT
 from studio.gui.common.settings import settings
 from studio.gui.compress.compression import Compression
+from studio.gui.help.about import about_text
+from studio.gui.help.getting_started import GettingStarted
+from studio.gui.help.glossary_window import GlossaryWindow
+from studio.gui.help.journey import make_guide
 from studio.gui.inspect.graph_view import GraphView
 from studio.gui.inspect.layer_panel import LayerPanel
 from studio.gui.inspect.layer_table import LayerTable
@@ -45,6 +49,7 @@ NO_MODEL = "No model open"
 # posted event (the repaints too) in one pass, so the panels filled one per "turn" still froze the
 # window for their sum.
 FILL_STEP_MS = 1
+GUIDE_SHOWN = "help/getting_started_shown"  # the guide showed at a first start: not again unasked
 
 
 def _open_job(source: str, trust: bool, cancel):
@@ -78,6 +83,8 @@ class MainWindow(WindowFrame):
         self._showing = ""  # the label of the version being shown
         self._showing_size: str | None = None  # and its size in words (None: the file's size on disk)
         self._heatmap_layer: str | None = None  # the layer the heatmap shows
+        self.guide: GettingStarted | None = None  # Help → Getting Started, made when first shown
+        self.glossary: GlossaryWindow | None = None  # Help → Glossary, likewise
         self.setWindowTitle("Compression Studio")
         self.setAcceptDrops(True)
         self.runner = JobRunner(self)
@@ -143,7 +150,13 @@ class MainWindow(WindowFrame):
             "&Open…", "Open a model file: ONNX, TorchScript, .pt2, a torch.save file or safetensors",
             self.choose_file, QKeySequence.StandardKey.Open, QStyle.StandardPixmap.SP_DialogOpenButton,
         )
-        self.about_action = self.make_action("&About Compression Studio", "What this program is", self._about)
+        self.about_action = self.make_action("&About Compression Studio", "What this program is, and the versions of it "
+                                             "and of the libraries it runs on", self._about)
+        self.guide_action = self.make_action("&Getting Started", "A short guide: open a model, choose data, compress it, "
+                                             "compare the versions and export, each step a click away", self.show_guide,
+                                             QKeySequence.StandardKey.HelpContents)
+        self.glossary_action = self.make_action("G&lossary", "What the words the studio uses mean, in plain language "
+                                                "(sparsity, int8, calibration, distillation…)", lambda: self.show_glossary())
 
     def _build_menus(self) -> None:
         self.samples_menu = QMenu("Open &Sample", self)
@@ -158,6 +171,9 @@ class MainWindow(WindowFrame):
             self.make_action(self.tabs.tabText(i), self.tabs.tabToolTip(i), lambda _=False, i=i: self.tabs.setCurrentIndex(i), f"Ctrl+{i + 1}")
             for i in range(self.tabs.count())
         ])
+        self.help_menu.addAction(self.guide_action)
+        self.help_menu.addAction(self.glossary_action)
+        self.help_menu.addSeparator()
         self.help_menu.addAction(self.about_action)
 
     def _build_toolbar(self) -> None:
@@ -278,11 +294,13 @@ class MainWindow(WindowFrame):
             if dialogs.ask_trust(self, source, str(error)):
                 self.open_model(source, trust=True)
         elif isinstance(error, StudioError):
-            dialogs.show_error(self, "Could not open the model", str(error) if error.source else f"{source}: {error}")
+            dialogs.show_error(self, "Could not open the model", str(error) if error.source else f"{source}: {error}",
+                               dialogs.error_details(error))
         elif isinstance(error, MemoryError):
-            dialogs.show_error(self, "Could not open the model", f"{source}: {OUT_OF_MEMORY}")
+            dialogs.show_error(self, "Could not open the model", f"{source}: {OUT_OF_MEMORY}", dialogs.error_details(error))
         else:  # a bug: tell the user in one line, then let it surface (and fail any test)
-            dialogs.show_error(self, "Unexpected error", f"{source}: {type(error).__name__}: {first_line(error)}")
+            dialogs.show_error(self, "Unexpected error", f"{source}: {type(error).__name__}: {first_line(error)}",
+                               dialogs.error_details(error))
             raise error
 
     # ---- the current layer ----------------------------------------------------------------------
@@ -377,14 +395,36 @@ class MainWindow(WindowFrame):
             runner.shutdown()
         super().closeEvent(event)
 
+    # ---- help ---------------------------------------------------------------------------------
+
+    def offer_guide(self) -> None:
+        """At start with no model: the Getting Started guide, the first time only (studio.gui.app)."""
+        s = settings()
+        if self.info is None and self._opening is None and not s.value(GUIDE_SHOWN, False, type=bool):
+            self.show_guide()
+
+    def show_guide(self) -> GettingStarted:
+        if self.guide is None:
+            self.guide = make_guide(self)
+        settings().setValue(GUIDE_SHOWN, True)
+        self.guide.show()
+        self.guide.raise_()
+        self.guide.activateWindow()
+        return self.guide
+
+    def show_glossary(self, term: str | None = None) -> GlossaryWindow:
+        if self.glossary is None:
+            self.glossary = GlossaryWindow(self)
+        if term is None:
+            self.glossary.show()
+            self.glossary.raise_()
+            self.glossary.activateWindow()
+        else:
+            self.glossary.show_term(term)
+        return self.glossary
+
     def _about(self) -> None:
-        QMessageBox.about(
-            self,
-            "About Compression Studio",
-            "Compression Studio makes trained neural networks smaller and faster: open a model, see where "
-            "its weights and zeros are, then prune, quantize or distil it and export an ONNX file whose "
-            "size, accuracy and speed were measured in ONNX Runtime.",
-        )
+        QMessageBox.about(self, "About Compression Studio", about_text())
 
 
 def _first_size(window) -> tuple[int, int]:

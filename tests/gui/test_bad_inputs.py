@@ -6,12 +6,13 @@ import re
 
 from bad_inputs import BAD_DATA, OPEN_WITH_NOTE, REFUSED, bad_data, bad_models
 from conftest import LOAD_TIMEOUT_MS
-from PySide6.QtWidgets import QMessageBox
+
+from studio.gui.common import dialogs
 
 
 def _dialogs(monkeypatch):
     shown = []
-    monkeypatch.setattr(QMessageBox, "warning", lambda parent, title, text: shown.append(text))
+    monkeypatch.setattr(dialogs, "show_error", lambda parent, title, text, details=None: shown.append(text))
     return shown
 
 

@@ -6,7 +6,9 @@ import pytest
 import torch
 from conftest import RUN_TIMEOUT_MS
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QAbstractButton, QComboBox, QMessageBox
+from PySide6.QtWidgets import QAbstractButton, QComboBox
+
+from studio.gui.common import dialogs
 
 
 def points(window, metric):
@@ -132,7 +134,7 @@ def test_an_error_in_a_run_is_one_line_and_changes_nothing(studio, qtbot, monkey
     window = studio
     session = window.compression.session
     shown = []
-    monkeypatch.setattr(QMessageBox, "warning", lambda parent, title, text: shown.append((title, text)))
+    monkeypatch.setattr(dialogs, "show_error", lambda parent, title, text, details=None: shown.append((title, text)))
     sheet = window.compression.open_sheet("distill")
     sheet.file.setChecked(True)
     qtbot.mouseClick(sheet.run_button, Qt.MouseButton.LeftButton)

@@ -12,13 +12,14 @@ import pytest
 from conftest import LOAD_TIMEOUT_MS, RUN_TIMEOUT_MS
 from PySide6.QtWidgets import QApplication, QMessageBox
 
+from studio.gui.common import dialogs as dialog_module
 from studio.gui.versions.project_files import autosave_folder
 
 
 @pytest.fixture
 def dialogs(monkeypatch):
     shown = []
-    monkeypatch.setattr(QMessageBox, "warning", lambda parent, title, text: shown.append(text))
+    monkeypatch.setattr(dialog_module, "show_error", lambda parent, title, text, details=None: shown.append(text))
     return shown
 
 

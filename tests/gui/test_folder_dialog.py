@@ -3,8 +3,9 @@ made (Qt's own dialog said "Directory not found")."""
 
 import shutil
 
-from PySide6.QtWidgets import QDialog, QLineEdit, QMessageBox
+from PySide6.QtWidgets import QDialog, QLineEdit
 
+from studio.gui.common import dialogs
 from studio.gui.common.folder_dialog import NewFolderDialog
 
 
@@ -25,7 +26,7 @@ def test_a_new_folder_typed_in_is_made(qtbot, tmp_path):
 def test_a_folder_that_cannot_be_made_is_said_and_the_dialog_stays(qtbot, tmp_path, monkeypatch):
     (tmp_path / "notes").write_text("a file, not a folder")
     shown = []
-    monkeypatch.setattr(QMessageBox, "warning", lambda parent, title, text: shown.append(text))
+    monkeypatch.setattr(dialogs, "show_error", lambda parent, title, text, details=None: shown.append(text))
     dialog = typed(qtbot, tmp_path, "notes/project")
     assert dialog.result() != QDialog.DialogCode.Accepted
     assert len(shown) == 1 and shown[0].startswith(str(tmp_path / "notes" / "project"))

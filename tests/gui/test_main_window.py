@@ -6,6 +6,7 @@ from PySide6.QtGui import QDragEnterEvent, QDropEvent, QTextDocumentFragment
 from PySide6.QtWidgets import QApplication, QFileDialog, QMessageBox
 
 from studio.core.formats.samples import SAMPLE_MODELS
+from studio.gui.common import dialogs
 from studio.gui.common.placeholder import OPEN_HINT
 
 
@@ -72,7 +73,7 @@ def test_a_corrupt_file_shows_one_line_and_keeps_the_open_model(make_window, loa
     bad = tmp_path / "broken.onnx"
     bad.write_bytes(b"\x08\x07this is not a model" * 50)
     shown = []
-    monkeypatch.setattr(QMessageBox, "warning", lambda parent, title, text: shown.append(text))
+    monkeypatch.setattr(dialogs, "show_error", lambda parent, title, text, details=None: shown.append(text))
     window.open_model(str(bad))
     qtbot.waitUntil(lambda: bool(shown), timeout=60_000)
     (text,) = shown

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+import traceback
 from html import escape
 
 from PySide6.QtWidgets import (
@@ -38,9 +40,43 @@ def ask_trust(parent: QWidget, source: str, problem: str) -> bool:
     return box.exec() == QMessageBox.StandardButton.Yes
 
 
-def show_error(parent: QWidget, title: str, reason: str) -> None:
-    """One line that says what went wrong; the window keeps what it had."""
-    QMessageBox.warning(parent, title, reason)
+def show_error(parent: QWidget, title: str, reason: str, details: str | None = None) -> None:
+    """One line that says what went wrong; the window keeps what it had. Behind "Show Details…", the
+    technical detail for whoever wants it (error_details): `details`, by default that of the exception
+    being handled where the error is shown from an `except` block; none, no Details button."""
+    if details is None:
+        handled = sys.exc_info()[1]
+        details = error_details(handled) if handled is not None else ""
+    box = QMessageBox(QMessageBox.Icon.Warning, title, reason, QMessageBox.StandardButton.Ok, parent)
+    if details:
+        box.setDetailedText(details)
+    box.exec()
+
+
+def error_details(error: BaseException, lines: int = 12) -> str:
+    """What a programmer would want to know about `error`, without a traceback: its type, its whole
+    message (ONNX Runtime's codes and C++ places included), where it was raised, and the error beneath
+    it (its cause, or the one it replaced: core words a library's error `from None`, and the library's
+    own words are the detail). A StudioError with nothing beneath is all said in its one line: ""."""
+    from studio.core.errors import StudioError
+
+    if isinstance(error, StudioError) and error.__cause__ is None and error.__context__ is None:
+        return ""
+    parts, seen = [], set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        kind = type(error)
+        name = kind.__qualname__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__qualname__}"
+        message = str(error).strip().splitlines()
+        if len(message) > lines:
+            message = message[:lines] + [f"… ({len(message) - lines} more lines)"]
+        text = f"{name}: " + "\n".join(message) if message else name
+        frames = traceback.extract_tb(error.__traceback__) if error.__traceback__ is not None else []
+        if frames:
+            text += f"\n  raised in {frames[-1].filename}, line {frames[-1].lineno}, in {frames[-1].name}"
+        parts.append(text)
+        error = error.__cause__ or error.__context__
+    return "\n\nCaused by ".join(parts)
 
 
 class OutputDialog(QDialog):

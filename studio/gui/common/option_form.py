@@ -1,13 +1,17 @@
 """A form for an operation's options, built from its core fields (studio/core/project/steps.py OPS): the field
-gives the type, range, choices, default and help; the row gives the plain-language label and unit."""
+gives the type, range, choices, default and help; the row gives the plain-language label and unit, and the
+glossary words a "?" at its end explains; the form's tips (glossary.FIELD_TIPS) say what each does."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from html import escape
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QHBoxLayout, QSlider, QSpinBox, QWidget
+
+from studio.gui.common.help_button import help_button
 
 if TYPE_CHECKING:
     from studio.core.project.schema import Field
@@ -24,10 +28,12 @@ class Row:
     default: object = None  # instead of the field's default
     optional: bool = False  # a checkbox turns the option on; off means None
     slider: bool = False  # a slider beside the number
+    terms: tuple[str, ...] = ()  # glossary words a "?" at the row's end explains
 
 
 class OptionForm(QWidget):
-    def __init__(self, fields: dict[str, Field], rows: list[Row], parent: QWidget | None = None):
+    def __init__(self, fields: dict[str, Field], rows: list[Row], parent: QWidget | None = None, tips: dict[str, str] | None = None):
+        """`tips`: what each setting does, in words for the user (by key); the field's help where none is given."""
         super().__init__(parent)
         self.layout_ = QFormLayout(self)
         self.layout_.setContentsMargins(0, 0, 0, 0)
@@ -38,7 +44,7 @@ class OptionForm(QWidget):
         for row in rows:
             f = fields[row.key]
             widget = _widget(f, row)
-            widget.setToolTip(_tip(f, row))
+            widget.setToolTip(_tip(f, row, (tips or {}).get(row.key, "")))
             self.widgets[row.key] = widget
             self.set_value(row.key, row.default if row.default is not None else f.default)
             box = QHBoxLayout()
@@ -52,6 +58,8 @@ class OptionForm(QWidget):
             if row.slider:
                 box.addWidget(slider_for(widget), 1)
             box.addWidget(widget, 0 if row.slider else 1)
+            if row.terms:
+                box.addWidget(help_button(*row.terms))
             self.layout_.addRow(row.label + ":", box)
 
     def value(self, key: str):
@@ -131,11 +139,13 @@ def singular(unit: str) -> str:
     return unit[:-1]
 
 
-def _tip(f: Field, row: Row) -> str:
+def _tip(f: Field, row: Row, tip: str = "") -> str:
+    """The label, what the setting does (`tip`, else the field's help) and its range; a long tip as rich
+    text, which a tooltip wraps (plain text stays one line as wide as the screen)."""
     text = row.label
-    if f.help:
-        text += f": {f.help}"
+    if tip or f.help:
+        text += f": {tip or f.help}"
     if f.low is not None and f.high is not None:
         scale, unit = (100, " %") if row.percent else (1, row.unit)
         text += f" ({f.low * scale:g} to {f.high * scale:g}{unit})"
-    return text
+    return f"<qt>{escape(text)}</qt>" if tip else text

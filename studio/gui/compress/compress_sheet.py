@@ -7,7 +7,9 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QFrame, QLabel, QPushButton, QScrollArea, QStackedWidget, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QScrollArea, QStackedWidget, QVBoxLayout, QWidget
+
+from studio.gui.common.help_button import help_button
 
 if TYPE_CHECKING:
     from studio.core.project.analysis import ModelInfo
@@ -16,6 +18,7 @@ if TYPE_CHECKING:
 class Sheet(QWidget):
     runRequested = Signal()  # the window asks steps() and runs them
     title = ""
+    terms: tuple[str, ...] = ()  # glossary words for what the sheet does: a "?" beside its title explains them
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -38,7 +41,12 @@ class Sheet(QWidget):
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(8, 6, 8, 8)
-        layout.addWidget(heading)
+        title = QHBoxLayout()
+        title.addWidget(heading)
+        if self.terms:
+            title.addWidget(help_button(*self.terms))
+        title.addStretch(1)
+        layout.addLayout(title)
         layout.addWidget(self.buys)
         layout.addWidget(scroll, 1)
         layout.addWidget(self.run_button)

@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
 )
 
 from studio.core.errors import StudioError
+from studio.gui.common.glossary import FIELD_TIPS
 from studio.gui.common.option_form import OptionForm, Row, slider_for
 from studio.gui.compress.compress_sheet import Sheet
 
@@ -29,8 +30,8 @@ if TYPE_CHECKING:
 
 BUYS = "Trains a small student to imitate this model: smaller and faster by as much as the student is."
 ROWS = [
-    Row("temperature", "Temperature", decimals=1),
-    Row("alpha", "Weight of the teacher", percent=True, decimals=0),
+    Row("temperature", "Temperature", decimals=1, terms=("temperature",)),
+    Row("alpha", "Weight of the teacher", percent=True, decimals=0, terms=("teacher and student",)),
     Row("epochs", "Train for", unit=" epochs", default=3),
     Row("lr", "Learning rate", decimals=5),
     Row("batch_size", "Batch size", unit=" examples"),
@@ -40,6 +41,7 @@ STUDENT_FILES = "PyTorch models (*.pt *.pth *.pt2 *.ts *.jit);;All files (*)"
 
 class DistillPanel(Sheet):
     title = "Distill"
+    terms = ("distillation",)
 
     def __init__(self, parent=None):
         from studio.core.formats.samples import SAMPLE_MODELS
@@ -104,7 +106,7 @@ class DistillPanel(Sheet):
         grid.addWidget(self.sample_words, 7, 0, 1, 2)
         self.kind.idToggled.connect(self._kind_changed)
 
-        self.form = OptionForm(OPS["distill"].fields, ROWS)
+        self.form = OptionForm(OPS["distill"].fields, ROWS, tips=FIELD_TIPS["distill"])
         self.body.addWidget(student)
         self.body.addWidget(self.form)
         self.body.addStretch(1)

@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QCheckBox, QGroupBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout
 
+from studio.gui.common.glossary import FIELD_TIPS
+from studio.gui.common.help_button import help_button
 from studio.gui.common.option_form import OptionForm, Row
 from studio.gui.compress.compress_sheet import Sheet, weighted_layers
 from studio.gui.compress.layer_picks import LayerPicks
@@ -23,24 +25,27 @@ BUYS = {
 }
 # choices in a few words, so that the sheet's narrow column shows them whole; the line above says the rest
 PRUNE_ROWS = [
-    Row("method", "Remove", choices={"magnitude": "single weights", "channels": "whole channels"}),
-    Row("sparsity", "Target zeros", percent=True, decimals=1, default=0.8, slider=True),
+    Row("method", "Remove", choices={"magnitude": "single weights", "channels": "whole channels"},
+        terms=("magnitude pruning", "channel pruning")),
+    Row("sparsity", "Target zeros", percent=True, decimals=1, default=0.8, slider=True, terms=("sparsity",)),
     Row("scope", "Threshold", choices={"global": "one for all layers", "layer": "same share per layer"}),
     Row("ratio", "Channels removed", percent=True, decimals=0),
     Row("round_to", "Round counts to", unit=" channels"),
 ]
-FINETUNE_ROWS = [Row("epochs", "Fine-tune for", unit=" epochs", default=1), Row("lr", "Learning rate", decimals=5)]
+FINETUNE_ROWS = [Row("epochs", "Fine-tune for", unit=" epochs", default=1, terms=("fine-tuning", "epoch")),
+                 Row("lr", "Learning rate", decimals=5, terms=("learning rate",))]
 
 
 class PrunePanel(Sheet):
     title = "Prune"
+    terms = ("pruning",)
     analyseRequested = Signal(float)  # the target sparsity to suggest per-layer values for
 
     def __init__(self, parent=None):
         from studio.core.project.steps import OPS
 
         super().__init__(parent)
-        self.form = OptionForm(OPS["prune"].fields, PRUNE_ROWS)
+        self.form = OptionForm(OPS["prune"].fields, PRUNE_ROWS, tips=FIELD_TIPS["prune"])
         self.form.widgets["method"].currentIndexChanged.connect(self._method_changed)
 
         self.layers = LayerPicks(("Prune", "Unchecked layers are left alone", True),
@@ -59,11 +64,12 @@ class PrunePanel(Sheet):
         buttons = QHBoxLayout()
         buttons.addWidget(self.analyse)
         buttons.addWidget(clear)
+        buttons.addWidget(help_button("sensitivity"))
         buttons.addStretch(1)
         column.addLayout(buttons)
         column.addWidget(self.chart)
 
-        self.finetune = OptionForm(OPS["finetune"].fields, FINETUNE_ROWS)
+        self.finetune = OptionForm(OPS["finetune"].fields, FINETUNE_ROWS, tips=FIELD_TIPS["finetune"])
         epochs = self.finetune.widgets["epochs"]
         epochs.setMinimum(0)
         epochs.setSpecialValueText("no fine-tuning")

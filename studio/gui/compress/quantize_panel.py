@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QAbstractItemView, QGroupBox, QHeaderView, QLabel, QTableWidget, QTableWidgetItem, QVBoxLayout
 
+from studio.gui.common.glossary import FIELD_TIPS
 from studio.gui.common.option_form import OptionForm, Row
 from studio.gui.compress.compress_sheet import Sheet, weighted_layers
 from studio.gui.compress.layer_picks import LayerPicks
@@ -36,12 +37,13 @@ ROWS = [
     Row("mode", "Precision", choices={"dynamic": "int8 (dynamic)", "static": "int8 (static)",
                                       "fp16": "fp16 (half)", "weights-only": "4/8-bit weights",
                                       "qat": "int8, trained (QAT)"}),
-    Row("calibration", "Calibration", choices={"minmax": "min–max", "entropy": "entropy", "percentile": "percentile"}),
+    Row("calibration", "Calibration", choices={"minmax": "min–max", "entropy": "entropy", "percentile": "percentile"},
+        terms=("calibration",)),
     Row("samples", "Calibrate on", unit=" examples"),
-    Row("per_channel", "Per-channel scales"),
+    Row("per_channel", "Per-channel scales", terms=("per-channel scales",)),
     Row("bits", "Bits per weight", choices={4: "4 bits", 8: "8 bits"}),
-    Row("keep_float", "Keep float", unit=" most sensitive layers"),
-    Row("max_drop", "Fewer if drop within", percent=True, decimals=1, default=0.01, optional=True),
+    Row("keep_float", "Keep float", unit=" most sensitive layers", terms=("keep float",)),
+    Row("max_drop", "Fewer if drop within", percent=True, decimals=1, default=0.01, optional=True, terms=("accuracy drop",)),
     Row("epochs", "Train for", unit=" epochs"),
     Row("lr", "Learning rate", decimals=5),
 ]
@@ -54,12 +56,14 @@ PRECISION_COLOURS = {"int8": "#2b8a3e", "int4": "#2b8a3e", "fp16": "#1c7ed6", "f
 
 class QuantizePanel(Sheet):
     title = "Quantize"
+    # the modes' words here: a "?" beside the Precision choice would squeeze it on a small screen
+    terms = ("quantization", "int8", "static vs dynamic quantization", "fp16", "4-bit weights", "QAT")
 
     def __init__(self, parent=None):
         from studio.core.project.steps import OPS
 
         super().__init__(parent)
-        self.form = OptionForm(OPS["quantize"].fields, ROWS)
+        self.form = OptionForm(OPS["quantize"].fields, ROWS, tips=FIELD_TIPS["quantize"])
         self.advice = QLabel()
         self.advice.setWordWrap(True)  # one sentence; wrapped rather than widening the sheet
         self.advice.setToolTip("The mode that suits this model, and why; chosen for you when a model is shown")
