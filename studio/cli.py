@@ -107,6 +107,8 @@ def _profile(argv: list[str]) -> int:
     parser.add_argument("--runs", default="20", help="timed runs, with and without the profiler (default 20, at most 3 s each)")
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="the execution provider to ask for")
     parser.add_argument("--input-shape", help="input shape(s) when the file has none, e.g. 1,3,224,224 (';' between inputs)")
+    parser.add_argument("--compare", metavar="OTHER", help="also profile OTHER (another version of the model) the same way and "
+                                                           "compare them layer by layer: which got faster or slower, by how much")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--trust", action="store_true", help="allow a pickled model file to run its code on load")
     args = parser.parse_args(argv)
@@ -114,18 +116,31 @@ def _profile(argv: list[str]) -> int:
     from studio.core.errors import StudioError
     from studio.core.evaluate.data import load_data
     from studio.core.evaluate.profile import explain, profile
+    from studio.core.evaluate.profile_compare import compare
+    from studio.core.evaluate.profile_compare_text import format_compare
     from studio.core.evaluate.profile_text import format_text
     from studio.core.formats.load import load_model
 
+    source = args.model
     try:
         batch, threads, runs = _count("--batch", args.batch), _count("--threads", args.threads), _count("--runs", args.runs)
         model = load_model(args.model, trust=args.trust, input_shape=args.input_shape)
         data = load_data({"path": args.data, "labels": "none"}) if args.data else None
         result = profile(model, data, batch=batch, threads=threads, runs=runs, device=args.device)
         why = explain(result, model)
+        other = None
+        if args.compare:  # timed the same way, on the same examples
+            source = args.compare
+            other = profile(load_model(args.compare, trust=args.trust, input_shape=args.input_shape), data, batch=batch,
+                            threads=threads, runs=runs, device=args.device)
     except StudioError as e:
-        return _fail(e if e.source else StudioError(e.problem, args.model))
-    print(json.dumps({**result.to_json(), "explanations": why}, indent=2) if args.json else format_text(result, why))
+        return _fail(e if e.source else StudioError(e.problem, source))
+    compared = None if other is None else compare(other, result, args.compare, args.model)
+    if args.json:
+        extra = {} if compared is None else {"compare": compared.to_json()}
+        print(json.dumps({**result.to_json(), "explanations": why, **extra}, indent=2))
+    else:
+        print(format_text(result, why) + ("" if compared is None else f"\n\ncompared with {args.compare}\n{format_compare(compared)}"))
     return 0
 
 

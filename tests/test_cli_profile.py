@@ -3,6 +3,7 @@ as one line with exit code 2."""
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -29,6 +30,34 @@ def test_json_prints_only_the_stable_object():
     assert sum(n["share"] for n in out["nodes"]) == pytest.approx(1.0)
     assert sum(out["by_op"].values()) == pytest.approx(sum(n["ms"] for n in out["nodes"]))
     assert out["batch"] == 1 and out["threads"] == 1 and isinstance(out["explanations"], list)
+    assert "compare" not in out  # only with --compare
+
+
+def _torchscript_export(tmp_path):
+    """digits-cnn exported by the older exporter: its nodes are named /conv1/Conv, not node_conv2d."""
+    import torch
+
+    from studio.core.formats.samples import build_sample, sample_input
+
+    path = tmp_path / "digits.onnx"
+    torch.onnx.export(build_sample("digits-cnn"), (sample_input("digits-cnn", 1),), path, dynamo=False)
+    return path
+
+
+def test_compare_profiles_both_the_same_way_and_matches_their_layers(tmp_path, capsys):
+    other = _torchscript_export(tmp_path)
+    args = ["profile", "sample:digits-cnn", "--compare", str(other), "--data", "sample:digits", "--runs", "3", "--threads", "1"]
+    assert cli.main(args) == 0
+    out = capsys.readouterr().out
+    assert "why it is not faster" in out and f"compared with {other}" in out
+    assert re.search(rf"sample:digits-cnn runs (about as fast as|\S+ (faster|slower) than) {re.escape(str(other))} \(", out), out
+    assert all(f"\n{layer} " in out for layer in ("conv1", "conv2", "fc1", "fc2"))  # matched by their weights
+
+    assert cli.main([*args, "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert STABLE <= set(out) and out["compare"]["before"] == str(other) and out["compare"]["after"] == "sample:digits-cnn"
+    assert {"conv1", "conv2", "fc1", "fc2"} <= {r["name"] for r in out["compare"]["layers"]}
+    assert isinstance(out["compare"]["summary"], str) and out["compare"]["before_ms"] > 0
 
 
 def test_the_text_shows_totals_a_table_time_by_operator_and_why(capsys):
@@ -48,13 +77,14 @@ def _dynamic_sizes(tmp_path):
     return path
 
 
-@pytest.mark.parametrize("case", ["missing", "no-data", "batch", "data"])
+@pytest.mark.parametrize("case", ["missing", "no-data", "batch", "data", "compare"])
 def test_bad_input_is_one_line_exit_2(tmp_path, capsys, case):
     args, expected = {
         "missing": (["profile", str(tmp_path / "nope.onnx")], "nope.onnx: no such file"),
         "no-data": (["profile", str(_dynamic_sizes(tmp_path))], "dynamic.onnx: choose data"),
         "batch": (["profile", "sample:digits-cnn", "--batch", "0"], "--batch: expected a whole number"),
         "data": (["profile", "sample:digits-cnn", "--data", str(tmp_path / "none.npz")], "none.npz: no such file"),
+        "compare": (["profile", "sample:digits-cnn", "--compare", str(tmp_path / "other.onnx")], "other.onnx: no such file"),
     }[case]
     assert cli.main(args) == 2
     err = capsys.readouterr().err.strip().splitlines()

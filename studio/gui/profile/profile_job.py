@@ -1,6 +1,7 @@
 """The Profile job (run by the session in a child process) and what it sends back: ONNX Runtime's
-profile of a version, its times put on the boxes of the window's graph and on its layers, and the
-reasons it is not faster. The ONNX model that ran stays in the child."""
+profile of a version, its times put on the boxes of the window's graph and on its layers, the
+reasons it is not faster, and what comparing it with another version needs (profile_compare's
+Timings). The ONNX model that ran stays in the child."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from studio.core.evaluate.profile import Profile
+    from studio.core.evaluate.profile_compare import Timings
     from studio.core.inspect.graph import Graph
     from studio.core.process.jobs import Job
 
@@ -29,6 +31,7 @@ class TimeProfile:
     setting: str  # batch, threads, provider in words
     notes: list[str] = field(default_factory=list)
     version: str = ""  # the label of the version it measured (set by the window)
+    timings: Timings | None = None  # its nodes as comparing two versions matches them
 
     def share(self, ms: float) -> float:
         return ms / self.total_ms if self.total_ms > 0 else 0.0
@@ -45,6 +48,11 @@ def _profile(data, model, graph, device: str, cancel) -> Job:
     from studio.core.process.jobs import Progress
 
     yield Progress(0, 1, f"profiling {model.name} in ONNX Runtime")
+    if graph is None:  # a version the window does not show (profiled to compare): the graph its boxes would have
+        from studio.core.formats.onnx_to_torch import back_to_onnx
+        from studio.core.inspect.model_graph import graph_of
+
+        graph = graph_of(back_to_onnx(model) if model.origin is not None else model)
     result = profile(model, data, device=device)
     why = explain(result, model)
     yield Progress(1, 1, "profiled")
@@ -54,6 +62,8 @@ def _profile(data, model, graph, device: str, cancel) -> Job:
 def summarise(result: Profile, why: list[str], graph: Graph | None) -> TimeProfile:
     """Each node's time on the box of the graph that shows it: by name (a quantized layer's node by its
     float name); a PyTorch version's export, named by the exporter, by the layer whose weights it reads."""
+    from studio.core.evaluate.profile_compare import timings
+
     boxes = {n.name: n for g in _graphs(graph) for n in g.nodes}
     by_layer = {}
     for n in boxes.values():
@@ -77,7 +87,7 @@ def summarise(result: Profile, why: list[str], graph: Graph | None) -> TimeProfi
     setting = f"batch {result.batch}, {threads}, {result.provider.removesuffix('ExecutionProvider')}"
     return TimeProfile(result.latency_ms, result.nodes_ms, dict(result.by_op),
                        [(n.name, n.op, n.ms, n.share, n.provider) for n in result.nodes], node_ms, layer_ms, unplaced,
-                       list(why), setting, list(result.notes))
+                       list(why), setting, list(result.notes), timings=timings(result))
 
 
 def _box(node, boxes: dict, by_layer: dict, owners: dict) -> str | None:
