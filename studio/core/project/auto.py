@@ -92,9 +92,26 @@ class Candidate:
     reason: str = ""  # what held it back, or why it failed
     seconds: float = 0.0
     version: StepResult | None = field(default=None, repr=False)  # kept for the best only
+    made: list[StepResult] | None = field(default=None, repr=False)  # every step's version from the start (the best only)
 
     def line(self) -> str:
         return candidate_line(self.index, self.name, self.metrics, self.status, self.reason)
+
+
+@dataclass
+class SearchProgress(Progress):
+    """The search's progress: candidates done (the original not counted) and planned so far, the one that just
+    finished, without its model (a window shows each as it comes), and the index of the best so far."""
+
+    done: int = 0
+    planned: int = 0
+    candidate: Candidate | None = None
+    best: int = 0
+
+
+@dataclass
+class _Built(Built):
+    made: list = field(default_factory=list, repr=False)  # each step's result, from the task's start to its final one
 
 
 @dataclass
@@ -144,16 +161,18 @@ class AutoResult:
 
 def search(model_spec: str, data_spec: str | dict, goal: Goal, *, trust: bool = False, device: str = "cpu",
            input_shape: str | None = None, runner: Runner | None = None, cancel: CancelToken = NO_CANCEL,
-           on_candidate=None) -> Job[AutoResult]:
-    """The search as a job: progress over the budget's seconds, each candidate given to `on_candidate` as it
-    ends, and the result (the best, every candidate, why it stopped). `cancel` stops it with the best so far.
-    `data_spec` is a recipe's `data` (a path or sample:NAME, or {path, labels: none, output: NAME})."""
+           on_candidate=None, model: Model | None = None, data: DataSet | None = None) -> Job[AutoResult]:
+    """The search as a job: progress over the budget's seconds (SearchProgress: each candidate also comes with
+    the event after it ends, and is given to `on_candidate`), and the result (the best, every candidate, why it
+    stopped). `cancel` stops it with the best so far. `data_spec` is a recipe's `data` (a path or sample:NAME,
+    or {path, labels: none, output: NAME}); `model` and `data`, when given, are those already loaded (a window's
+    version and data set), and the specs only name them."""
     start = time.monotonic()
     deadline = Deadline(start + goal.budget_s, cancel)
     device = resolve_device(device)
     yield Progress(0, goal.budget_s, f"loading {model_spec}")
-    original = load_model(model_spec, trust=trust, input_shape=input_shape)
-    data = load_data(data_spec)
+    original = model if model is not None else load_model(model_spec, trust=trust, input_shape=input_shape)
+    data = data if data is not None else load_data(data_spec)
     if not len(data.test()):
         raise StudioError("no test examples to measure accuracy on (every fifth example is a test example)", data.name)
     yield Progress(time.monotonic() - start, goal.budget_s, "measuring the original's ONNX export in ONNX Runtime")
@@ -162,8 +181,9 @@ def search(model_spec: str, data_spec: str | dict, goal: Goal, *, trust: bool = 
     base = StepResult("load", {}, "original", original, metrics, logits)
     s = _Search(goal, original, data, ref, base, Context(data, device, deadline, original=original), runner or InProcess(),
                 deadline, start, on_candidate)
-    s.record(Finished(Task(None, name_of([]), base, [], [], steps=[]), Built(base, base, ref.onnx, ref.metrics()), "done"),
-             timed=False)
+    c = s.record(Finished(Task(None, name_of([]), base, [], [], steps=[]), Built(base, base, ref.onnx, ref.metrics()), "done"),
+                 timed=False)
+    yield s.progress("measured the original", c)
     try:
         yield from s.run()
     except Cancelled:
@@ -187,6 +207,8 @@ class _Search:
         self.sensitive: dict[float, dict | None] = {}  # sparsity → per-layer sparsities by sensitivity
         self.ok = None  # what the model allows (auto_propose.Allowed), once known
         self.base_onnx: StepResult | None = None  # the original's ONNX export as a start: quantizing it exports nothing again
+        self.planned = 0  # candidates finished or waiting in this round
+        self.chains: dict[int, tuple[StepResult, list[StepResult]]] = {}  # id(arm body) → (it, each step's result up to it)
 
     # ---- the phases ----
 
@@ -270,6 +292,7 @@ class _Search:
             live = sorted((a for a in arms if a.alive), key=lambda a: self.goal.key(a.last.metrics) if a.last and a.last.metrics else (0,))
             if not live or self.deadline.cancelled:
                 return
+            self.chains = {id(a.state): self.chains[id(a.state)] for a in live if id(a.state) in self.chains}  # the dead arms' go
             tasks = []
             for a in live:
                 body = a.next_steps(epochs)
@@ -338,27 +361,29 @@ class _Search:
             self.refused |= not ok and not self.deadline.outer.cancelled
             return ok
 
+        self.planned = len(self.candidates) + len(tasks)
         for event in self.runner.run(tasks, self.build, self.deadline, admitted):
             if isinstance(event, Finished):
                 c = self.record(event)
                 out.append((event.task, c, event.built))
-                yield self.progress(f"{c.name}: {c.status}")
+                yield self.progress(f"{c.name}: {c.status}", c)
             else:
                 yield self.progress(event.message)
+        self.planned = len(self.candidates)
         return out
 
     def build(self, task: Task, *, cancel: CancelToken) -> Job[Built]:
         """A task's steps through the recipe loop, then the result measured as its ONNX file."""
         ctx = replace(self.ctx, cancel=cancel)
-        body = task.start
-        if task.body:
-            body = (yield from run_steps(task.start, validated(task.body), ctx))[-1]
-        final = (yield from run_steps(body, validated(task.tail), ctx))[-1] if task.tail else body
+        made = (yield from run_steps(task.start, validated(task.body), ctx)) if task.body else []
+        body = made[-1] if made else task.start
+        made += (yield from run_steps(body, validated(task.tail), ctx)) if task.tail else []
+        final = made[-1] if made else body
         cancel.check()
         yield Progress(1, 1, "measuring it as an ONNX file in ONNX Runtime")
         onnx = as_onnx(final.model, self.data)
         metrics = measure(onnx, self.ref, self.data, self.goal.size, ctx.device)
-        return Built(body, final, onnx, metrics, _tail_drop(body, final) if task.tail else 0.0)
+        return _Built(body, final, onnx, metrics, _tail_drop(body, final) if task.tail else 0.0, made=made)
 
     def record(self, finished: Finished, timed: bool = True) -> Candidate:
         built = finished.built
@@ -375,17 +400,30 @@ class _Search:
             status = "met" if self.goal.met(metrics) else "missed"
             reason = reason or self.goal.held_back(metrics)
         c = Candidate(len(self.candidates), finished.task.name, finished.task.steps, metrics, status, reason, finished.seconds,
-                      None if built is None else built.final)
+                      None if built is None else built.final, self.made(finished))
         self.candidates.append(c)
         if metrics and (self.best is None or self.goal.key(metrics) < self.goal.key(self.best.metrics)):
             if self.best is not None:
-                self.best.version = None  # only the best keeps its model
+                self.best.version = self.best.made = None  # only the best keeps its model
             self.best = c
         elif c is not self.best:
-            c.version = None
+            c.version = c.made = None
         if self.on_candidate is not None:
             self.on_candidate(c)
         return c
+
+    def made(self, finished: Finished) -> list[StepResult] | None:
+        """Each step's version from the search's start to the candidate's last (None when the runner did not
+        say): a window adds them as versions, so that the recipe of the last one is the candidate's. The
+        chains of the arms that train on are kept until they die."""
+        built, start = finished.built, finished.task.start
+        if not isinstance(built, _Built):
+            return None
+        before = self.chains.get(id(start), (None, []))
+        made = (before[1] if before[0] is start else []) + built.made
+        if isinstance(finished.task.arm, Arm):
+            self.chains[id(built.body)] = (built.body, made[:len(made) - len(finished.task.tail)])
+        return made
 
     # ---- time and stopping ----
 
@@ -395,10 +433,13 @@ class _Search:
     def done(self) -> bool:
         return (self.best is not None and self.best.status == "met") or self.deadline.cancelled
 
-    def progress(self, message: str) -> Progress:
+    def progress(self, message: str, candidate: Candidate | None = None) -> SearchProgress:
         elapsed = time.monotonic() - self.start
         best = f" | best so far: {self.best.name}" if self.best is not None and self.best.index else ""
-        return Progress(min(elapsed, self.goal.budget_s), self.goal.budget_s, message + best)
+        told = None if candidate is None else replace(candidate, version=None, made=None)  # the model stays here
+        return SearchProgress(min(elapsed, self.goal.budget_s), self.goal.budget_s, message + best,
+                              done=max(len(self.candidates) - 1, 0), planned=max(self.planned - 1, len(self.candidates) - 1, 0),
+                              candidate=told, best=0 if self.best is None else self.best.index)
 
     def advice(self) -> list[str]:
         """What would likely get there, when the goal was not met."""

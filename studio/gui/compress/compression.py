@@ -1,4 +1,4 @@
-"""Compression in the window: the Prune / Quantize / Distill / Export actions, the Data and
+"""Compression in the window: the Prune / Quantize / Distill / Make it smaller / Export actions, the Data and
 Device choices, the Compress sheet, the Run dock and the Versions dock, the project files and the
 Edit menu, wired to one Session. It joins the window only through the window's public interface
 (add_dock, make_action, add_file_actions, add_menu, add_tool_items, add_guard and its signals)."""
@@ -12,6 +12,8 @@ from PySide6.QtGui import QKeySequence
 
 from studio.gui.common import dialogs, metric_text
 from studio.gui.common.placeholder import Placeholder
+from studio.gui.compress.auto_panel import AutoPanel
+from studio.gui.compress.auto_search import AutoSearch
 from studio.gui.compress.compress_sheet import CompressSheet
 from studio.gui.compress.data_check import DataCheck
 from studio.gui.compress.data_picker import DataPicker
@@ -33,7 +35,8 @@ if TYPE_CHECKING:
     from studio.gui.compress.compress_sheet import Sheet
 
 NO_MODEL = "Open a model first: File → Open…, or a sample from Samples ▾"
-SHEET_HINT = "Choose Prune, Quantize or Distill in the toolbar (or the Compress menu) to set up a compression here."
+SHEET_HINT = ("Choose Prune, Quantize or Distill in the toolbar (or the Compress menu) to set up a compression here, "
+              "or Make it smaller to give a goal and let the studio find the recipe.")
 RAISE_MS = 30  # after a run, the Versions dock comes to the front, then the Layer dock
 NOTICE_MS = 15_000  # a notice stays this long in the status bar (the data's stays in its banner)
 RUN_HEIGHT = 225  # the Run dock with its charts (each at least MIN_CHART_HEIGHT tall)
@@ -43,6 +46,8 @@ ACTIONS = {  # sheet: (text, tooltip, the capabilities of which one is enough)
     "prune": ("&Prune", "Set the least important weights or channels to zero (remove them)", ("prune_unstructured", "prune_structured")),
     "quantize": ("&Quantize", "Store weights (and activations) in fewer bits: int8, fp16 or 4-bit", ("quantize",)),
     "distill": ("&Distill", "Train a smaller student model to imitate this one", ("distill_teacher",)),
+    "auto": ("Make it &smaller", "Give a goal (how much smaller or faster, how much accuracy it may cost, how long to look): "
+             "the studio searches for the recipe and keeps the best", ("quantize", "prune_unstructured", "prune_structured")),
 }
 
 
@@ -53,7 +58,7 @@ class Compression(QObject):
         self.session = Session(window)
         self.edits = VersionEdits(self.session, self)
         self.export_dialog: ExportDialog | None = None
-        self.sheet = CompressSheet({"prune": PrunePanel, "quantize": QuantizePanel, "distill": DistillPanel})
+        self.sheet = CompressSheet({"prune": PrunePanel, "quantize": QuantizePanel, "distill": DistillPanel, "auto": AutoPanel})
         self.sheet.sheetBuilt.connect(self._sheet_built)
         self.sheet_holder = Placeholder(self.sheet, SHEET_HINT)
         self.versions = VersionsPanel(self.session, self.edits)
@@ -66,6 +71,7 @@ class Compression(QObject):
                                         size=RUN_HEIGHT)
         self.run_dock.hide()  # until the first run: a window without it fits a small screen
         self.run_dock.widget().chartsShown.connect(lambda _: self._fit_run_dock())
+        self.auto = AutoSearch(self, self._show_run_dock)  # the Make it smaller sheet's search
         self.compare = Compare(window, self.session, self.versions)
         self.files = ProjectFiles(window, self.session)
         self.unsaved = UnsavedWork(window, self.session, self.files)
@@ -269,7 +275,10 @@ class Compression(QObject):
         self.sheet_holder.show_message(SHEET_HINT)
 
     def _sheet_built(self, name: str, sheet: Sheet) -> None:
-        sheet.runRequested.connect(lambda: self.run(sheet))
+        if name == "auto":
+            self.auto.attach(sheet)
+        else:
+            sheet.runRequested.connect(lambda: self.run(sheet))
         if name == "prune":
             sheet.analyseRequested.connect(self.analyse)
         if self.window.info is not None:
@@ -293,12 +302,13 @@ class Compression(QObject):
     def _failed(self, doing: str, error: Exception) -> None:
         from studio.core.errors import OUT_OF_MEMORY, StudioError, first_line
 
+        details = dialogs.error_details(error)
         if isinstance(error, StudioError):
-            dialogs.show_error(self.window, f"Could not finish {doing}", str(error))
+            dialogs.show_error(self.window, f"Could not finish {doing}", str(error), details)
         elif isinstance(error, MemoryError):
-            dialogs.show_error(self.window, f"Could not finish {doing}", f"{doing}: {OUT_OF_MEMORY}")
+            dialogs.show_error(self.window, f"Could not finish {doing}", f"{doing}: {OUT_OF_MEMORY}", details)
         else:  # a bug: one line for the user, then let it surface (and fail any test)
-            dialogs.show_error(self.window, "Unexpected error", f"{doing}: {type(error).__name__}: {first_line(error)}")
+            dialogs.show_error(self.window, "Unexpected error", f"{doing}: {type(error).__name__}: {first_line(error)}", details)
             raise error
 
     def _update(self) -> None:

@@ -43,6 +43,8 @@ class Session(QObject):
         self._t0 = 0.0
         self._steps_ended = 0
         self._analysis: tuple[int, ModelInfo] | None = None  # the last run's last version, analysed, until shown
+        self.soft_stop = None  # while a search runs: what stops it with its best so far (Cancel's first press)
+        self.runner.runningChanged.connect(lambda running: running or setattr(self, "soft_stop", None))
 
     def analysis(self, vid: int) -> ModelInfo | None:
         """The panels' analysis of the version the last run ended with (once: shown again, a version is
@@ -167,7 +169,7 @@ class Session(QObject):
             return
         self.dataNoted.emit("")  # what was said of the data before is no longer true
         self.dataChanged.emit(spec)
-        if self.workspace.only_the_original and not (self.running and self._tracing):
+        if self.workspace.only_the_original and not (self.running and (self._tracing or self.soft_stop is not None)):  # nor a search
             self.measure()  # (again, if it was being measured on the old data)
 
     # ---- jobs -----------------------------------------------------------------------------------
@@ -235,8 +237,23 @@ class Session(QObject):
         `on_error(exception)` may handle a failure (returning True) before the window is told."""
         self._start(doing, then, job, *args, on_error=on_error)
 
+    def search(self, doing: str, then, job, *args, stop, on_error=None) -> None:
+        """The goal-driven search: like start(), but Cancel first calls `stop()`, which ends it with its best so
+        far (`then` gets it); a second Cancel stops it at once."""
+        self._points = {}  # the versions it adds keep no charts of another run
+        self._start(doing, then, job, *args, on_error=on_error)
+        self.soft_stop = stop
+
+    def searched(self, base: Version, results: list[StepResult], spec) -> None:
+        """The versions a search made from `base` (the best candidate's steps), added as a run's are."""
+        self._ran(base, (results, None), spec)
+
     def cancel(self) -> None:
-        self.runner.cancel()
+        stop, self.soft_stop = self.soft_stop, None
+        if stop is not None and self.running:
+            stop()
+        else:
+            self.runner.cancel()
 
     def _start(self, doing: str, then, job, *args, trace: bool = False, on_error=None) -> None:
         self._doing, self._then, self._tracing, self._on_error = doing, then, trace, on_error

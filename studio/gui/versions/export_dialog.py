@@ -150,9 +150,9 @@ class ExportDialog(QDialog):
             self.report.setText("Not exported: the data's classes could be in more than one output. Choose which, then export again.")
             self.session.outputAsked.emit(error.problem)
         elif isinstance(error, StudioError):
-            dialogs.show_error(self, "Could not export", str(error))
+            dialogs.show_error(self, "Could not export", str(error), dialogs.error_details(error))
         else:
-            dialogs.show_error(self, "Unexpected error", f"export: {type(error).__name__}: {first_line(error)}")
+            dialogs.show_error(self, "Unexpected error", f"export: {type(error).__name__}: {first_line(error)}", dialogs.error_details(error))
             raise error
 
     def _browse(self) -> None:

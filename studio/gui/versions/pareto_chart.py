@@ -1,5 +1,6 @@
 """Every version as a point, size or latency (log scale) against accuracy; the versions no other beats on
-both are the frontier, drawn as a line. Clicking a point selects that version."""
+both are the frontier, drawn as a line. Clicking a point selects that version. During and after a
+goal-driven search, its candidates are drawn too (diamonds), and its goal as the shaded area that meets it."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import math
 from typing import TYPE_CHECKING
 
 import pyqtgraph as pg
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
@@ -19,6 +20,9 @@ if TYPE_CHECKING:
 
 FRONT = QColor("#2b8a3e")
 OTHER = QColor("#adb5bd")
+CANDIDATE = QColor("#e8590c")
+GOAL = QColor(43, 138, 62, 45)  # translucent: the points in it stay readable
+GOAL_KEY = QColor("#b5dbbd")  # the same, as it looks on white
 SIZES = {"zip_bytes": "zipped", "size_bytes": "as stored", "latency_ms": "latency"}  # what the x axis plots
 MIN_HEIGHT = 150  # pixels: both axes' titles and a readable spread of points
 NEAR = 0.06  # of the ranges: points closer than this share a label
@@ -38,12 +42,19 @@ class ParetoChart(QWidget):
         self.plot.setMouseEnabled(x=False, y=False)
         self.plot.setMinimumHeight(MIN_HEIGHT)
         self.plot.setToolTip("Each point is a version: further left is smaller, higher is more accurate. "
-                             "Green: the frontier, versions no other beats on both. Click a point to select it.")
+                             "Green: the frontier, versions no other beats on both. Click a point to select it. "
+                             "Orange diamonds: the candidates of the last search (Make it smaller); shaded: where its goal is met.")
         self.points = pg.PlotDataItem([], [], pen=None, symbol="o", symbolSize=11)
         self.points.sigPointsClicked.connect(self._clicked)
         self.line = pg.PlotDataItem([], [], pen=pg.mkPen(FRONT, width=2))
-        self.plot.addItem(self.line)
-        self.plot.addItem(self.points)
+        self.goal = pg.PlotDataItem([], [], pen=pg.mkPen(FRONT, width=1, style=Qt.PenStyle.DashLine), brush=pg.mkBrush(GOAL))
+        self.tried = pg.PlotDataItem([], [], pen=None, symbol="d", symbolSize=9, symbolBrush=pg.mkBrush(None),
+                                     symbolPen=pg.mkPen(CANDIDATE, width=1.5))
+        for item in (self.goal, self.tried, self.line, self.points):  # the versions on top
+            self.plot.addItem(item)
+        self._candidates: list[dict] = []  # the last search's candidates' metrics
+        self._bounds: dict[str, float] = {}  # its goal: the most each x axis may show ({"zip_bytes": …})…
+        self._floor: float | None = None  # …and the least accuracy (or agreement), 0–1
         self.labels: list[pg.TextItem] = []
         self.size = QComboBox()
         for key, text in SIZES.items():
@@ -55,6 +66,7 @@ class ParetoChart(QWidget):
         self.size.currentIndexChanged.connect(lambda: self.show_versions(self._versions, self._current))
         self.caption = QLabel(f"<b>Size × accuracy</b> &nbsp; {swatch(FRONT, 'frontier')} &nbsp; {swatch(OTHER, 'beaten')}")
         self.caption.setToolTip(self.plot.toolTip())
+        self.caption.setWordWrap(True)  # with a search's keys too, it would widen the Versions dock
         self.note = QLabel("<i>Without labels, each version's agreement with its parent: how often it gives the same "
                            "answer as the version it was made from.</i>")
         self.note.setWordWrap(True)
@@ -82,7 +94,8 @@ class ParetoChart(QWidget):
         self.plot.getAxis("bottom").unit = "ms" if latency else "bytes"
         self._label("bottom", "latency at batch 1 (log scale)" if latency else f"size {SIZES[key]} (log scale)")
         title = "Latency × accuracy" if latency else "Size × accuracy"
-        self.caption.setText(f"<b>{title}</b> &nbsp; {swatch(FRONT, 'frontier')} &nbsp; {swatch(OTHER, 'beaten')}")
+        tried = f" &nbsp; {swatch(CANDIDATE, 'tried')} &nbsp; {swatch(GOAL_KEY, 'goal')}" if self._candidates else ""
+        self.caption.setText(f"<b>{title}</b> &nbsp; {swatch(FRONT, 'frontier')} &nbsp; {swatch(OTHER, 'beaten')}{tried}")
         self._label("left", f"{metric} (%)")  # a longer title is cut on a short chart: the note says what agreement is
         self.note.setVisible(metric == "agreement" and bool(points))
         ids = list(points)
@@ -101,8 +114,29 @@ class ParetoChart(QWidget):
             label.setPos(x, y)
             self.plot.addItem(label)
             self.labels.append(label)
+        xs, ys = self._show_search(key, metric, xs, ys)
         room = (max(xs) - min(xs)) * LABEL_ROOM if len(xs) > 1 else 0.0
         fit(self.plot, xs + ([max(xs) + room] if xs else []), ys, padding=0.15)
+
+    def show_candidates(self, candidates: list[dict], bounds: dict[str, float] | None = None, floor: float | None = None) -> None:
+        """A search's candidates (their metrics), and its goal: the most each x axis may show (`bounds`, by
+        metric; an axis the goal does not limit is left out) and the least accuracy or agreement (`floor`)."""
+        self._candidates, self._bounds, self._floor = candidates, bounds or {}, floor
+        self.show_versions(self._versions, self._current)
+
+    def _show_search(self, key: str, metric: str, xs: list[float], ys: list[float]) -> tuple[list[float], list[float]]:
+        """Draw the candidates and the goal's area; returns the x (log) and y values the chart must show."""
+        tried = [(float(m[key]), 100 * float(m[metric])) for m in self._candidates if m.get(key) and m.get(metric) is not None]
+        self.tried.setData([x for x, _ in tried], [y for _, y in tried])
+        xs, ys = xs + [math.log10(x) for x, _ in tried], ys + [y for _, y in tried]
+        if self._floor is None or not xs:
+            self.goal.setData([], [])
+            return xs, ys
+        floor, top = 100 * self._floor, max(ys + [100 * self._floor]) + 100  # the area reaches past the top
+        high = self._bounds.get(key)
+        edge = math.log10(high) if high else max(xs) + 10  # no limit on this axis: past the right
+        self.goal.setData([10 ** (min(xs + [edge]) - 10), 10 ** edge, 10 ** edge], [floor, floor, top], fillLevel=top)
+        return xs + ([edge] if high else []), ys + [floor]
 
     def _label(self, side: str, text: str) -> None:
         """Set an axis title only when it changes: each change lays the chart out again."""
