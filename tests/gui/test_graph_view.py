@@ -327,3 +327,32 @@ def test_selecting_a_box_in_view_leaves_the_view_alone(view, qtbot):
     top = view.canvas.visible_scene().top()
     view.select_layer("n1")
     assert view.canvas.visible_scene().top() == top and bluish(ring_pixel(view, 1))
+
+
+def columns(width: int, depth: int) -> Graph:
+    """`width` chains of `depth` boxes side by side: too tall to show whole, as wide as the canvas."""
+    g = Graph()
+    for c in range(width):
+        for d in range(depth):
+            g.add(f"c{c}_{d}", "Conv", layer=f"c{c}_{d}")
+            if d:
+                g.connect(len(g.nodes) - 2, len(g.nodes) - 1)
+    return g
+
+
+def test_the_legend_opens_folded_where_it_would_cover_boxes_and_a_click_unfolds_it(view, qtbot):
+    from PySide6.QtCore import QRectF
+
+    view.resize(900, 520)
+    view.show_graph(columns(7, 60), {})
+    legend = view.canvas.legend
+    folded = legend.size()
+    assert legend.folded and legend.isVisible() and folded.height() < 25
+    qtbot.mouseClick(legend, Qt.MouseButton.LeftButton, pos=QPoint(5, 5))
+    assert not legend.folded and legend.height() > folded.height() and legend.width() > folded.width()
+    assert view.canvas.visible_scene().top() < view.canvas.scene_bounds().top() + 1  # the click did not pan or select
+    qtbot.mouseClick(legend, Qt.MouseButton.LeftButton, pos=QPoint(5, 5))
+    assert legend.folded
+
+    view.show_graph(chain(300), {})  # one column in the middle: nothing under the legend, which stays open
+    assert not legend.folded and not any(box(view, i).intersects(QRectF(legend.geometry())) for i in range(300))

@@ -392,6 +392,7 @@ class _Canvas(QWidget):
             self._stacked = [i for i, n in enumerate(graph.nodes) if n.subgraphs]
             self._chunks = _edge_chunks(graph, layout)
         self.legend.setVisible(layout is not None)  # before the view is chosen: boxes are kept from under it
+        self.legend.folded = False  # each model's opening view decides
         if layout is not None:
             self._opening_view()
         if layout is None:
@@ -437,7 +438,18 @@ class _Canvas(QWidget):
         if self._fit_view(1.0) < LOD_TEXT:
             scale = max(min(READABLE, self.width() / bounds.width()), LOD_TEXT + 0.1)
             self._set_view(scale, bounds.center().x() - self.width() / scale / 2, bounds.top())
+            if not self.legend.folded and self._covers_boxes(QRectF(self.legend.geometry())):
+                self.legend.folded = True
+                self.legend.refresh()
         self._auto_view = True
+
+    def _covers_boxes(self, screen: QRectF) -> bool:
+        """Whether boxes lie under `screen` (canvas pixels) in the current view."""
+        layout, s = self._layout, self._scale
+        left, top = self._ox + screen.left() / s, self._oy + screen.top() / s
+        right, bottom = left + screen.width() / s, top + screen.height() / s
+        half = layout.height / 2
+        return bool(np.any((self._right > left) & (self._left < right) & (layout.y + half > top) & (layout.y - half < bottom)))
 
     def fit(self) -> None:
         if self._layout is not None:
@@ -660,17 +672,29 @@ class _Canvas(QWidget):
 
 
 class _Legend(QWidget):
-    """What the colours mean, in the canvas's lower-left corner."""
+    """What the colours mean, in the canvas's lower-left corner; a click folds it to one line (it opens
+    folded where it would cover boxes) and unfolds it."""
+
+    FOLDED = "Colours ▸"
 
     def __init__(self, canvas: _Canvas):
         super().__init__(canvas)
         self.canvas = canvas
-        self.setToolTip("What the box colours mean; change it with “Colour by” above")
+        self.folded = False
+        self.setCursor(Qt.CursorShape.PointingHandCursor)
+        self.setToolTip("What the box colours mean (change it with “Colour by” above); click to fold or unfold")
+
+    def mousePressEvent(self, event) -> None:
+        self.folded = not self.folded
+        self.refresh()
+        event.accept()
 
     def refresh(self) -> None:
         colouring = self.canvas.colouring
         metrics = QFontMetricsF(self.canvas._fonts["legend"])
-        if colouring.ramp is None:
+        if self.folded:
+            self.resize(int(metrics.horizontalAdvance(self.FOLDED) + 20), 22)
+        elif colouring.ramp is None:
             width = max(metrics.horizontalAdvance(label) for label, _ in colouring.legend) + 50
             self.resize(int(width), 14 + 18 * len(colouring.legend))
         else:
@@ -691,6 +715,10 @@ class _Legend(QWidget):
         painter.setBrush(QColor(255, 255, 255, 235))
         painter.drawRoundedRect(QRectF(self.rect()).adjusted(0.5, 0.5, -0.5, -0.5), 6, 6)
         painter.setFont(self.canvas._fonts["legend"])
+        if self.folded:
+            painter.setPen(INK)
+            painter.drawText(QRectF(self.rect()), Qt.AlignmentFlag.AlignCenter, self.FOLDED)
+            return
         if colouring.ramp is None:
             for row, (label, colour) in enumerate(colouring.legend):
                 self._swatch(painter, 7 + row * 18, colour, label)
