@@ -203,7 +203,8 @@ def _auto(argv: list[str]) -> int:
         return _fail(e)
     from studio.cli_progress import ProgressBar
     from studio.core.process.jobs import CancelToken, run_to_end
-    from studio.core.project.auto import search, write_best
+    from studio.core.project.auto import search
+    from studio.core.project.auto_result import write_best
     from studio.core.project.auto_runner import ForkPool
 
     cancel = CancelToken()

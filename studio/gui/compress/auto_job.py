@@ -43,7 +43,8 @@ def search_job(model, spec, goal, device: str, stop: SharedStop, cancel):
 
 
 def _search(data, model, spec, goal, device: str, stop: SharedStop, cancel):
-    from studio.core.project.auto import SearchProgress, search
+    from studio.core.project.auto import search
+    from studio.core.project.auto_result import SearchProgress
 
     stop.outer = cancel
     job = search(model.source, spec, goal, device=device, cancel=stop, model=model, data=data)

@@ -18,8 +18,8 @@ from studio.gui.compress.candidates_table import CandidatesTable
 from studio.gui.compress.compress_sheet import Sheet
 
 if TYPE_CHECKING:
-    from studio.core.project.auto import AutoResult, SearchProgress
     from studio.core.project.auto_goal import Goal
+    from studio.core.project.auto_result import AutoResult, SearchProgress
 
 BUYS = ("Give the goal: it tries quantization, pruning, fine-tuning and distillation, measures each try in "
         "ONNX Runtime and keeps the best as a new version.")

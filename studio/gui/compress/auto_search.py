@@ -12,7 +12,7 @@ from studio.core.errors import StudioError
 from studio.gui.common import dialogs
 
 if TYPE_CHECKING:
-    from studio.core.project.auto import AutoResult
+    from studio.core.project.auto_result import AutoResult
     from studio.gui.compress.auto_panel import AutoPanel
 
 RAISE_MS = 30  # as compression.RAISE_MS: after a run, the window raises the Versions dock, then the Layer dock
@@ -85,7 +85,7 @@ class AutoSearch(QObject):
         self.c.run_dock.widget().cancel.setToolTip(NOW_TIP)
 
     def _progress(self, event) -> None:
-        from studio.core.project.auto import SearchProgress
+        from studio.core.project.auto_result import SearchProgress
 
         if not self.searching or not isinstance(event, SearchProgress):
             return

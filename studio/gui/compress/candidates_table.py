@@ -14,7 +14,7 @@ from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableWidget, QTab
 from studio.gui.common import metric_text
 
 if TYPE_CHECKING:
-    from studio.core.project.auto import Candidate
+    from studio.core.project.auto_result import Candidate
 
 COLUMNS = ("Candidate", "Size · latency", "Accuracy")  # two lines each: a narrow dock shows them whole
 STATUS = {"met": "meets the goal", "missed": "misses", "failed": "failed", "stopped": "over budget"}

@@ -10,9 +10,10 @@ import yaml
 from studio.core.errors import StudioError
 from studio.core.process.jobs import CancelToken, Progress, run_to_end
 from studio.core.project import steps as steps_module
-from studio.core.project.auto import search, write_best
+from studio.core.project.auto import search
 from studio.core.project.auto_goal import Goal
 from studio.core.project.auto_propose import Family, best_tail, name_of, quantize
+from studio.core.project.auto_result import write_best
 from studio.core.project.auto_runner import Built, Finished, ForkPool, InProcess, Task
 from studio.core.project.recipe import load_recipe, run_recipe
 
