@@ -150,6 +150,11 @@ class MainWindow(WindowFrame):
             "&Open…", "Open a model file: ONNX, TorchScript, .pt2, a torch.save file or safetensors",
             self.choose_file, QKeySequence.StandardKey.Open, QStyle.StandardPixmap.SP_DialogOpenButton,
         )
+        self.open_folder_action = self.make_action(
+            "Open &Folder…", "Open a Hugging Face model folder (config.json, the weights and tokenizer files), as "
+            "transformers does; you can also drop a folder on the window", self.choose_folder, "Ctrl+Shift+O",
+            QStyle.StandardPixmap.SP_DirOpenIcon,
+        )
         self.about_action = self.make_action("&About Compression Studio", "What this program is, and the versions of it "
                                              "and of the libraries it runs on", self._about)
         self.guide_action = self.make_action("&Getting Started", "A short guide: open a model, choose data, compress it, "
@@ -166,7 +171,8 @@ class MainWindow(WindowFrame):
         self.recent_menu.setToolTipsVisible(True)
         self.recent_menu.aboutToShow.connect(self._fill_recent)
 
-        self.add_file_actions([self.new_action, self.open_action, self.recent_menu.menuAction(), self.samples_menu.menuAction()])
+        self.add_file_actions([self.new_action, self.open_action, self.open_folder_action, self.recent_menu.menuAction(),
+                               self.samples_menu.menuAction()])
         self.add_view_actions([
             self.make_action(self.tabs.tabText(i), self.tabs.tabToolTip(i), lambda _=False, i=i: self.tabs.setCurrentIndex(i), f"Ctrl+{i + 1}")
             for i in range(self.tabs.count())
@@ -251,6 +257,15 @@ class MainWindow(WindowFrame):
         recent = self._recent()
         start = next((str(Path(r).parent) for r in recent if not r.startswith("sample:")), "")
         path, _ = QFileDialog.getOpenFileName(self, "Open a model", start, MODEL_FILES)
+        if path:
+            self.open_model(path)
+
+    def choose_folder(self) -> None:
+        if not self.may_replace_work("opening another model"):
+            return
+        recent = self._recent()
+        start = next((str(Path(r).parent) for r in recent if not r.startswith("sample:")), "")
+        path = QFileDialog.getExistingDirectory(self, "Open a Hugging Face model folder", start)
         if path:
             self.open_model(path)
 

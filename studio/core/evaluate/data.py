@@ -1,4 +1,5 @@
-"""Data sets: the samples, image folders, .npz, .csv, and unlabeled data (README: Recipes, Samples).
+"""Data sets: the samples, image folders, .npz, .csv, text (evaluate.text_data), and unlabeled data
+(README: Recipes, Samples).
 
 Everything becomes one DataSet of arrays held in memory, in the dtypes they were stored in (images and
 tables as float32), cast and shaped for the model it feeds only where that is safe (evaluate.feeds).
@@ -14,11 +15,12 @@ from pathlib import Path
 import numpy as np
 
 from studio.core.errors import StudioError, first_line
+from studio.core.evaluate import text_data
 from studio.core.evaluate.feeds import batch_axes, cast_for, examples, is_constant, is_fixed
+from studio.core.evaluate.text_data import LABEL_COLUMNS
 from studio.core.formats import samples
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
-LABEL_COLUMNS = ("label", "labels", "target", "class", "y")
 
 
 @dataclass
@@ -28,6 +30,7 @@ class DataSet:
     y: np.ndarray | None  # int64 class labels, or None for unlabeled data
     classes: list[str] | None = None
     output: str | None = None  # the model output that holds the classes, when the data names it
+    description: str = ""  # how it was read, where that is worth saying (text: the columns, the tokens per example)
 
     def __len__(self) -> int:
         return examples(self.x)
@@ -38,7 +41,7 @@ class DataSet:
 
     def subset(self, mask_or_index) -> DataSet:
         return DataSet(self.name, {k: v if is_constant(v) else v[mask_or_index] for k, v in self.x.items()},
-                       None if self.y is None else self.y[mask_or_index], self.classes, self.output)
+                       None if self.y is None else self.y[mask_or_index], self.classes, self.output, self.description)
 
     def train(self) -> DataSet:
         return self.subset(~samples.split_mask(len(self)))
@@ -63,7 +66,7 @@ class DataSet:
             x = {s.name: self.x[s.name] for s in inputs}
         axes = batch_axes(inputs)
         x = {s.name: cast_for(_reshape(x[s.name], s, axes[s.name], self.name), s, self.name) for s in inputs}
-        return DataSet(self.name, x, self.y, self.classes, self.output)
+        return DataSet(self.name, x, self.y, self.classes, self.output, self.description)
 
 
 def labeled_spec(spec) -> bool:
@@ -71,17 +74,22 @@ def labeled_spec(spec) -> bool:
     return not isinstance(spec, dict) or str(spec.get("labels", "yes")).lower() not in ("none", "no", "false")
 
 
-def load_data(spec, image_size: tuple[int, int] | None = None, grayscale: bool = False) -> DataSet:
-    """spec: 'sample:NAME', a path (folder, .npz, .csv), or {path: …, labels: none}."""
-    labeled, output = True, None
+def load_data(spec, image_size: tuple[int, int] | None = None, grayscale: bool = False, tokenizer: str | None = None) -> DataSet:
+    """spec: 'sample:NAME', a path (folder, .npz, .csv, text), or {path: …, labels: none}. Text is read by
+    the tokenizer the spec names ({path, tokenizer: FOLDER, max_length: N}), else by `tokenizer`'s."""
+    labeled, output, length = True, None, None
     if isinstance(spec, dict):
         if "path" not in spec:
             raise StudioError("data: needs a 'path'")
         labeled = labeled_spec(spec)
         output = None if spec.get("output") is None else str(spec["output"])
+        tokenizer = spec.get("tokenizer") or tokenizer
+        length = spec.get("max_length")
+        if length is not None and (not isinstance(length, int) or isinstance(length, bool)):
+            raise StudioError(f"data.max_length: expected a whole number of tokens, not {length!r}")
         spec = spec["path"]
     spec = str(spec)
-    data = _load(spec, image_size, grayscale, labeled)
+    data = _text(Path(spec), spec, tokenizer, length) if text_data.is_text(Path(spec)) else _load(spec, image_size, grayscale, labeled)
     if len(data) == 0:
         raise StudioError("holds no examples", spec)
     for arr in data.x.values():
@@ -109,7 +117,15 @@ def _load(spec: str, image_size, grayscale, labeled: bool = True) -> DataSet:
         return _npz(path, spec)
     if path.suffix.lower() == ".csv":
         return _csv(path, spec)
-    raise StudioError("is not a data set: use a folder of images, a .npz or a .csv file", spec)
+    raise StudioError("is not a data set: use a folder of images, a .npz or a .csv file, or text (.txt, .tsv, .jsonl)", spec)
+
+
+def _text(path: Path, spec: str, tokenizer: str | None, length: int | None) -> DataSet:
+    if not path.is_file():
+        raise StudioError("no such file", spec)
+    x, labels, description = text_data.load_text(path, spec, tokenizer, length)
+    y, classes = _labels(np.array(labels), spec, names=True) if labels is not None else (None, None)
+    return DataSet(spec, x, y, classes, description=description)
 
 
 def _npz(path: Path, spec: str) -> DataSet:
@@ -149,7 +165,8 @@ def _csv(path: Path, spec: str) -> DataSet:
     try:
         table = np.array([[float(v) for i, v in enumerate(r) if i != label_col] for r in body], dtype=np.float32)
     except ValueError as e:
-        raise StudioError(f"has a value that is not a number ({first_line(e)})", spec) from None
+        raise StudioError(f"has a value that is not a number ({first_line(e)}); text needs a column named "
+                          f"{' or '.join(text_data.TEXT_COLUMNS[:2])}", spec) from None
     labels = [r[label_col] for r in body]
     y, classes = _labels(np.array(labels), spec, names=True)
     return DataSet(spec, {"x": table}, y, classes)

@@ -67,7 +67,11 @@ def _load_file(path: Path, source: str, trust: bool, responsive: bool) -> Model:
     if not path.exists():
         raise StudioError("no such file", source)
     if path.is_dir():
-        raise StudioError("is a folder, not a model file", source)
+        from studio.core.formats.load_hf import is_hf_folder, load_hf
+
+        if is_hf_folder(path):
+            return load_hf(path, source, trust)
+        raise StudioError("is a folder, not a model file (a Hugging Face model folder has a config.json)", source)
     size = path.stat().st_size
     if size == 0:
         raise StudioError("the file is empty", source)

@@ -19,6 +19,7 @@ class Format(str, Enum):
     ONNX = "onnx"
     CONVERTED = "onnx-converted"  # an ONNX model made a PyTorch module (formats/onnx_to_torch)
     STATE_DICT = "state-dict"
+    HF_FOLDER = "hf-folder"  # a Hugging Face folder opened with transformers (formats/load_hf): an eager module
 
     @property
     def label(self) -> str:
@@ -33,6 +34,7 @@ _LABELS = {
     Format.ONNX: "ONNX model",
     Format.CONVERTED: "ONNX model converted to PyTorch (onnx2torch)",
     Format.STATE_DICT: "weights only (state_dict)",
+    Format.HF_FOLDER: "Hugging Face model folder (transformers, PyTorch module)",
 }
 
 
@@ -83,6 +85,7 @@ class Model:
     # bytes. The analysis reads weights from here (load_onnx.tensor_array), and only an operation that
     # needs the whole proto calls load_onnx.full_onnx, paying for the copy into protobuf then.
     external: dict[tuple[str, int, int], bytes] = field(default_factory=dict, repr=False, compare=False)
+    tokenizer: str | None = None  # the folder whose tokenizer turns text into this model's inputs (formats/load_hf)
 
     @property
     def name(self) -> str:
@@ -118,6 +121,7 @@ _NO = {
     Format.EXPORTED_PROGRAM: {"prune_structured": "a torch.export graph is flattened: channels cannot be removed"},
     Format.ONNX: {"prune_structured": "ONNX graphs are not rewritten channel by channel; prune a PyTorch version"},
     Format.CONVERTED: {"prune_structured": "channels are not removed from a converted ONNX graph; prune a PyTorch version"},
+    Format.HF_FOLDER: {"prune_structured": "removing attention heads and feed-forward neurons is not built yet"},
 }
 _STATE_DICT_REASON = "weights only, no architecture: nothing can run, so only inspection is possible"
 STATE_DICT_NOTE = "weights only: without the architecture there is no graph and no compression"

@@ -27,9 +27,9 @@ NATIVE_OPSET = 18  # the dynamo exporter's own
 
 
 def to_onnx(model: Model, opset: int = DEFAULT_OPSET, example: dict | None = None) -> Model:
-    """The model as an in-memory ONNX Model with a dynamic batch axis (itself when already ONNX), traced
-    on `example` (input name → examples of the data) where given. Inputs that are one number (`sr: int`)
-    become constants of the graph."""
+    """The model as an in-memory ONNX Model (itself when already ONNX) with a dynamic batch axis, and the
+    other axes its TensorSpecs name ("sequence") dynamic too, traced on `example` (input name → examples of
+    the data) where given. Inputs that are one number (`sr: int`) become constants of the graph."""
     if model.onnx is not None:
         return model
     if model.origin is not None:  # converted from ONNX: its trained weights go back into that graph
@@ -39,7 +39,8 @@ def to_onnx(model: Model, opset: int = DEFAULT_OPSET, example: dict | None = Non
     args = example_inputs(model, example)
     in_names = [s.name for s, a in zip(model.inputs, args) if isinstance(a, torch.Tensor)]
     out_names = [s.name for s in model.outputs] or ["output"]
-    axes = {n: {0: "batch"} for n in in_names + out_names}
+    shapes = {s.name: s.shape for s in model.inputs + model.outputs}
+    axes = {n: {0: "batch", **_named_axes(shapes.get(n))} for n in in_names + out_names}
     # The dynamo exporter writes opset 18 and converts down; where that conversion fails, the
     # TorchScript exporter is tried, then opset 18 as written (said in the notes).
     tries = [(True, opset), (False, opset)] + ([(True, NATIVE_OPSET)] if opset < NATIVE_OPSET else [])
@@ -63,6 +64,11 @@ def to_onnx(model: Model, opset: int = DEFAULT_OPSET, example: dict | None = Non
         notes.append(f"written at opset {version}: neither exporter could write opset {opset} ({errors[1]})")
     inputs = [TensorSpec(s.name, ("batch", *s.shape[1:]) if s.shape else None, s.dtype) for s in model.inputs if s.name in in_names]
     return replace(model, format=Format.ONNX, onnx=proto, module=None, program=None, inputs=inputs, notes=notes)
+
+
+def _named_axes(shape) -> dict[int, str]:
+    """Beyond the batch, the axes a TensorSpec names (a token sequence's "sequence") stay dynamic too."""
+    return {k: d for k, d in enumerate(shape or ()) if k and isinstance(d, str) and d.isidentifier()}
 
 
 def _export(model, args, path, opset, in_names, out_names, axes, dynamo: bool) -> None:

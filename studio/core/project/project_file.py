@@ -28,6 +28,7 @@ from studio.core.project.versions import History, Version
 PROJECT_FILE = "project.json"
 FORMAT_VERSION = 1
 SUFFIX = {Format.SAMPLE: ".safetensors", Format.PICKLED_MODULE: ".safetensors", Format.STATE_DICT: ".safetensors", Format.CONVERTED: ".safetensors",
+          Format.HF_FOLDER: ".safetensors",
           Format.TORCHSCRIPT: ".pt", Format.EXPORTED_PROGRAM: ".pt2", Format.ONNX: ".onnx"}
 
 

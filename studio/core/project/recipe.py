@@ -200,11 +200,11 @@ def run_recipe(recipe: Recipe, *, trust: bool = False, device: str | None = None
     n = len(recipe.steps) + 1 + bool(recipe.export)
     yield Progress(0, n, f"loading {recipe.model}")
     model = load_model(recipe.model, trust=trust)
-    data = load_data(recipe.data) if recipe.data is not None else None
+    data = load_data(recipe.data, tokenizer=model.tokenizer) if recipe.data is not None else None  # text: the model folder's tokenizer
     ctx = Context(data, device, cancel, original=model)
     metrics, logits = step_metrics(model, data, None, device)
     results = [StepResult("load", {}, "original", model, metrics, logits)]
-    yield Progress(1, n, "loaded", metrics)
+    yield Progress(1, n, "loaded" + (f"; data: {data.description}" if data is not None and data.description else ""), metrics)
     results += yield from offset(run_steps(results[-1], recipe.steps, ctx), 1, n, span=len(recipe.steps))
     for result in results[1:]:
         with_speed(result.metrics, results[0].metrics)

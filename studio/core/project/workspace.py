@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 
 from studio.core.errors import StudioError
 from studio.core.evaluate.data import load_data
+from studio.core.evaluate.text_data import with_tokenizer
 from studio.core.formats.model import Model
 from studio.core.inspect.layers import layers_of
 from studio.core.process.isolated import isolated
@@ -51,7 +52,7 @@ class Workspace:
 
     def begin(self, model: Model, data) -> None:
         """A newly opened model becomes v0 of a new history (measured later, on `data`)."""
-        self.history, self.charts, self.measured_on, self.data = History(), {}, {}, data
+        self.history, self.charts, self.measured_on, self.data = History(), {}, {}, with_tokenizer(data, model)
         self.history.add(StepResult("load", {}, "original", model, {}), None, "v0 original")
         self.current = 0
 
@@ -104,7 +105,8 @@ class Workspace:
         self.select(removed.current)
 
     def set_data(self, spec) -> bool:
-        """Whether the data changed."""
+        """Whether the data changed. Text data names the tokenizer of the model open (text_data.with_tokenizer)."""
+        spec = with_tokenizer(spec, self.history.versions[0].model if self.history and 0 in self.history.versions else None)
         if spec == self.data:
             return False
         self.data = spec

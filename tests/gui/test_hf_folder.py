@@ -1,0 +1,29 @@
+"""A Hugging Face model folder in the window: File → Open Folder opens it, text data is read by its
+tokenizer, and a compression run makes a version of it."""
+
+import pytest
+from conftest import LOAD_TIMEOUT_MS, RUN_TIMEOUT_MS
+from PySide6.QtWidgets import QFileDialog
+
+pytest.importorskip("transformers")
+
+
+def test_a_folder_opens_measures_on_text_and_is_pruned(make_window, qtbot, tmp_path, monkeypatch):
+    from hf_folders import sentences, tiny_bert
+
+    folder = tiny_bert(tmp_path / "bert")
+    texts, labels = sentences(40)
+    data = tmp_path / "reviews.csv"
+    data.write_text("text,label\n" + "".join(f"{t},{y}\n" for t, y in zip(texts, labels)))
+    window = make_window()
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *args, **kwargs: str(folder))
+    with qtbot.waitSignal(window.modelChanged, timeout=LOAD_TIMEOUT_MS) as opened:
+        window.open_folder_action.trigger()
+    assert opened.args[0].model.format.value == "hf-folder" and window.windowTitle().startswith("bert")
+    session = window.compression.session
+    session.set_data(str(data))
+    qtbot.waitUntil(lambda: not session.running and "accuracy" in session.version.metrics, timeout=LOAD_TIMEOUT_MS)
+    assert session.data == {"path": str(data), "tokenizer": str(folder)}  # the spec alone loads it again
+    session.run([("prune", {"method": "magnitude", "sparsity": 0.5})])
+    qtbot.waitUntil(lambda: not session.running and len(session.history.versions) == 2, timeout=RUN_TIMEOUT_MS)
+    assert session.version.metrics["weight_sparsity"] >= 0.49 and "agreement" in session.version.metrics
