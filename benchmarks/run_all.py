@@ -1,6 +1,6 @@
 """Run every benchmark and gather their tables into benchmarks/RESULTS.md (one command, one table each).
 
-    .venv/bin/python benchmarks/run_all.py            # everything (about 35 minutes on 2 cores; real_models needs corpus/)
+    .venv/bin/python benchmarks/run_all.py            # everything (about 2 hours on 2 cores; the corpus ones need corpus/, nncf its own venv)
     .venv/bin/python benchmarks/run_all.py stats prune  # a subset, by name
     .venv/bin/python benchmarks/run_all.py --gather     # only rebuild RESULTS.md from results/
 """
@@ -16,7 +16,8 @@ from pathlib import Path
 from common import RESULTS, machine
 
 HERE = Path(__file__).resolve().parent
-ORDER = ["stats", "graph", "window", "responsive", "scale", "prune", "quantize", "distill", "deep_compression", "real_models"]
+ORDER = ["stats", "graph", "window", "responsive", "scale", "prune", "quantize", "distill", "deep_compression", "real_models",
+         "static_activations", "nncf", "profile", "auto", "auto_hand", "hf"]
 GATHERED = ORDER + ["gpu"]  # bench_gpu needs a CUDA machine: run it there by name, its table is gathered here
 LIBRARIES = ["torch", "onnx", "onnxruntime", "onnxscript", "torch-pruning", "PySide6-Essentials", "pyqtgraph", "numpy"]
 
