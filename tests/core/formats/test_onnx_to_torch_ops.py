@@ -1,0 +1,83 @@
+"""onnx_to_torch_ops: the operators the studio adds to onnx2torch (GlobalMaxPool, Clip, LSTM, BatchNormalization
+of unknown rank) compute what ONNX Runtime does, and are registered once."""
+
+import numpy as np
+import onnx
+import torch
+from onnx import TensorProto, helper
+from onnx_cases import one_node_model
+
+from studio.core.evaluate.runtime import predict_outputs
+from studio.core.formats.load import load_model
+from studio.core.formats.onnx_to_torch import back_to_onnx, importable, onnx_to_torch
+from studio.core.formats.onnx_to_torch_ops import Clip, GlobalMaxPool, register
+
+
+def test_operators_the_studio_adds_compute_what_onnx_runtime_does(tmp_path):
+    """GlobalMaxPool, and Clip with a bound computed in the graph and the other one left out."""
+    x = {"x": np.random.default_rng(1).normal(size=(3, 4, 3, 3)).astype(np.float32)}
+    pool = one_node_model(tmp_path, [helper.make_node("GlobalMaxPool", ["x"], ["y"])], ["N", 4, 1, 1])
+    np.testing.assert_allclose(predict_outputs(onnx_to_torch(pool), x)[0], predict_outputs(pool, x)[0], atol=1e-6)
+    top = onnx.numpy_helper.from_array(np.array(1.0, np.float32), "one")
+    clip = one_node_model(tmp_path, [helper.make_node("ReduceMax", ["x"], ["m"], keepdims=0),
+                                     helper.make_node("Sub", ["m", "one"], ["low"]),
+                                     helper.make_node("Clip", ["x", "low", ""], ["y"])], ["N", 4, 3, 3], [top])
+    np.testing.assert_allclose(predict_outputs(onnx_to_torch(clip), x)[0], predict_outputs(clip, x)[0], atol=1e-6)
+
+
+def test_the_modules_take_numbers_tensors_or_nothing_as_bounds_and_register_once():
+    x = torch.tensor([[-2.0, 0.5, 3.0]])
+    assert torch.equal(Clip(-1.0, 1.0)(x), torch.tensor([[-1.0, 0.5, 1.0]]))
+    assert torch.equal(Clip(None, 1.0)(x, torch.tensor(0.0)), torch.tensor([[0.0, 0.5, 1.0]]))  # a computed low, a number high
+    assert torch.equal(Clip()(x), x)
+    assert torch.equal(GlobalMaxPool()(torch.arange(24.0).reshape(1, 2, 3, 4)), torch.tensor([[[[11.0]], [[23.0]]]]))
+    importable()  # onnx2torch imported, the converters registered
+    from onnx2torch.node_converters.registry import _CONVERTER_REGISTRY, OperationDescription
+
+    batch_norm = OperationDescription(domain="", operation_type="BatchNormalization", version=15)
+    wrapped = _CONVERTER_REGISTRY[batch_norm]
+    register()
+    assert _CONVERTER_REGISTRY[batch_norm] is wrapped  # not wrapped a second time
+
+
+class _Recurrent(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lstm = torch.nn.LSTM(6, 5, bidirectional=True)
+        self.head = torch.nn.Linear(10, 3)
+
+    def forward(self, x):
+        y, _ = self.lstm(x.transpose(0, 1))
+        return self.head(y[-1])
+
+
+def test_an_lstm_converts_exactly_and_its_trained_weights_go_back(tmp_path):
+    path = tmp_path / "lstm.onnx"
+    torch.onnx.export(_Recurrent().eval(), (torch.ones(2, 7, 6),), str(path), input_names=["x"], output_names=["y"],
+                      dynamic_axes={"x": {0: "batch"}, "y": {0: "batch"}}, dynamo=False, opset_version=17)  # the LSTM operator
+    model = load_model(str(path))
+    assert "LSTM" in [n.op_type for n in model.onnx.graph.node]
+    x = {"x": np.random.default_rng(2).normal(size=(4, 7, 6)).astype(np.float32)}
+    converted = onnx_to_torch(model)
+    np.testing.assert_allclose(predict_outputs(converted, x)[0], predict_outputs(model, x)[0], atol=1e-5)
+    with torch.no_grad():
+        for p in converted.module.parameters():
+            p.add_(0.1)
+    back = back_to_onnx(converted)
+    np.testing.assert_allclose(predict_outputs(back, x)[0], predict_outputs(converted, x)[0], atol=1e-5)
+
+
+def test_batch_normalization_of_an_input_of_unknown_rank_converts(tmp_path):
+    rng = np.random.default_rng(3)
+    stats = [onnx.numpy_helper.from_array(rng.random(4).astype(np.float32) + 0.5, n) for n in ("scale", "b", "mean", "var")]
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, None)  # rank unknown: onnx2torch alone refuses it
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
+    graph = helper.make_graph([helper.make_node("BatchNormalization", ["x", "scale", "b", "mean", "var"], ["y"])], "g", [x], [y],
+                              initializer=stats)
+    path = tmp_path / "bn.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 15)]), path)
+    model = load_model(str(path))
+    feed = {"x": rng.normal(size=(3, 4, 5)).astype(np.float32)}
+    converted = onnx_to_torch(model)
+    np.testing.assert_allclose(predict_outputs(converted, feed)[0], predict_outputs(model, feed)[0], atol=1e-5)
+    assert set(converted.origin.places) == {"scale", "b", "mean", "var"}  # trained statistics go back too
