@@ -40,7 +40,7 @@ def test_an_onnx_model_with_a_fixed_batch_needs_data_and_cannot_be_fine_tuned_or
     assert not prune.form.widgets["method"].model().item(1).isEnabled()  # no channel pruning for ONNX
     distill = c.open_sheet("distill")  # no slimmer copy: said beside it, and no other student chosen in its place
     assert not distill.slim.isEnabled() and distill.kind.checkedButton() is None
-    assert distill.slim_note.isVisibleTo(window) and "cannot be slimmed" in distill.slim_note.text()
+    assert distill.slim_note.isVisibleTo(window) and "fixes the batch to 1" in distill.slim_note.text()
     assert "Choose another model file" in distill.slim_note.text()
     with pytest.raises(StudioError, match="choose the student"):
         distill.steps()

@@ -10,13 +10,15 @@ from dataclasses import replace
 import torch
 import torch_pruning as tp
 
+from studio.core.compress.heads import prune_encoder
 from studio.core.errors import StudioError, first_line
 from studio.core.formats.examples import example_inputs
 from studio.core.formats.model import Format, Model, TensorSpec
+from studio.core.formats.onnx_to_torch import flatten_reshapes
 from studio.core.inspect.prunable import excluded
 from studio.core.process.locks import MODULE_LOCK
 
-STRUCTURED_FORMATS = {Format.SAMPLE, Format.PICKLED_MODULE}
+STRUCTURED_FORMATS = {Format.SAMPLE, Format.PICKLED_MODULE, Format.HF_FOLDER, Format.CONVERTED}
 
 
 def output_layers(module: torch.nn.Module, example) -> list[torch.nn.Module]:
@@ -29,19 +31,37 @@ def output_layers(module: torch.nn.Module, example) -> list[torch.nn.Module]:
     return last[-1:] if last else candidates[-1:]
 
 
-def channels(model: Model, ratio: float, round_to: int | None = 8, exclude: list[str] = ()) -> Model:
-    """A new, narrower version with `ratio` of the channels of every prunable layer removed."""
+def channels(model: Model, ratio: float, round_to: int | None = 8, exclude: list[str] = (), example: dict | None = None) -> Model:
+    """A new, narrower version with `ratio` of the channels of every prunable layer removed, traced on
+    `example` (input name → examples of the data) where given."""
     if model.format not in STRUCTURED_FORMATS:
-        raise StudioError(model.capabilities()["prune_structured"].reason or "structured pruning needs a PyTorch module", model.source)
+        allowed = model.capabilities()["prune_structured"]
+        raise StudioError(allowed.reason if not allowed.allowed else "channels are removed from a PyTorch module: an ONNX "
+                          "model is converted first (the prune step does it, checked on the data)", model.source)
     if not 0 < ratio < 1:
         raise StudioError(f"channel ratio {ratio} must be between 0 and 1")
     with MODULE_LOCK:
-        return _channels(model, ratio, round_to, exclude)
+        if model.format is Format.HF_FOLDER:
+            return _transformer(model, ratio, round_to, exclude)
+        return _channels(model, ratio, round_to, exclude, example)
 
 
-def _channels(model: Model, ratio: float, round_to: int | None, exclude: list[str]) -> Model:
+def _transformer(model: Model, ratio: float, round_to: int | None, exclude: list[str]) -> Model:
+    """A Hugging Face encoder: heads and feed-forward neurons removed (compress/heads); outputs keep their shapes."""
     module = copy.deepcopy(model.module).cpu().eval()
-    example = example_inputs(model)
+    done = prune_encoder(getattr(module, "model", module), ratio, round_to, exclude)
+    with torch.no_grad():
+        module(*example_inputs(model))  # still runs
+    (h0, h1), (n0, n1) = done["heads"], done["neurons"]
+    note = f"{done['layers']} layers pruned: attention heads {h0} → {h1}, feed-forward neurons {n0} → {n1} per layer"
+    return replace(model, module=module, notes=[*model.notes, note])
+
+
+def _channels(model: Model, ratio: float, round_to: int | None, exclude: list[str], example: dict | None) -> Model:
+    module = copy.deepcopy(model.module).cpu().eval()
+    example = example_inputs(model, example)
+    if model.format is Format.CONVERTED:
+        flatten_reshapes(module, example)
     ignored = output_layers(module, example)
     ignored += [m for name, m in module.named_modules() if name and excluded(name, type(m).__name__, list(exclude))]
     try:
@@ -56,9 +76,16 @@ def _channels(model: Model, ratio: float, round_to: int | None, exclude: list[st
         pruner.step()
     except Exception as e:  # Torch-Pruning raises many types on graphs it cannot follow
         raise StudioError(f"Torch-Pruning could not prune this model ({first_line(e)})", model.source) from None
-    with torch.no_grad():
-        out = module(*example)
+    try:
+        with torch.no_grad():
+            out = module(*example)
+    except Exception as e:  # a size written into the graph that Torch-Pruning cannot see (a converted ONNX model's constants)
+        raise StudioError(f"Torch-Pruning removed channels, but the model no longer runs ({first_line(e)})", model.source) from None
+    out = out[0] if isinstance(out, (tuple, list)) else out
     # the first output's channels may have changed; its batch axis stays as declared (dynamic)
     outputs = [TensorSpec(s.name, (s.shape[0], *out.shape[1:]) if i == 0 and s.shape else s.shape, s.dtype)
                for i, s in enumerate(model.outputs)]
-    return replace(model, module=module, outputs=outputs or model.outputs, notes=list(model.notes))
+    notes = list(model.notes)
+    if model.origin is not None:  # its layers changed size: it is exported again by torch.onnx, not into the original graph
+        notes.append("channels removed from the converted model: exported by torch.onnx, not written back into the original graph")
+    return replace(model, module=module, outputs=outputs or model.outputs, notes=notes, origin=None)

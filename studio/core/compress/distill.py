@@ -13,7 +13,7 @@ import torch
 
 from studio.core.compress.channels import channels
 from studio.core.compress.finetune import evaluator, splits
-from studio.core.compress.train import train
+from studio.core.compress.train import is_embedding, train
 from studio.core.errors import StudioError
 from studio.core.evaluate.data import DataSet
 from studio.core.evaluate.runtime import predict
@@ -70,5 +70,6 @@ def distill(teacher: Model, student: Model, data: DataSet, *, epochs: int = 10, 
         module, list(train_set.x.values()), train_set.y, teacher_train, epochs=epochs, lr=lr,
         batch_size=batch_size, optimizer=optimizer, temperature=temperature, alpha=alpha if data.labeled else 1.0,
         device=device, cancel=cancel, evaluate=lambda m: {**evaluate(m), **baseline}, keep_zeros=False, seed=seed,
+        embedding=is_embedding(student) and is_embedding(teacher),
     )
     return replace(student, module=trained.cpu(), notes=list(student.notes) + [f"distilled from {teacher.source}"])

@@ -8,7 +8,7 @@ from dataclasses import replace
 import numpy as np
 
 from studio.core.compress.conversion import trainable_version
-from studio.core.compress.train import copy_module, train
+from studio.core.compress.train import copy_module, is_embedding, train
 from studio.core.errors import StudioError
 from studio.core.evaluate.data import DataSet
 from studio.core.evaluate.metrics import accuracy, class_output, fidelity
@@ -62,6 +62,7 @@ def finetune(model: Model, data: DataSet, *, epochs: int = 3, lr: float = 1e-3, 
         module, list(train_set.x.values()), train_set.y, teacher_train, epochs=epochs, lr=lr, batch_size=batch_size, optimizer=optimizer,
         temperature=UNLABELED_TEMPERATURE, alpha=0.0, device=device, cancel=cancel, seed=seed,
         evaluate=evaluator(test_set, teacher_test, device, output), output=output,
+        embedding=teacher_train is not None and is_embedding(model, output),
     )
     return replace(model, module=trained.cpu(), notes=list(model.notes))
 

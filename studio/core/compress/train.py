@@ -19,18 +19,37 @@ from studio.core.process.locks import MODULE_LOCK
 OPTIMIZERS = {"adam": torch.optim.Adam, "sgd": lambda p, lr: torch.optim.SGD(p, lr=lr, momentum=0.9), "adamw": torch.optim.AdamW}
 
 
-def distillation_loss(student, teacher, labels, temperature: float, alpha: float):
+# outputs that are embeddings (a vector per example or per token), not class scores, by their names (formats/load_hf)
+EMBEDDING_OUTPUTS = {"sentence_embedding", "last_hidden_state", "pooler_output", "embedding", "embeddings", "text_embeds", "image_embeds"}
+
+
+def is_embedding(model, output: int = 0) -> bool:
+    """Whether the model's output `output` is an embedding (learnt from a teacher by direction, not by softmax)."""
+    return len(model.outputs) > output and model.outputs[output].name in EMBEDDING_OUTPUTS
+
+
+def embedding_loss(student, teacher):
+    """1 − cosine along the last axis (the direction, which is what embeddings are compared by), plus the
+    squared error relative to the teacher's power (the length, for embeddings that are not normalised)."""
+    cos = F.cosine_similarity(student, teacher, dim=-1, eps=1e-8).mean()
+    return (1 - cos) + F.mse_loss(student, teacher) / teacher.pow(2).mean().clamp(min=1e-12)
+
+
+def distillation_loss(student, teacher, labels, temperature: float, alpha: float, embedding: bool = False):
     """Hinton et al. 2015: KL of temperature-softened outputs × T², mixed with cross-entropy by alpha.
     Returns (total, distillation part, label part); without labels the loss is pure distillation.
-    Outputs that are not class scores ([N, classes]: a box map, an embedding, a spectrogram) are matched
-    by their squared error relative to the teacher's power instead: a softmax over their second axis
-    means nothing (over one channel it is constant, and nothing would be learnt)."""
+    An embedding (`embedding`: a sentence or token vector, say) is matched by embedding_loss. Other outputs
+    that are not class scores ([N, classes]: a box map, a spectrogram) are matched by their squared error
+    relative to the teacher's power: a softmax over their second axis means nothing (over one channel it
+    is constant, and nothing would be learnt)."""
     t = temperature
-    if teacher.dim() != 2 or teacher.shape[1] < 2:
+    if embedding:
+        soft = embedding_loss(student, teacher)
+    elif teacher.dim() != 2 or teacher.shape[1] < 2:
         soft = F.mse_loss(student, teacher) / teacher.pow(2).mean().clamp(min=1e-12)
     else:
         soft = F.kl_div(F.log_softmax(student / t, 1), F.log_softmax(teacher / t, 1), reduction="batchmean", log_target=True) * t * t
-    if labels is None:
+    if labels is None or embedding:  # labels do not index an embedding's axes
         return soft, soft, torch.zeros(())
     hard = F.cross_entropy(student, labels)
     return alpha * soft + (1 - alpha) * hard, soft, hard
@@ -74,12 +93,14 @@ def train(
     seed: int = 0,
     output: int = 0,
     frozen_norms: bool = False,
+    embedding: bool = False,
 ) -> Job[torch.nn.Module]:
     """Trains `module` in place (pass a copy) on the inputs `xs` (one array per input, in the module's
     order; a 0-d one is the same number for every example, passed as a Python number). With teacher_logits the loss is distillation (mixed with
     labels by alpha when there are labels); otherwise cross-entropy on labels. `output`: which of the
     module's outputs holds the classes. frozen_norms: batch norms keep their running statistics (they are
-    calibrated for the model as it is: quantization-aware training adjusts weights, not statistics)."""
+    calibrated for the model as it is: quantization-aware training adjusts weights, not statistics).
+    embedding: the output is an embedding, learnt from teacher_logits by embedding_loss (is_embedding)."""
     if optimizer not in OPTIMIZERS:
         raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}")
     home = home_device(module)
@@ -111,7 +132,7 @@ def train(
             out = out[output] if isinstance(out, (tuple, list)) else out
             y = yt[idx].to(device) if yt is not None else None
             if tt is not None:
-                loss, soft, hard = distillation_loss(out, tt[idx].to(device), y, temperature, alpha)
+                loss, soft, hard = distillation_loss(out, tt[idx].to(device), y, temperature, alpha, embedding)
             else:
                 loss = F.cross_entropy(out, y)
                 soft, hard = torch.zeros(()), loss

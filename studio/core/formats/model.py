@@ -113,15 +113,13 @@ class Model:
         first = self.inputs[0].shape if self.inputs else None
         if self.format is Format.ONNX and caps["finetune"].allowed and first and isinstance(first[0], int):
             caps["finetune"] = Capability(False, f"its file fixes the batch to {first[0]}: training needs a dynamic batch axis (export it with one)")
+            caps["prune_structured"] = caps["finetune"]  # through the same conversion
         return caps
 
 
 _NO = {
     Format.TORCHSCRIPT: {"prune_structured": "TorchScript code is fixed: channels cannot be removed from it"},
     Format.EXPORTED_PROGRAM: {"prune_structured": "a torch.export graph is flattened: channels cannot be removed"},
-    Format.ONNX: {"prune_structured": "ONNX graphs are not rewritten channel by channel; prune a PyTorch version"},
-    Format.CONVERTED: {"prune_structured": "channels are not removed from a converted ONNX graph; prune a PyTorch version"},
-    Format.HF_FOLDER: {"prune_structured": "removing attention heads and feed-forward neurons is not built yet"},
 }
 _STATE_DICT_REASON = "weights only, no architecture: nothing can run, so only inspection is possible"
 STATE_DICT_NOTE = "weights only: without the architecture there is no graph and no compression"
@@ -146,6 +144,10 @@ def _capability(fmt: Format, op: str) -> Capability:
         if not onnx2torch_installed():
             return Capability(False, f"ONNX weights are trained after conversion to PyTorch, which needs onnx2torch: {ONNX2TORCH_INSTALL}")
         return Capability(True, "after conversion to PyTorch (onnx2torch), checked against ONNX Runtime on the data")
+    if op == "prune_structured" and fmt is Format.ONNX:
+        if not onnx2torch_installed():
+            return Capability(False, f"channels are removed from a PyTorch version, which needs onnx2torch: {ONNX2TORCH_INSTALL}")
+        return Capability(True, "after conversion to PyTorch (onnx2torch); the result is exported again by torch.onnx")
     if op == "prune_unstructured" and fmt is Format.ONNX:
         return Capability(True, "weights pruned in place (fine-tuning converts the model to PyTorch)")
     if op == "distill_teacher" and fmt is Format.ONNX:

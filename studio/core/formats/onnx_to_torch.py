@@ -176,3 +176,42 @@ def _torchvision_or_stand_in():
         for name in ("torchvision", "torchvision.ops"):
             if sys.modules.get(name) in (package, ops):
                 del sys.modules[name]
+
+
+def flatten_reshapes(module, example: tuple) -> int:
+    """Reshapes that flatten each example to one row with a size written into the graph (`[-1, 2048]`)
+    become torch.flatten(x, 1): once channels are removed the size is another, and a written one would
+    mix examples. Returns how many were rewritten (module is an onnx2torch GraphModule, changed in place)."""
+    import torch
+
+    seen: dict[str, tuple[tuple, tuple]] = {}
+
+    def shapes(name):
+        def hook(_, args, out) -> None:  # a hook that returns something replaces the output
+            seen[name] = (tuple(args[0].shape), tuple(out.shape))
+        return hook
+
+    reshapes = {name: m for name, m in module.named_modules() if type(m).__name__ == "OnnxReshape"}
+    hooks = [m.register_forward_hook(shapes(name)) for name, m in reshapes.items()]
+    try:
+        with torch.no_grad():
+            module(*example)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    graph, rewritten = module.graph, 0
+    for node in list(graph.nodes):
+        if node.op != "call_module" or node.target not in seen:
+            continue
+        before, after = seen[node.target]
+        if len(before) > 2 and len(after) == 2 and after[0] == before[0] and after[1] == int(np.prod(before[1:])):
+            with graph.inserting_before(node):
+                flat = graph.call_function(torch.flatten, (node.args[0], 1))
+            node.replace_all_uses_with(flat)
+            graph.erase_node(node)
+            rewritten += 1
+    if rewritten:
+        graph.eliminate_dead_code()
+        module.delete_all_unused_submodules()
+        module.recompile()
+    return rewritten

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from studio.core.compress import prune
 from studio.core.compress.channels import channels
+from studio.core.compress.conversion import trainable_version
 from studio.core.compress.distill import distill, make_student
 from studio.core.compress.finetune import finetune
 from studio.core.compress.qat import qat
@@ -45,8 +46,13 @@ class Op:
 
 def _prune(model: Model, o: dict, ctx: Context) -> Job[Model]:
     if o["method"] == "channels":
+        if model.onnx is not None and model.capabilities()["prune_structured"].allowed:
+            if ctx.data is None:
+                raise StudioError("removing channels from an ONNX model converts it to PyTorch, checked on data: choose data", model.source)
+            model = yield from trainable_version(model, ctx.data, ctx.device, refused="channels are removed from a PyTorch version: ")
         yield Progress(0, 1, "removing channels (Torch-Pruning)")
-        return channels(model, o["ratio"], o["round_to"], o["exclude"])
+        example = None if ctx.data is None else ctx.data.example_for(model.inputs)
+        return channels(model, o["ratio"], o["round_to"], o["exclude"], example)
     if o["sparsity"] is None:
         raise StudioError("prune: magnitude pruning needs a 'sparsity' from 0 to 1")
     allowed = model.capabilities()["prune_unstructured"]

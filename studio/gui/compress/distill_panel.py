@@ -130,7 +130,7 @@ class DistillPanel(Sheet):
         structured = model.capabilities()["prune_structured"]
         slimmable = model.module is not None and structured.allowed
         self.slim.setEnabled(slimmable)
-        self.slim_note.setText("" if slimmable else no_slim_copy(model, structured.reason))
+        self.slim_note.setText("" if slimmable else no_slim_copy(model, structured))
         self.slim_note.setVisible(not slimmable)
         if not slimmable and self.slim.isChecked():
             self.kind.setExclusive(False)  # an exclusive group keeps one button checked
@@ -160,12 +160,12 @@ class DistillPanel(Sheet):
         return [("distill", {"student": student, **self.form.values()})]
 
 
-def no_slim_copy(model, reason: str) -> str:
-    """Why a model has no slimmer copy, and what to do instead, in words."""
-    if model.onnx is not None or model.origin is not None:
-        why = ("an ONNX model's channels cannot be removed, and the PyTorch copy it is converted to for training "
-               "cannot be slimmed either")
-    else:
-        why = reason or "it is not a PyTorch module whose channels can be removed"
+def no_slim_copy(model, structured) -> str:
+    """Why a model has no slimmer copy (`structured`: its structured pruning Capability), and what to do instead."""
+    if model.onnx is not None and structured.allowed:
+        return ("Not from an ONNX teacher directly: a slimmer copy is cut from a PyTorch module. Prune → whole channels "
+                "converts this model and removes channels; fine-tune that version, or choose another model file or a "
+                "sample architecture as the student here.")
+    why = structured.reason or "it is not a PyTorch module whose channels can be removed"
     return (f"Not for this model: {why}. Choose another model file (a smaller PyTorch model of your own) or a sample "
             f"architecture as the student.")

@@ -65,9 +65,30 @@ def test_a_ratio_outside_zero_to_one_is_refused(lenet, ratio):
         channels(lenet, ratio)
 
 
-def test_onnx_is_refused_with_its_reason(lenet):
-    with pytest.raises(StudioError, match="ONNX graphs are not rewritten"):
+def test_an_onnx_model_is_converted_first(lenet):
+    with pytest.raises(StudioError, match="an ONNX model is converted first"):
         channels(to_onnx(lenet), 0.5)
+
+
+def test_the_prune_step_removes_channels_from_an_onnx_model_through_pytorch_and_exports_it_again():
+    from studio.core.evaluate.data import load_data
+    from studio.core.evaluate.runtime import predict
+    from studio.core.process.jobs import NO_CANCEL, run_to_end
+    from studio.core.project.recipe import StepResult, run_step
+    from studio.core.project.steps import OPS, Context
+
+    data = load_data("sample:digits")
+    onnx_model = to_onnx(load_model("sample:digits-cnn"))
+    start = StepResult("load", {}, "original", onnx_model, {})
+    pruned = run_to_end(run_step(start, "prune", OPS["prune"].validate("prune", {"method": "channels", "ratio": 0.5}),
+                                 Context(data, "cpu", NO_CANCEL, original=onnx_model))).model
+    assert pruned.origin is None and any("exported by torch.onnx" in n for n in pruned.notes)
+    widths = [m.out_channels for m in pruned.module.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert widths == [8, 16]  # half of 16 and 32, in multiples of 8
+    exported = to_onnx(pruned, example=data.example_for(pruned.inputs))
+    x = data.test().shaped_for(pruned.inputs).x
+    assert [i.name for i in exported.onnx.graph.input] == [i.name for i in onnx_model.onnx.graph.input]
+    assert abs(predict(exported, x) - predict(pruned, x)).max() < 1e-4
 
 
 def test_the_output_keeps_its_dynamic_batch_axis(lenet):

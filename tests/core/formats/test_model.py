@@ -60,9 +60,9 @@ def test_what_each_format_allows():
     everything = set(OPERATIONS)
     assert allowed(Format.SAMPLE) == allowed(Format.PICKLED_MODULE) == everything
     assert allowed(Format.TORCHSCRIPT) == allowed(Format.EXPORTED_PROGRAM) == everything - {"prune_structured"}
-    assert allowed(Format.ONNX) >= everything - {"prune_structured", "finetune"} and "prune_structured" not in allowed(Format.ONNX)
+    assert allowed(Format.ONNX) == allowed(Format.CONVERTED) == allowed(Format.HF_FOLDER) == everything  # onnx2torch is here
     assert allowed(Format.STATE_DICT) == {"inspect"}
     caps = Model("m", Format.ONNX).capabilities()
-    assert "prune a PyTorch version" in caps["prune_structured"].reason and "ONNX Runtime" in caps["distill_teacher"].reason
+    assert "after conversion to PyTorch" in caps["prune_structured"].reason and "ONNX Runtime" in caps["distill_teacher"].reason
     assert Model("m", Format.SAMPLE).capabilities()["quantize"].reason == "through an ONNX export"
     assert all(c.reason for c in Model("m", Format.STATE_DICT).capabilities().values() if not c.allowed)

@@ -55,3 +55,16 @@ def test_an_operator_without_converter_is_named(tmp_path):
     model = one_node_model(tmp_path, [helper.make_node("Hardmax", ["x"], ["y"])], ["N", 4, 3, 3])
     with pytest.raises(StudioError, match="no converter for Hardmax"):
         onnx_to_torch(model)
+
+
+def test_reshapes_that_flatten_with_a_written_size_become_flattens(cnn):
+    from studio.core.formats.onnx_to_torch import flatten_reshapes
+
+    converted = onnx_to_torch(cnn)
+    x = torch.from_numpy(_x()["input"])
+    with torch.no_grad():
+        before = converted.module(x)
+    assert flatten_reshapes(converted.module, (x,)) == 1  # the exporter's Reshape to [-1, 800] before the first Linear
+    assert not any(type(m).__name__ == "OnnxReshape" for m in converted.module.modules())
+    with torch.no_grad():
+        assert torch.equal(converted.module(x), before) and converted.module(x[:3]).shape == (3, 10)
