@@ -64,3 +64,28 @@ def test_a_recipe_step_asks_for_qat_with_additive_keys(digits):
     base = StepResult("load", {}, "original", model, metrics, outputs)
     result = run_to_end(run_step(base, "quantize", options, Context(digits, "cpu", NO_CANCEL, original=model)))
     assert result.model.onnx is not None and result.metrics["size_bytes"] < 0.5 * metrics["size_bytes"]
+
+
+def test_qat_beats_static_int8_on_a_model_built_to_need_it(digits):
+    """A weight of 150 on a pixel that is always blank changes nothing in float, but it sets its rows'
+    int8 step to 1.2, which rounds every other weight of the layer to zero: static int8 loses most of the
+    accuracy; training with the int8 grid in the loop grows the weights that matter past it."""
+    from studio.core.compress.quantize import quantize
+    from studio.core.compress.train import train
+    from studio.core.formats.model import Format, Model, TensorSpec
+    from studio.core.process.jobs import NO_CANCEL
+
+    torch.manual_seed(0)
+    train_set = digits.train()
+    x = next(iter(train_set.x.values()))
+    net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 32), torch.nn.ReLU(), torch.nn.Linear(32, 10))
+    run_to_end(train(net, [x], train_set.y, None, epochs=30, lr=3e-3, cancel=NO_CANCEL, evaluate=lambda m: {}))
+    blank = int(np.flatnonzero(x.reshape(len(x), -1).max(0) == 0)[0])
+    with torch.no_grad():
+        net[1].weight[:, blank] = 150.0
+    model = Model("outlier", Format.PICKLED_MODULE, [TensorSpec("input", ("batch", 1, 8, 8))], [TensorSpec("logits", ("batch", 10))],
+                  module=net.eval())
+    float_accuracy = evaluate(model, digits)["accuracy"]
+    static = evaluate(run_to_end(quantize(model, digits, mode="static", tolerance=None)), digits)["accuracy"]
+    trained = evaluate(run_to_end(qat(model, digits, epochs=5, lr=1e-2)), digits)["accuracy"]
+    assert float_accuracy > 0.95 and static < 0.6 and trained > static + 0.3, (float_accuracy, static, trained)
