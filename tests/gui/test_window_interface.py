@@ -22,7 +22,7 @@ def test_the_window_lists_every_panel_and_its_menus_in_order(make_window):
     assert view[view.index("—"):] == ["—", "Model Panel", "Layer Panel", "Versions Panel", "Compress Panel", "Run Panel", "—",
                                       "&Reset Layout"]
     assert [a.text() for a in window.menuBar().actions()] == ["&File", "&Edit", "&View", "&Compress", "&Help"]
-    assert menu_texts(window.file_menu) == ["&New", "&Open…", "Open &Recent", "Open &Sample", "—", "Open &Project…",
+    assert menu_texts(window.file_menu) == ["&New", "&Open…", "Open &Folder…", "Open &Recent", "Open &Sample", "—", "Open &Project…",
                                             "&Save Project…", "Save &Recipe…", "Export Re&port…", "—", "&Quit"]
 
 
