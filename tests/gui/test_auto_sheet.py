@@ -34,6 +34,7 @@ def test_the_sheet_runs_a_search_shows_every_candidate_and_adds_the_best(studio,
     with qtbot.waitSignals([session.runFinished, window.modelChanged], timeout=RUN_TIMEOUT_MS):
         qtbot.mouseClick(sheet.run_button, Qt.MouseButton.LeftButton)
         assert sheet.stop.isVisible() and not sheet.run_button.isEnabled() and "left" in sheet.status.text()
+        assert "a search shows its candidates" in window.compression.run_dock.widget().charts_holder.message
     assert probe.stop().percentile(99) < 100  # ms: the search computes in a forked child (measured: longest 39, 99 % under 9)
     assert seen == list(range(1, len(seen) + 1)) and len(seen) >= 2  # a row as each candidate finished, not at the end
     assert sheet.table.rowCount() == len(seen)

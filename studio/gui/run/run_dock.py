@@ -15,6 +15,8 @@ if TYPE_CHECKING:
 
 IDLE = "Run a compression from the toolbar (Prune, Quantize, Distill): its accuracy, zeros, size and loss show here as it works."
 NOTHING = "Nothing running."
+UNCHARTED = ("No curves for this run: its progress is on the line above; a search shows its candidates in the Compress "
+             "panel and on the Pareto chart.")
 REFRESH_MS = 100  # charts redraw at most ten times a second, however fast the job reports
 
 
@@ -73,6 +75,7 @@ class RunDock(QWidget):
             version = self.session.version
             if self.session.tracing:  # a compression run: its agreement is charted against the version it starts from
                 self.charts.set_start(None if version is None else f"v{version.id}")
+            self._show_points(self.session.points)
             self._timer.start()
         else:
             self._timer.stop()
@@ -105,7 +108,7 @@ class RunDock(QWidget):
         if any(points.values()):
             self.charts_holder.show_content()
         else:
-            self.charts_holder.show_message(IDLE)
+            self.charts_holder.show_message(UNCHARTED if self.session.running and not self.session.tracing else IDLE)
             if not self.session.running:
                 self.message.setText(NOTHING)
                 self.bar.setValue(0)
