@@ -9,15 +9,21 @@ from studio.core.formats.model import Format
 from studio.core.formats.to_onnx import to_onnx
 
 
-def test_prune_and_fine_tune_an_onnx_file(make_window, load, run_sheet, qtbot, tmp_path):
+def _open_digits_onnx(make_window, load, qtbot, tmp_path):
+    """The digits CNN as an ONNX file, open in a window with its data chosen and the original measured."""
     path = tmp_path / "digits.onnx"
     onnx.save(to_onnx(load_model("sample:digits-cnn")).onnx, path)
     window = make_window()
     info = load(window, path)
     c, session = window.compression, window.compression.session
-    assert info.model.format is Format.ONNX
     c.picker.data.activated.emit(c.picker.data.findData("sample:digits"))
     qtbot.waitUntil(lambda: bool(session.version.metrics) and not session.running, timeout=LOAD_TIMEOUT_MS)
+    return window, info
+
+
+def test_prune_and_fine_tune_an_onnx_file(make_window, load, run_sheet, qtbot, tmp_path):
+    window, info = _open_digits_onnx(make_window, load, qtbot, tmp_path)
+    assert info.model.format is Format.ONNX
 
     def configure(sheet):
         assert sheet.finetune.isEnabled() and not sheet.finetune_note.isVisibleTo(window)
@@ -32,13 +38,7 @@ def test_prune_and_fine_tune_an_onnx_file(make_window, load, run_sheet, qtbot, t
 
 
 def test_remove_channels_from_an_onnx_file_and_export_it(make_window, load, run_sheet, qtbot, tmp_path):
-    path = tmp_path / "digits.onnx"
-    onnx.save(to_onnx(load_model("sample:digits-cnn")).onnx, path)
-    window = make_window()
-    info = load(window, path)
-    c, session = window.compression, window.compression.session
-    c.picker.data.activated.emit(c.picker.data.findData("sample:digits"))
-    qtbot.waitUntil(lambda: bool(session.version.metrics) and not session.running, timeout=LOAD_TIMEOUT_MS)
+    window, info = _open_digits_onnx(make_window, load, qtbot, tmp_path)
 
     def configure(sheet):
         method = sheet.form.widgets["method"]

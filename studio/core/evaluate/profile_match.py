@@ -114,28 +114,24 @@ class _Graph:
         if named and named.group(1) in self.nodes:
             return key(named.group(1))
         ways = (self._after, self._before) if self.nodes[name].op_type in QUANTIZING else (self._before, self._after)
-        return next((found for way in ways if (found := way(name))), "")
+        return next((found for way in ways if (found := self._walk(name, way))), "")
 
-    def _before(self, name: str) -> str:
+    def _before(self, name: str) -> list[str]:
+        return [self.producer[t] for t in self.nodes[name].input if t in self.producer]
+
+    def _after(self, name: str) -> list[str]:
+        return [c for t in self.nodes[name].output for c in self.consumers.get(t, [])]
+
+    def _walk(self, name: str, step) -> str:
+        """The key of the first node that is not plumbing, following `step` (_before or _after) from `name`."""
         for _ in range(WALK):
-            inputs = [self.producer[t] for t in self.nodes[name].input if t in self.producer]
-            if not inputs:
+            nexts = step(name)
+            if not nexts:
                 return ""
-            name = inputs[0]
+            name = nexts[0]
             if self.nodes[name].op_type not in PLUMBING:
                 return key(name)
         return ""
-
-    def _after(self, name: str) -> str:
-        for _ in range(WALK):
-            outputs = [c for t in self.nodes[name].output for c in self.consumers.get(t, [])]
-            if not outputs:
-                return ""
-            name = outputs[0]
-            if self.nodes[name].op_type not in PLUMBING:
-                return key(name)
-        return ""
-
 
 def _plain(tensor: str) -> str:
     """A weight's name without what quantization added (`fc1.weight_Transposed_quantized`: fc1.weight)."""

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import QPushButton
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QFrame, QPushButton, QScrollArea, QWidget
 
 
 def button(text: str, tip: str, slot) -> QPushButton:
@@ -11,3 +12,13 @@ def button(text: str, tip: str, slot) -> QPushButton:
     made.setToolTip(tip)
     made.clicked.connect(slot)
     return made
+
+
+def column_scroll(widget: QWidget) -> QScrollArea:
+    """`widget` in a frameless area that scrolls up and down only: a narrow panel's text wraps, never clips."""
+    scroll = QScrollArea()
+    scroll.setWidget(widget)
+    scroll.setWidgetResizable(True)
+    scroll.setFrameShape(QFrame.Shape.NoFrame)
+    scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+    return scroll

@@ -6,10 +6,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QScrollArea, QStackedWidget, QVBoxLayout, QWidget
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QStackedWidget, QVBoxLayout, QWidget
 
 from studio.gui.common.help_button import help_button
+from studio.gui.common.widgets import column_scroll
 
 if TYPE_CHECKING:
     from studio.core.project.analysis import ModelInfo
@@ -34,11 +35,7 @@ class Sheet(QWidget):
         self.body.setContentsMargins(0, 0, 0, 0)
         inner = QWidget()
         inner.setLayout(self.body)
-        scroll = QScrollArea()
-        scroll.setWidget(inner)
-        scroll.setWidgetResizable(True)
-        scroll.setFrameShape(QFrame.Shape.NoFrame)
-        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll = column_scroll(inner)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(8, 6, 8, 8)
         title = QHBoxLayout()

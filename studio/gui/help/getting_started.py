@@ -14,10 +14,11 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QPushButton,
-    QScrollArea,
     QVBoxLayout,
     QWidget,
 )
+
+from studio.gui.common.widgets import column_scroll
 
 INTRO = ("Compression Studio makes a trained neural network smaller and faster, and measures what that costs. Five "
          "steps take you from a model to a file you can deploy; each step's buttons do it for you. Hover over anything "
@@ -56,11 +57,7 @@ class GettingStarted(QDialog):
         column.setContentsMargins(0, 0, 4, 0)
         column.addLayout(self._column)
         column.addStretch(1)
-        scroll = QScrollArea()
-        scroll.setWidget(inner)
-        scroll.setWidgetResizable(True)
-        scroll.setFrameShape(QFrame.Shape.NoFrame)
-        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll = column_scroll(inner)
         again = QLabel(f"<i>{AGAIN}</i>")
         again.setStyleSheet("color: #667085")
         self._inner, self._intro = inner, intro

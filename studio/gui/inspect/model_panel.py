@@ -6,11 +6,12 @@ from html import escape
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QFrame, QLabel, QScrollArea, QSplitter, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QLabel, QSplitter, QVBoxLayout, QWidget
 
 from studio.gui.common.metric_text import hidden_axes, shape_text
 from studio.gui.common.placeholder import placeholder_in
 from studio.gui.common.value_form import ValueForm
+from studio.gui.common.widgets import column_scroll
 from studio.gui.inspect.histogram_view import HistogramView
 
 REFUSED = "#c92a2a"
@@ -47,11 +48,7 @@ class ModelPanel(QWidget):
         column.addWidget(self.details)
         column.addWidget(self.notes)
         column.addStretch(1)
-        scroll = QScrollArea()
-        scroll.setWidget(facts)
-        scroll.setWidgetResizable(True)
-        scroll.setFrameShape(QFrame.Shape.NoFrame)
-        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll = column_scroll(facts)
         split = QSplitter(Qt.Orientation.Vertical)
         split.setChildrenCollapsible(False)
         split.addWidget(scroll)
