@@ -17,6 +17,7 @@ rows and keeps the others of the last run).
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import statistics
@@ -148,7 +149,9 @@ def probe(name: str) -> None:
         "static": [("quantize", {"mode": "static", "samples": 64})],
         "fp16": [("quantize", {"mode": "fp16"})],
     }
+    calls = _record_ort_calls()
     for cell, steps in plans.items():
+        calls.clear()
         t = time.perf_counter()
         status, result, reason, op_s = _run_steps(base, steps, ctx, OPS)
         studio_s = time.perf_counter() - t
@@ -161,8 +164,10 @@ def probe(name: str) -> None:
         extra = {"op_s": round(op_s, 2)}
         if cell in ("dynamic", "static") and model.onnx is not None:
             extra["direct_s"] = _direct_quantize(CORPUS / entry["file"], cell, data, model)
+            extra["direct_calls_s"], extra["calls"] = _replay(calls, data, model), len(calls)
             if extra["direct_s"]:
-                text += f", quantize {op_s:.2f} s (direct {extra['direct_s']:.2f} s) + measure {studio_s - op_s:.1f} s"
+                same = f"; the same {len(calls)} calls direct {extra['direct_calls_s']:.2f} s" if len(calls) > 1 else ""
+                text += f", quantize {op_s:.2f} s (direct {extra['direct_s']:.2f} s{same}) + measure {studio_s - op_s:.1f} s"
         print("CELL " + json.dumps({"cell": cell, "status": "ok", "s": round(studio_s, 2), "text": text, "metrics": _plain(m),
                                     "size_ratio": size / source_size if source_size and size else None, **extra}), flush=True)
     t = time.perf_counter()
@@ -243,35 +248,85 @@ def _export(model, data) -> tuple[str, dict]:
         return text, {"metrics": _plain(m), "direct_ms": direct, "latency_ratio": ratio, "shapes": {k: list(np.shape(v)) for k, v in feed.items()}}
 
 
-def _direct_quantize(path: Path, mode: str, data, model) -> float | None:
-    """Seconds for ONNX Runtime's quantize_* called directly on the same file with the settings the
-    studio's first attempt uses (per-channel int8 weights; static: QDQ, MinMax on the same 64
-    calibration examples, uint8 activations, the weighted operators), for the 'at most 2× the direct
-    calls' target."""
-    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_dynamic, quantize_static
+def _record_ort_calls() -> list:
+    """The ONNX Runtime quantizer calls the studio makes (its float fallback may make several): each
+    one's input file (copied: the studio's folder is temporary) and arguments, for _replay."""
+    from dataclasses import replace
+
+    from studio.core.compress import quantize_ort
+
+    calls, keep = [], Path(tempfile.mkdtemp(prefix="bench-calls-"))
+    for name, mode in list(quantize_ort.MODES.items()):
+        def run(src, dst, s, exclude, reader, _run=mode.run, _name=name):
+            copy = keep / f"{len(calls)}-{src.name}"
+            copy.write_bytes(Path(src).read_bytes())
+            calls.append((_name, copy, s, list(exclude)))
+            return _run(src, dst, s, exclude, reader)
+
+        quantize_ort.MODES[name] = replace(mode, run=run)
+    return calls
+
+
+def _replay(calls: list, data, model) -> float:
+    """Seconds for ONNX Runtime's quantize_* called directly with the arguments of each call the studio
+    made, in order, with ORT's own calibration cache (ranges of one file, method and sample count are
+    computed once, as the studio does): the library's share of the work, without the studio's. A call
+    that fails (the studio then retries with a safer setting) counts the time it took."""
+    total = 0.0
+    with tempfile.TemporaryDirectory() as tmp, contextlib.chdir(tmp):
+        for i, (mode, src, s, exclude) in enumerate(calls):
+            t = time.perf_counter()
+            with contextlib.suppress(Exception):
+                _direct_call(mode, src, Path(tmp) / f"q{i}.onnx", s, exclude, data, model, Path(tmp))
+            total += time.perf_counter() - t
+    return total
+
+
+def _direct_call(mode: str, src: Path, out: Path, s, exclude: list[str], data, model, tmp: Path) -> None:
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_dynamic, quantize_static
 
     from studio.core.compress.quantize_ort import WEIGHTED_OPS
-    from studio.core.evaluate.feeds import batches
 
-    class Reader(CalibrationDataReader):
-        def __init__(self):
-            train = data.train().shaped_for(model.inputs)
-            x = {k: v if v.ndim == 0 else v[:64] for k, v in train.x.items()}
-            self.feeds = iter([feed for _, feed in batches(model, x, 32)])
+    if mode == "dynamic":
+        quantize_dynamic(str(src), str(out), per_channel=s.per_channel, weight_type=QuantType.QInt8, nodes_to_exclude=exclude)
+    elif mode == "static":
+        ops = None if s.weightless else sorted(WEIGHTED_OPS)
+        key = f"{hashlib.sha1(src.read_bytes()).hexdigest()}-{s.calibration}-{s.samples}"
+        every = tmp / f"{key}-all.json"  # ranges of every operator cover the weighted ones
+        cache = every if ops is None or every.exists() else tmp / f"{key}-weighted.json"
+        method = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
+                  "percentile": CalibrationMethod.Percentile}[s.calibration]
+        quantize_static(str(src), str(out), _Reader(data, model, s.samples), quant_format=QuantFormat.QDQ,
+                        per_channel=s.per_channel, calibrate_method=method, activation_type=QuantType.QUInt8,
+                        weight_type=QuantType.QInt8, nodes_to_exclude=exclude, op_types_to_quantize=ops,
+                        calibration_cache_path=str(cache))
 
-        def get_next(self):
-            return next(self.feeds, None)
+
+class _Reader:
+    """Calibration batches of 32 from the first n train examples, as the studio feeds ORT."""
+
+    def __init__(self, data, model, n: int):
+        from studio.core.evaluate.feeds import batches
+
+        train = data.train().shaped_for(model.inputs)
+        x = {k: v if v.ndim == 0 else v[:n] for k, v in train.x.items()}
+        self.feeds = iter([feed for _, feed in batches(model, x, 32)])
+
+    def get_next(self):
+        return next(self.feeds, None)
+
+
+def _direct_quantize(path: Path, mode: str, data, model) -> float | None:
+    """Seconds for one ONNX Runtime quantize_* call on the source file with the settings of the studio's
+    first attempt (per-channel int8 weights; static: QDQ, MinMax on the same 64 calibration examples,
+    uint8 activations, every operator); None when that call fails."""
+    from studio.core.compress.quantize_ort import Settings
 
     with tempfile.TemporaryDirectory() as tmp, contextlib.chdir(tmp):  # ORT may leave debug files in the working folder
         t = time.perf_counter()
         try:
-            if mode == "dynamic":
-                quantize_dynamic(str(path), str(Path(tmp) / "q.onnx"), per_channel=True, weight_type=QuantType.QInt8)
-            else:
-                quantize_static(str(path), str(Path(tmp) / "q.onnx"), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
-                                activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                                op_types_to_quantize=sorted(WEIGHTED_OPS))
-        except Exception:  # noqa: BLE001  the direct call failing is reported as no time
+            _direct_call(mode, path, Path(tmp) / "q.onnx", Settings(mode, samples=64), [], data, model, Path(tmp))
+        except Exception:  # noqa: BLE001
             return None
         return time.perf_counter() - t
 

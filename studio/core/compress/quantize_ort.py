@@ -4,6 +4,7 @@ weight-only), run on a prepared ONNX copy of the model; exclusions reach ORT as 
 from __future__ import annotations
 
 import contextlib
+import copy
 import logging
 import tempfile
 from collections.abc import Callable, Iterator
@@ -41,6 +42,7 @@ class Settings:
     per_channel: bool = True  # one scale per output channel: closer to float (benchmarks/results/quantize.md), ~3 % larger
     bits: int = 4  # weights-only only
     weightless: bool = True  # static only: also the activations of operators without weights (Add, Pow, Resize…)
+    extra_options: dict | None = None  # static only: more of ORT's options (QAT's int4 weights with their trained scales, int4.py)
 
     def describe(self) -> str:
         return MODES[self.mode].describe(self)
@@ -72,7 +74,17 @@ def _static(src: Path, dst: Path, s: Settings, exclude: list[str], reader) -> No
     # ran 1.5–9× slower on the corpus, often slower than float, for the same fidelity (benchmarks/RESULTS.md)
     quantize_static(src, dst, reader, quant_format=QuantFormat.QDQ, per_channel=s.per_channel, calibrate_method=method,
                     activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, nodes_to_exclude=exclude,
-                    op_types_to_quantize=None if s.weightless else sorted(WEIGHTED_OPS))
+                    op_types_to_quantize=None if s.weightless else sorted(WEIGHTED_OPS),
+                    calibration_cache_path=_ranges_cache(src, s),
+                    extra_options=copy.deepcopy(s.extra_options))
+
+
+def _ranges_cache(src: Path, s: Settings) -> Path:
+    """Where ORT keeps the calibrated ranges of `src`, so that retries, per-layer trials and the float
+    fallback calibrate once: ranges depend on the file, method and sample count, not on the nodes
+    excluded. Ranges of every operator cover the weighted ones too."""
+    every = src.with_name(f"{src.stem}.{s.calibration}.{s.samples}.all.json")
+    return every if s.weightless or every.exists() else src.with_name(f"{src.stem}.{s.calibration}.{s.samples}.weighted.json")
 
 
 def _fp16(src: Path, dst: Path, s: Settings, exclude: list[str], _reader) -> None:

@@ -250,3 +250,21 @@ def test_calibration_needs_examples_and_stops_when_cancelled(cnn, digits):
     token.cancel()
     with pytest.raises(Cancelled):
         reader.get_next()
+
+
+def test_static_calibrates_a_file_once_however_often_it_is_quantized(cnn, digits, monkeypatch):
+    from onnxruntime.quantization import calibrate
+
+    collected = []
+    original = calibrate.MinMaxCalibrater.collect_data
+    monkeypatch.setattr(calibrate.MinMaxCalibrater, "collect_data", lambda self, reader: collected.append(1) or original(self, reader))
+    with prepared(cnn, "static") as prep:
+        every = quantize_prepared(prep, Settings("static", samples=64), [], digits)
+        weighted = quantize_prepared(prep, Settings("static", samples=64, weightless=False), prep.resolve(["fc2"]), digits)
+        assert len(collected) == 1  # the fallback and the per-layer trials reuse the ranges ORT cached
+        quantize_prepared(prep, Settings("static", samples=32), [], digits)
+        assert len(collected) == 2  # another sample count calibrates again
+    a, b = ({t.name: onnx.numpy_helper.to_array(t) for t in p.graph.initializer if t.name.endswith("_scale")} for p in (every, weighted))
+    assert "input_scale" in a and "input_scale" in b
+    for name in a.keys() & b.keys():  # the weighted file's ranges come from the same calibration
+        np.testing.assert_array_equal(a[name], b[name])
