@@ -1,8 +1,9 @@
 """Where the time goes: ONNX Runtime's profiler on examples of the data, node by node (README: Command line).
 
 A version is timed twice on the same inputs, as latency times it: a plain session (its latency, the
-median of timed runs) and one with ORT's profiler on (its kernel times; what profiling adds is stated
-apart). Warm-up runs are left out, and node times are means over the middle half of the profiled runs,
+median of timed runs) and one with ORT's profiler on (its kernel times). What profiling adds is stated
+apart: the profiler's cost on each node it times (its time on a node that only reshapes) times the nodes
+run, so that the nodes' own time adds up to the plain latency. Warm-up runs are left out, and node times are means over the middle half of the profiled runs,
 less what other processes took: on a busy machine a scheduler's slice of milliseconds lands on
 whichever node was running, so a node far above its median in a run lost that time to them (it is
 reported apart, as interruptions). Each node ORT ran
@@ -81,14 +82,26 @@ class Profile:
     by_op: dict[str, float]  # milliseconds per operator ORT ran, slowest first
     wall_s: float  # the whole profiling, export and sessions included
     notes: list[str] = field(default_factory=list)
-    # what the profiler adds to each node it times: its time on nodes that only reshape (None without one)
+    # what the profiler adds to each node it times: its median time on nodes that only reshape, or on the
+    # cheapest node when none does (None without nodes)
     node_overhead_ms: float | None = None
+    node_runs: float = 0.0  # kernels ORT ran per profiled run (a node in a Loop body counts each time)
     interrupted_ms: float = 0.0  # per profiled run, the time other processes took from its nodes (left out of their times)
     model: Model | None = field(default=None, repr=False, compare=False)  # the ONNX model that ran (an export for PyTorch)
 
     @property
     def nodes_ms(self) -> float:
         return sum(n.ms for n in self.nodes)
+
+    @property
+    def profiler_ms(self) -> float:
+        """The profiler's own time inside the node times of a run: its cost on a node times the nodes run."""
+        return (self.node_overhead_ms or 0.0) * self.node_runs
+
+    @property
+    def own_ms(self) -> float:
+        """The nodes' time without the profiler's own: what adds up to the plain latency."""
+        return max(self.nodes_ms - self.profiler_ms, 0.0)
 
     @property
     def overhead(self) -> float:
@@ -102,6 +115,7 @@ class Profile:
                 "source": self.source, "runtime": f"onnxruntime {self.provider}", "batch": self.batch, "threads": self.threads,
                 "inputs": self.inputs, "runs": self.runs, "profiled_ms": self.profiled_ms, "overhead": self.overhead,
                 "run_ms": self.run_ms, "nodes_ms": self.nodes_ms, "node_overhead_ms": self.node_overhead_ms,
+                "node_runs": self.node_runs, "profiler_ms": self.profiler_ms, "own_ms": self.own_ms,
                 "interrupted_ms": self.interrupted_ms, "wall_s": self.wall_s,
                 "notes": self.notes}
 
@@ -124,23 +138,24 @@ def profile(model: Model, data: DataSet | None = None, batch: int = 1, threads: 
         profiled, _, _ = _timed_runs(traced, feed, runs, budget_s, model.source)
         events = json.loads(Path(traced.end_profiling()).read_text())
         optimized = onnx.load(str(Path(tmp) / "optimized.onnx"), load_external_data=False)
-    times, run_ms, interrupted_ms = node_times(events, WARMUP)
+    times, run_ms, interrupted_ms, node_runs = node_times(events, WARMUP)
     nodes = _report(times, attribute(proto.graph, optimized.graph))
     by_op: dict[str, float] = {}
     for n in nodes:
         by_op[n.op] = by_op.get(n.op, 0.0) + n.ms
-    free = [n.ms for n in nodes if n.op in RESHAPING]
+    free = [n.ms for n in nodes if n.op in RESHAPING] or [min((n.ms for n in nodes), default=None)]
     return Profile(model.source, ort_providers(device)[0], fixed_batch(onnx_model) or batch, threads or used, inputs, len(profiled),
                    statistics.median(plain), statistics.median(profiled), run_ms, nodes,
                    dict(sorted(by_op.items(), key=lambda kv: -kv[1])), time.perf_counter() - started, notes,
-                   node_overhead_ms=statistics.median(free) if free else None, interrupted_ms=interrupted_ms, model=onnx_model)
+                   node_overhead_ms=None if free == [None] else statistics.median(free), node_runs=node_runs,
+                   interrupted_ms=interrupted_ms, model=onnx_model)
 
 
-def node_times(events: list[dict], warmup: int) -> tuple[dict[str, dict], float, float]:
+def node_times(events: list[dict], warmup: int) -> tuple[dict[str, dict], float, float, float]:
     """From ORT's trace, over the middle half of the runs after `warmup` (by their length): per node of
     the optimised graph its operator, provider and mean milliseconds per run, less what other
-    processes took from it; ORT's mean time of those runs; and what other processes took from their
-    nodes (interruptions). A node's time is its own: what nodes nested in it (an If's branch) took is
+    processes took from it; ORT's mean time of those runs; what other processes took from their nodes
+    (interruptions); and the kernels run per run. A node's time is its own: what nodes nested in it (an If's branch) took is
     taken out."""
     runs = [e for e in events if e.get("cat") == "Session" and e.get("name") == "model_run"]
     runs = sorted(sorted(runs, key=lambda e: e["ts"])[warmup:], key=lambda e: e["dur"])
@@ -150,8 +165,10 @@ def node_times(events: list[dict], warmup: int) -> tuple[dict[str, dict], float,
     kernels = sorted((e for e in events if e.get("cat") == "Node" and e.get("name", "").endswith(KERNEL)), key=lambda e: e["ts"])
     starts = [e["ts"] for e in kernels]
     times: dict[str, dict] = {}
+    ran = 0
     for k, run in enumerate(sorted(kept, key=lambda e: e["ts"])):
         inside = kernels[bisect.bisect_left(starts, run["ts"]) : bisect.bisect_right(starts, run["ts"] + run["dur"])]
+        ran += len(inside)
         for e, own in zip(inside, _exclusive(inside)):
             args = e.get("args", {})
             t = times.setdefault(e["name"][: -len(KERNEL)], {"op": args.get("op_name", "?"), "provider": args.get("provider", "?"),
@@ -163,7 +180,7 @@ def node_times(events: list[dict], warmup: int) -> tuple[dict[str, dict], float,
         stalls = [us - typical for us in t["us"] if us - typical > max(STALL_US, STALL_SHARE * typical)]
         taken += sum(stalls)
         t["ms"] = (sum(t.pop("us")) - sum(stalls)) / len(kept) / 1000
-    return times, statistics.fmean(e["dur"] for e in kept) / 1000, taken / len(kept) / 1000
+    return times, statistics.fmean(e["dur"] for e in kept) / 1000, taken / len(kept) / 1000, ran / len(kept)
 
 
 def _exclusive(events: list[dict]) -> list[float]:

@@ -32,6 +32,7 @@ class TimeProfile:
     notes: list[str] = field(default_factory=list)
     version: str = ""  # the label of the version it measured (set by the window)
     timings: Timings | None = None  # its nodes as comparing two versions matches them
+    profiler_ms: float = 0.0  # the profiler's own time inside the nodes' time (Profile.profiler_ms)
 
     def share(self, ms: float) -> float:
         return ms / self.total_ms if self.total_ms > 0 else 0.0
@@ -87,7 +88,7 @@ def summarise(result: Profile, why: list[str], graph: Graph | None) -> TimeProfi
     setting = f"batch {result.batch}, {threads}, {result.provider.removesuffix('ExecutionProvider')}"
     return TimeProfile(result.latency_ms, result.nodes_ms, dict(result.by_op),
                        [(n.name, n.op, n.ms, n.share, n.provider) for n in result.nodes], node_ms, layer_ms, unplaced,
-                       list(why), setting, list(result.notes), timings=timings(result))
+                       list(why), setting, list(result.notes), timings=timings(result), profiler_ms=result.profiler_ms)
 
 
 def _box(node, boxes: dict, by_layer: dict, owners: dict) -> str | None:

@@ -131,8 +131,10 @@ class TimePanel(QWidget):
     def show_profile(self, p: TimeProfile) -> None:
         self.title.setText(f"<b>Where the time goes in {escape(p.version)}</b>")
         overhead = f"; {p.unplaced_ms / p.total_ms:.0%} of it in nodes the graph does not show apart" if p.unplaced_ms and p.total_ms else ""
+        own = f", about {p.profiler_ms:.2g} ms of that the profiler's own" if p.profiler_ms >= 0.05 * p.total_ms else ""
         self.summary.setText(f"Latency {p.latency_ms:.3g} ms per run without the profiler ({escape(p.setting)}); the nodes "
-                             f"take {p.total_ms:.3g} ms of a profiled run{overhead}. " + " ".join(escape(n[:1].upper() + n[1:]) + "." for n in p.notes))
+                             f"take {p.total_ms:.3g} ms of a profiled run{own}{overhead}. "
+                             + " ".join(escape(n[:1].upper() + n[1:]) + "." for n in p.notes))
         self.why_box.setEnabled(True)
         self.why.setText("".join(f"<p>{escape(s)}</p>" for s in p.why) if p.why else f"<p>{NOTHING_SAID}</p>")
         ops = list(p.by_op.items())[::-1]  # slowest on top

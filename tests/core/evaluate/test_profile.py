@@ -54,6 +54,8 @@ def test_a_fused_conv_relu_is_reported_under_the_conv_and_the_times_add_up(tmp_p
     assert sum(name in names for name in layers) >= 0.9 * len(layers)
     assert all(n.ort_name for n in p.nodes) and all(n.name in {m.name for m in model.onnx.graph.node} for n in p.nodes)
     assert 0.85 <= (p.nodes_ms + p.interrupted_ms) / p.run_ms <= 1.15  # the nodes' times add up to ORT's time of the runs
+    assert p.node_runs == len(p.nodes) and p.profiler_ms == pytest.approx(p.node_overhead_ms * len(p.nodes))
+    assert p.own_ms == pytest.approx(p.nodes_ms - p.profiler_ms)  # the profiler's own time reported apart
     assert sum(n.share for n in p.nodes) == pytest.approx(1.0)
     assert sum(p.by_op.values()) == pytest.approx(p.nodes_ms)
     assert p.latency_ms > 0 and p.profiled_ms > 0 and p.runs == 8 and p.batch == 4 and p.threads == 1
@@ -71,9 +73,10 @@ def test_an_if_node_counts_its_own_time_apart_from_its_branch_and_warm_up_runs_a
         events += [run(start, 100), node("If", start + 10, 60), node("Branch", start + 20, 40), node("After", start + 75, 20)]
     for start in (6000, 9000, 12000):  # another process took 2 ms while "After" ran
         events += [run(start, 2100), node("If", start + 10, 60), node("Branch", start + 20, 40), node("After", start + 75, 2020)]
-    times, run_ms, interrupted_ms = node_times(events, warmup=1)
+    times, run_ms, interrupted_ms, node_runs = node_times(events, warmup=1)
     # the middle half of the 7 runs: 3 plain, 2 interrupted
     assert "warm" not in times and run_ms == pytest.approx(0.9) and interrupted_ms == pytest.approx(0.8)
+    assert node_runs == 3  # If, its branch's node, After
     assert times["If"]["ms"] == pytest.approx(0.02) and times["Branch"]["ms"] == pytest.approx(0.04)
     assert times["After"]["ms"] == pytest.approx(0.02)
 
