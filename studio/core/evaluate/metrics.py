@@ -49,6 +49,8 @@ def fidelity(logits, reference) -> dict[str, float]:
     cosines, sqnrs = [], []
     for out, ref in zip(outs, refs):
         a, r = out.reshape(len(out), -1).astype(np.float64), ref.reshape(len(ref), -1).astype(np.float64)
+        if a.shape[1] == 1:  # one value per example: the cosine of one number is its sign, so over the examples
+            a, r = a.T, r.T
         cos = (a * r).sum(1) / np.maximum(np.linalg.norm(a, axis=1) * np.linalg.norm(r, axis=1), 1e-12)
         noise = np.sum((a - r) ** 2)
         cosines.append(float(cos.mean()))
@@ -61,11 +63,15 @@ CLOSE_DB = 20.0  # an example whose output is within this SQNR of the reference'
 
 def agreement(out: np.ndarray, reference: np.ndarray) -> float:
     """Share of examples that give the same answer: the same top class for class scores ([N, C]); for
-    any other output (a box map, a probability, an embedding) an output within CLOSE_DB of the reference."""
+    any other output (a box map, a probability, an embedding) an output within CLOSE_DB of the reference
+    (for one value per example, of the reference's power over the examples: a probability near 0 is not
+    judged by its own tiny size)."""
     a, r = out.reshape(len(out), -1).astype(np.float64), reference.reshape(len(reference), -1).astype(np.float64)
     if out.ndim == 2 and out.shape[1] > 1:
         return float((a.argmax(1) == r.argmax(1)).mean())
     noise, signal = ((a - r) ** 2).sum(1), (r**2).sum(1)
+    if a.shape[1] == 1:
+        signal = np.full_like(signal, signal.mean())
     return float((signal >= noise * 10 ** (CLOSE_DB / 10)).mean())
 
 

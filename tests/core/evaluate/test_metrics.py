@@ -37,3 +37,12 @@ def test_fidelity_over_every_output_reports_the_worst():
     good, bad = a.copy(), -a
     f = fidelity([a, a], [good, bad])
     assert f["agreement"] == 1.0 and f["cosine"] == pytest.approx(-1.0)
+
+
+def test_one_value_per_example_is_judged_over_the_examples():
+    ref = np.array([[0.001], [0.9], [0.02], [0.8]])
+    close = ref + np.array([[0.002], [-0.01], [0.01], [0.0]])  # a probability near 0 moved by 0.002: the same answer
+    f = fidelity(close, ref)
+    assert f["agreement"] == 1.0 and 0.99 < f["cosine"] < 1.0  # the cosine of the examples' values, not of each one number
+    flipped = ref[::-1].copy()
+    assert fidelity(flipped, ref)["agreement"] == 0.0 and fidelity(flipped, ref)["cosine"] < 0.1
