@@ -14,14 +14,30 @@ def test_qat_shows_its_own_fields_only(studio):
     sheet.form.set_value("mode", "static")
     assert shown("calibration") and shown("per_channel") and not shown("epochs") and not shown("lr")
     sheet.form.set_value("mode", "qat")
-    assert shown("epochs") and shown("lr") and shown("samples")
-    assert not any(shown(k) for k in ("calibration", "per_channel", "bits", "keep_float", "max_drop"))
+    assert shown("epochs") and shown("lr") and shown("samples") and shown("bits")
+    assert not any(shown(k) for k in ("calibration", "per_channel", "keep_float", "max_drop"))
     assert not sheet.kept.isVisibleTo(sheet)
     assert sheet.buys.text() == BUYS["qat"] and "static int8" in BUYS["qat"] and "Needs data" in BUYS["qat"]
     sheet.form.set_value("epochs", 3)
+    assert sheet.form.value("bits") == 8  # QAT's default, though weights-only starts at 4
     assert sheet.steps() == [("quantize", {"mode": "qat", "samples": 256, "epochs": 3, "lr": 1e-4})]
     sheet.form.set_value("mode", "dynamic")
     assert "epochs" not in sheet.steps()[0][1]
+
+
+def test_qat_offers_8_or_4_bits_each_mode_keeping_its_own(studio):
+    sheet = studio.compression.open_sheet("quantize")
+    sheet.form.set_value("mode", "qat")
+    combo = sheet.form.widgets["bits"]
+    assert [combo.itemData(i) for i in range(combo.count())] == [4, 8]
+    sheet.form.set_value("bits", 4)
+    assert sheet.steps() == [("quantize", {"mode": "qat", "samples": 256, "epochs": 2, "lr": 1e-4, "bits": 4})]
+    sheet.form.set_value("mode", "weights-only")
+    sheet.form.set_value("bits", 8)
+    sheet.form.set_value("mode", "qat")
+    assert sheet.form.value("bits") == 4
+    sheet.form.set_value("mode", "weights-only")
+    assert sheet.form.value("bits") == 8
 
 
 def test_qat_makes_an_int8_version_and_draws_its_training(studio, run_sheet, qtbot):

@@ -1,12 +1,14 @@
 """Quantization-aware training: the float model is fine-tuned while its Conv and Linear layers see
-their weights and inputs as static int8 will round them, then quantized by ONNX Runtime's static int8
-like any other version.
+their weights and inputs as static quantization will round them, then quantized by ONNX Runtime's static
+QDQ quantizer like any other version.
 
 The fake quantization mirrors what the studio's static int8 does in ONNX Runtime: weights per output
-channel, symmetric, int8 (the rounding uses a straight-through gradient); a layer's input per tensor,
-uint8, over the range calibration finds on the train split (MinMax), fixed while training. Trained with
-labels, or without them by distillation from the float version. The trained weights are left on the
-int8 grid, so ONNX Runtime's quantization of them loses nothing more."""
+channel, symmetric, int8 or int4 (bits: 4; the rounding uses a straight-through gradient); a layer's
+input per tensor, uint8, over the range calibration finds on the train split (MinMax), fixed while
+training. Trained with labels, or without them by distillation from the float version. Pruned weights
+stay exactly zero (train's masks). The trained weights are left on the int8 (int4) grid, so ONNX
+Runtime's quantization of them loses nothing more: int8 by static int8 as it is, int4 by int4.py, which
+hands ORT the trained scales and writes INT4 weights at opset 21."""
 
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from torch.nn.utils import parametrize
 
 from studio.core.compress.conversion import trainable_version
 from studio.core.compress.finetune import evaluator, splits
+from studio.core.compress.int4 import int4_opset, quantize_int4
 from studio.core.compress.quantize import quantize
 from studio.core.compress.train import copy_module, train
 from studio.core.errors import StudioError
@@ -25,10 +28,12 @@ from studio.core.evaluate.data import DataSet
 from studio.core.evaluate.metrics import class_output
 from studio.core.evaluate.runtime import predict, predict_module
 from studio.core.formats.model import Model
+from studio.core.inspect.graph_onnx import light_copy
 from studio.core.process.jobs import NO_CANCEL, CancelToken, Job, Progress, offset
 
 QUANTIZED = (torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.Conv3d, torch.nn.Linear)
 UNLABELED_TEMPERATURE = 2.0
+BITS = (8, 4)
 
 
 class WeightFakeQuant(torch.nn.Module):
@@ -45,9 +50,12 @@ class WeightFakeQuant(torch.nn.Module):
 
 def qat(model: Model, data: DataSet, *, bits: int = 8, epochs: int = 2, lr: float = 1e-4, samples: int = 256,
         teacher: Model | None = None, device: str = "cpu", cancel: CancelToken = NO_CANCEL) -> Job[Model]:
-    """A static int8 ONNX version of `model`, trained for `epochs` with fake quantization first."""
-    if bits != 8:
-        raise StudioError("quantize.bits: quantization-aware training makes int8 weights (bits: 8)")
+    """A static QDQ ONNX version of `model` with int8 (bits: 8) or int4 (bits: 4) weights and uint8
+    activations, trained for `epochs` with fake quantization first."""
+    if bits not in BITS:
+        raise StudioError(f"quantize.bits: quantization-aware training makes 8- or 4-bit weights (bits: 8 or 4), not {bits}")
+    if bits == 4 and model.onnx is not None:  # refused before training when the graph cannot reach opset 21
+        int4_opset(light_copy(model.onnx), model.source)
     teacher = teacher or model
     model = yield from trainable_version(model, data, device, refused="quantization-aware training trains the model: ")
     train_set, test_set = splits(model, data)
@@ -60,7 +68,7 @@ def qat(model: Model, data: DataSet, *, bits: int = 8, epochs: int = 2, lr: floa
     module = copy_module(model.module).cpu().eval()
     layers = [m for m in module.modules() if isinstance(m, QUANTIZED)]
     if not layers:
-        raise StudioError("no Conv or Linear layer to train for int8", model.source)
+        raise StudioError(f"no Conv or Linear layer to train for int{bits}", model.source)
     xs = list(train_set.x.values())
     yield Progress(0, 3, f"calibrating the inputs of {len(layers)} layers")
     ranges = _input_ranges(module, layers, [a if a.ndim == 0 else a[:samples] for a in xs])
@@ -77,8 +85,11 @@ def qat(model: Model, data: DataSet, *, bits: int = 8, epochs: int = 2, lr: floa
             hook.remove()
     module = module.cpu()
     for layer in layers:
-        parametrize.remove_parametrizations(layer, "weight", leave_parametrized=True)  # the weights on the int8 grid
-    trained = replace(model, module=module.eval(), notes=[*model.notes, f"quantization-aware training: {epochs} epochs, lr {lr:g}"])
+        parametrize.remove_parametrizations(layer, "weight", leave_parametrized=True)  # the weights on the int8 (int4) grid
+    said = f"quantization-aware training: {epochs} epochs, lr {lr:g}" + (", 4-bit weights" if bits == 4 else "")
+    trained = replace(model, module=module.eval(), notes=[*model.notes, said])
+    if bits == 4:
+        return (yield from offset(quantize_int4(trained, data, samples=samples, cancel=cancel), 2, 3, "int4 weights: "))
     return (yield from offset(quantize(trained, data, mode="static", samples=samples, tolerance=None, device=device, cancel=cancel),
                               2, 3, "static int8: "))
 

@@ -69,7 +69,7 @@ def _precision(node: onnx.NodeProto, types: dict, dequantized: dict, floats: set
         return f"int{next((a.i for a in node.attribute if a.name == 'bits'), 4)}"
     if node.op_type in LAYER_OPS and node.input[1:2] and node.input[1] in floats:
         return "float"  # a layer left float keeps float weights, even where its input comes dequantized
-    fed = [dequantized[i] for i in node.input if i in dequantized]
+    fed = [dequantized[i] for i in [*node.input[1:2], *node.input] if i in dequantized]  # the weight's type first: int4 weights, uint8 inputs
     if fed:
         return _INT_TYPES.get(fed[0], "int8")
     if any(types.get(i) == onnx.TensorProto.FLOAT16 for i in node.input):

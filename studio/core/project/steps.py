@@ -108,7 +108,8 @@ def _quantize(model: Model, o: dict, ctx: Context) -> Job[Model]:
 
 def _describe_quantize(o: dict) -> str:
     if o["mode"] == "qat":
-        return f"int8 after quantization-aware training ({o['epochs']} epoch" + "s" * (o["epochs"] != 1) + ")"
+        weights = "int4 weights" if o["bits"] == 4 else "int8"
+        return f"{weights} after quantization-aware training ({o['epochs']} epoch" + "s" * (o["epochs"] != 1) + ")"
     text = Settings(o["mode"], o["calibration"], o["samples"], o["per_channel"], o["bits"] or 4).describe()
     return text + (f", up to {o['keep_float']} layers float" if o["keep_float"] else "")
 
@@ -176,7 +177,7 @@ OPS: dict[str, Op] = {
             "calibration": Field(str, "minmax", choices=CALIBRATIONS, help="how static mode picks activation ranges"),
             "samples": Field(int, 256, 1, 1_000_000, help="calibration examples from the train split (static)"),
             "per_channel": Field(bool, True, help="one scale per output channel: closer to float, a little larger"),
-            "bits": Field(int, None, choices=(4, 8), help="bits per weight (weights-only: 4 unless given; qat: 8)"),
+            "bits": Field(int, None, choices=(4, 8), help="bits per weight (weights-only: 4 unless given; qat: 8 unless given, or 4)"),
             "exclude": Field(list, [], help="layer names, node names or op types kept float"),
             "keep_float": Field(int, 0, 0, 10_000, help="how many of the layers that hurt most stay float (ranked on data)"),
             "max_drop": Field(float, None, 0.0, 1.0, help="keep only as many of those float as hold the accuracy drop within this"),

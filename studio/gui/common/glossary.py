@@ -48,8 +48,9 @@ GLOSSARY: dict[str, str] = {
     "per-channel scales": "One int8 scale for each output channel of a layer instead of one for the whole layer. "
                           "Closer to the float model, a very little larger. Leave it on unless a runtime refuses it.",
     "QAT": "Quantization-aware training: the model trains a few epochs while its weights and activations are rounded the "
-           "way int8 will round them, so it learns to live with the rounding. Then it is quantized to static int8. "
-           "Often closer to the float model than static alone; as slow as fine-tuning.",
+           "way int8 (or 4-bit weights) will round them, so it learns to live with the rounding. Then it is quantized "
+           "static. Often closer to the float model than static alone; as slow as fine-tuning. 4-bit weights make "
+           "the file smaller, not faster.",
     "fp16": "Half-precision floats: 16 bits per number instead of 32. Halves the size with hardly any change in the "
             "answers. Fast on GPUs; on most CPUs it runs slower than float.",
     "4-bit weights": "Weights-only quantization: the weights of matrix products (fully connected layers) stored in 4 or "
@@ -124,7 +125,7 @@ FIELD_TIPS: dict[str, dict[str, str]] = {
     "quantize": {
         "mode": "How the numbers are stored. int8 (dynamic): no data needed, weights 4× smaller. int8 (static): "
                 "weights and activations in int8, calibrated on data, often faster. fp16: 2× smaller, for GPUs. "
-                "4/8-bit weights: matrix weights only. QAT: trains for int8 first. The suggested mode is chosen for you.",
+                "4/8-bit weights: matrix weights only. QAT: trains for int8 (or 4-bit weights) first. The suggested mode is chosen for you.",
         "calibration": "How the range of the values between layers is measured. Min–max: the whole range, safe. "
                        "Entropy or percentile: cut rare extremes, often more accurate. Start with min–max.",
         "samples": "How many training examples calibration runs. 100–500 is plenty; more only takes longer.",

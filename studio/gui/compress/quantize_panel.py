@@ -29,14 +29,15 @@ BUYS = {
             "Size, speed and accuracy are measured in ONNX Runtime.",
     "weights-only": "Matrix weights in 4 or 8 bits: they shrink 4–8×, other layers stay float; runs only in "
                     "ONNX Runtime, where size and accuracy are measured.",
-    "qat": "Trains a few epochs with weights and inputs rounded as int8 rounds them, then quantizes static int8: up to "
-           "4× smaller, often closer to float than static alone. Needs data; as slow as fine-tuning.",
+    "qat": "Trains a few epochs with weights and inputs rounded as static int8 rounds them, then quantizes them so: up to "
+           "4× smaller, often closer to float than static alone; with 4-bit weights up to 8× (stored in 4 bits, computed "
+           "in float: smaller, not faster). Needs data; as slow as fine-tuning.",
 }
 # choices in a few words, so that the sheet's narrow column shows them whole; the line above says the rest
 ROWS = [
     Row("mode", "Precision", choices={"dynamic": "int8 (dynamic)", "static": "int8 (static)",
                                       "fp16": "fp16 (half)", "weights-only": "4/8-bit weights",
-                                      "qat": "int8, trained (QAT)"}),
+                                      "qat": "int8/4, trained (QAT)"}),
     Row("calibration", "Calibration", choices={"minmax": "min–max", "entropy": "entropy", "percentile": "percentile"},
         terms=("calibration",)),
     Row("samples", "Calibrate on", unit=" examples"),
@@ -49,7 +50,7 @@ ROWS = [
 ]
 MODE_WORDS = {"dynamic": "int8 weights, activations in float (dynamic)", "static": "int8 weights and activations (static)",
               "fp16": "half precision (fp16)", "weights-only": "4- or 8-bit weights of matrix products only",
-              "qat": "int8 after quantization-aware training"}
+              "qat": "int8 (or 4-bit weights) after quantization-aware training"}
 NEEDS_TRAINING = "Quantization-aware training trains the model"
 PRECISION_COLOURS = {"int8": "#2b8a3e", "int4": "#2b8a3e", "fp16": "#1c7ed6", "float": "#e8590c"}
 
@@ -94,15 +95,23 @@ class QuantizePanel(Sheet):
         self.body.addWidget(result)
         self.body.addWidget(kept)
         self.body.addStretch(1)
+        self._bits = {"weights-only": 4, "qat": 8}  # bits per weight of the modes that have a choice, kept apart
+        self._mode = self.form.value("mode")
         self._mode_changed()
 
     def _mode_changed(self) -> None:
         mode = self.form.value("mode")
-        qat = mode == "qat"  # trains, then static int8 with its own ranges: per channel, 8 bits, no layer kept float
+        qat = mode == "qat"  # trains, then static with its own ranges: per channel, 8 or 4 bits, no layer kept float
+        if mode != self._mode:  # each mode with a choice of bits keeps its own (qat: 8, weights-only: 4 at first)
+            if self._mode in self._bits:
+                self._bits[self._mode] = self.form.value("bits")
+            if mode in self._bits:
+                self.form.set_value("bits", self._bits[mode])
+        self._mode = mode
         self.form.show_row("calibration", mode == "static")
         self.form.show_row("samples", mode in ("static", "qat"))
         self.form.show_row("per_channel", not qat)
-        self.form.show_row("bits", mode == "weights-only")
+        self.form.show_row("bits", mode in ("weights-only", "qat"))
         self.form.show_row("keep_float", not qat)
         self.form.show_row("max_drop", not qat and self.form.value("keep_float") > 0)
         self.form.show_row("epochs", qat)
@@ -148,7 +157,8 @@ class QuantizePanel(Sheet):
     def steps(self) -> list[tuple[str, dict]]:
         options = self.form.values()
         if options["mode"] == "qat":  # what it ignores is left out, so the card and recipe do not list it
-            return [("quantize", {k: options[k] for k in ("mode", "samples", "epochs", "lr")})]
+            kept = ("mode", "samples", "epochs", "lr") + (("bits",) if options["bits"] == 4 else ())  # 8, the default, unsaid as before
+            return [("quantize", {k: options[k] for k in kept})]
         options = {k: v for k, v in options.items() if k not in ("epochs", "lr")}
         if not options["keep_float"]:
             options["max_drop"] = None

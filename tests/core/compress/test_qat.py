@@ -38,9 +38,43 @@ def test_qat_of_an_onnx_model_converts_it_first(cnn, digits):
     assert [i.name for i in q.onnx.graph.input] == [i.name for i in cnn.onnx.graph.input]
 
 
-def test_four_bit_qat_is_refused_in_one_line(digits):
-    with pytest.raises(StudioError, match="bits: 8"):
-        run_to_end(qat(load_model("sample:digits-cnn"), digits, bits=4))
+def test_three_bit_qat_is_refused_in_one_line(digits):
+    with pytest.raises(StudioError, match="bits: 8 or 4") as e:
+        run_to_end(qat(load_model("sample:digits-cnn"), digits, bits=3))
+    assert "\n" not in str(e.value)
+
+
+@pytest.fixture(scope="module")
+def pruned_and_qat4(digits):
+    from studio.core.compress.prune import magnitude
+
+    pruned = magnitude(load_model("sample:digits-cnn"), 0.8)
+    return pruned, run_to_end(qat(pruned, digits, bits=4, epochs=1, lr=1e-4, samples=64))
+
+
+def int4_weights(proto) -> dict[str, np.ndarray]:
+    from onnx import TensorProto, numpy_helper
+
+    return {t.name.removesuffix("_quantized"): numpy_helper.to_array(t) for t in proto.graph.initializer
+            if t.data_type == TensorProto.INT4 and len(t.dims) >= 2}
+
+
+def test_four_bit_qat_writes_int4_weights_that_onnx_runtime_runs(pruned_and_qat4, digits):
+    pruned, q = pruned_and_qat4
+    assert next(o.version for o in q.onnx.opset_import if o.domain in ("", "ai.onnx")) == 21
+    assert sorted(int4_weights(q.onnx)) == ["conv1.weight", "conv2.weight", "fc1.weight", "fc2.weight"]
+    assert any(n.endswith("1 epochs, lr 0.0001, 4-bit weights") for n in q.notes)
+    assert any(n.startswith("int4 weights (INT4 DequantizeLinear, opset 21") and "conv1, conv2, fc1, fc2" in n for n in q.notes)
+    assert evaluate(q, digits)["accuracy"] > evaluate(pruned, digits)["accuracy"] - 0.03  # measured in ONNX Runtime
+
+
+def test_pruned_weights_stay_exactly_zero_through_four_bit_qat(pruned_and_qat4):
+    pruned, q = pruned_and_qat4
+    stored = int4_weights(q.onnx)
+    zeros = {name: (w == 0).numpy() for name, w in pruned.module.state_dict().items() if name in stored}
+    assert sum(z.sum() for z in zeros.values()) > 0.75 * sum(z.size for z in zeros.values())  # pruned 80 %, globally
+    for name, z in zeros.items():
+        assert not stored[name][z].any(), name
 
 
 def test_without_labels_non_class_outputs_are_learnt_by_their_error():
@@ -64,6 +98,16 @@ def test_a_recipe_step_asks_for_qat_with_additive_keys(digits):
     base = StepResult("load", {}, "original", model, metrics, outputs)
     result = run_to_end(run_step(base, "quantize", options, Context(digits, "cpu", NO_CANCEL, original=model)))
     assert result.model.onnx is not None and result.metrics["size_bytes"] < 0.5 * metrics["size_bytes"]
+
+
+def test_a_recipe_step_asks_for_four_bit_qat_and_refuses_three():
+    from studio.core.project.steps import OPS
+
+    options = OPS["quantize"].validate("quantize", {"mode": "qat", "bits": 4, "epochs": 1})
+    assert OPS["quantize"].describe(options) == "int4 weights after quantization-aware training (1 epoch)"
+    with pytest.raises(StudioError, match="bits") as e:
+        OPS["quantize"].validate("quantize", {"mode": "qat", "bits": 3})
+    assert "\n" not in str(e.value)
 
 
 def test_qat_beats_static_int8_on_a_model_built_to_need_it(digits):
