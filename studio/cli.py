@@ -125,7 +125,7 @@ def _profile(argv: list[str]) -> int:
     try:
         batch, threads, runs = _count("--batch", args.batch), _count("--threads", args.threads), _count("--runs", args.runs)
         model = load_model(args.model, trust=args.trust, input_shape=args.input_shape)
-        data = load_data({"path": args.data, "labels": "none"}) if args.data else None
+        data = load_data({"path": args.data, "labels": "none"}, tokenizer=model.tokenizer) if args.data else None
         result = profile(model, data, batch=batch, threads=threads, runs=runs, device=args.device)
         why = explain(result, model)
         other = None

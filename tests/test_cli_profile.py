@@ -89,3 +89,15 @@ def test_bad_input_is_one_line_exit_2(tmp_path, capsys, case):
     assert cli.main(args) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("studio: ") and expected in err[0], err
+
+
+def test_a_hugging_face_folder_is_profiled_on_text_its_tokenizer_reads(tmp_path):
+    pytest.importorskip("transformers")
+    from hf_folders import sentences, tiny_bert
+
+    folder = tiny_bert(tmp_path / "bert")
+    (tmp_path / "lines.txt").write_text("\n".join(sentences(12)[0]) + "\n")
+    r = studio("profile", str(folder), "--data", str(tmp_path / "lines.txt"), "--runs", "3", "--threads", "1", "--json")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert "lines.txt" in out["inputs"] and any(n["op"] in ("MatMul", "FusedMatMul", "Gemm") for n in out["nodes"])

@@ -26,6 +26,7 @@ from pathlib import Path
 
 from studio.core.errors import StudioError
 from studio.core.evaluate.data import DataSet, load_data
+from studio.core.evaluate.text_data import with_tokenizer
 from studio.core.evaluate.runtime import resolve_device
 from studio.core.formats.load import load_model
 from studio.core.formats.model import Model
@@ -97,6 +98,7 @@ def search(model_spec: str, data_spec: str | dict, goal: Goal, *, trust: bool = 
     device = resolve_device(device)
     yield Progress(0, goal.budget_s, f"loading {model_spec}")
     original = model if model is not None else load_model(model_spec, trust=trust, input_shape=input_shape)
+    data_spec = with_tokenizer(data_spec, original)  # text is read by the folder's tokenizer, and its recipes say so
     data = data if data is not None else load_data(data_spec)
     if not len(data.test()):
         raise StudioError("no test examples to measure accuracy on (every fifth example is a test example)", data.name)

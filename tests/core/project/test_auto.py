@@ -118,3 +118,14 @@ def test_a_failing_candidate_is_marked_and_the_search_goes_on(monkeypatch):
 def test_the_search_runs_in_forked_children():
     result = run_to_end(search(MODEL, DATA, Goal(smaller=3, budget_s=60), runner=ForkPool(2)))
     assert result.met and result.best.version is not None and result.best.version.model.onnx is not None
+
+
+def test_a_hugging_face_folder_is_searched_on_text_its_tokenizer_reads(tmp_path):
+    pytest.importorskip("transformers")
+    from hf_folders import sentences, tiny_bert
+
+    folder = tiny_bert(tmp_path / "bert", head="sentence")
+    (tmp_path / "lines.txt").write_text("\n".join(sentences(30)[0]) + "\n")
+    result = run_to_end(search(str(folder), str(tmp_path / "lines.txt"), Goal(smaller=1000, budget_s=3)))
+    assert result.data["tokenizer"] == str(folder) and result.best is not None  # its recipes name the tokenizer
+    assert result.data_set.x["input_ids"].dtype.kind == "i"
