@@ -4,6 +4,7 @@ with onnx's checker and shape inference."""
 from __future__ import annotations
 
 import contextlib
+import copy
 import logging
 import os
 import tempfile
@@ -18,6 +19,7 @@ import torch
 
 from studio.core.errors import StudioError, first_line
 from studio.core.formats.examples import example_inputs
+from studio.core.formats.load_onnx import all_graphs
 from studio.core.formats.model import Format, Model, TensorSpec
 from studio.core.formats.onnx_to_torch import back_to_onnx
 from studio.core.process.locks import MODULE_LOCK
@@ -52,6 +54,7 @@ def to_onnx(model: Model, opset: int = DEFAULT_OPSET, example: dict | None = Non
                 _export(model, args, path, version, in_names, out_names, axes, dynamo)
                 proto = onnx.load(path)
                 _strip_debug_info(proto)
+                _typed_io(proto, args, in_names, model)
                 _numbers_as_constants(proto, args, in_names)
                 check(proto)
                 break
@@ -64,6 +67,15 @@ def to_onnx(model: Model, opset: int = DEFAULT_OPSET, example: dict | None = Non
         notes.append(f"written at opset {version}: neither exporter could write opset {opset} ({errors[1]})")
     inputs = [TensorSpec(s.name, ("batch", *s.shape[1:]) if s.shape else None, s.dtype) for s in model.inputs if s.name in in_names]
     return replace(model, format=Format.ONNX, onnx=proto, module=None, program=None, inputs=inputs, notes=notes)
+
+
+def _python_not(g, value):
+    """Python's `not` on a number in a TorchScript script (`not bool(len(context))` in Silero VAD): the
+    TorchScript exporter's own symbolic refuses a non-boolean value; its truth is a cast to bool."""
+    return g.op("Not", g.op("Cast", value, to_i=onnx.TensorProto.BOOL))
+
+
+torch.onnx.register_custom_op_symbolic("aten::__not_", _python_not, 9)
 
 
 def _named_axes(shape) -> dict[int, str]:
@@ -126,6 +138,42 @@ def quiet(*names: str):
         finally:
             for logger, level in zip(loggers, levels):
                 logger.setLevel(level)
+
+
+def _typed_io(proto: onnx.ModelProto, args: tuple, in_names: list[str], model: Model) -> None:
+    """A scripted (not traced) module's graph inputs and outputs come out of the TorchScript exporter
+    without types: each input gets its example's dtype and rank (a number: a scalar), each output its
+    TensorSpec's or, where the model declares none, that of its output on the example; an If branch's
+    outputs are left untyped (ONNX allows it), not typed without a shape."""
+    tensors = dict(zip(in_names, [a for a in args if isinstance(a, torch.Tensor)]))
+    numbers = iter(a for a in args if not isinstance(a, torch.Tensor))
+    for value in proto.graph.input:
+        if not value.type.tensor_type.elem_type:
+            example = tensors.get(value.name)
+            array = example.detach().cpu().numpy() if example is not None else np.array(next(numbers, 0.0))
+            _set_type(value, array.dtype, array.ndim)
+    untyped = [k for k, v in enumerate(proto.graph.output) if not v.type.tensor_type.HasField("shape")]
+    specs = {k: (np.dtype(s.dtype), len(s.shape)) for k, s in enumerate(model.outputs) if s.dtype and s.shape is not None}
+    if any(k not in specs for k in untyped):
+        with torch.no_grad(), MODULE_LOCK:
+            outs = copy.deepcopy(model.module)(*args)  # a copy: a script may keep state between calls
+        outs = [o for o in (outs if isinstance(outs, (tuple, list)) else [outs]) if isinstance(o, torch.Tensor)]
+        specs.update({k: (o.detach().cpu().numpy().dtype, o.dim()) for k, o in enumerate(outs) if k not in specs})
+    for k in untyped:
+        if k in specs:
+            _set_type(proto.graph.output[k], *specs[k])
+    for graph in list(all_graphs(proto.graph))[1:]:
+        for value in graph.output:
+            if not value.type.tensor_type.HasField("shape"):
+                value.ClearField("type")
+
+
+def _set_type(value: onnx.ValueInfoProto, dtype: np.dtype, rank: int) -> None:
+    t = value.type.tensor_type
+    t.elem_type = onnx.helper.np_dtype_to_tensor_dtype(dtype)
+    t.shape.Clear()
+    for k in range(rank):
+        t.shape.dim.add().dim_param = "batch" if k == 0 else f"{value.name}_{k}"
 
 
 def _numbers_as_constants(proto: onnx.ModelProto, args: tuple, in_names: list[str]) -> None:

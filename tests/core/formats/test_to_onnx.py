@@ -177,3 +177,40 @@ def test_a_failed_export_prints_nothing_only_its_one_line(capfd):
     assert "\n" not in str(error.value)
     out, err = capfd.readouterr()
     assert "Torch IR graph" not in out + err and len(out) < 200, out[:500]
+
+
+class ScriptedWithContext(nn.Module):
+    """As Silero VAD's script: `not` of a number (`not bool(len(context))` there), a branch on a number
+    input, no output shapes declared."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 1)
+
+    def forward(self, x, sr: int):
+        y = self.fc(x)
+        if not bool(x.size(0) - 2):  # the batch is dynamic: computed in the graph, a number, then `not`
+            y = y + 1
+        if sr == 16000:
+            y = y * 2
+        return torch.sigmoid(y)
+
+
+def test_the_torchscript_exporter_takes_pythons_not_of_a_number_and_types_what_it_left_untyped(monkeypatch):
+    real = to_onnx_module._export
+
+    def dynamo_fails(*args):
+        if args[-1]:
+            raise RuntimeError("TS2EPConverter failed for node prim::If")  # as for Silero VAD's script
+        real(*args)
+
+    monkeypatch.setattr(to_onnx_module, "_export", dynamo_fails)
+    torch.manual_seed(0)
+    model = Model("scripted", Format.TORCHSCRIPT, [TensorSpec("x", ("batch", 4)), TensorSpec("sr", (), "int64")], [],
+                  module=torch.jit.script(ScriptedWithContext()))
+    exported = to_onnx(model, example={"x": np.ones((2, 4), np.float32), "sr": np.array(16000)})
+    assert any("dynamo exporter" in n for n in exported.notes)  # the TorchScript exporter wrote it
+    output = exported.onnx.graph.output[0].type.tensor_type
+    assert output.elem_type == TensorProto.FLOAT and len(output.shape.dim) == 2  # typed from its output on the example
+    x = np.random.default_rng(0).random((3, 4), np.float32)
+    np.testing.assert_allclose(predict(exported, {"x": x}), predict(model, {"x": x, "sr": np.array(16000)}), rtol=1e-5)
