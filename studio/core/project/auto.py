@@ -26,8 +26,8 @@ from pathlib import Path
 
 from studio.core.errors import StudioError
 from studio.core.evaluate.data import DataSet, load_data
-from studio.core.evaluate.text_data import with_tokenizer
 from studio.core.evaluate.runtime import resolve_device
+from studio.core.evaluate.text_data import with_tokenizer
 from studio.core.formats.load import load_model
 from studio.core.formats.model import Model
 from studio.core.inspect.prunable import prunable_onnx, prunable_torch
