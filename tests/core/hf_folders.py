@@ -12,7 +12,7 @@ LETTERS = "abcdefghijklmnopqrstuvwxyz"
 VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *WORDS, *LETTERS, *(f"##{c}" for c in LETTERS), ".", ",", "!", "?"]
 
 
-def tiny_bert(folder: Path, head: str = "sequence", labels: int = 2, seed: int = 0) -> Path:
+def tiny_bert(folder: Path, head: str = "sequence", labels: int = 2, seed: int = 0, layers: int = 2) -> Path:
     """head: "sequence" (classification), "token" (classification), "sentence" (a sentence-transformers
     folder: BertModel, mean pooling, normalised) or "base" (BertModel, no pooling config)."""
     import torch
@@ -26,7 +26,7 @@ def tiny_bert(folder: Path, head: str = "sequence", labels: int = 2, seed: int =
     assert tokenizer.tokenize("the cat") == ["the", "cat"]
     tokenizer.save_pretrained(folder)
     torch.manual_seed(seed)
-    config = BertConfig(vocab_size=len(VOCAB), hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=37,
+    config = BertConfig(vocab_size=len(VOCAB), hidden_size=32, num_hidden_layers=layers, num_attention_heads=2, intermediate_size=37,
                         max_position_embeddings=64, num_labels=labels)
     heads = {"sequence": transformers.BertForSequenceClassification, "token": transformers.BertForTokenClassification}
     cls = heads.get(head, transformers.BertModel)

@@ -72,6 +72,8 @@ def _layout(graph: Graph, widths, node_height: float, row_gap: float, node_gap: 
     shelf_x = shelf_y = shelf_h = 0.0
     parts = _components(n, pairs)
     limit = max(PACK_WIDTH, max((float(w[p].sum()) for p, _ in parts[:1]), default=0.0))
+    if not pairs and n:  # a list without edges (an untraced model's layers, its blocks): a landscape grid, not one long row
+        limit = max(float(w.max()), min(limit, float(np.sqrt(3 * (w + 2 * node_gap).sum() * pitch))))
     for members, local_pairs in parts:
         part = _place(len(members), local_pairs, [float(w[m]) for m in members], node_gap)
         ext_w = np.concatenate([w[members], np.zeros(len(part.x) - len(members))])

@@ -1,5 +1,5 @@
 """The layer graph: boxes and arrows laid out top to bottom, zoomable, searchable, coloured by type,
-size or sparsity, with an overview map and a way into control-flow bodies.
+size or sparsity, with an overview map and a way into blocks (a transformer's layers) and control-flow bodies.
 
 The canvas paints straight from the layout's numpy positions, only what is in view, and drops detail
 as it zooms out (labels, then rounded corners and arrowheads), so 10,000 nodes stay smooth to pan.
@@ -18,6 +18,7 @@ from PySide6.QtGui import QBrush, QColor, QFont, QFontMetricsF, QLinearGradient,
 from PySide6.QtWidgets import QButtonGroup, QComboBox, QHBoxLayout, QLabel, QLineEdit, QToolButton, QToolTip, QVBoxLayout, QWidget
 
 from studio.core.inspect.graph import Graph, Node
+from studio.core.inspect.graph_blocks import Block
 from studio.core.inspect.layout import Layout, layered_layout
 from studio.gui.common.metric_text import dims, hidden_axes
 
@@ -55,11 +56,12 @@ CATEGORIES = [  # legend label, fill, words looked for in the lower-case type (f
 ]
 INPUT_OUTPUT = ("Input / output", "#4a5668")
 CONTROL_FLOW = ("Control flow (double-click to open)", "#f6d3ec")
+BLOCK = ("Block (double-click to open)", "#a9bdfc")
 OTHER = ("Other", "#ffffff")
 MODES = [  # key, button text, tooltip
     ("type", "Type", "Colour each box by what kind of operation it is"),
-    ("parameters", "Parameters", "Colour each box by how many weights its layer has (log scale)"),
-    ("sparsity", "Sparsity", "Colour each box by the share of its layer's weights that are exactly zero"),
+    ("parameters", "Parameters", "Colour each box by how many weights its layer (a block: its layers) has (log scale)"),
+    ("sparsity", "Sparsity", "Colour each box by the share of its layer's (a block: its layers') weights that are exactly zero"),
     ("time", "Time", "Colour each box by its measured time in ONNX Runtime (profile the version first: Time tab)"),
 ]
 NO_TIME_TIP = "Profile the version (Time tab) to colour the boxes by their measured time"
@@ -98,6 +100,7 @@ class GraphView(QWidget):
         self._time_total = 0.0
         self._time_label = ""
         self._layer: str | None = None
+        self._overview = False  # the model just opened: its first layer is marked on its block, not opened
         self._matches = np.zeros(0, dtype=int)
         self._match_at = -1
 
@@ -105,7 +108,8 @@ class GraphView(QWidget):
         self.canvas.clicked.connect(self._clicked)
         self.canvas.doubleClicked.connect(self._open_body)
         self.search = QLineEdit(placeholderText="Find by name or type", clearButtonEnabled=True)
-        self.search.setToolTip("Highlight the boxes whose name or type contains this text; Enter jumps to the next one")
+        self.search.setToolTip("Highlight the boxes whose name or type contains this text, and the blocks holding such boxes; "
+                               "Enter jumps to the next one")
         self.search.setMinimumWidth(140)  # room for the four Colour by buttons on a 1366-pixel screen
         self.search.setMaximumWidth(280)
         self.search.textChanged.connect(self._find)
@@ -165,19 +169,24 @@ class GraphView(QWidget):
         self._clear_times()
         self._layouts.clear()
         self._stack = [(graph, None, "")]
+        self._overview = True
         self._show_top()
 
     def select_layer(self, name: str | None) -> None:
-        """Highlight the boxes of that layer (entering the body that holds it) and centre on them."""
+        """Highlight the boxes of that layer (entering the body that holds it) and centre on them. As a
+        model opens, its overview stays: a layer inside a block is marked on the block instead."""
         self._layer = name
         if name is not None and self._stack and not self._nodes_of(name):
-            path = _path_to_layer(self._stack[0][0], name)
-            if path:
+            root = self._stack[0][0]
+            path = [] if any(n.layer == name for n in root.nodes) else _path_to_layer(root, name)
+            overview = self._overview and len(self._stack) == 1 and path and isinstance(path[0][0], Block)
+            if path is not None and not overview:
                 self._stack = self._stack[:1]
                 for node, key in path:
                     self._stack.append((node.subgraphs[key], node, key))
                 self._show_top()
-        ids = self._nodes_of(name)
+        self._overview = False
+        ids = self._marks(name)
         self.canvas.set_selection(ids)
         if ids:
             self.canvas.centre_on(ids[0], if_hidden=True)
@@ -222,6 +231,13 @@ class GraphView(QWidget):
         graph = self._graph()
         return [n.id for n in graph.nodes if n.layer == layer] if graph and layer is not None else []
 
+    def _marks(self, layer: str | None) -> list[int]:
+        """The boxes of that layer here, else the blocks here that hold it."""
+        graph, ids = self._graph(), self._nodes_of(layer)
+        if ids or graph is None or layer is None:
+            return ids
+        return [n.id for n in graph.nodes if isinstance(n, Block) and _holds(n, layer)]
+
     def _enable(self, on: bool) -> None:
         for control in self._controls:
             control.setEnabled(on)
@@ -243,7 +259,7 @@ class GraphView(QWidget):
             self._layouts[id(graph)] = layout
         self.canvas.set_content(graph, layout, texts, "")
         self.canvas.set_colouring(self._colouring(graph, self._mode))
-        self.canvas.set_selection(self._nodes_of(self._layer))
+        self.canvas.set_selection(self._marks(self._layer))
         self._find(self.search.text())
 
     def _update_crumbs(self) -> None:
@@ -296,18 +312,22 @@ class GraphView(QWidget):
         if node.shape is not None:
             lines.append(f"Output shape: {escape(_texts(node)[2])}")
             lines += [escape(axis) for axis in hidden_axes(node.shape)]  # the box shows ? for a long formula
-        stats = self._stats.get(node.layer) if node.layer is not None else None
-        if stats is not None and stats.parameters:
-            lines.append(f"Weights: {stats.parameters:,} parameters, {stats.sparsity:.1%} of them zero")
+        if isinstance(node, Block):
+            lines.append(f"Holds {_operations(node):,} operations")
+        parameters, sparsity = _weights(node, self._stats)
+        if parameters:
+            lines.append(f"Weights: {parameters:,} parameters, {sparsity:.1%} of them zero")
         else:
             lines.append("No weights")
         if self._times:
-            ms = self._times.get(node.name)
+            ms = _time_of(node, self._times)
             lines.append(f"Time in {escape(self._time_label)}: " + ("not timed apart" if ms is None else
                          f"{ms:.3g} ms per run ({ms / max(self._time_total, 1e-12):.1%} of all nodes)"))
         if node.layer is not None:
             lines.append(f"Click to select layer <i>{escape(node.layer)}</i>")
-        if node.subgraphs:
+        if isinstance(node, Block):
+            lines.append("Double-click to open it")
+        elif node.subgraphs:
             lines.append(f"Double-click to open its {'body' if len(node.subgraphs) == 1 else 'bodies'}: {escape(', '.join(node.subgraphs))}")
         return "<br>".join(lines)
 
@@ -334,7 +354,7 @@ class GraphView(QWidget):
             self._matches = np.zeros(0, dtype=int)
             self.found.setText("")
         else:
-            self._matches = np.array([n.id for n in graph.nodes if query in n.name.lower() or query in n.type.lower()], dtype=int)
+            self._matches = np.array([n.id for n in graph.nodes if _matches(n, query)], dtype=int)
             self.found.setText(f"{len(self._matches)} found — Enter for next" if len(self._matches) else "Not found")
         self._match_at = -1
         self.canvas.set_matches(self._matches, -1)
@@ -853,7 +873,9 @@ def _fonts() -> dict[str, QFont]:
 
 def _texts(node: Node) -> tuple[str, str, str]:
     """Type, name and a detail line (output shape, or how to open a body)."""
-    if node.subgraphs:
+    if isinstance(node, Block):
+        detail = f"{_operations(node):,} operations"
+    elif node.subgraphs:
         detail = "double-click to open"
     elif node.shape is not None:
         detail = "×".join(dims(node.shape)) if len(node.shape) else "scalar"
@@ -891,7 +913,48 @@ def _path_to_layer(graph: Graph, layer: str) -> list[tuple[Node, str]] | None:
     return None
 
 
+def _holds(node: Node, layer: str) -> bool:
+    return any(n.layer == layer or _holds(n, layer) for body in node.subgraphs.values() for n in body.nodes)
+
+
+def _weights(node: Node, stats: dict[str, WeightStats]) -> tuple[int, float]:
+    """Parameters and the share of them that is zero: of the node's layer, or of all layers in a block."""
+    layers = _layers_in(node, set()) if isinstance(node, Block) else {node.layer}
+    found = [stats[name] for name in layers if name is not None and name in stats]
+    parameters = sum(s.parameters for s in found)
+    return parameters, sum(s.zeros for s in found) / parameters if parameters else 0.0
+
+
+def _layers_in(node: Node, into: set) -> set:
+    for body in node.subgraphs.values():
+        for n in body.nodes:
+            into.add(n.layer)
+            _layers_in(n, into)
+    return into
+
+
+def _operations(block: Node) -> int:
+    return sum(body.node_count() for body in block.subgraphs.values())
+
+
+def _matches(node: Node, query: str) -> bool:
+    """Whether the node's name or type contains the (lower-case) query, or a node inside it does."""
+    return (query in node.name.lower() or query in node.type.lower()
+            or any(_matches(n, query) for body in node.subgraphs.values() for n in body.nodes))
+
+
+def _time_of(node: Node, times: dict[str, float]) -> float | None:
+    """A box's measured ms: its own, or a block's, the sum of the timed nodes inside it; None: not timed."""
+    if node.name in times or not isinstance(node, Block):
+        return times.get(node.name)
+    inner = [_time_of(n, times) for body in node.subgraphs.values() for n in body.nodes]
+    inner = [ms for ms in inner if ms is not None]
+    return sum(inner) if inner else None
+
+
 def _category(node: Node) -> tuple[str, str]:
+    if isinstance(node, Block):
+        return BLOCK
     kind = node.type.lower()
     if node.subgraphs or kind.split("::")[-1] in ("if", "loop", "scan"):
         return CONTROL_FLOW
@@ -909,9 +972,9 @@ def _colouring(graph: Graph, stats: dict[str, WeightStats], mode: str) -> Colour
         return Colouring(index, palette, [(label, QColor(fill)) for label, fill in shown])
     values = np.full(len(graph.nodes), np.nan)
     for i, node in enumerate(graph.nodes):
-        s = stats.get(node.layer) if node.layer is not None else None
-        if s is not None and s.parameters:
-            values[i] = math.log10(s.parameters) if mode == "parameters" else s.sparsity
+        parameters, sparsity = _weights(node, stats)
+        if parameters:
+            values[i] = math.log10(parameters) if mode == "parameters" else sparsity
     if mode == "parameters":
         known = values[~np.isnan(values)]
         lo, hi = (float(known.min()), float(known.max())) if len(known) else (0.0, 1.0)
@@ -930,7 +993,7 @@ def _colouring(graph: Graph, stats: dict[str, WeightStats], mode: str) -> Colour
 
 def _time_colouring(graph: Graph, times: dict[str, float], total: float, label: str) -> Colouring:
     """Boxes by their measured ms, on a linear scale from 0 to the slowest box; ticks in ms and share."""
-    values = np.array([times.get(n.name, np.nan) for n in graph.nodes], dtype=float)
+    values = np.array([np.nan if (ms := _time_of(n, times)) is None else ms for n in graph.nodes], dtype=float)
     known = values[~np.isnan(values)]
     hi = max(float(known.max()) if len(known) else 0.0, 1e-9)
     share = (lambda ms: f" ({ms / total:.0%})") if total > 0 else (lambda ms: "")

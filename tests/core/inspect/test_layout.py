@@ -117,3 +117,16 @@ def test_far_reaching_edges_past_the_dummy_budget_are_drawn_straight():
     layout = layered_layout(g)
     assert min(len(line) for line in layout.edges) == 2
     assert_no_overlap(layout)
+
+
+def test_a_list_without_edges_is_a_landscape_grid_in_reading_order():
+    g = Graph()
+    for i in range(9):
+        g.add(f"block{i}", "Block")
+    layout = layered_layout(g, widths=[200.0] * 9)
+    rows = sorted(set(layout.y.tolist()))
+    assert len(rows) == 3  # 9 blocks: three rows of three, not one long row that wraps at 1,600
+    left, top, right, bottom = layout.bounds()
+    assert right - left > bottom - top  # wider than tall, like a canvas
+    order = sorted(range(9), key=lambda i: (layout.y[i], layout.x[i]))
+    assert order == list(range(9))
