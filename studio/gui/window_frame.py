@@ -10,6 +10,8 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QDockWidget, QMainWindow, QMenu, QVBoxLayout, QWidget
 
+SIDE_PANEL_MIN_WIDTH = 160  # a side panel's narrowest: what a small model's names and legends need
+
 
 class WindowFrame(QMainWindow):
     aboutToClose = Signal()  # the window closes (after any question): let go of files and threads
@@ -59,6 +61,10 @@ class WindowFrame(QMainWindow):
         bottom) after Reset Layout. `name` keys the dock in the saved layout."""
         dock = QDockWidget(title, self)
         dock.setObjectName(name)
+        if area in (Qt.DockWidgetArea.LeftDockWidgetArea, Qt.DockWidgetArea.RightDockWidgetArea):
+            # as wide from the start as a model's names and legends make it: a minimum that grows when a
+            # model opens resizes a window at its minimum width (relaid out and repainted whole)
+            widget.setMinimumWidth(max(SIDE_PANEL_MIN_WIDTH, widget.minimumSizeHint().width()))
         dock.setWidget(widget)
         dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable | QDockWidget.DockWidgetFeature.DockWidgetClosable)
         self.addDockWidget(area, dock)

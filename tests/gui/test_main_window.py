@@ -133,3 +133,15 @@ def test_studio_path_opens_the_model_at_start(qtbot, monkeypatch):
     monkeypatch.setattr(QApplication, "exec", event_loop)
     assert app.run("sample:digits-cnn") == 0
     assert opened == ["sample:digits-cnn"]
+
+
+def test_opening_a_model_does_not_widen_a_window_at_its_minimum(make_window, load, qtbot):
+    """A minimum width that grows when panels fill resizes the whole window (relaid out, repainted)
+    in the middle of opening a model: the panels keep the width they need from the start."""
+    window = make_window()
+    window.resize(window.minimumSizeHint().width(), window.height())
+    qtbot.waitUntil(lambda: window.width() == window.minimumSizeHint().width())
+    before = window.width()
+    load(window, "sample:lenet-5")
+    qtbot.waitUntil(lambda: not window.compression.session.running, timeout=30_000)
+    assert window.minimumSizeHint().width() <= before and window.width() == before

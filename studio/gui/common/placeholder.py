@@ -32,10 +32,12 @@ class Placeholder(QStackedWidget):
         self.setCurrentIndex(0)
 
     def _fit(self, index: int) -> None:
-        """A stack is as large as its largest page: the content hidden, its size is ignored, so that a
-        panel showing only its message can be small (the Run panel, before any run)."""
-        ignored = QSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Ignored)
-        self._content.setSizePolicy(self._policy if index == 1 else ignored)
+        """A stack is as large as its largest page: the content hidden, its height is ignored, so that a
+        panel showing only its message can be short (the Run panel, before any run); its width is kept,
+        so that the window's minimum width does not grow when the content shows (a resize of the whole
+        window, relaid out and repainted, while a model opens)."""
+        hidden = QSizePolicy(self._policy.horizontalPolicy(), QSizePolicy.Policy.Ignored)
+        self._content.setSizePolicy(self._policy if index == 1 else hidden)
 
     @property
     def message(self) -> str:
