@@ -55,3 +55,15 @@ def sentences(n: int, seed: int = 0) -> tuple[list[str], list[str]]:
         texts.append(text)
         labels.append("pos" if i % 2 else "neg")
     return texts, labels
+
+
+def moved_away(model, scale: float = 0.05, seed: int = 0):
+    """`model` (a pruned copy) with noise added to its weights, in place: a random model's pooled embedding
+    hardly changes when heads go, so there would be nothing for fine-tuning to win back."""
+    import torch
+
+    torch.manual_seed(seed)
+    with torch.no_grad():
+        for p in model.module.parameters():
+            p.add_(torch.randn_like(p) * scale)
+    return model

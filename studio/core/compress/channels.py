@@ -10,7 +10,7 @@ from dataclasses import replace
 import torch
 import torch_pruning as tp
 
-from studio.core.compress.heads import prune_encoder
+from studio.core.compress.heads import example_scores, prune_encoder
 from studio.core.errors import StudioError, first_line
 from studio.core.formats.examples import example_inputs
 from studio.core.formats.model import Format, Model, TensorSpec
@@ -42,18 +42,21 @@ def channels(model: Model, ratio: float, round_to: int | None = 8, exclude: list
         raise StudioError(f"channel ratio {ratio} must be between 0 and 1")
     with MODULE_LOCK:
         if model.format is Format.HF_FOLDER:
-            return _transformer(model, ratio, round_to, exclude)
+            return _transformer(model, ratio, round_to, exclude, example)
         return _channels(model, ratio, round_to, exclude, example)
 
 
-def _transformer(model: Model, ratio: float, round_to: int | None, exclude: list[str]) -> Model:
-    """A Hugging Face encoder: heads and feed-forward neurons removed (compress/heads); outputs keep their shapes."""
+def _transformer(model: Model, ratio: float, round_to: int | None, exclude: list[str], example: dict | None) -> Model:
+    """A Hugging Face encoder: heads and feed-forward neurons removed (compress/heads), ranked by what they
+    contribute on the example where given, else by their weights; outputs keep their shapes."""
     module = copy.deepcopy(model.module).cpu().eval()
-    done = prune_encoder(getattr(module, "model", module), ratio, round_to, exclude)
+    scores = example_scores(module, [s.name for s in model.inputs], example)
+    done = prune_encoder(getattr(module, "model", module), ratio, round_to, exclude, scores=scores)
     with torch.no_grad():
         module(*example_inputs(model))  # still runs
     (h0, h1), (n0, n1) = done["heads"], done["neurons"]
-    note = f"{done['layers']} layers pruned: attention heads {h0} → {h1}, feed-forward neurons {n0} → {n1} per layer"
+    ranked = f"ranked on {len(next(iter(example.values())))} examples" if scores is not None else "ranked by weight norms"
+    note = f"{done['layers']} layers pruned: attention heads {h0} → {h1}, feed-forward neurons {n0} → {n1} per layer ({ranked})"
     return replace(model, module=module, notes=[*model.notes, note])
 
 

@@ -2,7 +2,9 @@
 outputs, mixed with the labels by alpha — or from the teacher alone when there are no labels.
 
 The teacher is any loaded version: run in PyTorch, or in ONNX Runtime when it is ONNX. Its outputs on
-the training split are computed once, so an ONNX-only model can teach a trainable student."""
+the training split are computed once, so an ONNX-only model can teach a trainable student. A BERT-style
+encoder teaching a student made from it (`{width: …}`, `{layers: …}`) teaches layer by layer instead
+(compress/layers: hidden states as well as outputs, the teacher run on each batch)."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ import torch
 
 from studio.core.compress.channels import channels
 from studio.core.compress.finetune import evaluator, splits
+from studio.core.compress.layers import hf_model, keep_layers, layer_match, made_from
 from studio.core.compress.train import is_embedding, train
 from studio.core.errors import StudioError
 from studio.core.evaluate.data import DataSet
@@ -25,6 +28,8 @@ from studio.core.process.jobs import NO_CANCEL, CancelToken, Job, Progress
 
 def make_student(teacher: Model, spec: dict, trust: bool = False) -> Model:
     """{width: f}: the teacher with 1 − f of its channels removed (Torch-Pruning), keeping its weights;
+    {layers: n[, width: f]}: a Hugging Face encoder keeping n of its layers (0, k, 2k…: DistilBERT's
+    every-other-layer student for half of them), then slimmed by width where given;
     {model: path}: another model file; {sample: name[, width: f]}: a sample architecture, untrained."""
     if "sample" in spec:
         name = spec["sample"]
@@ -41,6 +46,8 @@ def make_student(teacher: Model, spec: dict, trust: bool = False) -> Model:
         if student.module is None:
             raise StudioError("student: must be a trainable PyTorch model (not ONNX or weights only)", spec["model"])
         return student
+    if "layers" in spec:
+        return _fewer_layers(teacher, spec)
     if "width" in spec:
         if teacher.module is None:
             raise StudioError("student: {width: …} slims a PyTorch teacher; for an ONNX teacher give {sample: …} or {model: …}")
@@ -48,7 +55,20 @@ def make_student(teacher: Model, spec: dict, trust: bool = False) -> Model:
         if not 0 < width < 1:
             raise StudioError(f"student.width: {width} must be between 0 and 1")
         return channels(teacher, 1 - width, round_to=None)
-    raise StudioError("student: give {width: 0.25}, {model: PATH} or {sample: NAME}")
+    raise StudioError("student: give {width: 0.25}, {layers: 3}, {model: PATH} or {sample: NAME}")
+
+
+def _fewer_layers(teacher: Model, spec: dict) -> Model:
+    count = spec["layers"]
+    if not isinstance(count, int) or isinstance(count, bool):
+        raise StudioError(f"student.layers: expected a whole number of layers, not {count!r}")
+    if teacher.module is None or teacher.format is not Format.HF_FOLDER:
+        raise StudioError("student: {layers: …} keeps layers of a Hugging Face encoder opened as a folder")
+    module = copy.deepcopy(teacher.module).cpu().eval()
+    before, after = keep_layers(hf_model(module), count)
+    student = replace(teacher, module=module, notes=[*teacher.notes, f"encoder layers {before} → {after} (the teacher's "
+                                                     f"{', '.join(str(i) for i in range(0, before, before // after))})"])
+    return make_student(student, {"width": spec["width"]}) if "width" in spec else student
 
 
 def distill(teacher: Model, student: Model, data: DataSet, *, epochs: int = 10, temperature: float = 4.0,
@@ -59,17 +79,19 @@ def distill(teacher: Model, student: Model, data: DataSet, *, epochs: int = 10, 
     train_set, test_set = splits(student, data)
     teacher_train_set = data.shaped_for(teacher.inputs).train()
     teacher_test_set = data.shaped_for(teacher.inputs).test()
+    module = copy.deepcopy(student.module)
+    match = (layer_match(module, student.inputs, teacher, tokenizer=None if data.labeled else student.tokenizer)  # words replaced: no labels
+             if teacher.module is not None and made_from(module, teacher.module) else None)
     yield Progress(0, 1, "running the teacher on the data")
-    teacher_train = predict(teacher, teacher_train_set.x, device)
+    teacher_train = None if match is not None else predict(teacher, teacher_train_set.x, device)
     teacher_test = predict(teacher, teacher_test_set.x, device)
     cancel.check()
     baseline = {"teacher_accuracy": float((teacher_test.argmax(1) == test_set.y).mean())} if data.labeled else {}
     evaluate = evaluator(test_set, teacher_test, device)
-    module = copy.deepcopy(student.module)
     trained = yield from train(
         module, list(train_set.x.values()), train_set.y, teacher_train, epochs=epochs, lr=lr,
         batch_size=batch_size, optimizer=optimizer, temperature=temperature, alpha=alpha if data.labeled else 1.0,
         device=device, cancel=cancel, evaluate=lambda m: {**evaluate(m), **baseline}, keep_zeros=False, seed=seed,
-        embedding=is_embedding(student) and is_embedding(teacher),
+        embedding=is_embedding(student) and is_embedding(teacher), match=match,
     )
     return replace(student, module=trained.cpu(), notes=list(student.notes) + [f"distilled from {teacher.source}"])

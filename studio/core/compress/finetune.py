@@ -1,5 +1,6 @@
 """Fine-tuning after pruning (Han et al. 2015): pruned weights stay exactly zero. With labels the loss
-is cross-entropy; without labels the pruned model learns to match the unpruned one (distillation)."""
+is cross-entropy; without labels the pruned model learns to match the unpruned one (distillation): a
+BERT-style encoder layer by layer, its hidden states as well as its output (compress/layers)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from dataclasses import replace
 import numpy as np
 
 from studio.core.compress.conversion import trainable_version
+from studio.core.compress.layers import layer_match
 from studio.core.compress.train import copy_module, is_embedding, train
 from studio.core.errors import StudioError
 from studio.core.evaluate.data import DataSet
@@ -50,19 +52,21 @@ def finetune(model: Model, data: DataSet, *, epochs: int = 3, lr: float = 1e-3, 
     train_set, test_set = splits(model, data)
     if not data.labeled and teacher is None:
         raise StudioError("fine-tuning without labels needs the unpruned version to learn from")
-    teacher_train = teacher_test = None
+    teacher_train = teacher_test = match = None
     output = class_output(model, data)
+    module = copy_module(model.module)
     if not data.labeled:
         yield Progress(0, 1, "computing the unpruned model's outputs")
         teacher_output = class_output(teacher, data)
-        teacher_train = predict(teacher, train_set.shaped_for(teacher.inputs).x, device, output=teacher_output)
+        match = layer_match(module, model.inputs, teacher, teacher_output, model.tokenizer)  # the teacher then runs on each batch
+        if match is None:
+            teacher_train = predict(teacher, train_set.shaped_for(teacher.inputs).x, device, output=teacher_output)
         teacher_test = predict(teacher, test_set.shaped_for(teacher.inputs).x, device, output=teacher_output)
-    module = copy_module(model.module)
     trained = yield from train(
         module, list(train_set.x.values()), train_set.y, teacher_train, epochs=epochs, lr=lr, batch_size=batch_size, optimizer=optimizer,
         temperature=UNLABELED_TEMPERATURE, alpha=0.0, device=device, cancel=cancel, seed=seed,
         evaluate=evaluator(test_set, teacher_test, device, output), output=output,
-        embedding=teacher_train is not None and is_embedding(model, output),
+        embedding=not data.labeled and is_embedding(model, output), match=match,
     )
     return replace(model, module=trained.cpu(), notes=list(model.notes))
 

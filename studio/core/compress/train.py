@@ -94,13 +94,16 @@ def train(
     output: int = 0,
     frozen_norms: bool = False,
     embedding: bool = False,
+    match=None,
 ) -> Job[torch.nn.Module]:
     """Trains `module` in place (pass a copy) on the inputs `xs` (one array per input, in the module's
     order; a 0-d one is the same number for every example, passed as a Python number). With teacher_logits the loss is distillation (mixed with
     labels by alpha when there are labels); otherwise cross-entropy on labels. `output`: which of the
     module's outputs holds the classes. frozen_norms: batch norms keep their running statistics (they are
     calibrated for the model as it is: quantization-aware training adjusts weights, not statistics).
-    embedding: the output is an embedding, learnt from teacher_logits by embedding_loss (is_embedding)."""
+    embedding: the output is an embedding, learnt from teacher_logits by embedding_loss (is_embedding).
+    match: a compress.layers.LayerMatch: the teacher runs on each batch (teacher_logits may then be None) and
+    its hidden states teach the student's layer by layer, besides the output; closed when training ends."""
     if optimizer not in OPTIMIZERS:
         raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}")
     home = home_device(module)
@@ -114,41 +117,56 @@ def train(
     count = next(len(t) for t in xt if t.ndim)
     yt = torch.from_numpy(labels) if labels is not None else None
     tt = torch.from_numpy(teacher_logits) if teacher_logits is not None else None
+    distilled = tt is not None or match is not None
     gen = torch.Generator().manual_seed(seed)
     batches = max(1, -(-len(distributed.shard(torch.arange(count))) // batch_size))
     every = max(1, batches // 10)
-    for epoch in range(epochs):
-        model.train()
-        if frozen_norms:
-            for m in module.modules():
-                if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
-                    m.eval()
-        order = distributed.shard(torch.randperm(count, generator=gen))
-        sums = np.zeros(3)
-        for b, idx in enumerate(order.split(batch_size)):
-            cancel.check()
-            with MODULE_LOCK:
-                out = model(*(t.item() if t.ndim == 0 else t[idx].to(device) for t in xt))
-            out = out[output] if isinstance(out, (tuple, list)) else out
-            y = yt[idx].to(device) if yt is not None else None
-            if tt is not None:
-                loss, soft, hard = distillation_loss(out, tt[idx].to(device), y, temperature, alpha, embedding)
-            else:
-                loss = F.cross_entropy(out, y)
-                soft, hard = torch.zeros(()), loss
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            with torch.no_grad():
-                for name, mask in masks.items():
-                    params[name].mul_(mask)
-            sums += [loss.item(), soft.item(), hard.item()]
-            if (b + 1) % every == 0 and b + 1 < batches:
-                yield Progress(epoch * batches + b + 1, epochs * batches, f"epoch {epoch + 1}/{epochs}", {"loss": float(sums[0] / (b + 1))})
-        module.eval()
-        metrics = {"epoch": epoch + 1, "loss": float(sums[0] / batches)}
-        if tt is not None:
-            metrics.update(loss_distill=float(sums[1] / batches), loss_labels=float(sums[2] / batches))
-        metrics.update(evaluate(module))
-        yield Progress((epoch + 1) * batches, epochs * batches, f"epoch {epoch + 1}/{epochs}", metrics)
+    if match is not None:
+        match.teacher.to(device)
+    try:
+        for epoch in range(epochs):
+            model.train()
+            if frozen_norms:
+                for m in module.modules():
+                    if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+                        m.eval()
+            order = distributed.shard(torch.randperm(count, generator=gen))
+            sums = np.zeros(4)
+            for b, idx in enumerate(match.order(order, xt, batch_size, gen) if match is not None else order.split(batch_size)):
+                cancel.check()
+                inputs = [t.item() if t.ndim == 0 else t[idx].to(device) for t in xt]
+                with MODULE_LOCK:
+                    if match is not None:
+                        inputs = match.cut(inputs)
+                        target = match.target(inputs)
+                    out = model(*inputs)
+                out = out[output] if isinstance(out, (tuple, list)) else out
+                y = yt[idx].to(device) if yt is not None else None
+                if distilled:
+                    loss, soft, hard = distillation_loss(out, target if match is not None else tt[idx].to(device), y, temperature, alpha, embedding)
+                    layers = match.loss() if match is not None else torch.zeros(())
+                    loss = loss + layers
+                else:
+                    loss = F.cross_entropy(out, y)
+                    soft, hard, layers = torch.zeros(()), loss, torch.zeros(())
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                with torch.no_grad():
+                    for name, mask in masks.items():
+                        params[name].mul_(mask)
+                sums += [loss.item(), soft.item(), hard.item(), layers.item()]
+                if (b + 1) % every == 0 and b + 1 < batches:
+                    yield Progress(epoch * batches + b + 1, epochs * batches, f"epoch {epoch + 1}/{epochs}", {"loss": float(sums[0] / (b + 1))})
+            module.eval()
+            metrics = {"epoch": epoch + 1, "loss": float(sums[0] / batches)}
+            if distilled:
+                metrics.update(loss_distill=float(sums[1] / batches), loss_labels=float(sums[2] / batches))
+            if match is not None:
+                metrics.update(loss_layers=float(sums[3] / batches))
+            metrics.update(evaluate(module))
+            yield Progress((epoch + 1) * batches, epochs * batches, f"epoch {epoch + 1}/{epochs}", metrics)
+    finally:
+        if match is not None:
+            match.close()
     return module.to(home)

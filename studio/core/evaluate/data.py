@@ -49,9 +49,9 @@ class DataSet:
     def test(self) -> DataSet:
         return self.subset(samples.split_mask(len(self)))
 
-    def example_for(self, inputs) -> dict[str, np.ndarray]:
-        """Two examples shaped for the model's inputs, to trace or export it on."""
-        return self.subset(slice(0, 2)).shaped_for(inputs).x
+    def example_for(self, inputs, n: int = 2) -> dict[str, np.ndarray]:
+        """`n` examples shaped for the model's inputs, to trace or export it on."""
+        return self.subset(slice(0, n)).shaped_for(inputs).x
 
     def shaped_for(self, inputs) -> DataSet:
         """Arrays renamed, reshaped and cast to the model's inputs (TensorSpecs) where that is safe."""

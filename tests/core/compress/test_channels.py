@@ -93,3 +93,19 @@ def test_the_prune_step_removes_channels_from_an_onnx_model_through_pytorch_and_
 
 def test_the_output_keeps_its_dynamic_batch_axis(lenet):
     assert channels(lenet, 0.5).outputs[0].shape == ("batch", 10)
+
+
+def test_a_transformers_heads_are_ranked_on_the_data_when_the_prune_step_has_it(tmp_path):
+    pytest.importorskip("transformers")
+    from hf_folders import sentences, tiny_bert
+
+    from studio.core.evaluate.data import load_data
+
+    folder = tiny_bert(tmp_path / "bert", head="sentence")
+    (tmp_path / "lines.txt").write_text("\n".join(sentences(40)[0]) + "\n")
+    model = load_model(str(folder))
+    data = load_data(str(tmp_path / "lines.txt"), tokenizer=model.tokenizer)
+    on_data = channels(model, 0.5, None, example=data.example_for(model.inputs, 32))
+    by_weights = channels(model, 0.5, None)
+    assert on_data.notes[-1].endswith("(ranked on 32 examples)") and by_weights.notes[-1].endswith("(ranked by weight norms)")
+    assert "heads 2 → 1" in on_data.notes[-1]

@@ -4,6 +4,8 @@ output learns from the unpruned model by direction (cosine), not by a softmax ov
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 
@@ -11,7 +13,7 @@ pytest.importorskip("transformers")
 
 import onnxruntime as ort  # noqa: E402
 import torch  # noqa: E402
-from hf_folders import sentences, tiny_bert  # noqa: E402
+from hf_folders import moved_away, sentences, tiny_bert  # noqa: E402
 
 from studio.core.compress.channels import channels  # noqa: E402
 from studio.core.compress.finetune import finetune  # noqa: E402
@@ -85,11 +87,7 @@ def test_an_embedding_learns_from_the_unpruned_model_by_cosine(folders, tmp_path
     texts, _ = sentences(80)
     (tmp_path / "s.txt").write_text("\n".join(texts) + "\n")
     data = load_data({"path": str(tmp_path / "s.txt"), "labels": "none"}, tokenizer=model.tokenizer)
-    pruned = channels(model, 0.5, round_to=None)
-    torch.manual_seed(0)
-    with torch.no_grad():  # a random model's pooled embedding hardly changes with its heads: move it away
-        for p in pruned.module.parameters():
-            p.add_(torch.randn_like(p) * 0.05)
+    pruned = moved_away(channels(model, 0.5, round_to=None))
     seen = []
     tuned = run_to_end(finetune(pruned, data, epochs=6, lr=3e-3, batch_size=16, teacher=model),
                        lambda p: seen.append(p.metrics) if "cosine" in p.metrics else None)
@@ -109,3 +107,36 @@ def test_the_embedding_loss_is_cosine_not_a_softmax():
     assert float(same) < 1e-6 and float(loss) > 0  # the length counts (relative squared error) …
     turned, _, _ = distillation_loss(-teacher, teacher, None, 1.0, 0.0, embedding=True)
     assert float(turned) > float(loss)  # … and the direction counts more
+
+
+def test_heads_and_neurons_that_write_nothing_go_first_when_ranked_on_data(folders):
+    from studio.core.compress.heads import activation_scores, encoder_layers, example_scores, prune_encoder
+
+    model = load_model(str(folders["sentence"]))
+    module = copy.deepcopy(model.module)
+    hf = module.model
+    layer = encoder_layers(hf)[0][1]
+    with torch.no_grad():  # head 0 and neuron 5 of the first layer: large weights, but nothing reaches the residual stream
+        layer.attention.self.value.weight[:8] *= 0
+        layer.attention.self.value.bias[:8] *= 0
+        layer.attention.self.query.weight[:8] *= 50
+        layer.output.dense.weight[:, 5] *= 0
+        layer.intermediate.dense.weight[5] *= 50
+    x = [torch.from_numpy(a) for a in ids(4, 9)][: len(model.inputs)]
+    x[1][:, 7:] = 0  # padding the mask hides
+    scores = activation_scores(hf, lambda: module(*x), x[1])
+    heads, neurons = scores[layer]
+    assert heads.shape == (4,) and neurons.shape == (64,) and float(heads[0]) == 0 and float(neurons[5]) == 0
+    assert float(heads[1:].min()) > 0 and int((neurons > 0).sum()) >= 60
+    names = [s.name for s in model.inputs]
+    same = example_scores(module, names, {n: a.numpy() for n, a in zip(names, x)})  # as channels gets the data: by input name
+    assert torch.allclose(same[layer][0], heads) and torch.allclose(same[layer][1], neurons)
+    assert example_scores(module, names, None) is None and example_scores(module, names, {"input_ids": x[0].numpy()}) is None
+    by_data = copy.deepcopy(hf)
+    prune_encoder(by_data, 0.25, None, scores={encoder_layers(by_data)[0][1]: (heads, neurons)})
+    kept = encoder_layers(by_data)[0][1]
+    assert kept.attention.self.num_attention_heads == 3
+    assert not torch.equal(kept.attention.self.query.weight[:8], layer.attention.self.query.weight[:8])  # head 0 went
+    by_weights = copy.deepcopy(hf)
+    prune_encoder(by_weights, 0.25, None)
+    assert torch.equal(encoder_layers(by_weights)[0][1].attention.self.query.weight[:8], layer.attention.self.query.weight[:8])  # kept
