@@ -179,6 +179,7 @@ def pruned(epochs: int = 6, lr: float = 3e-4, batch_size: int = 16) -> None:
     from studio.core.formats.load import load_model
     from studio.core.formats.to_onnx import to_onnx
     from studio.core.process.jobs import run_to_end
+    from studio.core.project.steps import RANKING_EXAMPLES
 
     model = load_model(str(folder()))
     own = SENTENCES.read_text(encoding="utf-8").splitlines()
@@ -192,7 +193,7 @@ def pruned(epochs: int = 6, lr: float = 3e-4, batch_size: int = 16) -> None:
         sets = {"held out": load_data({"path": str(tmp / "held.txt"), "labels": "none", "max_length": 24}, tokenizer=model.tokenizer),
                 "trained on": load_data({"path": str(SENTENCES), "labels": "none"}, tokenizer=model.tokenizer).subset(slice(0, None, 2))}
         t = time.perf_counter()
-        cut = channels(model, 0.3, example=train.example_for(model.inputs))  # as the prune step calls it
+        cut = channels(model, 0.3, example=train.example_for(model.inputs, RANKING_EXAMPLES))  # as the prune step calls it
         prune_s = time.perf_counter() - t
         t = time.perf_counter()
         seen = []
