@@ -86,6 +86,9 @@ class Profile:
     # cheapest node when none does (None without nodes)
     node_overhead_ms: float | None = None
     node_runs: float = 0.0  # kernels ORT ran per profiled run (a node in a Loop body counts each time)
+    # ORT's own work per run outside the nodes (taking the inputs, handing back outputs): the plain latency
+    # of a graph that only passes these inputs through, the same way
+    run_overhead_ms: float = 0.0
     interrupted_ms: float = 0.0  # per profiled run, the time other processes took from its nodes (left out of their times)
     model: Model | None = field(default=None, repr=False, compare=False)  # the ONNX model that ran (an export for PyTorch)
 
@@ -104,6 +107,11 @@ class Profile:
         return max(self.nodes_ms - self.profiler_ms, 0.0)
 
     @property
+    def accounted_ms(self) -> float:
+        """What the profile accounts for of a plain run: the nodes' own time and ORT's per-run work."""
+        return self.own_ms + self.run_overhead_ms
+
+    @property
     def overhead(self) -> float:
         """What the profiler adds to a run, as a fraction of the plain latency."""
         return self.profiled_ms / self.latency_ms - 1 if self.latency_ms > 0 else 0.0
@@ -116,6 +124,7 @@ class Profile:
                 "inputs": self.inputs, "runs": self.runs, "profiled_ms": self.profiled_ms, "overhead": self.overhead,
                 "run_ms": self.run_ms, "nodes_ms": self.nodes_ms, "node_overhead_ms": self.node_overhead_ms,
                 "node_runs": self.node_runs, "profiler_ms": self.profiler_ms, "own_ms": self.own_ms,
+                "run_overhead_ms": self.run_overhead_ms,
                 "interrupted_ms": self.interrupted_ms, "wall_s": self.wall_s,
                 "notes": self.notes}
 
@@ -134,6 +143,7 @@ def profile(model: Model, data: DataSet | None = None, batch: int = 1, threads: 
     blob = proto.SerializeToString()
     with tempfile.TemporaryDirectory(prefix="studio-profile-") as tmp:
         plain, used, feed = _timed_runs(_session(blob, device, threads, None, model.source), feed, runs, budget_s, model.source)
+        passing, _, _ = _timed_runs(_session(_pass_through(feed), device, threads, None, model.source), feed, runs, budget_s, model.source)
         traced = _session(blob, device, threads, Path(tmp), model.source)  # one session at a time: a large model's memory
         profiled, _, _ = _timed_runs(traced, feed, runs, budget_s, model.source)
         events = json.loads(Path(traced.end_profiling()).read_text())
@@ -148,6 +158,7 @@ def profile(model: Model, data: DataSet | None = None, batch: int = 1, threads: 
                    statistics.median(plain), statistics.median(profiled), run_ms, nodes,
                    dict(sorted(by_op.items(), key=lambda kv: -kv[1])), time.perf_counter() - started, notes,
                    node_overhead_ms=None if free == [None] else statistics.median(free), node_runs=node_runs,
+                   run_overhead_ms=statistics.median(passing),
                    interrupted_ms=interrupted_ms, model=onnx_model)
 
 
@@ -218,6 +229,18 @@ def _as_onnx(model: Model, data: DataSet | None) -> tuple[Model, list[str]]:
         raise StudioError("weights only: nothing runs, so there is nothing to profile", model.source)
     exported = to_onnx(model, example=None if data is None else data.example_for(model.inputs))
     return exported, ["profiled on its ONNX export in ONNX Runtime (the studio runs this version in PyTorch)"]
+
+
+def _pass_through(feed: dict) -> bytes:
+    """A graph that hands each input of `feed` back as an output (Identity): timing it times ORT's own
+    work per run on these inputs, outside any real node."""
+    helper = onnx.helper
+    inputs = [helper.make_tensor_value_info(k, helper.np_dtype_to_tensor_dtype(v.dtype), list(v.shape)) for k, v in feed.items()]
+    outputs = [helper.make_tensor_value_info(f"{k}_out", i.type.tensor_type.elem_type, list(v.shape))
+               for (k, v), i in zip(feed.items(), inputs)]
+    nodes = [helper.make_node("Identity", [k], [f"{k}_out"]) for k in feed]
+    graph = helper.make_graph(nodes, "pass_through", inputs, outputs)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]).SerializeToString()
 
 
 def _named(proto: onnx.ModelProto) -> onnx.ModelProto:

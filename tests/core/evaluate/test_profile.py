@@ -56,6 +56,7 @@ def test_a_fused_conv_relu_is_reported_under_the_conv_and_the_times_add_up(tmp_p
     assert 0.85 <= (p.nodes_ms + p.interrupted_ms) / p.run_ms <= 1.15  # the nodes' times add up to ORT's time of the runs
     assert p.node_runs == len(p.nodes) and p.profiler_ms == pytest.approx(p.node_overhead_ms * len(p.nodes))
     assert p.own_ms == pytest.approx(p.nodes_ms - p.profiler_ms)  # the profiler's own time reported apart
+    assert 0 < p.run_overhead_ms < p.latency_ms and p.accounted_ms == pytest.approx(p.own_ms + p.run_overhead_ms)
     assert sum(n.share for n in p.nodes) == pytest.approx(1.0)
     assert sum(p.by_op.values()) == pytest.approx(p.nodes_ms)
     assert p.latency_ms > 0 and p.profiled_ms > 0 and p.runs == 8 and p.batch == 4 and p.threads == 1
