@@ -85,6 +85,11 @@ def _named_axes(shape) -> dict[int, str]:
 
 def _export(model, args, path, opset, in_names, out_names, axes, dynamo: bool) -> None:
     module = model.program if (dynamo and model.program is not None) else model.module
+    if isinstance(module, torch.jit.ScriptModule) and hasattr(module, "reset_states"):
+        # a script that keeps state between calls (Silero VAD) is exported as a fresh stream: the
+        # TorchScript exporter writes its state as it is, and whatever ran before would be baked in
+        module = copy.deepcopy(module)
+        module.reset_states()
     if dynamo and isinstance(module, torch.jit.ScriptModule):
         module = _from_torchscript(module, args)
     kwargs = dict(opset_version=opset, input_names=in_names, output_names=out_names, dynamic_axes=axes, dynamo=dynamo)
@@ -144,7 +149,8 @@ def _typed_io(proto: onnx.ModelProto, args: tuple, in_names: list[str], model: M
     """A scripted (not traced) module's graph inputs and outputs come out of the TorchScript exporter
     without types: each input gets its example's dtype and rank (a number: a scalar), each output its
     TensorSpec's or, where the model declares none, that of its output on the example; an If branch's
-    outputs are left untyped (ONNX allows it), not typed without a shape."""
+    outputs are left untyped (ONNX allows it), not typed without a shape, and untyped intermediate
+    values are dropped for shape inference to fill."""
     tensors = dict(zip(in_names, [a for a in args if isinstance(a, torch.Tensor)]))
     numbers = iter(a for a in args if not isinstance(a, torch.Tensor))
     for value in proto.graph.input:
@@ -162,10 +168,21 @@ def _typed_io(proto: onnx.ModelProto, args: tuple, in_names: list[str], model: M
     for k in untyped:
         if k in specs:
             _set_type(proto.graph.output[k], *specs[k])
-    for graph in list(all_graphs(proto.graph))[1:]:
-        for value in graph.output:
-            if not value.type.tensor_type.HasField("shape"):
+    for k, graph in enumerate(all_graphs(proto.graph)):
+        for value in graph.output if k else ():
+            if not _typed(value):
                 value.ClearField("type")
+        known = [v for v in graph.value_info if _typed(v)]
+        if len(known) < len(graph.value_info):  # an entry without a type says nothing: shape inference fills it
+            del graph.value_info[:]
+            graph.value_info.extend(known)
+
+
+def _typed(value: onnx.ValueInfoProto) -> bool:
+    """Whether a value's type says something: a tensor with its element type and shape, or another kind
+    (an optional, a sequence)."""
+    kind = value.type.WhichOneof("value")
+    return kind not in (None, "tensor_type") or bool(value.type.tensor_type.elem_type and value.type.tensor_type.HasField("shape"))
 
 
 def _set_type(value: onnx.ValueInfoProto, dtype: np.dtype, rank: int) -> None:

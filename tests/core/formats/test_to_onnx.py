@@ -214,3 +214,34 @@ def test_the_torchscript_exporter_takes_pythons_not_of_a_number_and_types_what_i
     assert output.elem_type == TensorProto.FLOAT and len(output.shape.dim) == 2  # typed from its output on the example
     x = np.random.default_rng(0).random((3, 4), np.float32)
     np.testing.assert_allclose(predict(exported, {"x": x}), predict(model, {"x": x, "sr": np.array(16000)}), rtol=1e-5)
+
+
+class Stream(nn.Module):
+    """Keeps a running state between calls, with reset_states() as Silero VAD has it."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 1)
+        self.seen = torch.zeros(1)
+
+    @torch.jit.export
+    def reset_states(self):
+        self.seen = torch.zeros(1)
+
+    def forward(self, x):
+        y = self.fc(x) + self.seen
+        self.seen = self.seen + 1
+        return y
+
+
+def test_a_scripted_stream_is_exported_as_a_fresh_one_whatever_ran_before(monkeypatch):
+    torch.manual_seed(0)
+    module = torch.jit.script(Stream())
+    model = Model("stream", Format.TORCHSCRIPT, [TensorSpec("x", ("batch", 4))], [TensorSpec("y", ("batch", 1))], module=module)
+    x = np.random.default_rng(0).random((3, 4), np.float32)
+    module(torch.from_numpy(x))
+    module(torch.from_numpy(x))  # its state moved on
+    exported = to_onnx(model, example={"x": x})
+    assert float(module.seen) == 2.0  # the module itself is left as it was
+    module.reset_states()
+    np.testing.assert_allclose(predict(exported, {"x": x}), module(torch.from_numpy(x)).detach().numpy(), rtol=1e-5)
