@@ -27,3 +27,28 @@ def test_a_folder_opens_measures_on_text_and_is_pruned(make_window, qtbot, tmp_p
     session.run([("prune", {"method": "magnitude", "sparsity": 0.5})])
     qtbot.waitUntil(lambda: not session.running and len(session.history.versions) == 2, timeout=RUN_TIMEOUT_MS)
     assert session.version.metrics["weight_sparsity"] >= 0.49 and "agreement" in session.version.metrics
+
+
+def test_a_transformer_teaches_a_copy_of_itself_with_fewer_layers(make_window, load, run_sheet, qtbot, tmp_path):
+    from hf_folders import sentences, tiny_bert
+
+    folder = tiny_bert(tmp_path / "bert", head="sentence", layers=4)
+    (tmp_path / "lines.txt").write_text("\n".join(sentences(40)[0]) + "\n")
+    window = make_window()
+    load(window, str(folder))
+    session = window.compression.session
+    session.set_data(str(tmp_path / "lines.txt"))
+    qtbot.waitUntil(lambda: not session.running and session.data is not None, timeout=LOAD_TIMEOUT_MS)
+    sheet = window.compression.open_sheet("distill")
+    assert sheet.fewer.isVisibleTo(sheet) and [sheet.layers.itemData(i) for i in range(sheet.layers.count())] == [1, 2]
+
+    def fewer(sheet):
+        sheet.fewer.setChecked(True)
+        sheet.form.set_value("epochs", 1)
+
+    added = run_sheet(window, "distill", fewer)
+    student = added[-1].model.module.model
+    assert len(student.encoder.layer) == 2 and student.config.num_hidden_layers == 2  # the teacher's layers 0 and 2
+
+    load(window, "sample:lenet-5")
+    assert not sheet.fewer.isVisibleTo(sheet)  # only for a transformer

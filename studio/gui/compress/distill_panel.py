@@ -1,5 +1,5 @@
-"""The Distill sheet: which student (a slimmer copy of this model, another model file, or a sample
-architecture) and how it learns from the current version, its teacher."""
+"""The Distill sheet: which student (a slimmer copy of this model, a transformer with fewer of its layers,
+another model file, or a sample architecture) and how it learns from the current version, its teacher."""
 
 from __future__ import annotations
 
@@ -56,7 +56,12 @@ class DistillPanel(Sheet):
         self.file.setToolTip("A trainable PyTorch model of your own, with the same inputs and outputs")
         self.sample = QRadioButton("A sample architecture")
         self.sample.setToolTip("One of the bundled architectures, untrained: it learns from the teacher alone")
-        for i, button in enumerate((self.slim, self.file, self.sample)):
+        self.fewer = QRadioButton("A copy with fewer layers")
+        self.fewer.setToolTip("This transformer keeping every k-th of its encoder layers, with their weights (as DistilBERT "
+                              "was made): each learns what the teacher's layers compute")
+        self.layers = QComboBox()  # how many layers the student keeps: counts that divide the teacher's
+        self.layers.setToolTip("How many of the teacher's encoder layers the student keeps")
+        for i, button in enumerate((self.slim, self.file, self.sample, self.fewer)):
             self.kind.addButton(button, i)
         self.slim.setChecked(True)
         self._unchosen = False  # the slimmer copy was chosen, then not possible: no other student is chosen in its place
@@ -104,6 +109,10 @@ class DistillPanel(Sheet):
         grid.addWidget(self.sample, 5, 0, 1, 2)
         grid.addWidget(self.samples, 6, 0, 1, 2)
         grid.addWidget(self.sample_words, 7, 0, 1, 2)
+        grid.addWidget(self.fewer, 8, 0, 1, 2)
+        grid.addWidget(self.layers, 9, 0, 1, 2)
+        self.fewer.hide()  # only for a transformer whose layers can be kept (show_model)
+        self.layers.hide()
         self.kind.idToggled.connect(self._kind_changed)
 
         self.form = OptionForm(OPS["distill"].fields, ROWS, tips=FIELD_TIPS["distill"])
@@ -114,7 +123,7 @@ class DistillPanel(Sheet):
 
     def _kind_changed(self, *_) -> None:
         for widget, button in ((self.width, self.slim), (self.width_slider, self.slim), (self.path, self.file),
-                               (self.samples, self.sample), (self.sample_words, self.sample)):
+                               (self.samples, self.sample), (self.sample_words, self.sample), (self.layers, self.fewer)):
             widget.setEnabled(button.isChecked())
 
     def _browse(self) -> None:
@@ -141,6 +150,7 @@ class DistillPanel(Sheet):
         elif slimmable and self._unchosen and self.kind.checkedButton() is None:
             self.slim.setChecked(True)
         self._unchosen = self._unchosen and not slimmable
+        self._offer_fewer_layers(model)
         own = self.samples.findData(model.source.removeprefix("sample:"))
         if own >= 0:  # a sample's own architecture fits its data
             self.samples.setCurrentIndex(own)
@@ -155,9 +165,29 @@ class DistillPanel(Sheet):
             if not self.path.text().strip():
                 raise StudioError("student: choose the student model's file, or another kind of student")
             student = {"model": self.path.text().strip()}
+        elif self.fewer.isChecked():
+            student = {"layers": self.layers.currentData()}
         else:
             student = {"sample": self.samples.currentData()}
         return [("distill", {"student": student, **self.form.values()})]
+
+    def _offer_fewer_layers(self, model) -> None:
+        """A Hugging Face encoder may teach a copy of itself with fewer layers: every count that divides its own."""
+        from studio.core.compress.heads import encoder_layers
+        from studio.core.compress.layers import hf_model
+        from studio.core.formats.model import Format
+
+        n = len(encoder_layers(hf_model(model.module))) if model.format is Format.HF_FOLDER and model.module is not None else 0
+        counts = [k for k in range(1, n) if n % k == 0]
+        self.layers.clear()
+        for k in counts:
+            self.layers.addItem(f"{k} of its {n} layers", k)
+        self.layers.setCurrentIndex(len(counts) - 1)  # half of them, or the most that divide
+        self.fewer.setVisible(bool(counts))
+        self.layers.setVisible(bool(counts))
+        if not counts and self.fewer.isChecked():
+            self.slim.setChecked(True)
+        self._kind_changed()
 
 
 def no_slim_copy(model, structured) -> str:
