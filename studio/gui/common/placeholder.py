@@ -23,13 +23,15 @@ class Placeholder(QStackedWidget):
         self._fit(0)
 
     def show_content(self) -> None:
-        self._fit(1)
-        self.setCurrentIndex(1)
+        if self.currentIndex() != 1:  # the run panel asks on every refresh of its charts
+            self._fit(1)
+            self.setCurrentIndex(1)
 
     def show_message(self, message: str = OPEN_HINT) -> None:
-        self._message.setText(message)
-        self._fit(0)
-        self.setCurrentIndex(0)
+        if self.currentIndex() != 0 or self._message.text() != message:
+            self._message.setText(message)
+            self._fit(0)
+            self.setCurrentIndex(0)
 
     def _fit(self, index: int) -> None:
         """A stack is as large as its largest page: the content hidden, its height is ignored, so that a
