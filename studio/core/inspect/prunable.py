@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import fnmatch
 
-import numpy as np
 import onnx
 import torch
 
 from studio.core.formats.load_onnx import all_graphs, tensor_array
 from studio.core.formats.model import Model
 from studio.core.inspect.layers import LAYER_OPS
+from studio.core.inspect.stats import zero_count
 
 
 def excluded(layer: str, layer_type: str, patterns: list[str]) -> bool:
@@ -56,4 +56,4 @@ def weight_sparsity(model: Model, exclude: list[str] = ()) -> float:
     else:
         arrays = [p.detach().cpu().numpy() for p in prunable_torch(model.module, exclude).values()]
     total = sum(a.size for a in arrays)
-    return sum(a.size - np.count_nonzero(a) for a in arrays) / total if total else 0.0
+    return zero_count(arrays) / total if total else 0.0

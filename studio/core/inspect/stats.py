@@ -80,6 +80,11 @@ def weight_stats(arrays: Iterable[np.ndarray], stored: Iterable[tuple[str, int]]
     return s
 
 
+def zero_count(arrays: Iterable[np.ndarray]) -> int:
+    """Exact zeros in the arrays, counted a piece at a time (see _chunks)."""
+    return sum(chunk.size - int(np.count_nonzero(chunk)) for a in arrays for chunk in _chunks(a))
+
+
 def _chunks(a: np.ndarray, size: int = CHUNK) -> Iterable[np.ndarray]:
     """A flat array in pieces: each numpy call on one stays short, so that a GUI thread waiting for
     Python's lock gets it between pieces instead of after a whole 100M-value reduction."""
@@ -111,7 +116,7 @@ def histogram(arrays: Iterable[np.ndarray], bins: int = 100, seed: int = 0, bulk
     the values outside are counted in `below` and `above`."""
     arrays = [a.ravel() for a in arrays if a.size]
     total = sum(a.size for a in arrays)
-    zeros = sum(a.size - int(np.count_nonzero(a)) for a in arrays)
+    zeros = zero_count(arrays)
     if not total:
         return Histogram(np.linspace(-1, 1, bins + 1), np.zeros(bins), 0, False)
     sampled = total > HISTOGRAM_SAMPLE

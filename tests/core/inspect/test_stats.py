@@ -1,7 +1,7 @@
 import numpy as np
 
 from studio.core.inspect.layers import Layer
-from studio.core.inspect.stats import CHUNK, HISTOGRAM_SAMPLE, histogram, layer_stats, weight_stats
+from studio.core.inspect.stats import CHUNK, HISTOGRAM_SAMPLE, histogram, layer_stats, weight_stats, zero_count
 
 
 def test_counts_zeros_bytes_and_moments_exactly():
@@ -63,3 +63,9 @@ def test_histogram_of_the_bulk_counts_the_outliers_beside_it():
 def test_layer_stats_covers_all_its_weights():
     layer = Layer("fc", "Linear", {"fc.weight": np.ones((3, 4), np.float32), "fc.bias": np.zeros(3, np.float32)})
     assert layer_stats(layer).parameters == 15 and layer.shape == (3, 4)
+
+
+def test_zeros_are_counted_exactly_a_piece_at_a_time():
+    a = np.ones(CHUNK * 2 + 5, np.float32)
+    a[::7] = 0
+    assert zero_count([a, np.zeros((3, 3))]) == int((a == 0).sum()) + 9
