@@ -22,16 +22,25 @@ from studio.core.project.recipe import parse_recipe, run_recipe
 RECIPE = Path(__file__).resolve().parent.parent / "resources" / "recipes" / "deep-compression.yaml"
 
 
-def main() -> None:
+def baseline(tmp: str) -> tuple[dict, dict, float]:
+    """The shipped recipe, its model's fp32 export written zipped in `tmp`, and that export's accuracy in ORT."""
     raw = yaml.safe_load(RECIPE.read_text())
-    base = load_model(raw["model"])
-    data = load_data(raw["data"])
+    exported = to_onnx(load_model(raw["model"]))
+    fp32 = write_onnx(exported, Path(tmp) / "fp32.onnx", with_zip=True)
+    return raw, fp32, evaluate(exported, load_data(raw["data"]).test())["accuracy"]
+
+
+def seeded_steps(raw: dict, seed: int) -> list[dict]:
+    """The recipe's steps, its fine-tuning seeded."""
+    return [{op: ({**opts, "seed": seed} if op == "finetune" else opts)} for step in raw["steps"] for op, opts in step.items()]
+
+
+def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        fp32 = write_onnx(to_onnx(base), Path(tmp) / "fp32.onnx", with_zip=True)
-        fp32_acc = evaluate(to_onnx(base), data.test())["accuracy"]
+        raw, fp32, fp32_acc = baseline(tmp)
         ratios, drops, sizes = [], [], []
         for seed in range(5):
-            steps = [{op: ({**opts, "seed": seed} if op == "finetune" else opts)} for step in raw["steps"] for op, opts in step.items()]
+            steps = seeded_steps(raw, seed)
             recipe = parse_recipe({**raw, "steps": steps, "export": {**raw["export"], "path": str(Path(tmp) / f"dc{seed}.onnx")}})
             export = run_to_end(run_recipe(recipe)).export
             ratios.append(fp32["zip_bytes"] / export["zip_bytes"])

@@ -14,19 +14,13 @@ from pathlib import Path
 
 import numpy as np
 import onnx
-import yaml
+from bench_deep_compression import baseline, seeded_steps
 from common import write
 from onnx import numpy_helper
 
-from studio.core.deliver.export import write_onnx
-from studio.core.evaluate.data import load_data
-from studio.core.evaluate.metrics import evaluate
-from studio.core.formats.load import load_model
-from studio.core.formats.to_onnx import to_onnx
 from studio.core.process.jobs import run_to_end
 from studio.core.project.recipe import parse_recipe, run_recipe
 
-RECIPE = Path(__file__).resolve().parent.parent / "resources" / "recipes" / "deep-compression.yaml"
 QAT = {"mode": "qat", "bits": 4, "epochs": 4, "lr": 2e-4, "samples": 256}
 SEEDS = 3
 
@@ -39,17 +33,12 @@ def int4_share(path: Path) -> tuple[int, int]:
 
 
 def main(seeds: int = SEEDS) -> None:
-    raw = yaml.safe_load(RECIPE.read_text())
-    base = load_model(raw["model"])
-    data = load_data(raw["data"])
     with tempfile.TemporaryDirectory() as tmp:
-        fp32 = write_onnx(to_onnx(base), Path(tmp) / "fp32.onnx", with_zip=True)
-        fp32_acc = evaluate(to_onnx(base), data.test())["accuracy"]
+        raw, fp32, fp32_acc = baseline(tmp)
         ratios, drops, sizes, per_seed = [], [], [], []
         for seed in range(seeds):
             t = time.perf_counter()
-            steps = [{op: ({**opts, "seed": seed} if op == "finetune" else opts)} for step in raw["steps"]
-                     for op, opts in step.items() if op != "quantize"] + [{"quantize": QAT}]
+            steps = [step for step in seeded_steps(raw, seed) if "quantize" not in step] + [{"quantize": QAT}]
             path = Path(tmp) / f"qat4-{seed}.onnx"
             recipe = parse_recipe({**raw, "steps": steps, "export": {**raw["export"], "path": str(path)}})
             export = run_to_end(run_recipe(recipe)).export
