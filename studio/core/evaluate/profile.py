@@ -195,16 +195,22 @@ def node_times(events: list[dict], warmup: int) -> tuple[dict[str, dict], float,
 
 
 def _exclusive(events: list[dict]) -> list[float]:
-    """Each event's duration less that of the events nested in it (ORT runs nodes one after another:
-    an event inside another's span is a node of its subgraph)."""
+    """Each event's duration less the span its nested events cover, first start to last end (ORT runs
+    nodes one after another: an event inside another's span is a node of its subgraph). The gaps between
+    nested nodes are the executor's and the profiler's bookkeeping, which between the main graph's nodes
+    counts for no node either."""
     own = [float(e["dur"]) for e in events]
+    covered: dict[int, tuple[float, float]] = {}  # outer event → (first nested start, last nested end)
     open_: list[int] = []  # the events whose span the next one may lie in, innermost last
     for i, e in enumerate(events):
         while open_ and not _within(e, events[open_[-1]]):
             open_.pop()
         if open_:
-            own[open_[-1]] -= e["dur"]
+            first, _ = covered.get(open_[-1], (e["ts"], 0.0))
+            covered[open_[-1]] = (first, e["ts"] + e["dur"])
         open_.append(i)
+    for i, (first, last) in covered.items():
+        own[i] -= last - first
     return [max(o, 0.0) for o in own]
 
 
