@@ -62,6 +62,15 @@ def _warm_up_frozen() -> None:
 
 
 def _warm_up() -> None:
+    import importlib
+    import pkgutil
+
+    import studio.core
+
+    # every core module, so that none is first imported by a slot on the GUI thread (the panels import
+    # the core lazily, and an import holds Python's lock while it unmarshals)
+    for module in pkgutil.walk_packages(studio.core.__path__, "studio.core."):
+        importlib.import_module(module.name)
     from studio.core.evaluate.data import load_data
     from studio.core.process.jobs import NO_CANCEL, run_to_end
     from studio.core.process.threads import leave_a_core

@@ -1,6 +1,8 @@
 """What keeps the window responsive while jobs run, and the probe the benchmarks measure it with."""
 
 import os
+import subprocess
+import sys
 import time
 
 import pytest
@@ -52,10 +54,18 @@ def test_live_charts_redraw_one_chart_per_turn_of_the_event_loop(charts, qtbot):
     assert len(CHARTS) == 4 and drawn("sparsity") == 1
 
 
-def test_the_background_warm_up_runs_every_kind_of_job(qtbot):
-    from studio.gui.app import _warm_up
-
-    _warm_up()  # raises if any of its jobs fails (in the app it runs on a daemon thread)
+def test_the_background_warm_up_runs_every_kind_of_job_and_imports_every_core_module():
+    """In a fresh process, so that no other test's imports hide one the warm-up missed; any failing job
+    raises (in the app it runs on a daemon thread)."""
+    script = (
+        "import pkgutil, sys, studio.core\n"
+        "from studio.gui.app import _warm_up\n"
+        "_warm_up()\n"
+        "print([m.name for m in pkgutil.walk_packages(studio.core.__path__, 'studio.core.') if m.name not in sys.modules])\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == "[]"
 
 
 def test_live_charts_share_a_time_axis_without_links(charts, qtbot):
