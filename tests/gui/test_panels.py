@@ -57,6 +57,20 @@ def test_overlay_and_grid(view, pruned):
     assert view.grid is None and not items(view, pg.PlotDataItem)
 
 
+def test_asking_for_the_same_overlay_again_draws_nothing_new(view, pruned, monkeypatch):
+    """The window asks on every version change and layer pick; each redraw cost a paint."""
+    before = histogram([pruned * 1.5])
+    view.set_overlay(before, "before pruning")
+    drawn = []
+    monkeypatch.setattr(view, "_redraw", lambda: drawn.append(1))
+    view.set_overlay(before, "before pruning")
+    assert drawn == []
+    view.set_overlay(before, "the original")
+    view.set_overlay(None)
+    view.set_overlay(None)
+    assert drawn == [1, 1]
+
+
 
 def test_a_few_outliers_leave_the_bulk_drawn_and_are_counted_beside_it(qtbot):
     """A real model's whole histogram was one bar at 0: a batch norm's scale of 18 set the range."""

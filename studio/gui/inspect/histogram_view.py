@@ -78,6 +78,9 @@ class HistogramView(QWidget):
 
     def set_overlay(self, hist: Histogram | None, label: str = "") -> None:
         """Draw a second histogram as an outline over the first (e.g. before/after a compression)."""
+        shown = self._overlay or (None, "")
+        if shown[0] is hist and (hist is None or shown[1] == label):
+            return  # the window asks again on every version change: a whole redraw costs a paint's time
         self._overlay = (hist, label) if hist is not None else None
         self._redraw()
 
