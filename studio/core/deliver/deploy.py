@@ -14,7 +14,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
+import onnx
+import onnxruntime
+import torch
 
+import studio
 from studio.core.deliver.export import onnx_files, sparse_initializers, write_checked, zip_path
 from studio.core.deliver.verdict import latency_lines
 from studio.core.evaluate.data import DataSet
@@ -183,12 +187,6 @@ def steps_text(steps: list) -> str:
 
 
 def library_versions() -> dict[str, str]:
-    import onnx
-    import onnxruntime
-    import torch
-
-    import studio
-
     return {"studio": studio.__version__, "torch": torch.__version__, "onnx": onnx.__version__,
             "onnxruntime": onnxruntime.__version__, "numpy": np.__version__, "python": platform.python_version()}
 

@@ -118,7 +118,7 @@ class Profile:
 
     def to_json(self) -> dict:
         """`latency_ms`, `nodes` (each `name`, `op`, `ms`, `share`, `provider`) and `by_op` are stable
-        (DESIGN.md §5); the other keys are additions."""
+        (README: Command line); the other keys are additions."""
         return {"latency_ms": self.latency_ms, "nodes": [n.to_json() for n in self.nodes], "by_op": self.by_op,
                 "source": self.source, "runtime": f"onnxruntime {self.provider}", "batch": self.batch, "threads": self.threads,
                 "inputs": self.inputs, "runs": self.runs, "profiled_ms": self.profiled_ms, "overhead": self.overhead,

@@ -6,7 +6,7 @@ import zipfile
 from pathlib import Path
 
 from studio.core.errors import StudioError
-from studio.core.formats import samples
+from studio.core.formats import load_hf, load_onnx, load_torch, samples
 from studio.core.formats.model import Format, Model, TensorSpec
 
 PICKLE_MAGIC = 0x80
@@ -37,9 +37,7 @@ def load_model(source: str, *, trust: bool = False, input_shape: str | None = No
     if shapes:
         _apply_input_shapes(model, shapes)
     if model.module is not None and model.inputs and not model.outputs and model.input_shapes_known:
-        from studio.core.formats.load_torch import infer_outputs
-
-        model.outputs = infer_outputs(model)
+        model.outputs = load_torch.infer_outputs(model)
     if model.module is not None and not model.input_shapes_known and model.format is not Format.STATE_DICT:
         model.notes.append("input shape unknown: give it with --input-shape (e.g. 1,3,224,224) for shapes")
     return model
@@ -67,18 +65,14 @@ def _load_file(path: Path, source: str, trust: bool, responsive: bool) -> Model:
     if not path.exists():
         raise StudioError("no such file", source)
     if path.is_dir():
-        from studio.core.formats.load_hf import is_hf_folder, load_hf
-
-        if is_hf_folder(path):
-            return load_hf(path, source, trust)
+        if load_hf.is_hf_folder(path):
+            return load_hf.load_hf(path, source, trust)
         raise StudioError("is a folder, not a model file (a Hugging Face model folder has a config.json)", source)
     size = path.stat().st_size
     if size == 0:
         raise StudioError("the file is empty", source)
     with path.open("rb") as f:
         head = f.read(16)
-
-    from studio.core.formats import load_onnx, load_torch
 
     if zipfile.is_zipfile(path):
         kind = _zip_kind(path, source)

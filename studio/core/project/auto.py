@@ -24,6 +24,7 @@ import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from studio.core.compress.sensitivity import sensitivity
 from studio.core.errors import StudioError
 from studio.core.evaluate.data import DataSet, load_data
 from studio.core.evaluate.runtime import resolve_device
@@ -194,8 +195,6 @@ class _Search:
     def layer_sparsities(self, amount: float) -> Job[dict | None]:
         """Per-layer sparsities reaching `amount` overall that spare the layers that lose most when pruned
         (compress/sensitivity): each layer pruned alone at a few levels, on the test split."""
-        from studio.core.compress.sensitivity import sensitivity
-
         job = sensitivity(self.original, self.data, self.ctx.device, SENSITIVITY_LEVELS, cancel=self.deadline)
         try:
             while True:

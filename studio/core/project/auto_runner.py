@@ -17,6 +17,7 @@ from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+import studio.core.formats.transfer  # noqa: F401 — how Models travel back from a child
 from studio.core.errors import OUT_OF_MEMORY, StudioError, first_line
 from studio.core.process.isolated import isolated
 from studio.core.process.jobs import Cancelled, CancelToken, Job, Progress, run_to_end
@@ -91,8 +92,6 @@ class ForkPool:
         self.threads = max(1, ((os.cpu_count() or 2) - 1) // self.workers)
 
     def run(self, tasks, build, cancel, admit):
-        import studio.core.formats.transfer  # noqa: F401 — how Models travel back from a child
-
         job = isolated(_with_threads(build, self.threads))
         events: queue.Queue = queue.Queue()
         pending, running = list(tasks), 0
