@@ -54,3 +54,24 @@ def test_dynamic_int8_convolutions_are_explained(studio, run_sheet, qtbot):
     with qtbot.waitSignal(window.modelChanged, timeout=RUN_TIMEOUT_MS):
         session.select(1)
     assert "ConvInteger" in profiling.panel.why.text() and any(times(window).values())  # its own profile comes back
+
+
+def test_a_saved_project_keeps_each_versions_profile(studio, make_window, qtbot, tmp_path, monkeypatch, choose_folder):
+    from PySide6.QtWidgets import QFileDialog
+
+    window = studio
+    profiling = profile(window, qtbot)
+    shown, why = times(window), profiling.panel.why.text()
+    folder = tmp_path / "profiled"
+    choose_folder(folder)
+    window.compression.save_project_action.trigger()
+    qtbot.waitUntil(lambda: "Saved the project" in window.statusBar().currentMessage(), timeout=60_000)
+    window.compression.files.autosaved()
+
+    other = make_window()
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(folder))
+    with qtbot.waitSignal(other.modelChanged, timeout=60_000):
+        other.compression.open_project_action.trigger()
+    again = other.compression.profiling
+    assert times(other) == shown and again.panel.why.text() == why  # shown at once, not profiled again
+    assert again.panel.bars is not None and again.profile_of(other.info.model).timings is not None

@@ -45,6 +45,16 @@ class Timings:
     overhead_ms: float = 0.0  # what the profiler adds to each node's time
     places: dict[str, tuple[str, int, int]] = field(default_factory=dict)  # key → (operator, k-th of it, of how many)
 
+    def to_json(self) -> dict:
+        return {"label": self.label, "latency_ms": self.latency_ms, "nodes_ms": self.nodes_ms,
+                "entries": [vars(e) for e in self.entries], "by_op": self.by_op, "overhead_ms": self.overhead_ms,
+                "places": self.places}
+
+    @classmethod
+    def from_json(cls, doc: dict) -> Timings:
+        return cls(doc["label"], doc["latency_ms"], doc["nodes_ms"], [Entry(**e) for e in doc["entries"]], doc["by_op"],
+                   doc["overhead_ms"], {k: tuple(v) for k, v in doc["places"].items()})
+
 
 def timings(profile: Profile, label: str = "") -> Timings:
     """The profile's nodes with the keys they are matched by; the conversions they serve, the weights

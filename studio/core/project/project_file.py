@@ -39,6 +39,7 @@ class Project:
     device: str = "cpu"
     current: int | None = None
     charts: dict = field(default_factory=dict)  # chart history, e.g. {"v3": {"accuracy": [...]}}
+    profiles: dict = field(default_factory=dict)  # time profiles, e.g. {"v3": {"latency_ms": …}}
 
 
 def save_project(folder: Path, project: Project) -> None:
@@ -46,7 +47,7 @@ def save_project(folder: Path, project: Project) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     entries = [_save_version(folder, v) for v in project.history.versions.values()]
     doc = {"format_version": FORMAT_VERSION, "data": project.data, "device": project.device,
-           "current": project.current, "charts": project.charts, "next_id": project.history.next_id,
+           "current": project.current, "charts": project.charts, "profiles": project.profiles, "next_id": project.history.next_id,
            "versions": entries}
     atomic_write(folder / PROJECT_FILE, json.dumps(doc, indent=1, default=_json_default).encode())
 
@@ -73,7 +74,8 @@ def open_project(folder: Path, trust: bool = False) -> Project:
             raise
         except (KeyError, TypeError, ValueError, OSError) as e:
             raise StudioError(f"version {entry.get('id', '?')} cannot be read ({first_line(e)})", str(folder)) from None
-    return Project(history, doc.get("data"), doc.get("device", "cpu"), doc.get("current"), doc.get("charts", {}))
+    profiles = doc.get("profiles") if isinstance(doc.get("profiles"), dict) else {}
+    return Project(history, doc.get("data"), doc.get("device", "cpu"), doc.get("current"), doc.get("charts", {}), profiles)
 
 
 def _read_outputs(path: Path) -> list[np.ndarray]:

@@ -32,6 +32,7 @@ class Removed:
     charts: dict  # their live charts
     measured_on: dict[int, str]  # the data each was measured on
     current: int  # the version current before
+    profiles: dict = field(default_factory=dict)  # their profiles
 
 
 @dataclass
@@ -42,6 +43,7 @@ class Workspace:
     device: str = "cpu"
     charts: dict = field(default_factory=dict)  # "v3": {metric: [[seconds, value], …]}: the live charts of the run that made v3
     measured_on: dict[int, str] = field(default_factory=dict)  # vid → the data spec its outputs were computed on
+    profiles: dict = field(default_factory=dict)  # "v3": v3's time profile as plain values (the window's to read and write)
 
     @property
     def version(self) -> Version | None:
@@ -53,16 +55,18 @@ class Workspace:
     def begin(self, model: Model, data) -> None:
         """A newly opened model becomes v0 of a new history (measured later, on `data`)."""
         self.history, self.charts, self.measured_on, self.data = History(), {}, {}, with_tokenizer(data, model)
+        self.profiles = {}
         self.history.add(StepResult("load", {}, "original", model, {}), None, "v0 original")
         self.current = 0
 
     def restore(self, project: Project) -> None:
         self.history, self.data, self.device, self.charts = project.history, project.data, project.device, project.charts
+        self.profiles = project.profiles
         self.current = project.current if project.current in project.history.versions else min(project.history.versions)
         self.measured_on = {vid: spec_key(self.data) for vid in self.history.versions}
 
     def project(self) -> Project:
-        return Project(self.history, self.data, self.device, self.current, self.charts)
+        return Project(self.history, self.data, self.device, self.current, self.charts, self.profiles)
 
     def select(self, vid: int) -> bool:
         """Whether the current version changed."""
@@ -89,7 +93,8 @@ class Workspace:
         family = self.family(vid)
         removed = Removed({v: self.history.versions.pop(v) for v in family},
                           {f"v{v}": self.charts.pop(f"v{v}") for v in family if f"v{v}" in self.charts},
-                          {v: self.measured_on.pop(v) for v in family if v in self.measured_on}, self.current)
+                          {v: self.measured_on.pop(v) for v in family if v in self.measured_on}, self.current,
+                          {f"v{v}": self.profiles.pop(f"v{v}") for v in family if f"v{v}" in self.profiles})
         if self.current in family:
             self.current = removed.versions[vid].parent
         return removed
@@ -101,6 +106,7 @@ class Workspace:
         self.history.versions.clear()  # in place and in id order, as a history always is
         self.history.versions.update(merged)
         self.charts.update(removed.charts)
+        self.profiles.update(removed.profiles)
         self.measured_on.update(removed.measured_on)
         self.select(removed.current)
 

@@ -85,6 +85,7 @@ class Compression(QObject):
         self.picker.deviceChanged.connect(lambda device: setattr(self.session, "device", device))
         self.session.dataChanged.connect(self.picker.set_spec)
         self.profiling = Profiling(window, self.session, self._show_run_dock, self)  # the Time tab
+        self.profiling.profiled.connect(self.files.autosave_if_edited)  # a project keeps its profiles
         self._build_actions()
         self._build_menus()
         self._build_toolbar()

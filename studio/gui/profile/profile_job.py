@@ -37,6 +37,21 @@ class TimeProfile:
     def share(self, ms: float) -> float:
         return ms / self.total_ms if self.total_ms > 0 else 0.0
 
+    def to_json(self) -> dict:
+        """Plain values, as a project keeps them (the version's label is the project's to keep)."""
+        doc = {k: v for k, v in vars(self).items() if k not in ("version", "timings")}
+        doc["timings"] = None if self.timings is None else self.timings.to_json()
+        return doc
+
+    @classmethod
+    def from_json(cls, doc: dict) -> TimeProfile:
+        from studio.core.evaluate.profile_compare import Timings
+
+        fields = {k: v for k, v in doc.items() if k in cls.__dataclass_fields__ and k not in ("version", "timings")}
+        fields["nodes"] = [tuple(n) for n in fields.get("nodes", [])]
+        timings = doc.get("timings")
+        return cls(**fields, timings=None if timings is None else Timings.from_json(timings))
+
 
 def profile_job(model, graph: Graph | None, spec, device: str, cancel) -> Job:
     from studio.core.project.workspace import with_data

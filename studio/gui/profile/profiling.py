@@ -1,13 +1,14 @@
 """Profiling in the window: the Profile action and the Time tab, the job run by the session, and each
 version's profile shown on the Layers table and the graph while that version is shown (cleared when
 another is; shown again when it comes back). "Compare with" puts the version shown beside another,
-layer by layer, profiling first whichever of the two has no profile yet."""
+layer by layer, profiling first whichever of the two has no profile yet. Profiles are kept in the
+session's workspace as plain values, so that a saved project keeps them."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QObject, QTimer
+from PySide6.QtCore import QObject, QTimer, Signal
 
 from studio.gui.profile.profile_job import QUANT_SUFFIX, TimeProfile, profile_job
 from studio.gui.profile.time_panel import TimePanel
@@ -30,10 +31,12 @@ UNPROFILED = "{} (profile it)"
 
 
 class Profiling(QObject):
+    profiled = Signal()  # a version's profile was added to the work (worth an autosave)
+
     def __init__(self, window, session: Session, show_run, parent: QObject | None = None):
         super().__init__(parent or window)
         self.window, self.session, self.show_run = window, session, show_run
-        self.profiles: list[tuple[object, TimeProfile]] = []  # (the Model measured, its profile): a version's own
+        self._read: dict[str, tuple[dict, TimeProfile]] = {}  # "v3" → (its stored profile, that profile read)
         self.compare_vid: int | None = None  # the version the one shown is compared with
         self._pending: set[int] = set()  # versions choosing it asked to profile, not started yet
         self._started: set[int] = set()  # and those started (never twice: a cancelled or failed one waits for a new choice)
@@ -65,13 +68,31 @@ class Profiling(QObject):
         self.show_run()
 
     def profile_of(self, model) -> TimeProfile | None:
-        return next((p for m, p in self.profiles if m is model), None)
+        """The profile of the version holding `model`, labelled as that version is now."""
+        history = self.session.history
+        version = None if history is None else next((v for v in history.versions.values() if v.model is model), None)
+        stored = None if version is None else self.session.profiles.get(f"v{version.id}")
+        if stored is None:
+            return None
+        key = f"v{version.id}"
+        if key not in self._read or self._read[key][0] is not stored:
+            try:
+                self._read[key] = (stored, TimeProfile.from_json(stored))
+            except (KeyError, TypeError, ValueError):  # a project file edited by hand: profile it again
+                self.session.profiles.pop(key, None)
+                return None
+        profile = self._read[key][1]
+        profile.version = version.label
+        return profile
 
     def _profiled(self, version, result: TimeProfile) -> None:
         if self.session.history is None or self.session.history.versions.get(version.id) is not version:
             return  # deleted, or another model opened meanwhile
         result.version = version.label
-        self.profiles = [(m, p) for m, p in self.profiles if m is not version.model] + [(version.model, result)]
+        stored = result.to_json()
+        self.session.profiles[f"v{version.id}"] = stored
+        self._read[f"v{version.id}"] = (stored, result)
+        self.profiled.emit()
         if self.window.info is not None and self.window.info.model is version.model:
             self._apply(result)
         self._choices()
@@ -79,7 +100,7 @@ class Profiling(QObject):
 
     def _shown(self, info: ModelInfo) -> None:
         if not self.session.owns(info.model):
-            self.profiles = []  # a new model: the old one's profiles go with it
+            self._read = {}  # a new model: the old one's profiles go with it
         profile = self.profile_of(info.model)
         if profile is None:
             version = self.session.version
@@ -87,9 +108,6 @@ class Profiling(QObject):
             self.window.table.show_times({}, 0.0)
             self.window.graph.show_times({}, 0.0, "")
         else:
-            version = self.session.version
-            if version is not None and version.model is info.model:
-                profile.version = version.label  # renamed since
             self._apply(profile)
         self._pending = set()  # showing another version profiles nothing unasked
         self._update()
@@ -100,7 +118,7 @@ class Profiling(QObject):
         self.window.graph.show_times(p.node_ms, p.total_ms, p.version)
 
     def _closed(self) -> None:
-        self.profiles = []
+        self._read = {}
         self.compare_vid = None
         self.panel.clear()
         self._update()

@@ -82,6 +82,11 @@ class Session(QObject):
         return {} if self.workspace is None else self.workspace.charts
 
     @property
+    def profiles(self) -> dict:
+        """Each version's time profile as plain values ("v3" → …), saved with the project."""
+        return {} if self.workspace is None else self.workspace.profiles
+
+    @property
     def version(self) -> Version | None:
         return None if self.workspace is None else self.workspace.version
 

@@ -56,7 +56,7 @@ class ProjectFiles(QObject):
         self._autosaveFailed.connect(lambda reason: dialogs.show_error(self.window, "Could not autosave", reason))
         self._projectSaved.connect(self._saved)
         session.runFinished.connect(lambda _: self._save_soon.start())
-        session.versionsChanged.connect(self._autosave_if_edited)
+        session.versionsChanged.connect(self.autosave_if_edited)
 
     # ---- recipe and project ---------------------------------------------------------------------
 
@@ -161,7 +161,8 @@ class ProjectFiles(QObject):
     def _snapshot(self):
         """The project as it is now: the user may rename or delete versions while it is written."""
         project, history = self.session.project(), self.session.history
-        return replace(project, history=replace(history, versions=dict(history.versions)), charts=dict(project.charts))
+        return replace(project, history=replace(history, versions=dict(history.versions)), charts=dict(project.charts),
+                       profiles=dict(project.profiles))
 
     def _autosave(self, folder: Path, project, fresh: bool) -> bool:
         from studio.core.errors import StudioError
@@ -184,8 +185,8 @@ class ProjectFiles(QObject):
         if self._last_save is not None:
             self._last_save.result()
 
-    def _autosave_if_edited(self) -> None:
-        """Renames and deletions are kept too; measuring the original alone is not worth a save."""
+    def autosave_if_edited(self) -> None:
+        """Renames, deletions and profiles are kept too; measuring the original alone is not worth a save."""
         if self.session.history is not None and len(self.session.history.versions) > 1 and not self.session.running:
             self._save_soon.start()
 

@@ -29,7 +29,8 @@ def project():
         v = history.add(run_to_end(run_step(v.result, op, OPS[op].validate(op, options), ctx)), v.id)
     onnx_model = to_onnx(v.model)
     history.add(StepResult("export", {}, "as ONNX", onnx_model, {"parameters": 1}, None), v.id)
-    return Project(history, "sample:digits", "cpu", current=v.id, charts={"v1": {"accuracy": [0.5, 0.9]}})
+    return Project(history, "sample:digits", "cpu", current=v.id, charts={"v1": {"accuracy": [0.5, 0.9]}},
+                   profiles={"v1": {"latency_ms": 0.4, "nodes": [["conv1", "FusedConv", 0.2, 0.5, "CPU"]]}})
 
 
 def _same(a, b):
@@ -43,6 +44,7 @@ def test_projects_round_trip_exactly(tmp_path, project):
     save_project(tmp_path / "p", project)
     again = open_project(tmp_path / "p")
     assert again.data == "sample:digits" and again.current == project.current and again.charts == project.charts
+    assert again.profiles == project.profiles
     assert again.history.versions.keys() == project.history.versions.keys()
     for vid, v in project.history.versions.items():
         w = again.history.versions[vid]

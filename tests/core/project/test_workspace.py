@@ -3,6 +3,7 @@ import pytest
 from studio.core.formats.load import load_model
 from studio.core.process.jobs import NO_CANCEL, run_to_end
 from studio.core.project import workspace
+from studio.core.project.recipe import StepResult
 from studio.core.project.steps import OPS
 from studio.core.project.workspace import Workspace, needs_output, spec_name, steps_job, with_output
 
@@ -50,3 +51,16 @@ def test_measuring_forks_only_where_the_thread_would_hold_pythons_lock(monkeypat
     monkeypatch.setattr(workspace, "with_data", lambda *a, fork, cancel: (asked.append(fork), (yield))[1])
     list(workspace.measure_job(model, spec, device, cancel=None))
     assert asked == [forks]
+
+
+def test_a_deleted_versions_profile_goes_with_it_and_comes_back_with_it():
+    ws = Workspace()
+    ws.begin(load_model("sample:digits-cnn"), "sample:digits")
+    v0 = ws.version
+    child = ws.add(v0, [StepResult("prune", {}, "pruned", v0.model, {})], ws.data, {})[0]
+    ws.profiles[f"v{child.id}"] = {"latency_ms": 1.0}
+    assert ws.project().profiles == {f"v{child.id}": {"latency_ms": 1.0}}
+    removed = ws.delete(child.id)
+    assert ws.profiles == {}
+    ws.undelete(removed)
+    assert ws.profiles == {f"v{child.id}": {"latency_ms": 1.0}}
