@@ -55,7 +55,8 @@ def test_cancel_mid_run_leaves_the_current_version_as_it_was(studio, qtbot):
         qtbot.mouseClick(sheet.run_button, Qt.MouseButton.LeftButton)
     assert not sheet.run_button.isEnabled()  # one run at a time
     qtbot.mouseClick(window.compression.run_dock.widget().cancel, Qt.MouseButton.LeftButton)
-    qtbot.wait(1500)
+    qtbot.waitUntil(lambda: not session.running and sheet.run_button.isEnabled(), timeout=RUN_TIMEOUT_MS)
+    qtbot.wait(100)  # nothing of the cancelled run comes in after it
     assert list(session.history.versions) == [0] and session.version is before
     assert all(torch.equal(weights[k], v) for k, v in before.model.module.state_dict().items())
     assert window.info.model is before.model
