@@ -5,7 +5,8 @@ worker (#7 targets: longest < 50 ms, p99 < 20 ms on a 2-core machine).
 Each job runs in a fresh process on sample:lenet-5 with its data (sample:mnist5k), as a user would
 run it: start the studio (which warms up in the background), open the model, wait until its original
 is measured, set the sheet, press Run. One more row prunes a 100.7M-parameter ONNX model (403 MB, no
-data) the same way, and notes the peak memory of the window's process and of the job's child.
+data) the same way, and notes the peak memory of the window's process and of the job's child. Another
+profiles a 323-node detector of the real-model corpus on its data (Time tab → Profile; issue 16).
 """
 
 from __future__ import annotations
@@ -22,11 +23,14 @@ from common import in_fresh_process, probe_or_main, write
 RUNS = 5
 BIG_RUNS = 3  # each takes ~40 s, mostly deflating 400 MB twice to measure zipped sizes
 BIG = "100.7M-parameter ONNX (403 MB), no data: prune 50 %"
+CORPUS = Path(__file__).resolve().parents[1] / "corpus"
+PROFILED = "nudenet-320n"  # the corpus's 300-node model
 JOBS = {  # label: (model, sheet, its options, fine-tuning options)
     "prune 80 % + fine-tune 2 epochs": ("sample:lenet-5", "prune", {"sparsity": 0.8}, {"epochs": 2}),
     "quantize: static int8, 256 calibration examples": ("sample:lenet-5", "quantize", {"mode": "static", "samples": 256}, None),
     "distill a half-width student, 2 epochs": ("sample:lenet-5", "distill", {"epochs": 2}, None),
     BIG: ("BIG_MODEL", "prune", {"sparsity": 0.5}, {"epochs": 0}),
+    f"profile {PROFILED} (323 graph nodes, real-model corpus) on its data": (str(CORPUS / PROFILED / "320n.onnx"), "profile", {}, None),
 }
 
 
@@ -59,8 +63,12 @@ def probe(job: str) -> dict:
     wait(lambda: not warm.is_alive())
     source, name, options, finetune = JOBS[job]
     window.open_model(os.environ.get(source, source))
+    if name == "profile":
+        session.set_data({"path": str(CORPUS / PROFILED / "data.npz"), "labels": "none"})
     wait(lambda: window.info is not None and session.version is not None and bool(session.version.metrics) and not session.running)
     before_mb = _peak_mb(resource.RUSAGE_SELF)
+    if name == "profile":
+        return _profiled(window, wait, errors, before_mb)
     sheet = window.compression.open_sheet(name)
     for key, value in options.items():
         sheet.form.set_value(key, value)
@@ -89,6 +97,26 @@ def probe(job: str) -> dict:
     return {"seconds": seconds, "longest": stalls.longest, "p99": stalls.percentile(99), "threads": threads[0] if threads else None, **memory}
 
 
+def _profiled(window, wait, errors: list, before_mb: float) -> dict:
+    """Time tab → Profile, with the stall probe running, until the profile is shown."""
+    from studio.gui.common.stall_probe import StallProbe
+
+    session, profiling = window.compression.session, window.compression.profiling
+    session.failed.connect(lambda doing, error: errors.append(f"{doing}: {error}"))
+    probe = StallProbe()
+    probe.start()
+    clock = time.perf_counter()
+    profiling.panel.profile_button.click()
+    wait(lambda: bool(errors) or (profiling.profile_of(session.version.model) is not None and not session.running))
+    seconds = time.perf_counter() - clock
+    stalls = probe.stop()
+    window.close()
+    if errors:
+        raise RuntimeError(errors[0])
+    memory = {"before_mb": before_mb, "window_mb": _peak_mb(resource.RUSAGE_SELF), "child_mb": _peak_mb(resource.RUSAGE_CHILDREN)}
+    return {"seconds": seconds, "longest": stalls.longest, "p99": stalls.percentile(99), "threads": "—", **memory}
+
+
 def _peak_mb(who: int) -> float:
     """Peak resident memory so far of this process (VmHWM: getrusage's ru_maxrss keeps the peak of
     the process that exec'd this one), or of its largest reaped child."""
@@ -112,6 +140,8 @@ def main() -> None:
         big = make_big_models(Path(tmp))["ONNX + external data"]
         env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "BIG_MODEL": str(big)}
         for job in JOBS:
+            if JOBS[job][1] == "profile" and not (CORPUS / PROFILED).is_dir():
+                continue  # scripts/make_corpus.py not run
             probes = [run_probe(job, env) for _ in range(RUNS if job != BIG else BIG_RUNS)]
             longest, p99 = [p["longest"] for p in probes], [p["p99"] for p in probes]
             rows.append([job, f"{statistics.median(longest):.0f} ms", f"{max(longest):.0f} ms", f"{statistics.median(p99):.0f} ms",
