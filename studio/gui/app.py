@@ -39,14 +39,13 @@ def warm_up_in_background() -> threading.Thread:
     """While the user looks at the empty window, import torch and the core, open the smallest sample
     and run each kind of job once on a little of its data. First use imports hundreds of modules
     (torch.fx, sympy, the optimizers' dynamo and distributed hooks, the exporter, ONNX Runtime's
-    quantizer); unmarshalling each holds Python's lock, which would freeze the window for 0.1–0.3 s
-    at a time in the user's first open and first runs. Here it happens once, before they start.
+    quantizer); unmarshalling each holds Python's lock, which would freeze the window again and again
+    in the user's first open and first runs. Here it happens once, before they start.
 
     Python's cycle collector is off meanwhile, and what the warm-up leaves is then frozen out of its
-    reach (gc.freeze): each full collection walks every object alive (~460,000 once torch, onnx and the
-    exporter are in), holding the lock for 70–350 ms; that froze the window seven times during the
-    warm-up, and again whenever one came due later. The price: the warm-up's own garbage (~40,000
-    objects) is never collected."""
+    reach (gc.freeze): each full collection walks every object alive (hundreds of thousands once torch,
+    onnx and the exporter are in) while holding the lock, which froze the window during the warm-up and
+    again whenever one came due later. The price: the warm-up's own garbage is never collected."""
     thread = threading.Thread(target=_warm_up_frozen, daemon=True)
     thread.start()
     return thread

@@ -3,8 +3,8 @@
 share from every layer so that the config still describes the model. Given examples of the data, heads
 and neurons are ranked by what they add to the residual stream on them (activation_scores: a head's
 output through its slice of the output projection, a neuron's mean |activation| × its down-projection
-column's norm; on all-MiniLM-L6-v2 at ratio 0.3 the pruned model's embeddings keep cosine 0.77 to the
-original's with 2 examples, 0.80 with 30, against 0.69 by weights alone). Without examples they are ranked by
+column's norm: a few examples keep the pruned model closer to the original than weights alone do,
+benchmarks/RESULTS.md: Hugging Face). Without examples they are ranked by
 the L2 norm of their weights (query, key, value rows and the output projection's columns; the feed-forward
 layer's rows and the down projection's columns), as Torch-Pruning's BERT example ranks them (magnitude,
 p=2). Torch-Pruning's layer functions cut the Linear layers. The hidden size (the residual stream, the

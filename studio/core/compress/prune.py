@@ -49,7 +49,7 @@ def _magnitudes(weight: torch.Tensor | np.ndarray) -> np.ndarray:
 
 def _smallest(flat: np.ndarray, k: int) -> np.ndarray:
     """A mask of exactly k smallest values (ties at the threshold taken in order). np.partition selects
-    in linear time: 0.14 s for 100M values on one thread, where torch.topk took 5.3 s."""
+    in linear time, where torch.topk sorts (many times slower on a 100M-value model)."""
     drop = np.zeros(flat.size, dtype=bool)
     if k:
         threshold = np.partition(flat, k - 1)[k - 1]

@@ -1,7 +1,6 @@
 """Large TorchScript archives, loaded without freezing a window.
 
-torch.jit.load reads every weight in one C++ call that holds Python's lock: 0.4–1.3 s for 400 MB,
-during which no other thread of the process (a window's, say) runs. So a large archive is opened in
+torch.jit.load reads every weight in one C++ call that holds Python's lock, during which no other thread of the process (a window's, say) runs. So a large archive is opened in
 a child process, which writes the weights' raw bytes to one file and the archive without them to
 another. This process then loads the small archive, and reads the weights with plain reads, which
 release the lock, and puts them back (tied weights stay tied).

@@ -3,17 +3,16 @@
 A window runs its compression jobs this way. On a thread of the window's process, a job that runs
 Python code (an export, ONNX Runtime's quantizer, a training loop) takes Python's lock from the
 window for every call the window makes: painting a chart slowed several times over, and the window
-froze for 30–50 ms at a time. A forked child starts with everything already imported and loaded
+froze again and again. A forked child starts with everything already imported and loaded
 (the model, the data) and shares nothing the window needs: the window keeps its lock and its core.
-The fork itself holds the lock for 20–35 ms (a window's process of 1–2 GB). Cancelling stops the
+The fork itself holds the lock briefly, the longer the larger the window's process. Cancelling stops the
 child at once: it gets SIGTERM, which raises Cancelled in it so that its cleanup runs (an export
 removes its half-written temporary file), and SIGKILL if it is still there GRACE_S later (stuck in
 native code). A child the system kills (out of memory) leaves the window standing.
 
 The child sends back each Progress, then the result or the exception, pickled. Tensors travel as
-their raw bytes after the pickle and are read straight into fresh memory: for a 100M-parameter
-result the window's longest wait for Python's lock was 19 ms, against 145–175 ms per tensor through
-PyTorch's own pickling (torch.load). TorchScript modules and torch.export programs do not pickle:
+their raw bytes after the pickle and are read straight into fresh memory, with reads that let go of
+Python's lock; PyTorch's own pickling (torch.load) holds it for each tensor's whole read. TorchScript modules and torch.export programs do not pickle:
 they travel as their saved archives, and the module of a torch.export program as its weights.
 
 Forking needs care with two libraries:

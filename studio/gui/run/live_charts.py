@@ -109,7 +109,7 @@ class LiveCharts(QWidget):
     def show_points(self, points: dict[str, list]) -> None:
         """Draw these points: only the charts that have new ones (while training, mostly the loss). One
         chart is redrawn per paint of the window, a few milliseconds apart: the four at once would hold
-        the window for ~50 ms, and longer while a job competes for Python's lock. The charts share no
+        the window past the stall target, and longer while a job competes for Python's lock. The charts share no
         links, so drawing one never repaints another; each takes the common time axis when its turn comes."""
         counts = {name: sum(len(points.get(m, [])) for m in _metrics(name)) for name in CHARTS}
         x_end = _round_up(max((xy[-1][0] for xy in points.values() if xy), default=1.0))

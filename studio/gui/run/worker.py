@@ -13,9 +13,8 @@ With the default, a worker that drops and retakes the lock often (file stats whi
 tensor ops) keeps it from the waiting GUI thread for hundreds of milliseconds: CPython's waiter only
 asks for the lock after a whole interval passes with no switch. And every Qt call from Python lets go
 of the lock, so a chart that makes a few hundred calls to paint waits that long again and again while
-a job runs Python code. Measured while exporting a model for static quantization: the GUI's longest
-wait was 170–400 ms at 5 ms, 140–280 ms at 2 ms, none over 30 ms at 0.5 ms; over the whole static
-quantize job in the window, longest stall 44–88 ms at 0.5 ms, 29–43 ms at 0.1 ms; the job took no longer.
+a job runs Python code. A shorter interval costs the job no time (benchmarks/RESULTS.md: The window
+while compression runs).
 """
 
 from __future__ import annotations
