@@ -10,11 +10,13 @@ from dataclasses import replace
 import torch
 import torch_pruning as tp
 
+from studio.core.compress.channel_graph import prepare
 from studio.core.compress.heads import example_scores, prune_encoder
 from studio.core.errors import StudioError, first_line
 from studio.core.formats.examples import example_inputs
 from studio.core.formats.model import Format, Model, TensorSpec
 from studio.core.formats.onnx_to_torch import flatten_reshapes
+from studio.core.formats.onnx_to_torch_ops import LSTM
 from studio.core.inspect.prunable import excluded
 from studio.core.process.locks import MODULE_LOCK
 
@@ -63,9 +65,18 @@ def _transformer(model: Model, ratio: float, round_to: int | None, exclude: list
 def _channels(model: Model, ratio: float, round_to: int | None, exclude: list[str], example: dict | None) -> Model:
     module = copy.deepcopy(model.module).cpu().eval()
     example = example_inputs(model, example)
+    unwrapped = []
     if model.format is Format.CONVERTED:
-        flatten_reshapes(module, example)
-    ignored = output_layers(module, example)
+        if any(isinstance(m, LSTM) for m in module.modules()):
+            raise StudioError("channels are not removed from recurrent layers (an ONNX LSTM): Torch-Pruning does not follow them", model.source)
+        try:
+            flatten_reshapes(module, example)
+            graph = prepare(module, example)
+        except Exception as e:  # an operator that torch.fx cannot trace or propagate shapes through
+            raise StudioError(f"the converted graph could not be made ready for Torch-Pruning ({first_line(e)})", model.source) from None
+        ignored, unwrapped = graph["fixed"], graph["unwrapped"]
+    else:
+        ignored = output_layers(module, example)
     ignored += [m for name, m in module.named_modules() if name and excluded(name, type(m).__name__, list(exclude))]
     try:
         pruner = tp.pruner.MetaPruner(
@@ -75,6 +86,7 @@ def _channels(model: Model, ratio: float, round_to: int | None, exclude: list[st
             pruning_ratio=ratio,
             ignored_layers=ignored,
             round_to=round_to or None,
+            unwrapped_parameters=unwrapped,
         )
         pruner.step()
     except Exception as e:  # Torch-Pruning raises many types on graphs it cannot follow

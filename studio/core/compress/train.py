@@ -74,6 +74,11 @@ def zero_masks(module: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {n: p.detach() != 0 for n, p in module.named_parameters() if p.dim() >= 2 and not bool((p != 0).all())}
 
 
+def epoch_order(count: int, n: int, gen: torch.Generator) -> torch.Tensor:
+    """`n` example indices: whole shuffles of the `count` examples, the last one cut short."""
+    return torch.cat([torch.randperm(count, generator=gen) for _ in range(-(-n // count))])[:n]
+
+
 def train(
     module: torch.nn.Module,
     xs: list[np.ndarray],
@@ -95,6 +100,7 @@ def train(
     frozen_norms: bool = False,
     embedding: bool = False,
     match=None,
+    min_examples: int = 0,
 ) -> Job[torch.nn.Module]:
     """Trains `module` in place (pass a copy) on the inputs `xs` (one array per input, in the module's
     order; a 0-d one is the same number for every example, passed as a Python number). With teacher_logits the loss is distillation (mixed with
@@ -103,7 +109,8 @@ def train(
     calibrated for the model as it is: quantization-aware training adjusts weights, not statistics).
     embedding: the output is an embedding, learnt from teacher_logits by embedding_loss (is_embedding).
     match: a compress.layers.LayerMatch: the teacher runs on each batch (teacher_logits may then be None) and
-    its hidden states teach the student's layer by layer, besides the output; closed when training ends."""
+    its hidden states teach the student's layer by layer, besides the output; closed when training ends.
+    min_examples: an epoch passes over the examples, reshuffled, as often as it takes to see this many."""
     if optimizer not in OPTIMIZERS:
         raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}")
     home = home_device(module)
@@ -119,7 +126,8 @@ def train(
     tt = torch.from_numpy(teacher_logits) if teacher_logits is not None else None
     distilled = tt is not None or match is not None
     gen = torch.Generator().manual_seed(seed)
-    batches = max(1, -(-len(distributed.shard(torch.arange(count))) // batch_size))
+    per_epoch = max(count, min_examples)
+    batches = max(1, -(-len(distributed.shard(torch.arange(per_epoch))) // batch_size))
     every = max(1, batches // 10)
     if match is not None:
         match.teacher.to(device)
@@ -130,7 +138,7 @@ def train(
                 for m in module.modules():
                     if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
                         m.eval()
-            order = distributed.shard(torch.randperm(count, generator=gen))
+            order = distributed.shard(epoch_order(count, per_epoch, gen))
             sums = np.zeros(4)
             for b, idx in enumerate(match.order(order, xt, batch_size, gen) if match is not None else order.split(batch_size)):
                 cancel.check()

@@ -19,6 +19,7 @@ import types
 import warnings
 from collections import Counter
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 import onnx
@@ -29,6 +30,9 @@ from studio.core.formats.load_onnx import full_onnx
 from studio.core.formats.model import ONNX2TORCH_INSTALL, Format, Model, onnx2torch_installed
 from studio.core.formats.onnx_constants import constants_to_initializers
 from studio.core.formats.onnx_to_torch_ops import register
+
+if TYPE_CHECKING:
+    import torch
 
 NEEDS_TORCHVISION = ("NonMaxSuppression", "RoiAlign")
 
@@ -210,8 +214,14 @@ def flatten_reshapes(module, example: tuple) -> int:
             node.replace_all_uses_with(flat)
             graph.erase_node(node)
             rewritten += 1
-    if rewritten:
-        graph.eliminate_dead_code()
+    return tidy(module, rewritten)
+
+
+def tidy(module: torch.fx.GraphModule, changes: int) -> int:
+    """After `changes` rewrites of a graph (none: nothing to do): drop what nothing uses any more, and make
+    the module run the new graph."""
+    if changes:
+        module.graph.eliminate_dead_code()
         module.delete_all_unused_submodules()
         module.recompile()
-    return rewritten
+    return changes

@@ -81,3 +81,14 @@ def test_traced_corpus_model_loads_and_prunes():
     assert weight_sparsity(model) < 0.7 and weight_sparsity(pruned) == pytest.approx(0.8, abs=1e-3)
     out = pruned.module(torch.zeros(1, 8000))
     assert np.isfinite(out[0].detach().numpy()).all()
+
+
+def test_without_labels_a_small_data_set_is_gone_through_several_times_per_epoch():
+    from studio.core.compress.finetune import UNLABELED_EPOCH_EXAMPLES
+
+    teacher = load_model("sample:digits-cnn")
+    data = load_data("sample:digits").subset(slice(0, 40))
+    data.y = None
+    events = []
+    run_to_end(finetune(magnitude(teacher, 0.5), data, epochs=2, batch_size=32, teacher=teacher), events.append)
+    assert events[-1].total == 2 * -(-UNLABELED_EPOCH_EXAMPLES // 32)  # not one step an epoch for 32 training examples

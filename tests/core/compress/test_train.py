@@ -138,3 +138,27 @@ def test_an_unknown_optimizer_and_a_cancel_stop_training():
     with pytest.raises(Cancelled):
         run_to_end(fit(module, x, y, cancel=token))
     assert all(torch.equal(p, q) for p, q in zip(before, module.parameters()))  # stopped before its first step
+
+
+
+def test_a_few_examples_are_gone_through_several_times_per_epoch_when_asked():
+    """Eight examples give one step an epoch: matching a teacher takes many more (finetune asks for them
+    when it learns the unpruned model's outputs)."""
+    x, y = problem(8)
+    teacher_logits = np.stack([-x[:, 0], x[:, 0]], 1).astype(np.float32) * 5
+    events = []
+    student = run_to_end(train(net(), [x], None, teacher_logits, epochs=2, lr=1e-2, batch_size=8, temperature=2.0, min_examples=512,
+                               cancel=CancelToken(), evaluate=lambda m: accuracy(m, x, y)), events.append)
+    assert events[-1].total == 2 * 64  # 512 examples an epoch, in batches of 8
+    assert accuracy(student, x, y)["accuracy"] == 1.0
+    once = run_to_end(train(net(), [x], None, teacher_logits, epochs=2, lr=1e-2, batch_size=8, temperature=2.0,
+                            cancel=CancelToken(), evaluate=lambda m: {}))
+    assert accuracy(once, x, y)["accuracy"] < 1.0  # two steps: not yet
+
+
+def test_an_epoch_order_holds_whole_shuffles():
+    from studio.core.compress.train import epoch_order
+
+    order = epoch_order(5, 12, torch.Generator().manual_seed(0))
+    assert len(order) == 12 and sorted(order[:5].tolist()) == sorted(order[5:10].tolist()) == list(range(5))
+    assert torch.equal(epoch_order(7, 7, torch.Generator().manual_seed(3)), torch.randperm(7, generator=torch.Generator().manual_seed(3)))
