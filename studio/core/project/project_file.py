@@ -11,17 +11,18 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
+import onnx
 import torch
 
 from studio.core.deliver.export import atomic_write
 from studio.core.errors import StudioError, first_line
 from studio.core.formats.examples import example_inputs
 from studio.core.formats.load import load_model
-from studio.core.formats.load_onnx import full_onnx
+from studio.core.formats.load_onnx import all_tensors, external_key, set_external_key
 from studio.core.formats.model import Format, Model, TensorSpec
 from studio.core.formats.onnx_to_torch import onnx_to_torch
 from studio.core.formats.rebuild import fit_to_state_dict
-from studio.core.process.locks import MODULE_LOCK
+from studio.core.process.locks import INLINE_LOCK, MODULE_LOCK
 from studio.core.project.recipe import StepResult
 from studio.core.project.versions import History, Version
 
@@ -116,10 +117,11 @@ def _staged(path: Path):
 
 
 def _write_weights(path: Path, model: Model) -> None:
+    if model.format is Format.ONNX:
+        _write_onnx(path, model)
+        return
     with _staged(path) as tmp:
-        if model.format is Format.ONNX:
-            tmp.write_bytes(full_onnx(model).SerializeToString())
-        elif model.format is Format.TORCHSCRIPT:
+        if model.format is Format.TORCHSCRIPT:
             torch.jit.save(model.module, str(tmp))
         elif model.format is Format.EXPORTED_PROGRAM:
             with MODULE_LOCK:
@@ -130,6 +132,26 @@ def _write_weights(path: Path, model: Model) -> None:
 
             state = model.state_dict if model.module is None else model.module.state_dict()
             save_file({k: v.detach().cpu().contiguous() for k, v in state.items()}, str(tmp))
+
+
+def _write_onnx(path: Path, model: Model) -> None:
+    """An ONNX version; weights it keeps apart (a large model's) go to `path.data` beside it, written from
+    their buffers: file writes let go of Python's lock, where putting them into the proto and serialising
+    it holds the lock for the whole model (a window autosaves on a thread of its own)."""
+    with INLINE_LOCK:  # another thread may be moving them into the proto
+        structure, external = onnx.ModelProto(), dict(model.external)
+        structure.CopyFrom(model.onnx)
+    if external:
+        data, offset = path.with_name(path.name + ".data"), 0
+        with _staged(data) as tmp, tmp.open("wb") as f:
+            for tensor in all_tensors(structure.graph):
+                if tensor.data_location == onnx.TensorProto.EXTERNAL:
+                    buffer = external[external_key(tensor)]
+                    f.write(buffer)
+                    set_external_key(tensor, (data.name, offset, len(buffer)))
+                    offset += len(buffer)
+    with _staged(path) as tmp:
+        tmp.write_bytes(structure.SerializeToString())
 
 
 def _load_version(folder: Path, entry: dict, trust: bool) -> Model:

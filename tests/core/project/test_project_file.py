@@ -96,3 +96,18 @@ def test_a_reopened_project_never_reuses_a_deleted_versions_id(tmp_path, project
     last = max(again.history.versions)
     del again.history.versions[last]
     assert again.history.add(again.history.versions[0].result, 0).id == last + 1
+
+
+def test_an_onnx_versions_weights_kept_apart_are_saved_apart_not_put_into_its_proto(tmp_path):
+    """Putting a large model's weights into the proto and serialising it held Python's lock for the whole
+    model on the window's autosave thread."""
+    from onnx_cases import two_layer_onnx
+
+    model = load_model(str(two_layer_onnx(tmp_path / "mlp.onnx", external=True)))
+    assert model.external  # its 1.5 MB weight kept apart, as a large model's are
+    history = History()
+    history.add(StepResult("load", {}, "original", model, {}), None, "v0 original")
+    save_project(tmp_path / "p", Project(history, None))
+    assert model.external and (tmp_path / "p" / "v0.onnx.data").stat().st_size == 384 * 1024 * 4
+    again = open_project(tmp_path / "p").history.versions[0].model
+    assert full_onnx(again).SerializeToString() == full_onnx(model).SerializeToString()
