@@ -123,3 +123,18 @@ def test_the_status_bar_gives_the_size_of_the_version_shown(studio, run_sheet, q
     with qtbot.waitSignal(window.modelChanged, timeout=60_000):
         session.select(0)
     assert window.model_status.text().endswith(opened.rsplit(" · ", 1)[1])
+
+
+def test_the_original_is_not_analysed_again_to_draw_its_outline(studio, run_sheet, monkeypatch):
+    """Its histograms were taken when it was first shown; analysing it again ran on a thread of the
+    window's process, which for a 100M-parameter model held Python's lock for a third of a second."""
+    compare = studio.compression.compare
+    started = []
+    monkeypatch.setattr(compare.runner, "start", lambda *args: started.append(args))
+    def prune(sheet):
+        sheet.form.set_value("sparsity", 0.5)
+        sheet.finetune.set_value("epochs", 0)  # one version, made from the original
+
+    run_sheet(studio, "prune", prune)
+    assert started == []
+    assert "original" in studio.model_panel.histogram.legend.text()  # the outline is the original's

@@ -21,6 +21,7 @@ class Compare(QObject):
         self.window, self.session, self.versions = window, session, versions
         self._hists: dict[int, tuple[dict, object]] = {}  # vid → (layer → Histogram, whole-model Histogram)
         self._history = None
+        self._early: tuple | None = None  # a model shown before the session made it a version: (model, histograms)
         self.runner = JobRunner(self)  # analyses a reference version that was never shown
         self.runner.finished.connect(self._analysed)
         window.modelChanged.connect(self._shown)
@@ -30,12 +31,19 @@ class Compare(QObject):
     def _cache(self) -> dict:
         if self._history is not self.session.history:
             self._history, self._hists = self.session.history, {}
+        if self._early is not None:
+            version = self._version_of(self._early[0])
+            if version is not None:
+                self._hists[version.id] = self._early[1]
+                self._early = None
         return self._hists
 
     def _shown(self, info) -> None:
         version = self._version_of(info.model)
         if version is not None:
             self._cache()[version.id] = (info.histograms, info.histogram)
+        else:  # a model just opened becomes v0 after this: analysing it again later would take a 100M model's time
+            self._early = (info.model, (info.histograms, info.histogram))
         self.draw()
 
     def _analysed(self, result) -> None:
