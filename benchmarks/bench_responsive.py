@@ -67,54 +67,39 @@ def probe(job: str) -> dict:
         session.set_data({"path": str(CORPUS / PROFILED / "data.npz"), "labels": "none"})
     wait(lambda: window.info is not None and session.version is not None and bool(session.version.metrics) and not session.running)
     before_mb = _peak_mb(resource.RUSAGE_SELF)
-    if name == "profile":
-        return _profiled(window, wait, errors, before_mb)
-    sheet = window.compression.open_sheet(name)
-    for key, value in options.items():
-        sheet.form.set_value(key, value)
-    for key, value in (finetune or {}).items():
-        sheet.finetune.set_value(key, value)
-    if name == "distill":
-        sheet.width.setValue(50)
-    app.processEvents()
     session.failed.connect(lambda doing, error: errors.append(f"{doing}: {error}"))
-    from studio.core.process.threads import thread_budget
+    if name == "profile":  # Time tab → Profile, until the profile is shown
+        profiling = window.compression.profiling
+        press = profiling.panel.profile_button.click
+        done = lambda: profiling.profile_of(session.version.model) is not None and not session.running  # noqa: E731
+    else:
+        sheet = window.compression.open_sheet(name)
+        for key, value in options.items():
+            sheet.form.set_value(key, value)
+        for key, value in (finetune or {}).items():
+            sheet.finetune.set_value(key, value)
+        if name == "distill":
+            sheet.width.setValue(50)
+        app.processEvents()
+        from studio.core.process.threads import thread_budget
 
-    session.runner.progress.connect(lambda _: threads or threads.append(f"{thread_budget()} / {torch.get_num_threads()}"))
+        session.runner.progress.connect(lambda _: threads or threads.append(f"{thread_budget()} / {torch.get_num_threads()}"))
+        versions = len(session.history.versions)
+        press = sheet.run_button.click
+        shown = lambda: window.info is not None and window.info.model is session.version.model and not window.runner.running  # noqa: E731
+        done = lambda: len(session.history.versions) > versions and not session.running and shown()  # noqa: E731
     probe = StallProbe()
     probe.start()
-    versions = len(session.history.versions)
     clock = time.perf_counter()
-    sheet.run_button.click()
-    shown = lambda: window.info is not None and window.info.model is session.version.model and not window.runner.running  # noqa: E731
-    wait(lambda: bool(errors) or (len(session.history.versions) > versions and not session.running and shown()))
+    press()
+    wait(lambda: bool(errors) or done())
     seconds = time.perf_counter() - clock
     stalls = probe.stop()
     window.close()
     if errors:
         raise RuntimeError(errors[0])
     memory = {"before_mb": before_mb, "window_mb": _peak_mb(resource.RUSAGE_SELF), "child_mb": _peak_mb(resource.RUSAGE_CHILDREN)}
-    return {"seconds": seconds, "longest": stalls.longest, "p99": stalls.percentile(99), "threads": threads[0] if threads else None, **memory}
-
-
-def _profiled(window, wait, errors: list, before_mb: float) -> dict:
-    """Time tab → Profile, with the stall probe running, until the profile is shown."""
-    from studio.gui.common.stall_probe import StallProbe
-
-    session, profiling = window.compression.session, window.compression.profiling
-    session.failed.connect(lambda doing, error: errors.append(f"{doing}: {error}"))
-    probe = StallProbe()
-    probe.start()
-    clock = time.perf_counter()
-    profiling.panel.profile_button.click()
-    wait(lambda: bool(errors) or (profiling.profile_of(session.version.model) is not None and not session.running))
-    seconds = time.perf_counter() - clock
-    stalls = probe.stop()
-    window.close()
-    if errors:
-        raise RuntimeError(errors[0])
-    memory = {"before_mb": before_mb, "window_mb": _peak_mb(resource.RUSAGE_SELF), "child_mb": _peak_mb(resource.RUSAGE_CHILDREN)}
-    return {"seconds": seconds, "longest": stalls.longest, "p99": stalls.percentile(99), "threads": "—", **memory}
+    return {"seconds": seconds, "longest": stalls.longest, "p99": stalls.percentile(99), "threads": threads[0] if threads else "—", **memory}
 
 
 def _peak_mb(who: int) -> float:
