@@ -17,7 +17,6 @@ from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-import studio.core.formats.transfer  # noqa: F401 — how Models travel back from a child
 from studio.core.errors import OUT_OF_MEMORY, StudioError, first_line
 from studio.core.process.isolated import isolated
 from studio.core.process.jobs import Cancelled, CancelToken, Job, Progress, run_to_end
