@@ -65,7 +65,8 @@ def _onnx_apart(model: Model) -> tuple:
         key = (TRANSFER, i, len(data))
         set_external_key(tensor, key)
         external[key] = data
-    return replace(model, onnx=None), proto.SerializeToString(), {k: pickle.PickleBuffer(v) for k, v in external.items()}
+    # without its own `external` too: pickled with the model, its weights would travel a second time, in-band
+    return replace(model, onnx=None, external={}), proto.SerializeToString(), {k: pickle.PickleBuffer(v) for k, v in external.items()}
 
 
 TRANSFER = "studio:transfer"  # the location of weights apart after a transfer: not a file

@@ -69,6 +69,9 @@ def test_a_version_sends_only_the_weights_its_own_proto_refers_to(tmp_path):
     assert [key[0] for key in opened.external] == ["mlp.onnx.data"]
     inline = onnx.load(str(tmp_path / "mlp.onnx"))  # its weights read into the proto, as a changed version's are
     version = replace(opened, onnx=inline)  # shares the opened model's dict of external weights
+    apart = []
+    message = iso.dumps(replace(opened, onnx=onnx.load(str(tmp_path / "mlp.onnx"))), apart.append)
+    assert len(message) < transfer.APART_BYTES // 10 and sum(b.raw().nbytes for b in apart) > transfer.APART_BYTES  # the weights travel once, apart
     got = travelled(version)
     assert [key[0] for key in got.external] == [transfer.TRANSFER]
     assert opened.external and [key[0] for key in opened.external] == ["mlp.onnx.data"]  # the source keeps its own
