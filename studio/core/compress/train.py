@@ -35,6 +35,17 @@ def embedding_loss(student, teacher):
     return (1 - cos) + F.mse_loss(student, teacher) / teacher.pow(2).mean().clamp(min=1e-12)
 
 
+def are_probabilities(out: torch.Tensor) -> bool:
+    """Whether class outputs ([N, classes]) are probabilities, not scores: a softmax or sigmoid ends many
+    converted classifiers. Softmax over them as if they were scores is nearly uniform, so nothing is learnt."""
+    return out.dim() == 2 and out.shape[1] >= 2 and bool(((out >= 0) & (out <= 1)).all())
+
+
+def as_scores(out: torch.Tensor) -> torch.Tensor:
+    """Scores whose softmax is the probabilities `out` (normalised where a sigmoid's do not sum to one)."""
+    return out.clamp_min(1e-12).log()
+
+
 def distillation_loss(student, teacher, labels, temperature: float, alpha: float, embedding: bool = False):
     """Hinton et al. 2015: KL of temperature-softened outputs × T², mixed with cross-entropy by alpha.
     Returns (total, distillation part, label part); without labels the loss is pure distillation.
@@ -53,6 +64,16 @@ def distillation_loss(student, teacher, labels, temperature: float, alpha: float
         return soft, soft, torch.zeros(())
     hard = F.cross_entropy(student, labels)
     return alpha * soft + (1 - alpha) * hard, soft, hard
+
+
+def _first_output(module, xt: list[torch.Tensor], output: int, device: str, batch_size: int) -> torch.Tensor:
+    """The module's class output on the first batch, in eval mode."""
+    was_training = module.training
+    module.eval()
+    with torch.no_grad(), MODULE_LOCK:
+        out = module(*[t.item() if t.ndim == 0 else t[:batch_size].to(device) for t in xt])
+    module.train(was_training)
+    return out[output] if isinstance(out, (tuple, list)) else out
 
 
 def copy_module(module: torch.nn.Module) -> torch.nn.Module:
@@ -124,6 +145,9 @@ def train(
     count = next(len(t) for t in xt if t.ndim)
     yt = torch.from_numpy(labels) if labels is not None else None
     tt = torch.from_numpy(teacher_logits) if teacher_logits is not None else None
+    probabilities = not embedding and are_probabilities(_first_output(module, xt, output, device, batch_size))
+    if probabilities and tt is not None:
+        tt = as_scores(tt)
     distilled = tt is not None or match is not None
     gen = torch.Generator().manual_seed(seed)
     per_epoch = max(count, min_examples)
@@ -149,6 +173,10 @@ def train(
                         target = match.target(inputs)
                     out = model(*inputs)
                 out = out[output] if isinstance(out, (tuple, list)) else out
+                if probabilities:
+                    out = as_scores(out)
+                    if match is not None:
+                        target = as_scores(target)
                 y = yt[idx].to(device) if yt is not None else None
                 if distilled:
                     loss, soft, hard = distillation_loss(out, target if match is not None else tt[idx].to(device), y, temperature, alpha, embedding)

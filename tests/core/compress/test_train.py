@@ -162,3 +162,22 @@ def test_an_epoch_order_holds_whole_shuffles():
     order = epoch_order(5, 12, torch.Generator().manual_seed(0))
     assert len(order) == 12 and sorted(order[:5].tolist()) == sorted(order[5:10].tolist()) == list(range(5))
     assert torch.equal(epoch_order(7, 7, torch.Generator().manual_seed(3)), torch.randperm(7, generator=torch.Generator().manual_seed(3)))
+
+
+def test_a_model_that_ends_in_a_softmax_learns_as_its_scores_would():
+    """Converted classifiers often output probabilities: trained through their logarithm, the model learns
+    exactly as the same model without its softmax does, from labels and from a teacher's probabilities.
+    Cross-entropy on the probabilities as if they were scores has almost no gradient."""
+    x, y = problem()
+    teacher = np.stack([-x[:, 0], x[:, 0]], 1).astype(np.float32) * 5
+    for labels, logits, probabilities in [(y, None, None), (None, teacher, torch.softmax(torch.from_numpy(teacher), 1).numpy())]:
+        scores = run_to_end(fit(net(), x, labels, logits, temperature=2.0))
+        softmax = run_to_end(fit(nn.Sequential(net(), nn.Softmax(1)), x, labels, probabilities, temperature=2.0))
+        assert all(torch.allclose(p, q, atol=1e-5) for p, q in zip(scores.parameters(), softmax.parameters()))
+
+
+def test_probabilities_are_told_from_scores():
+    from studio.core.compress.train import are_probabilities
+
+    assert are_probabilities(torch.softmax(torch.randn(4, 3), 1)) and are_probabilities(torch.sigmoid(torch.randn(4, 3)))
+    assert not are_probabilities(torch.randn(4, 3)) and not are_probabilities(torch.rand(4, 1)) and not are_probabilities(torch.rand(4))
