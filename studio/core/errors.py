@@ -23,12 +23,14 @@ class TrustRequired(StudioError):
 
 def first_line(e: BaseException, limit: int = 160) -> str:
     """The first line of an exception's message, for embedding in a one-line error. ONNX Runtime's
-    prefixes (error code, C++ source file and function signature) are dropped: the words come after."""
-    text = _ORT_CODE.sub("", str(e).strip())
+    prefixes (error code, C++ source file and function signature) and terminal colours (torch.export's)
+    are dropped: the words come after."""
+    text = _ORT_CODE.sub("", _COLOURS.sub("", str(e)).strip())
     text = _CPP_PLACE.sub("", text)
     line = text.splitlines()[0] if text else type(e).__name__
     return line if len(line) <= limit else line[:limit].rsplit(" ", 1)[0] + "…"
 
 
+_COLOURS = re.compile(r"\x1b\[[0-9;]*m")
 _ORT_CODE = re.compile(r"^\[ONNXRuntimeError\] : \d+ : \w+ : ")
 _CPP_PLACE = re.compile(r"^\S+\.(?:h|cc|cpp):\d+ .*?\) (?=[A-Z])")

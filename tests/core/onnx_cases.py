@@ -128,14 +128,14 @@ def quantizable_conv_net(folder: Path):
     return str(folder / "float.onnx"), Reader
 
 
-def one_node_model(tmp_path, nodes, out_shape, initializers=()):
+def one_node_model(tmp_path, nodes, out_shape, initializers=(), opset: int = 13):
     """x float [N, 4, 3, 3] through `nodes` (one operator, or the few that compute its inputs) to y of
-    `out_shape`, opset 13, saved as tmp_path/g.onnx and loaded: what the ONNX → PyTorch tests convert."""
+    `out_shape`, at `opset`, saved as tmp_path/g.onnx and loaded: what the ONNX → PyTorch tests convert."""
     from studio.core.formats.load import load_model
 
     x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 4, 3, 3])
     y = helper.make_tensor_value_info("y", TensorProto.FLOAT, out_shape)
     graph = helper.make_graph(nodes, "g", [x], [y], initializer=list(initializers))
     path = tmp_path / "g.onnx"
-    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), path)
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)]), path)
     return load_model(str(path))

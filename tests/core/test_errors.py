@@ -61,3 +61,7 @@ def test_the_cpp_source_place_and_signature_are_dropped():
     header = "include/op.h:12 int f(int a) Bad input"
     assert first_line(RuntimeError(header)) == "Bad input"
     assert first_line(RuntimeError("see file.cc:12 for details")) == "see file.cc:12 for details"  # only a leading place
+
+
+def test_terminal_colours_are_dropped():
+    assert first_line(RuntimeError("Failed to export. \x1b[96mThis is step 1/3\x1b[0m of exporting")) == "Failed to export. This is step 1/3 of exporting"

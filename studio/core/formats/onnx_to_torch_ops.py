@@ -2,7 +2,8 @@
 GlobalMaxPool (the file-type classifier), Clip whose bounds are computed (a spectrogram clamped to its
 maximum minus 80 dB) or left empty (a transformer's norm, clamped from below only), LSTM (speaker
 and wake-word models), and BatchNormalization on an input whose rank shape inference left unknown (a
-text recognizer converted from Paddle). register() adds them once onnx2torch is imported
+text recognizer converted from Paddle), and Softmax before opset 13, whose output onnx2torch shapes by
+sizes that tracing for export fixes (the batch written into the exported graph). register() adds them once onnx2torch is imported
 (formats/onnx_to_torch does it, where torchvision may need a stand-in): importing onnx2torch here would
 need torchvision first."""
 
@@ -115,6 +116,29 @@ def _lstm(node, graph) -> OperationConverterResult:
                                                                                   outputs=node.output_values))
 
 
+class FlatSoftmax(torch.nn.Module):
+    """Softmax (or log-softmax) over all axes from `axis` on, as opsets before 13 define it. view_as
+    exports as a Reshape to the input's Shape, which a traced export keeps dynamic; onnx2torch's reshape
+    to the input's sizes is traced as constants in a real model (PP-OCR's recognizer) and fixes its batch."""
+
+    def __init__(self, axis: int, log: bool):
+        super().__init__()
+        self.axis, self.log = axis, log
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        flat = torch.flatten(x, start_dim=self.axis)
+        return (torch.log_softmax(flat, -1) if self.log else torch.softmax(flat, -1)).view_as(x)
+
+
+def _flat_softmax(log: bool):
+    def convert(node, graph) -> OperationConverterResult:
+        from onnx2torch.utils.common import OperationConverterResult, onnx_mapping_from_node
+
+        return OperationConverterResult(torch_module=FlatSoftmax(node.attributes.get("axis", 1), log), onnx_mapping=onnx_mapping_from_node(node))
+
+    return convert
+
+
 class AnyRankBatchNorm(torch.nn.modules.batchnorm._BatchNorm):
     """torch's BatchNorm with the parameters and buffers of BatchNorm1d/2d/3d, for an input of any rank."""
 
@@ -147,7 +171,7 @@ def _batch_norm(original):
 
 
 def register() -> None:
-    """Add these converters to onnx2torch's registry (replacing its Clip and BatchNormalization ones)."""
+    """Add these converters to onnx2torch's registry (replacing its Clip, old Softmax and BatchNormalization ones)."""
     from onnx2torch.node_converters.registry import _CONVERTER_REGISTRY, OperationDescription
 
     def op(name: str, version: int) -> OperationDescription:
@@ -160,5 +184,8 @@ def register() -> None:
         _CONVERTER_REGISTRY[op("LSTM", version)] = _lstm
     for version in (11, 12, 13):
         _CONVERTER_REGISTRY[op("Clip", version)] = _clip
+    for version in (1, 11):
+        _CONVERTER_REGISTRY[op("Softmax", version)] = _flat_softmax(log=False)
+        _CONVERTER_REGISTRY[op("LogSoftmax", version)] = _flat_softmax(log=True)
     for version in (9, 14, 15):
         _CONVERTER_REGISTRY[op("BatchNormalization", version)] = _batch_norm(_CONVERTER_REGISTRY[op("BatchNormalization", version)])

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 import onnx.numpy_helper
+import onnxruntime as ort
 import torch
 
 from studio.core.errors import StudioError, first_line
@@ -57,6 +58,8 @@ def to_onnx(model: Model, opset: int = DEFAULT_OPSET, example: dict | None = Non
                 _typed_io(proto, args, in_names, model)
                 _numbers_as_constants(proto, args, in_names)
                 check(proto)
+                if not dynamo:  # torch.export keeps sizes symbolic and refuses what would fix them
+                    _runs_at_another_batch(proto, args, in_names)
                 break
             except Exception as e:  # exporters raise many types; the next one may succeed
                 errors.append(f"{'dynamo' if dynamo else 'TorchScript'} exporter: {first_line(e, 120)}")
@@ -205,6 +208,22 @@ def _numbers_as_constants(proto: onnx.ModelProto, args: tuple, in_names: list[st
         dtype = onnx.helper.tensor_dtype_to_np_dtype(graph_input.type.tensor_type.elem_type)
         proto.graph.initializer.append(onnx.numpy_helper.from_array(np.array(value, dtype=dtype), graph_input.name))
         proto.graph.input.remove(graph_input)
+
+
+def _runs_at_another_batch(proto: onnx.ModelProto, args: tuple, in_names: list[str]) -> None:
+    """A traced export can write the example's batch into the graph (a reshape to sizes read while
+    tracing), and the file then fails at any other batch: it is run once at twice the example's."""
+    tensors = dict(zip(in_names, [a for a in args if isinstance(a, torch.Tensor)]))
+    if not tensors or any(t.dim() == 0 for t in tensors.values()):
+        return
+    feed = {name: np.concatenate([t.detach().cpu().numpy()] * 2) for name, t in tensors.items()}
+    options = ort.SessionOptions()
+    options.intra_op_num_threads, options.log_severity_level = 1, 4  # its failure is told in one line, not logged
+    try:
+        ort.InferenceSession(proto.SerializeToString(), options, providers=["CPUExecutionProvider"]).run(None, feed)
+    except Exception as e:  # ONNX Runtime raises its own Fail, InvalidArgument, …
+        batch = len(next(iter(tensors.values())))
+        raise StudioError(f"the traced export fixes the batch to {batch}: it fails at {2 * batch} ({first_line(e, 100)})") from None
 
 
 def _strip_debug_info(proto: onnx.ModelProto) -> None:

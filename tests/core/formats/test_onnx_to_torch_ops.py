@@ -1,5 +1,7 @@
 """onnx_to_torch_ops: the operators the studio adds to onnx2torch (GlobalMaxPool, Clip, LSTM, BatchNormalization
-of unknown rank) compute what ONNX Runtime does, and are registered once."""
+of unknown rank, Softmax before opset 13) compute what ONNX Runtime does, and are registered once."""
+
+from dataclasses import replace
 
 import numpy as np
 import onnx
@@ -81,3 +83,17 @@ def test_batch_normalization_of_an_input_of_unknown_rank_converts(tmp_path):
     converted = onnx_to_torch(model)
     np.testing.assert_allclose(predict_outputs(converted, feed)[0], predict_outputs(model, feed)[0], atol=1e-5)
     assert set(converted.origin.places) == {"scale", "b", "mean", "var"}  # trained statistics go back too
+
+
+def test_an_old_softmax_over_several_axes_converts_and_exports_at_any_batch(tmp_path):
+    """Opsets before 13 take the softmax over every axis from `axis` on. (onnx2torch's own module shapes its
+    output by sizes that the export of PP-OCR's recognizer traced as constants; this small graph does not.)"""
+    from studio.core.formats.to_onnx import to_onnx
+
+    x = {"x": np.random.default_rng(2).normal(size=(3, 4, 3, 3)).astype(np.float32)}
+    for op in ("Softmax", "LogSoftmax"):
+        model = one_node_model(tmp_path, [helper.make_node(op, ["x"], ["y"], axis=1)], ["N", 4, 3, 3], opset=11)
+        converted = onnx_to_torch(model)
+        np.testing.assert_allclose(predict_outputs(converted, x)[0], predict_outputs(model, x)[0], atol=1e-6)
+        exported = to_onnx(replace(converted, origin=None), example={"x": x["x"][:2]})  # traced, as after channel pruning
+        np.testing.assert_allclose(predict_outputs(exported, x)[0], predict_outputs(model, x)[0], atol=1e-6)

@@ -245,3 +245,32 @@ def test_a_scripted_stream_is_exported_as_a_fresh_one_whatever_ran_before(monkey
     assert float(module.seen) == 2.0  # the module itself is left as it was
     module.reset_states()
     np.testing.assert_allclose(predict(exported, {"x": x}), module(torch.from_numpy(x)).detach().numpy(), rtol=1e-5)
+
+
+class FixesItsBatch(nn.Module):
+    def forward(self, x):
+        return x.reshape(int(x.shape[0]), 12).sum(1, keepdim=True)  # int(): a constant to a tracer
+
+
+def test_a_traced_export_that_fixes_the_batch_is_refused_in_one_line(monkeypatch):
+    """The TorchScript exporter traces sizes read as numbers as constants: such a file runs only at the
+    example's batch, so it is run once at another one before it is accepted."""
+    real = to_onnx_module._export
+
+    def only_torchscript(model, args, path, opset, in_names, out_names, axes, dynamo):
+        if dynamo:
+            raise RuntimeError("data-dependent")
+        real(model, args, path, opset, in_names, out_names, axes, dynamo)
+
+    monkeypatch.setattr(to_onnx_module, "_export", only_torchscript)
+    model = Model("fixed", Format.PICKLED_MODULE, [TensorSpec("x", ("batch", 3, 4))], [TensorSpec("y", ("batch", 1))], module=FixesItsBatch())
+    with pytest.raises(StudioError, match="TorchScript exporter: the traced export fixes the batch to 2: it fails at 4 "):
+        to_onnx(model, example={"x": np.ones((2, 3, 4), np.float32)})
+    model = Model("sums", Format.PICKLED_MODULE, [TensorSpec("x", ("batch", 3, 4))], [TensorSpec("y", ("batch", 1))], module=Sums())
+    exported = to_onnx(model, example={"x": np.ones((2, 3, 4), np.float32)})
+    assert predict(exported, {"x": np.ones((5, 3, 4), np.float32)}).shape == (5, 1)
+
+
+class Sums(nn.Module):
+    def forward(self, x):
+        return x.flatten(1).sum(1, keepdim=True)
