@@ -81,7 +81,8 @@ def test_the_opset_asked_for_is_the_opset_written(lenet):
     assert next(o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")) == 18
 
 
-def test_when_the_dynamo_exporter_fails_the_torchscript_one_is_used(lenet, monkeypatch):
+def only_torchscript(monkeypatch) -> None:
+    """The dynamo exporter fails, as it does on data-dependent code."""
     real = to_onnx_module._export
 
     def dynamo_fails(model, args, path, opset, in_names, out_names, axes, dynamo):
@@ -90,6 +91,10 @@ def test_when_the_dynamo_exporter_fails_the_torchscript_one_is_used(lenet, monke
         real(model, args, path, opset, in_names, out_names, axes, dynamo)
 
     monkeypatch.setattr(to_onnx_module, "_export", dynamo_fails)
+
+
+def test_when_the_dynamo_exporter_fails_the_torchscript_one_is_used(lenet, monkeypatch):
+    only_torchscript(monkeypatch)
     exported = to_onnx(lenet)
     onnx.checker.check_model(exported.onnx)
     assert exported.notes[-1] == "exported after a fallback: dynamo exporter: Unsupported: data-dependent control flow"
@@ -255,14 +260,7 @@ class FixesItsBatch(nn.Module):
 def test_a_traced_export_that_fixes_the_batch_is_refused_in_one_line(monkeypatch):
     """The TorchScript exporter traces sizes read as numbers as constants: such a file runs only at the
     example's batch, so it is run once at another one before it is accepted."""
-    real = to_onnx_module._export
-
-    def only_torchscript(model, args, path, opset, in_names, out_names, axes, dynamo):
-        if dynamo:
-            raise RuntimeError("data-dependent")
-        real(model, args, path, opset, in_names, out_names, axes, dynamo)
-
-    monkeypatch.setattr(to_onnx_module, "_export", only_torchscript)
+    only_torchscript(monkeypatch)
     model = Model("fixed", Format.PICKLED_MODULE, [TensorSpec("x", ("batch", 3, 4))], [TensorSpec("y", ("batch", 1))], module=FixesItsBatch())
     with pytest.raises(StudioError, match="TorchScript exporter: the traced export fixes the batch to 2: it fails at 4 "):
         to_onnx(model, example={"x": np.ones((2, 3, 4), np.float32)})
