@@ -36,13 +36,16 @@ def embedding_loss(student, teacher):
 
 
 def are_probabilities(out: torch.Tensor) -> bool:
-    """Whether class outputs ([N, classes]) are probabilities, not scores: a softmax or sigmoid ends many
-    converted classifiers. Softmax over them as if they were scores is nearly uniform, so nothing is learnt."""
-    return out.dim() == 2 and out.shape[1] >= 2 and bool(((out >= 0) & (out <= 1)).all())
+    """Whether class outputs ([N, classes]) are probabilities, not scores: a softmax ends many converted
+    classifiers, and a softmax over probabilities as if they were scores is nearly uniform, so nothing is
+    learnt. (A sigmoid's outputs are not taken for probabilities: normalising them would lose their scale.)"""
+    if out.dim() != 2 or out.shape[1] < 2 or not bool(((out >= 0) & (out <= 1)).all()):
+        return False
+    return bool(torch.allclose(out.sum(1), torch.ones(len(out), dtype=out.dtype, device=out.device), atol=1e-3))
 
 
 def as_scores(out: torch.Tensor) -> torch.Tensor:
-    """Scores whose softmax is the probabilities `out` (normalised where a sigmoid's do not sum to one)."""
+    """Scores whose softmax is the probabilities `out`."""
     return out.clamp_min(1e-12).log()
 
 
@@ -64,16 +67,6 @@ def distillation_loss(student, teacher, labels, temperature: float, alpha: float
         return soft, soft, torch.zeros(())
     hard = F.cross_entropy(student, labels)
     return alpha * soft + (1 - alpha) * hard, soft, hard
-
-
-def _first_output(module, xt: list[torch.Tensor], output: int, device: str, batch_size: int) -> torch.Tensor:
-    """The module's class output on the first batch, in eval mode."""
-    was_training = module.training
-    module.eval()
-    with torch.no_grad(), MODULE_LOCK:
-        out = module(*[t.item() if t.ndim == 0 else t[:batch_size].to(device) for t in xt])
-    module.train(was_training)
-    return out[output] if isinstance(out, (tuple, list)) else out
 
 
 def copy_module(module: torch.nn.Module) -> torch.nn.Module:
@@ -145,9 +138,7 @@ def train(
     count = next(len(t) for t in xt if t.ndim)
     yt = torch.from_numpy(labels) if labels is not None else None
     tt = torch.from_numpy(teacher_logits) if teacher_logits is not None else None
-    probabilities = not embedding and are_probabilities(_first_output(module, xt, output, device, batch_size))
-    if probabilities and tt is not None:
-        tt = as_scores(tt)
+    probabilities = None  # told by the first batch's output (not by a forward of its own: a script may keep state)
     distilled = tt is not None or match is not None
     gen = torch.Generator().manual_seed(seed)
     per_epoch = max(count, min_examples)
@@ -167,12 +158,17 @@ def train(
             for b, idx in enumerate(match.order(order, xt, batch_size, gen) if match is not None else order.split(batch_size)):
                 cancel.check()
                 inputs = [t.item() if t.ndim == 0 else t[idx].to(device) for t in xt]
+                if hasattr(module, "reset_states"):  # a stream's state (Silero's): each batch starts a fresh one,
+                    module.reset_states()  # and the last batch's graph is not carried into this one's backward
                 with MODULE_LOCK:
                     if match is not None:
                         inputs = match.cut(inputs)
                         target = match.target(inputs)
                     out = model(*inputs)
                 out = out[output] if isinstance(out, (tuple, list)) else out
+                if probabilities is None:
+                    probabilities = not embedding and are_probabilities(out.detach())
+                    tt = as_scores(tt) if probabilities and tt is not None else tt
                 if probabilities:
                     out = as_scores(out)
                     if match is not None:

@@ -92,3 +92,17 @@ def test_without_labels_a_small_data_set_is_gone_through_several_times_per_epoch
     events = []
     run_to_end(finetune(magnitude(teacher, 0.5), data, epochs=2, batch_size=32, teacher=teacher), events.append)
     assert events[-1].total == 2 * -(-UNLABELED_EPOCH_EXAMPLES // 32)  # not one step an epoch for 32 training examples
+
+
+def test_without_labels_the_weights_closest_to_the_original_are_kept():
+    """A model that already computes what the original does is only carried away by more steps (here a
+    large learning rate): its weights before training are kept, and the notes say so."""
+    teacher = load_model("sample:digits-cnn")
+    data = load_data("sample:digits").subset(slice(0, 40))
+    data.y = None
+    tuned = run_to_end(finetune(teacher, data, epochs=2, lr=0.05, teacher=teacher))
+    kept = dict(tuned.module.state_dict())
+    assert all(torch.equal(kept[k], v) for k, v in teacher.module.state_dict().items())
+    assert "did not bring the pruned model closer" in tuned.notes[-1]
+    moved = run_to_end(finetune(magnitude(teacher, 0.7), data, epochs=2, lr=1e-3, teacher=teacher))
+    assert not any("fine-tuning" in note for note in moved.notes)  # the last epoch was the closest

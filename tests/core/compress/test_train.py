@@ -179,5 +179,29 @@ def test_a_model_that_ends_in_a_softmax_learns_as_its_scores_would():
 def test_probabilities_are_told_from_scores():
     from studio.core.compress.train import are_probabilities
 
-    assert are_probabilities(torch.softmax(torch.randn(4, 3), 1)) and are_probabilities(torch.sigmoid(torch.randn(4, 3)))
+    assert are_probabilities(torch.softmax(torch.randn(4, 3), 1))
+    assert not are_probabilities(torch.sigmoid(torch.randn(4, 3)))  # no distribution: normalising it would lose its scale
     assert not are_probabilities(torch.randn(4, 3)) and not are_probabilities(torch.rand(4, 1)) and not are_probabilities(torch.rand(4))
+
+
+class Stream(nn.Module):
+    """Keeps a state between calls, as Silero VAD's script does, with reset_states() to start afresh."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc, self.state = nn.Linear(4, 2), None
+
+    def reset_states(self):
+        self.state = None
+
+    def forward(self, x):
+        out = self.fc(x) + (0 if self.state is None else self.state)
+        self.state = out.mean(0, keepdim=True)
+        return out
+
+
+def test_a_module_that_keeps_a_state_starts_a_fresh_stream_on_each_batch():
+    """Without the reset, the second batch's backward would go through the first batch's graph again."""
+    x, y = problem(128)
+    trained = run_to_end(fit(Stream(), x, y, batch_size=32, evaluate=lambda m: {}))
+    assert isinstance(trained, Stream)
