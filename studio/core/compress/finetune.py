@@ -80,7 +80,9 @@ def finetune(model: Model, data: DataSet, *, epochs: int = 3, lr: float = 1e-3, 
         min_examples=UNLABELED_EPOCH_EXAMPLES if teacher_train is not None else 0,
     )
     notes = list(model.notes)
-    if closest is not None and closest.restore(trained) < epochs:
+    if closest is not None:
+        closest.restore(trained)
+    if closest is not None and closest.epoch < epochs:
         notes.append(f"fine-tuning kept epoch {closest.epoch} of {epochs}" if closest.epoch else
                      "fine-tuning did not bring the pruned model closer to the original on the training examples: its weights are kept")
     return replace(model, module=trained.cpu(), notes=notes)
@@ -90,7 +92,7 @@ class Closest:
     """The weights, of those before training and after each epoch, whose outputs on the training examples
     are closest to the original's (relative squared error). Learning the original's outputs from a few
     examples: once the pruned model is close, Adam's steps (each weight moves by about the learning rate,
-    whatever its gradient) carry it away again on a real pitch estimator and face detector."""
+    whatever its gradient) can carry it away again, as they did a real pitch estimator."""
 
     def __init__(self, xs: list[np.ndarray], teacher: np.ndarray, device: str, output: int):
         self.xs, self.teacher, self.device, self.output = xs, teacher, device, output
@@ -112,8 +114,7 @@ class Closest:
 
         return both
 
-    def restore(self, module) -> int:
-        """Load the closest weights into `module`; returns their epoch (0: before training)."""
+    def restore(self, module) -> None:
+        """Load the closest weights into `module` (those of `epoch`; 0: before training)."""
         module.load_state_dict(self.state)
-        return self.epoch
 

@@ -3,9 +3,9 @@ GlobalMaxPool (the file-type classifier), Clip whose bounds are computed (a spec
 maximum minus 80 dB) or left empty (a transformer's norm, clamped from below only), LSTM (speaker
 and wake-word models), and BatchNormalization on an input whose rank shape inference left unknown (a
 text recognizer converted from Paddle), and Softmax before opset 13, whose output onnx2torch shapes by
-sizes that tracing for export fixes (the batch written into the exported graph). register() adds them once onnx2torch is imported
-(formats/onnx_to_torch does it, where torchvision may need a stand-in): importing onnx2torch here would
-need torchvision first."""
+sizes that tracing for export fixes (the batch written into the exported graph). register() adds them
+once onnx2torch is imported (formats/onnx_to_torch does it, where torchvision may need a stand-in):
+importing onnx2torch here would need torchvision first."""
 
 from __future__ import annotations
 
