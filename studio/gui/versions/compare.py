@@ -19,9 +19,8 @@ class Compare(QObject):
     def __init__(self, window, session: Session, versions: VersionsPanel):
         super().__init__(window)
         self.window, self.session, self.versions = window, session, versions
-        self._hists: dict[int, tuple[dict, object]] = {}  # vid → (layer → Histogram, whole-model Histogram)
+        self._hists: dict[int, tuple] = {}  # id(model) → (model, layer → Histogram, whole-model Histogram)
         self._history = None
-        self._early: tuple | None = None  # a model shown before the session made it a version: (model, histograms)
         self.runner = JobRunner(self)  # analyses a reference version that was never shown
         self.runner.finished.connect(self._analysed)
         window.modelChanged.connect(self._shown)
@@ -29,26 +28,21 @@ class Compare(QObject):
         versions.compareChanged.connect(lambda _: self.draw())
 
     def _cache(self) -> dict:
-        if self._history is not self.session.history:
-            self._history, self._hists = self.session.history, {}
-        if self._early is not None:
-            version = self._version_of(self._early[0])
-            if version is not None:
-                self._hists[version.id] = self._early[1]
-                self._early = None
+        """Histograms by the model they were taken of. A new session keeps those of its own versions: a
+        model just opened was shown (and analysed) before the session made it v0."""
+        history = self.session.history
+        if self._history is not history:
+            self._history = history
+            models = {id(v.model) for v in history.versions.values()} if history is not None else set()
+            self._hists = {key: entry for key, entry in self._hists.items() if key in models}
         return self._hists
 
     def _shown(self, info) -> None:
-        version = self._version_of(info.model)
-        if version is not None:
-            self._cache()[version.id] = (info.histograms, info.histogram)
-        else:  # a model just opened becomes v0 after this: analysing it again later would take a 100M model's time
-            self._early = (info.model, (info.histograms, info.histogram))
+        self._cache()[id(info.model)] = (info.model, info.histograms, info.histogram)
         self.draw()
 
-    def _analysed(self, result) -> None:
-        vid, info = result
-        self._cache()[vid] = (info.histograms, info.histogram)
+    def _analysed(self, info) -> None:
+        self._cache()[id(info.model)] = (info.model, info.histograms, info.histogram)
         self.draw()
 
     def draw(self) -> None:
@@ -58,11 +52,12 @@ class Compare(QObject):
         if reference is None or _quantized(self.session, version) != _quantized(self.session, reference):
             self._overlay(None, None, "")  # integer weights against float ones: different units
             return
-        if reference.id not in self._cache():
+        entry = self._cache().get(id(reference.model))  # the entry keeps its model alive: no other has its id
+        if entry is None:
             self._overlay(None, None, "")
-            self.runner.start(_analyse_job, reference.id, reference.model)
+            self.runner.start(_analyse_job, reference.model)
             return
-        layers, whole = self._cache()[reference.id]
+        _, layers, whole = entry
         label = f"{reference.label} (outline)"
         self._overlay(layers.get(self.window.layer) if self.window.layer else None, whole, label)
 
@@ -70,16 +65,12 @@ class Compare(QObject):
         self.window.layer_panel.histogram.set_overlay(layer, label)
         self.window.model_panel.histogram.set_overlay(whole, label)
 
-    def _version_of(self, model) -> Version | None:
-        history = self.session.history
-        return None if history is None else next((v for v in history.versions.values() if v.model is model), None)
-
 
 def _quantized(session: Session, version: Version) -> bool:
     return any(v.result.op == "quantize" for v in session.history.lineage(version.id))
 
 
-def _analyse_job(vid: int, model, cancel):
-    from studio.core.project.analysis import analyze
+def _analyse_job(model, cancel):
+    from studio.core.project.analysis import analyze  # the window imports the core after it shows
 
-    return vid, (yield from analyze(model, cancel))
+    return (yield from analyze(model, cancel))
