@@ -29,13 +29,12 @@ FIXING = ("OnnxReshape", "OnnxSplit", "OnnxSlice", "OnnxGather", "OnnxTranspose"
 
 def prepare(module: torch.fx.GraphModule, example: tuple) -> dict:
     """Rewrites `module` in place (channel splits) and returns what Torch-Pruning needs besides:
-    {"unwrapped": [(parameter, channel axis)], "fixed": [layers to leave whole], "splits": count}."""
+    {"unwrapped": [(parameter, channel axis)], "fixed": [layers to leave whole]}."""
     _shapes(module, example)
     splits = split_convolutions(module)
     if splits:
         _shapes(module, example)
-    unwrapped = channel_constants(module)
-    return {"unwrapped": unwrapped, "fixed": fixed_layers(module), "splits": splits}
+    return {"unwrapped": channel_constants(module), "fixed": fixed_layers(module)}
 
 
 def _shapes(module: torch.fx.GraphModule, example: tuple) -> None:
