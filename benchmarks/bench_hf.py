@@ -180,11 +180,11 @@ def pruned(epochs: int = 6, lr: float = 3e-4, batch_size: int = 16, layers: int 
     from studio.core.compress.channels import channels
     from studio.core.compress.distill import distill, make_student
     from studio.core.compress.finetune import finetune
+    from studio.core.compress.refit import REFIT_EXAMPLES
     from studio.core.evaluate.data import load_data
     from studio.core.formats.load import load_model
     from studio.core.formats.to_onnx import to_onnx
     from studio.core.process.jobs import run_to_end
-    from studio.core.project.steps import RANKING_EXAMPLES
 
     model = load_model(str(folder()))
     own = SENTENCES.read_text(encoding="utf-8").splitlines()
@@ -201,7 +201,7 @@ def pruned(epochs: int = 6, lr: float = 3e-4, batch_size: int = 16, layers: int 
         if layers:
             cut = make_student(model, {"layers": layers})
         else:
-            cut = channels(model, 0.3, example=train.example_for(model.inputs, RANKING_EXAMPLES))  # as the prune step calls it
+            cut = channels(model, 0.3, example=train.example_for(model.inputs, REFIT_EXAMPLES))  # as the prune step calls it
         prune_s = time.perf_counter() - t
         t = time.perf_counter()
         seen = []

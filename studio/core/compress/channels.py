@@ -7,11 +7,13 @@ from __future__ import annotations
 import copy
 from dataclasses import replace
 
+import numpy as np
 import torch
 import torch_pruning as tp
 
 from studio.core.compress.channel_graph import prepare
-from studio.core.compress.heads import example_scores, prune_encoder
+from studio.core.compress.heads import RANKING_EXAMPLES, example_scores, prune_encoder
+from studio.core.compress.refit import refit_encoder, token_batches
 from studio.core.errors import StudioError, first_line
 from studio.core.formats.examples import example_inputs
 from studio.core.formats.model import Format, Model, TensorSpec
@@ -50,16 +52,38 @@ def channels(model: Model, ratio: float, round_to: int | None = 8, exclude: list
 
 def _transformer(model: Model, ratio: float, round_to: int | None, exclude: list[str], example: dict | None) -> Model:
     """A Hugging Face encoder: heads and feed-forward neurons removed (compress/heads), ranked by what they
-    contribute on the example where given, else by their weights; outputs keep their shapes."""
+    contribute on the first RANKING_EXAMPLES of the example where given, else by their weights; then, on
+    the whole example, each layer's output projections refitted to the original's (compress/refit).
+    Outputs keep their shapes."""
     module = copy.deepcopy(model.module).cpu().eval()
-    scores = example_scores(module, [s.name for s in model.inputs], example)
+    names = [s.name for s in model.inputs]
+    ranking = None if example is None else {k: v[:RANKING_EXAMPLES] if np.ndim(v) else v for k, v in example.items()}
+    scores = example_scores(module, names, ranking)
     done = prune_encoder(getattr(module, "model", module), ratio, round_to, exclude, scores=scores)
     with torch.no_grad():
         module(*example_inputs(model))  # still runs
     (h0, h1), (n0, n1) = done["heads"], done["neurons"]
-    ranked = f"ranked on {len(next(iter(example.values())))} examples" if scores is not None else "ranked by weight norms"
+    ranked = f"ranked on {len(next(iter(ranking.values())))} examples" if scores is not None else "ranked by weight norms"
     note = f"{done['layers']} layers pruned: attention heads {h0} → {h1}, feed-forward neurons {n0} → {n1} per layer ({ranked})"
+    if scores is not None:
+        batches, mask_at = token_batches(example, names)
+        before = _cosine(module, model.module, batches)
+        refit_encoder(module, model.module.cpu(), batches, mask_at)
+        note += (f"; output projections refitted on {len(next(iter(example.values())))} examples "
+                 f"(cosine to the original on them {before:.4f} → {_cosine(module, model.module, batches):.4f})")
     return replace(model, module=module, notes=[*model.notes, note])
+
+
+def _cosine(module: torch.nn.Module, original: torch.nn.Module, batches: list) -> float:
+    """Mean cosine of the two modules' outputs over the batches' examples (flattened per example)."""
+    with torch.no_grad():
+        found = [torch.nn.functional.cosine_similarity(_flat(module(*b)), _flat(original(*b)), dim=1) for b in batches]
+    return float(torch.cat(found).mean())
+
+
+def _flat(out) -> torch.Tensor:
+    out = out[0] if isinstance(out, (tuple, list)) else out
+    return out.reshape(len(out), -1).double()
 
 
 def _channels(model: Model, ratio: float, round_to: int | None, exclude: list[str], example: dict | None) -> Model:

@@ -24,6 +24,8 @@ import torch_pruning as tp
 from studio.core.errors import StudioError
 from studio.core.inspect.prunable import excluded
 
+RANKING_EXAMPLES = 32  # heads and neurons are ranked on what they do on this many examples (activation_scores holds every token's)
+
 
 def encoder_layers(hf: torch.nn.Module) -> list[tuple[str, torch.nn.Module]]:
     """(name, layer) of every encoder layer with BERT-style attention and feed-forward blocks."""

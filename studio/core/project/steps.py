@@ -17,13 +17,12 @@ from studio.core.compress.finetune import finetune
 from studio.core.compress.qat import qat
 from studio.core.compress.quantize import quantize
 from studio.core.compress.quantize_ort import CALIBRATIONS, MODES, Settings
+from studio.core.compress.refit import REFIT_EXAMPLES
 from studio.core.errors import StudioError
 from studio.core.evaluate.data import DataSet
 from studio.core.formats.model import Format, Model
 from studio.core.process.jobs import CancelToken, Job, Progress, offset
 from studio.core.project.schema import Field, validate
-
-RANKING_EXAMPLES = 32  # a transformer's heads and neurons are ranked on what they do on this many examples
 
 
 @dataclass
@@ -53,8 +52,8 @@ def _prune(model: Model, o: dict, ctx: Context) -> Job[Model]:
                 raise StudioError("removing channels from an ONNX model converts it to PyTorch, checked on data: choose data", model.source)
             model = yield from trainable_version(model, ctx.data, ctx.device, refused="channels are removed from a PyTorch version: ")
         yield Progress(0, 1, "removing channels (Torch-Pruning)")
-        ranked = RANKING_EXAMPLES if model.format is Format.HF_FOLDER else 2  # a transformer's heads are ranked on data
-        example = None if ctx.data is None else ctx.data.example_for(model.inputs, ranked)
+        count = REFIT_EXAMPLES if model.format is Format.HF_FOLDER else 2  # a transformer's heads are ranked and refitted on data
+        example = None if ctx.data is None else ctx.data.example_for(model.inputs, count)
         return channels(model, o["ratio"], o["round_to"], o["exclude"], example)
     if o["sparsity"] is None:
         raise StudioError("prune: magnitude pruning needs a 'sparsity' from 0 to 1")
