@@ -37,53 +37,78 @@ def token_batches(example: dict, names: list[str], size: int = 32) -> tuple[list
 
 
 class _Stop(Exception):
-    """Ends a forward pass once the block being refitted has been seen."""
+    """Ends a forward pass once the first encoder layer's inputs have been seen."""
 
 
+@torch.no_grad()
 def refit_encoder(student: torch.nn.Module, teacher: torch.nn.Module, batches: Iterable[list[torch.Tensor]],
                   mask_at: int | None, ridge: float = RIDGE) -> None:
     """Refits, in place, the output projections of every encoder layer of `student` (a module taking the
     batches' tensors positionally, holding a pruned copy of `teacher`'s encoder) to `teacher`'s residual
     streams on the batches; `mask_at`: the position of the attention mask among the inputs (its zeros
-    are padding, left out of the fit), None without one. Sums over the batches are kept, not the tokens,
-    so memory does not grow with the examples."""
+    are padding, left out of the fit), None without one. Each layer runs on the states the one before
+    it gave, with the arguments the model passed it (the attention mask in the form it wants), so every
+    layer runs a few times, not the whole model per layer; sums over the tokens are kept, not the tokens."""
     batches = list(batches)
     s_layers = [m for _, m in encoder_layers(getattr(student, "model", student))]
     t_layers = [m for _, m in encoder_layers(getattr(teacher, "model", teacher))]
-    if len(s_layers) != len(t_layers):
+    if not s_layers or len(s_layers) != len(t_layers):
         return
+    masks = [batch[mask_at] if mask_at is not None else None for batch in batches]
+    s_calls = [_first_call(student, s_layers[0], batch) for batch in batches]
+    t_calls = [_first_call(teacher, t_layers[0], batch) for batch in batches]
     for s_layer, t_layer in zip(s_layers, t_layers):
-        for path in BLOCKS:
-            s_block, t_block = s_layer.get_submodule(path), t_layer.get_submodule(path)
+        wanted = [_run(t_layer, call, [b.LayerNorm for b in _blocks(t_layer)]) for call in t_calls]
+        for at, block in enumerate(_blocks(s_layer)):
             gram = cross = None
-            for batch in batches:
-                mask = batch[mask_at] if mask_at is not None else None
-                wanted = _seen(teacher, t_block.LayerNorm, batch)[0]
-                x, residual = _seen(student, s_block, batch)
-                xa = _with_ones(_kept(x, mask), s_block.dense)
-                part = xa.T @ (_kept(wanted, mask) - _kept(residual, mask))
+            for call, mask, streams in zip(s_calls, masks, wanted):
+                x, residual = _run(s_layer, call, [block])[1][0][:2]
+                xa = _with_ones(_kept(x, mask), block.dense)
+                part = xa.T @ (_kept(streams[1][at][0], mask) - _kept(residual, mask))
                 gram, cross = (xa.T @ xa, part) if gram is None else (gram + xa.T @ xa, cross + part)
-            if gram is not None:
-                _fit(s_block.dense, gram, cross, ridge)
+            _fit(block.dense, gram, cross, ridge)
+        s_calls = [_next(call, _run(s_layer, call, [])[0]) for call in s_calls]
+        t_calls = [_next(call, out) for call, (out, _) in zip(t_calls, wanted)]
 
 
-@torch.no_grad()
-def _seen(model: torch.nn.Module, module: torch.nn.Module, batch: list[torch.Tensor]) -> tuple:
-    """The inputs `module` gets when `model` runs on the batch; the forward pass stops there."""
+def _blocks(layer: torch.nn.Module) -> list[torch.nn.Module]:
+    return [layer.get_submodule(path) for path in BLOCKS]
+
+
+def _first_call(model: torch.nn.Module, layer: torch.nn.Module, batch: list[torch.Tensor]) -> tuple[tuple, dict]:
+    """The (args, kwargs) `layer` is called with when `model` runs on the batch; the pass stops there."""
     seen = []
 
-    def stop(_m, inputs):
-        seen.extend(inputs)
+    def stop(_m, args, kwargs):
+        seen.append((args, kwargs))
         raise _Stop
 
-    hook = module.register_forward_pre_hook(stop)
+    hook = layer.register_forward_pre_hook(stop, with_kwargs=True)
     try:
         model(*batch)
     except _Stop:
         pass
     finally:
         hook.remove()
-    return tuple(seen)
+    return seen[0]
+
+
+def _run(layer: torch.nn.Module, call: tuple[tuple, dict], modules: list[torch.nn.Module]) -> tuple[torch.Tensor, list]:
+    """(the layer's output hidden states, the positional inputs each of `modules` got) for one call."""
+    seen = [None] * len(modules)
+    hooks = [m.register_forward_pre_hook(lambda _m, args, i=i: seen.__setitem__(i, args)) for i, m in enumerate(modules)]
+    try:
+        out = layer(*call[0], **call[1])
+    finally:
+        for h in hooks:
+            h.remove()
+    return (out[0] if isinstance(out, (tuple, list)) else out), seen
+
+
+def _next(call: tuple[tuple, dict], hidden: torch.Tensor) -> tuple[tuple, dict]:
+    """The call with its hidden states replaced (the first argument, or `hidden_states`)."""
+    args, kwargs = call
+    return ((hidden, *args[1:]), kwargs) if args else ((), {**kwargs, "hidden_states": hidden})
 
 
 def _kept(t: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
