@@ -52,3 +52,21 @@ def test_a_transformer_teaches_a_copy_of_itself_with_fewer_layers(make_window, l
 
     load(window, "sample:lenet-5")
     assert not sheet.fewer.isVisibleTo(sheet)  # only for a transformer
+
+
+def test_a_transformer_is_fine_tuned_at_its_own_learning_rate(make_window, load, tmp_path):
+    from hf_folders import tiny_bert
+
+    from studio.gui.compress.prune_panel import TRANSFORMER_LR
+
+    window = make_window()
+    sheet = window.compression.open_sheet("prune")
+    load(window, "sample:lenet-5")
+    assert sheet.finetune.value("lr") == 1e-3
+    load(window, str(tiny_bert(tmp_path / "bert")))
+    assert sheet.finetune.value("lr") == TRANSFORMER_LR
+    sheet.finetune.set_value("epochs", 2)
+    assert ("finetune", {"epochs": 2, "lr": TRANSFORMER_LR}) in sheet.steps()
+    sheet.finetune.set_value("lr", 5e-5)  # typed: kept from one model to the next
+    load(window, "sample:lenet-5")
+    assert sheet.finetune.value("lr") == 5e-5
