@@ -12,6 +12,7 @@ import torch
 import torch_pruning as tp
 
 from studio.core.compress.channel_graph import prepare
+from studio.core.compress.channel_refit import record_kept, refit_layers
 from studio.core.compress.heads import RANKING_EXAMPLES, example_scores, prune_encoder
 from studio.core.compress.refit import refit_encoder, token_batches
 from studio.core.errors import StudioError, first_line
@@ -74,10 +75,36 @@ def _transformer(model: Model, ratio: float, round_to: int | None, exclude: list
     return replace(model, module=module, notes=[*model.notes, note])
 
 
-def _cosine(module: torch.nn.Module, original: torch.nn.Module, batches: list) -> float:
-    """Mean cosine of the two modules' outputs over the batches' examples (flattened per example)."""
+def _tensor(a):
+    return torch.from_numpy(np.ascontiguousarray(a)) if np.ndim(a) else np.asarray(a).item()
+
+
+def _refit(module: torch.nn.Module, original: torch.nn.Module, kept: dict, example: list) -> str:
+    """Refits the pruned layers on the example (channel_refit), undone where the outputs on it get further
+    from the original's; says which."""
+    n = len(example[0]) if example and getattr(example[0], "ndim", 0) else 1
+    before = _cosine(module, original, [example])
+    if before is None:
+        return "layers not refitted: the outputs changed shape"
+    state = copy.deepcopy(module.state_dict())
+    count = refit_layers(module, original, kept, example)
+    after = _cosine(module, original, [example])
+    if after is None or after < before:
+        module.load_state_dict(state)
+        return f"layers not refitted: refitting brought the outputs on {n} examples further from the original's"
+    return f"{count} layers refitted to the original's outputs on {n} examples (cosine to the original on them {before:.4f} → {after:.4f})"
+
+
+def _cosine(module: torch.nn.Module, original: torch.nn.Module, batches: list) -> float | None:
+    """Mean cosine of the two modules' outputs over the batches' examples (flattened per example); None
+    where their shapes differ."""
+    found = []
     with torch.no_grad():
-        found = [torch.nn.functional.cosine_similarity(_flat(module(*b)), _flat(original(*b)), dim=1) for b in batches]
+        for b in batches:
+            mine, theirs = _flat(module(*b)), _flat(original(*b))
+            if mine.shape != theirs.shape:
+                return None
+            found.append(torch.nn.functional.cosine_similarity(mine, theirs, dim=1))
     return float(torch.cat(found).mean())
 
 
@@ -87,7 +114,11 @@ def _flat(out) -> torch.Tensor:
 
 
 def _channels(model: Model, ratio: float, round_to: int | None, exclude: list[str], example: dict | None) -> Model:
+    """Torch-Pruning removes the channels; given examples of the data, the layers are then refitted to the
+    original's outputs on them (compress/channel_refit), and kept so only where that brings the model's
+    outputs on them closer to the original's."""
     module = copy.deepcopy(model.module).cpu().eval()
+    given = example if example is not None and all(s.name in example for s in model.inputs) else None
     example = example_inputs(model, example)
     unwrapped = []
     if model.format is Format.CONVERTED:
@@ -102,6 +133,7 @@ def _channels(model: Model, ratio: float, round_to: int | None, exclude: list[st
     else:
         ignored = output_layers(module, example)
     ignored += [m for name, m in module.named_modules() if name and excluded(name, type(m).__name__, list(exclude))]
+    original = copy.deepcopy(module) if given is not None else None  # as prepared for Torch-Pruning: its modules named as the pruned ones
     try:
         pruner = tp.pruner.MetaPruner(
             module,
@@ -112,7 +144,7 @@ def _channels(model: Model, ratio: float, round_to: int | None, exclude: list[st
             round_to=round_to or None,
             unwrapped_parameters=unwrapped,
         )
-        pruner.step()
+        kept = record_kept(pruner)
     except Exception as e:  # Torch-Pruning raises many types on graphs it cannot follow
         raise StudioError(f"Torch-Pruning could not prune this model ({first_line(e)})", model.source) from None
     try:
@@ -125,6 +157,8 @@ def _channels(model: Model, ratio: float, round_to: int | None, exclude: list[st
     outputs = [TensorSpec(s.name, (s.shape[0], *out.shape[1:]) if i == 0 and s.shape else s.shape, s.dtype)
                for i, s in enumerate(model.outputs)]
     notes = list(model.notes)
+    if original is not None:  # on all the examples given (the trace took 2)
+        notes.append(_refit(module, original, kept, [_tensor(given[s.name]) for s in model.inputs]))
     if model.origin is not None:  # its layers changed size: it is exported again by torch.onnx, not into the original graph
         notes.append("channels removed from the converted model: exported by torch.onnx, not written back into the original graph")
     return replace(model, module=module, outputs=outputs or model.outputs, notes=notes, origin=None)

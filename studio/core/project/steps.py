@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
+
 from studio.core.compress import prune
 from studio.core.compress.channels import channels
 from studio.core.compress.conversion import trainable_version
@@ -52,8 +54,8 @@ def _prune(model: Model, o: dict, ctx: Context) -> Job[Model]:
                 raise StudioError("removing channels from an ONNX model converts it to PyTorch, checked on data: choose data", model.source)
             model = yield from trainable_version(model, ctx.data, ctx.device, refused="channels are removed from a PyTorch version: ")
         yield Progress(0, 1, "removing channels (Torch-Pruning)")
-        count = REFIT_EXAMPLES if model.format is Format.HF_FOLDER else 2  # a transformer's heads are ranked and refitted on data
-        example = None if ctx.data is None else ctx.data.example_for(model.inputs, count)
+        # the layers are refitted on examples of the training split (a transformer's heads also ranked on them)
+        example = None if ctx.data is None else ctx.data.train().example_for(model.inputs, _refit_count(model, ctx.data))
         return channels(model, o["ratio"], o["round_to"], o["exclude"], example)
     if o["sparsity"] is None:
         raise StudioError("prune: magnitude pruning needs a 'sparsity' from 0 to 1")
@@ -64,6 +66,15 @@ def _prune(model: Model, o: dict, ctx: Context) -> Job[Model]:
         return (yield from _gradual(model, o, ctx))
     yield Progress(0, 1, f"pruning {o['sparsity']:.0%} of the weights by magnitude")
     return prune.magnitude(model, o["sparsity"], o["scope"], o["exclude"], o["layers"])
+
+
+def _refit_count(model: Model, data: DataSet) -> int:
+    """Examples the channel pruning refits on: a transformer's REFIT_EXAMPLES (fitted batch by batch); for
+    other models, as many as REFIT_ELEMENTS input numbers allow (one pass holds all of them), 2 to 64."""
+    if model.format is Format.HF_FOLDER:
+        return REFIT_EXAMPLES
+    per = sum(int(np.prod(a.shape[1:])) for a in data.example_for(model.inputs, 1).values())
+    return max(2, min(64, REFIT_ELEMENTS // max(per, 1)))
 
 
 def _gradual(model: Model, o: dict, ctx: Context) -> Job[Model]:
@@ -121,6 +132,8 @@ def _describe_prune(o: dict) -> str:
         return f"{o['ratio']:.0%} of channels removed"
     return f"pruned {o['sparsity']:.0%}" + (" (gradual)" if o["schedule"] == "gradual" else "")
 
+
+REFIT_ELEMENTS = 8_000_000  # input numbers of the examples a CNN's layers are refitted on after channel pruning
 
 OPS: dict[str, Op] = {
     "prune": Op(
