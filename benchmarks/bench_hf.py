@@ -14,7 +14,7 @@ original run on each batch), trained on the even-numbered lines of sentences.txt
 Lee news corpus that gensim ships as test data (gensim/test/test_data/lee_background.cor: 300 Australian
 news stories; the file is read, gensim is not imported, nothing downloaded), scored on the odd-numbered
 lines of sentences.txt, never trained on. The prune step refits each layer's output projections on the
-first 256 training sentences (compress/refit) before fine-tuning. Target: ≥ 1.4× faster than the fp32 export in ONNX
+first 256 training sentences (compress/encoder_refit) before fine-tuning. Target: ≥ 1.4× faster than the fp32 export in ONNX
 Runtime at cosine ≥ 0.95. The section is appended to (or replaces its own section of) results/hf.md.
 `--pruned --layers N`: the same with a student keeping N of the layers (DistilBERT's initialisation),
 distilled from the original instead; its own section.
@@ -192,7 +192,7 @@ def pruned(epochs: int = 4, lr: float = 1e-4, batch_size: int = 16, layers: int 
     from studio.core.compress.channels import channels
     from studio.core.compress.distill import distill, make_student
     from studio.core.compress.finetune import finetune
-    from studio.core.compress.refit import REFIT_EXAMPLES
+    from studio.core.compress.encoder_refit import REFIT_EXAMPLES
     from studio.core.evaluate.data import load_data
     from studio.core.formats.load import load_model
     from studio.core.formats.to_onnx import to_onnx

@@ -72,7 +72,8 @@ def refit_layers(pruned: torch.nn.Module, original: torch.nn.Module, kept: dict[
         x = _windows(inputs[0], module, picked) if isinstance(module, torch.nn.Conv2d) else _rows(inputs[0], module)[picked].double()
         if x is None or len(x) != len(t):
             return
-        _solve(module, x, t, ridge)
+        x = with_ones(x, module)
+        ridge_fit(module, x.T @ x, x.T @ t, ridge)
         done.append(name)
 
     hooks = [m.register_forward_pre_hook(fit) for m in layers.values()]
@@ -118,16 +119,20 @@ def _windows(x: torch.Tensor, conv: torch.nn.Conv2d, picked: torch.Tensor) -> to
     return torch.stack(taps, -1).reshape(len(picked), -1).double()
 
 
-def _solve(layer: torch.nn.Module, x: torch.Tensor, t: torch.Tensor, ridge: float) -> None:
-    """layer's weight and bias := argmin ‖[x 1]·Wᵀ − t‖² + λ‖W − W₀‖², λ = ridge × mean diag of [x 1]ᵀ[x 1]."""
+def with_ones(x: torch.Tensor, layer: torch.nn.Module) -> torch.Tensor:
+    """x with a column of ones where the layer has a bias (fitted with the weights)."""
+    return torch.cat([x, torch.ones(len(x), 1, dtype=x.dtype)], 1) if layer.bias is not None else x
+
+
+def ridge_fit(layer: torch.nn.Module, gram: torch.Tensor, cross: torch.Tensor, ridge: float) -> None:
+    """layer's weight (and bias) := argmin ‖x·Wᵀ − t‖² + λ‖W − W₀‖² given gram = xᵀx and cross = xᵀt (x with_ones),
+    λ = ridge × the mean of gram's diagonal; W₀ the layer's weights now, flattened per output channel."""
     w0 = layer.weight.detach().reshape(len(layer.weight), -1).double()
     if layer.bias is not None:
-        x = torch.cat([x, torch.ones(len(x), 1, dtype=x.dtype)], 1)
         w0 = torch.cat([w0, layer.bias.detach().double()[:, None]], 1)
-    gram = x.T @ x
     lam = ridge * gram.diagonal().mean().clamp(min=1e-12)
-    w = torch.linalg.solve(gram + lam * torch.eye(len(gram), dtype=gram.dtype), x.T @ t + lam * w0.T).T
+    w = torch.linalg.solve(gram + lam * torch.eye(len(gram), dtype=gram.dtype), cross + lam * w0.T).T
     with torch.no_grad():
-        layer.weight.copy_(w[:, : w0.shape[1] - (layer.bias is not None)].reshape(layer.weight.shape).to(layer.weight.dtype))
+        layer.weight.copy_(w[:, : layer.weight[0].numel()].reshape(layer.weight.shape).to(layer.weight.dtype))
         if layer.bias is not None:
             layer.bias.copy_(w[:, -1].to(layer.bias.dtype))

@@ -14,7 +14,7 @@ import torch_pruning as tp
 from studio.core.compress.channel_graph import prepare
 from studio.core.compress.channel_refit import record_kept, refit_layers
 from studio.core.compress.heads import RANKING_EXAMPLES, example_scores, prune_encoder
-from studio.core.compress.refit import refit_encoder, token_batches
+from studio.core.compress.encoder_refit import refit_encoder, token_batches
 from studio.core.errors import StudioError, first_line
 from studio.core.formats.examples import example_inputs
 from studio.core.formats.model import Format, Model, TensorSpec
@@ -54,7 +54,7 @@ def channels(model: Model, ratio: float, round_to: int | None = 8, exclude: list
 def _transformer(model: Model, ratio: float, round_to: int | None, exclude: list[str], example: dict | None) -> Model:
     """A Hugging Face encoder: heads and feed-forward neurons removed (compress/heads), ranked by what they
     contribute on the first RANKING_EXAMPLES of the example where given, else by their weights; then, on
-    the whole example, each layer's output projections refitted to the original's (compress/refit).
+    the whole example, each layer's output projections refitted to the original's (compress/encoder_refit).
     Outputs keep their shapes."""
     module = copy.deepcopy(model.module).cpu().eval()
     names = [s.name for s in model.inputs]

@@ -19,7 +19,7 @@ from studio.core.compress.finetune import finetune
 from studio.core.compress.qat import qat
 from studio.core.compress.quantize import quantize
 from studio.core.compress.quantize_ort import CALIBRATIONS, MODES, Settings
-from studio.core.compress.refit import REFIT_EXAMPLES
+from studio.core.compress.encoder_refit import REFIT_EXAMPLES
 from studio.core.errors import StudioError
 from studio.core.evaluate.data import DataSet
 from studio.core.formats.model import Format, Model

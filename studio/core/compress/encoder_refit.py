@@ -15,6 +15,7 @@ from collections.abc import Iterable
 import numpy as np
 import torch
 
+from studio.core.compress.channel_refit import ridge_fit, with_ones
 from studio.core.compress.heads import encoder_layers
 
 RIDGE = 1.0  # measured best of 0.001–10 on the benchmark's held-out sentences
@@ -63,10 +64,10 @@ def refit_encoder(student: torch.nn.Module, teacher: torch.nn.Module, batches: I
             gram = cross = None
             for call, mask, streams in zip(s_calls, masks, wanted):
                 x, residual = _run(s_layer, call, [block])[1][0][:2]
-                xa = _with_ones(_kept(x, mask), block.dense)
+                xa = with_ones(_kept(x, mask), block.dense)
                 part = xa.T @ (_kept(streams[1][at][0], mask) - _kept(residual, mask))
                 gram, cross = (xa.T @ xa, part) if gram is None else (gram + xa.T @ xa, cross + part)
-            _fit(block.dense, gram, cross, ridge)
+            ridge_fit(block.dense, gram, cross, ridge)
         s_calls = [_next(call, _run(s_layer, call, [])[0]) for call in s_calls]
         t_calls = [_next(call, out) for call, (out, _) in zip(t_calls, wanted)]
 
@@ -116,19 +117,3 @@ def _kept(t: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
     if mask is not None and mask.shape == t.shape[:2]:
         return t[mask.bool()].double()
     return t.reshape(-1, t.shape[-1]).double()
-
-
-def _with_ones(x: torch.Tensor, dense: torch.nn.Linear) -> torch.Tensor:
-    return torch.cat([x, torch.ones(len(x), 1, dtype=x.dtype)], 1) if dense.bias is not None else x
-
-
-@torch.no_grad()
-def _fit(dense: torch.nn.Linear, gram: torch.Tensor, cross: torch.Tensor, ridge: float) -> None:
-    """dense's weight and bias := argmin ‖[x 1]·Wᵀ − t‖² + λ‖W − W₀‖² from gram = [x 1]ᵀ[x 1] and cross =
-    [x 1]ᵀt; λ = ridge × the mean of gram's diagonal."""
-    w0 = torch.cat([dense.weight.double(), dense.bias.double()[:, None]], 1) if dense.bias is not None else dense.weight.double()
-    lam = ridge * gram.diagonal().mean()
-    w = torch.linalg.solve(gram + lam * torch.eye(len(gram), dtype=gram.dtype), cross + lam * w0.T).T
-    dense.weight.copy_(w[:, : dense.in_features].to(dense.weight.dtype))
-    if dense.bias is not None:
-        dense.bias.copy_(w[:, -1].to(dense.bias.dtype))
