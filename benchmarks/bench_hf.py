@@ -191,8 +191,8 @@ def pruned(epochs: int = 4, lr: float = 1e-4, batch_size: int = 16, layers: int 
 
     from studio.core.compress.channels import channels
     from studio.core.compress.distill import distill, make_student
-    from studio.core.compress.finetune import finetune
     from studio.core.compress.encoder_refit import REFIT_EXAMPLES
+    from studio.core.compress.finetune import finetune
     from studio.core.evaluate.data import load_data
     from studio.core.formats.load import load_model
     from studio.core.formats.to_onnx import to_onnx

@@ -13,8 +13,8 @@ import torch_pruning as tp
 
 from studio.core.compress.channel_graph import prepare
 from studio.core.compress.channel_refit import record_kept, refit_layers
-from studio.core.compress.heads import RANKING_EXAMPLES, example_scores, prune_encoder
 from studio.core.compress.encoder_refit import refit_encoder, token_batches
+from studio.core.compress.heads import RANKING_EXAMPLES, example_scores, prune_encoder
 from studio.core.errors import StudioError, first_line
 from studio.core.formats.examples import example_inputs
 from studio.core.formats.model import Format, Model, TensorSpec

@@ -15,11 +15,11 @@ from studio.core.compress import prune
 from studio.core.compress.channels import channels
 from studio.core.compress.conversion import trainable_version
 from studio.core.compress.distill import distill, make_student
+from studio.core.compress.encoder_refit import REFIT_EXAMPLES
 from studio.core.compress.finetune import finetune
 from studio.core.compress.qat import qat
 from studio.core.compress.quantize import quantize
 from studio.core.compress.quantize_ort import CALIBRATIONS, MODES, Settings
-from studio.core.compress.encoder_refit import REFIT_EXAMPLES
 from studio.core.errors import StudioError
 from studio.core.evaluate.data import DataSet
 from studio.core.formats.model import Format, Model

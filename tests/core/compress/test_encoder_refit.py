@@ -15,8 +15,8 @@ import torch  # noqa: E402
 from hf_folders import sentences, tiny_bert  # noqa: E402
 
 from studio.core.compress.channels import channels  # noqa: E402
-from studio.core.compress.heads import encoder_layers, prune_encoder  # noqa: E402
 from studio.core.compress.encoder_refit import refit_encoder, token_batches  # noqa: E402
+from studio.core.compress.heads import encoder_layers, prune_encoder  # noqa: E402
 from studio.core.evaluate.data import load_data  # noqa: E402
 from studio.core.formats.load import load_model  # noqa: E402
 
