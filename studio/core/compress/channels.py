@@ -88,6 +88,8 @@ def _refit(module: torch.nn.Module, original: torch.nn.Module, kept: dict, examp
         return "layers not refitted: the outputs changed shape"
     state = copy.deepcopy(module.state_dict())
     count = refit_layers(module, original, kept, example)
+    if not count:
+        return "no layer to refit (none is a Conv2d or Linear whose outputs could be matched to the original's)"
     after = _cosine(module, original, [example])
     if after is None or after < before:
         module.load_state_dict(state)
