@@ -212,7 +212,7 @@ def pruned(epochs: int = 4, lr: float = 1e-4, batch_size: int = 16, layers: int 
         if layers:
             cut = make_student(model, {"layers": layers})
         else:
-            cut = channels(model, 0.3, example=train.example_for(model.inputs, REFIT_EXAMPLES))  # as the prune step calls it
+            cut = channels(model, 0.3, example=train.example_for(model.inputs, REFIT_EXAMPLES))  # the prune step takes them from its data's training split
         prune_s = time.perf_counter() - t
         t = time.perf_counter()
         seen = []

@@ -5,7 +5,8 @@ model runs them, in one pass: each is fitted on the inputs the already refitted 
 it also makes up for their error. The fit is pulled towards the pruned weights (ridge, RIDGE × the mean
 of the inputs' squared norms). Convolutions are fitted on POSITIONS output positions sampled from the
 examples (a window of the input each), linear layers on as many rows. Grouped and depthwise convolutions
-keep their weights (each channel sees only its own). benchmarks/RESULTS.md (channels removed from ONNX
+keep their weights (each channel sees only its own). refit_checked undoes a refit that brings the model's
+outputs on the examples further from the original's. benchmarks/RESULTS.md (channels removed from ONNX
 models) has what it buys on the corpus."""
 
 from __future__ import annotations
@@ -84,6 +85,42 @@ def refit_layers(pruned: torch.nn.Module, original: torch.nn.Module, kept: dict[
         for h in hooks:
             h.remove()
     return len(done)
+
+
+def refit_checked(module: torch.nn.Module, original: torch.nn.Module, kept: dict, example: list) -> str:
+    """refit_layers on the example, undone where the model's outputs on it get further from the original's;
+    returns the note that says which."""
+    n = len(example[0]) if example and getattr(example[0], "ndim", 0) else 1
+    before = outputs_cosine(module, original, [example])
+    if before is None:
+        return "layers not refitted: the outputs changed shape"
+    state = {k: v.clone() for k, v in module.state_dict().items()}
+    count = refit_layers(module, original, kept, example)
+    if not count:
+        return "no layer to refit (none is a Conv2d or Linear whose outputs could be matched to the original's)"
+    after = outputs_cosine(module, original, [example])
+    if after is None or after < before:
+        module.load_state_dict(state)
+        return f"layers not refitted: refitting brought the outputs on {n} examples further from the original's"
+    return f"{count} layers refitted to the original's outputs on {n} examples (cosine to the original on them {before:.4f} → {after:.4f})"
+
+
+def outputs_cosine(module: torch.nn.Module, original: torch.nn.Module, batches: list) -> float | None:
+    """Mean cosine of the two modules' outputs over the batches' examples (flattened per example); None
+    where their shapes differ."""
+    found = []
+    with torch.no_grad():
+        for b in batches:
+            mine, theirs = _flat(module(*b)), _flat(original(*b))
+            if mine.shape != theirs.shape:
+                return None
+            found.append(F.cosine_similarity(mine, theirs, dim=1))
+    return float(torch.cat(found).mean())
+
+
+def _flat(out) -> torch.Tensor:
+    out = out[0] if isinstance(out, (tuple, list)) else out
+    return out.reshape(len(out), -1).double()
 
 
 def _fittable(m: torch.nn.Module) -> bool:

@@ -12,7 +12,7 @@ import torch
 import torch_pruning as tp
 
 from studio.core.compress.channel_graph import prepare
-from studio.core.compress.channel_refit import record_kept, refit_layers
+from studio.core.compress.channel_refit import outputs_cosine, record_kept, refit_checked
 from studio.core.compress.encoder_refit import refit_encoder, token_batches
 from studio.core.compress.heads import RANKING_EXAMPLES, example_scores, prune_encoder
 from studio.core.errors import StudioError, first_line
@@ -68,51 +68,11 @@ def _transformer(model: Model, ratio: float, round_to: int | None, exclude: list
     note = f"{done['layers']} layers pruned: attention heads {h0} → {h1}, feed-forward neurons {n0} → {n1} per layer ({ranked})"
     if scores is not None:
         batches, mask_at = token_batches(example, names)
-        before = _cosine(module, model.module, batches)
+        before = outputs_cosine(module, model.module, batches)
         refit_encoder(module, model.module.cpu(), batches, mask_at)
         note += (f"; output projections refitted on {len(next(iter(example.values())))} examples "
-                 f"(cosine to the original on them {before:.4f} → {_cosine(module, model.module, batches):.4f})")
+                 f"(cosine to the original on them {before:.4f} → {outputs_cosine(module, model.module, batches):.4f})")
     return replace(model, module=module, notes=[*model.notes, note])
-
-
-def _tensor(a):
-    return torch.from_numpy(np.ascontiguousarray(a)) if np.ndim(a) else np.asarray(a).item()
-
-
-def _refit(module: torch.nn.Module, original: torch.nn.Module, kept: dict, example: list) -> str:
-    """Refits the pruned layers on the example (channel_refit), undone where the outputs on it get further
-    from the original's; says which."""
-    n = len(example[0]) if example and getattr(example[0], "ndim", 0) else 1
-    before = _cosine(module, original, [example])
-    if before is None:
-        return "layers not refitted: the outputs changed shape"
-    state = copy.deepcopy(module.state_dict())
-    count = refit_layers(module, original, kept, example)
-    if not count:
-        return "no layer to refit (none is a Conv2d or Linear whose outputs could be matched to the original's)"
-    after = _cosine(module, original, [example])
-    if after is None or after < before:
-        module.load_state_dict(state)
-        return f"layers not refitted: refitting brought the outputs on {n} examples further from the original's"
-    return f"{count} layers refitted to the original's outputs on {n} examples (cosine to the original on them {before:.4f} → {after:.4f})"
-
-
-def _cosine(module: torch.nn.Module, original: torch.nn.Module, batches: list) -> float | None:
-    """Mean cosine of the two modules' outputs over the batches' examples (flattened per example); None
-    where their shapes differ."""
-    found = []
-    with torch.no_grad():
-        for b in batches:
-            mine, theirs = _flat(module(*b)), _flat(original(*b))
-            if mine.shape != theirs.shape:
-                return None
-            found.append(torch.nn.functional.cosine_similarity(mine, theirs, dim=1))
-    return float(torch.cat(found).mean())
-
-
-def _flat(out) -> torch.Tensor:
-    out = out[0] if isinstance(out, (tuple, list)) else out
-    return out.reshape(len(out), -1).double()
 
 
 def _channels(model: Model, ratio: float, round_to: int | None, exclude: list[str], example: dict | None) -> Model:
@@ -160,7 +120,11 @@ def _channels(model: Model, ratio: float, round_to: int | None, exclude: list[st
                for i, s in enumerate(model.outputs)]
     notes = list(model.notes)
     if original is not None:  # on all the examples given (the trace took 2)
-        notes.append(_refit(module, original, kept, [_tensor(given[s.name]) for s in model.inputs]))
+        notes.append(refit_checked(module, original, kept, [_tensor(given[s.name]) for s in model.inputs]))
     if model.origin is not None:  # its layers changed size: it is exported again by torch.onnx, not into the original graph
         notes.append("channels removed from the converted model: exported by torch.onnx, not written back into the original graph")
     return replace(model, module=module, outputs=outputs or model.outputs, notes=notes, origin=None)
+
+
+def _tensor(a):
+    return torch.from_numpy(np.ascontiguousarray(a)) if np.ndim(a) else np.asarray(a).item()

@@ -97,7 +97,7 @@ def test_the_prune_step_refits_on_data_and_undoes_a_refit_that_does_not_help(mon
             module.fc.weight.mul_(-1)
         return 1
 
-    monkeypatch.setattr(channels, "refit_layers", scramble)
+    monkeypatch.setattr(channel_refit, "refit_layers", scramble)
     undone = channels.channels(model, 0.5, round_to=None, example=example)
     assert "not refitted: refitting brought the outputs on 12 examples further from the original's" in undone.notes[-1]
     with torch.no_grad():
