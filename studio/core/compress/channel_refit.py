@@ -11,8 +11,11 @@ models) has what it buys on the corpus."""
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
+
+from studio.core.evaluate.metrics import fidelity
 
 RIDGE = 0.1  # 0.01 and 1.0 fitted PP-OCR det's held-out images worse
 POSITIONS = 4096  # sampled output positions (or rows) per layer
@@ -52,13 +55,7 @@ def refit_layers(pruned: torch.nn.Module, original: torch.nn.Module, kept: dict[
             wanted[name] = (picked, rows[picked].double())
         return hook
 
-    hooks = [mine[n].register_forward_hook(target(n)) for n in layers if n in mine and type(mine[n]) is type(layers[n])]
-    try:
-        with torch.no_grad():
-            original(*example)
-    finally:
-        for h in hooks:
-            h.remove()
+    _hooked(original, example, [mine[n].register_forward_hook(target(n)) for n in layers if n in mine and type(mine[n]) is type(layers[n])])
     done = []
 
     def fit(module, inputs):
@@ -77,14 +74,18 @@ def refit_layers(pruned: torch.nn.Module, original: torch.nn.Module, kept: dict[
         ridge_fit(module, x.T @ x, x.T @ t, ridge)
         done.append(name)
 
-    hooks = [m.register_forward_pre_hook(fit) for m in layers.values()]
+    _hooked(pruned, example, [m.register_forward_pre_hook(fit) for m in layers.values()])
+    return len(done)
+
+
+def _hooked(model: torch.nn.Module, example: list, hooks: list) -> None:
+    """One forward pass of `model` on the example with `hooks` on, removed after it."""
     try:
         with torch.no_grad():
-            pruned(*example)
+            model(*example)
     finally:
         for h in hooks:
             h.remove()
-    return len(done)
 
 
 def refit_checked(module: torch.nn.Module, original: torch.nn.Module, kept: dict, example: list) -> str:
@@ -106,21 +107,21 @@ def refit_checked(module: torch.nn.Module, original: torch.nn.Module, kept: dict
 
 
 def outputs_cosine(module: torch.nn.Module, original: torch.nn.Module, batches: list) -> float | None:
-    """Mean cosine of the two modules' outputs over the batches' examples (flattened per example); None
-    where their shapes differ."""
-    found = []
+    """The cosine of the two modules' first outputs as the window reports it (metrics.fidelity), over the
+    batches' examples; None where their shapes differ."""
+    total = count = 0.0
     with torch.no_grad():
         for b in batches:
-            mine, theirs = _flat(module(*b)), _flat(original(*b))
+            mine, theirs = _first(module(*b)), _first(original(*b))
             if mine.shape != theirs.shape:
                 return None
-            found.append(F.cosine_similarity(mine, theirs, dim=1))
-    return float(torch.cat(found).mean())
+            total += fidelity(mine, theirs)["cosine"] * len(mine)
+            count += len(mine)
+    return total / max(count, 1)
 
 
-def _flat(out) -> torch.Tensor:
-    out = out[0] if isinstance(out, (tuple, list)) else out
-    return out.reshape(len(out), -1).double()
+def _first(out) -> np.ndarray:
+    return (out[0] if isinstance(out, (tuple, list)) else out).numpy()
 
 
 def _fittable(m: torch.nn.Module) -> bool:

@@ -69,7 +69,7 @@ def _transformer(model: Model, ratio: float, round_to: int | None, exclude: list
     if scores is not None:
         batches, mask_at = token_batches(example, names)
         before = outputs_cosine(module, model.module, batches)
-        refit_encoder(module, model.module.cpu(), batches, mask_at)
+        refit_encoder(module, model.module, batches, mask_at)
         note += (f"; output projections refitted on {len(next(iter(example.values())))} examples "
                  f"(cosine to the original on them {before:.4f} → {outputs_cosine(module, model.module, batches):.4f})")
     return replace(model, module=module, notes=[*model.notes, note])

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from studio.core.compress.channel_refit import ridge_fit, with_ones
-from studio.core.compress.heads import encoder_layers
+from studio.core.compress.heads import encoder_layers, tokens
 
 RIDGE = 1.0  # measured best of 0.001–10 on the benchmark's held-out sentences
 REFIT_EXAMPLES = 256  # examples the prune step hands over: 32 fit worse, all 2,106 of the benchmark's little better
@@ -64,8 +64,8 @@ def refit_encoder(student: torch.nn.Module, teacher: torch.nn.Module, batches: I
             gram = cross = None
             for call, mask, streams in zip(s_calls, masks, wanted):
                 x, residual = _run(s_layer, call, [block])[1][0][:2]
-                xa = with_ones(_kept(x, mask), block.dense)
-                part = xa.T @ (_kept(streams[1][at][0], mask) - _kept(residual, mask))
+                xa = with_ones(_tokens(x, mask), block.dense)
+                part = xa.T @ (_tokens(streams[1][at][0], mask) - _tokens(residual, mask))
                 gram, cross = (xa.T @ xa, part) if gram is None else (gram + xa.T @ xa, cross + part)
             ridge_fit(block.dense, gram, cross, ridge)
         s_calls = [_next(call, _run(s_layer, call, [])[0]) for call in s_calls]
@@ -112,8 +112,5 @@ def _next(call: tuple[tuple, dict], hidden: torch.Tensor) -> tuple[tuple, dict]:
     return ((hidden, *args[1:]), kwargs) if args else ((), {**kwargs, "hidden_states": hidden})
 
 
-def _kept(t: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
-    """[batch, sequence, features] → [tokens, features], the tokens the mask keeps."""
-    if mask is not None and mask.shape == t.shape[:2]:
-        return t[mask.bool()].double()
-    return t.reshape(-1, t.shape[-1]).double()
+def _tokens(t: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    return tokens(t, mask).double()  # the sums of many tokens' products are kept in double

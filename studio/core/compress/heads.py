@@ -50,14 +50,14 @@ def activation_scores(hf: torch.nn.Module, run: Callable[[], object], mask: torc
         s, out, down = layer.attention.self, layer.attention.output.dense, layer.output.dense
 
         def heads(_m, inputs, _out, layer=layer, s=s, out=out):
-            context = _tokens(inputs[0], mask)
+            context = tokens(inputs[0], mask)
             size = s.attention_head_size
             per = context.view(len(context), -1, size)  # tokens × heads × head size
             weight = out.weight.view(out.out_features, -1, size)  # hidden × heads × head size
             found.setdefault(layer, [None, None])[0] = torch.einsum("thd,ohd->tho", per, weight).norm(dim=-1).mean(0)
 
         def neurons(_m, inputs, _out, layer=layer, down=down):
-            found.setdefault(layer, [None, None])[1] = _tokens(inputs[0], mask).abs().mean(0) * down.weight.norm(dim=0)
+            found.setdefault(layer, [None, None])[1] = tokens(inputs[0], mask).abs().mean(0) * down.weight.norm(dim=0)
 
         hooks += [out.register_forward_hook(heads), down.register_forward_hook(neurons)]
     try:
@@ -79,7 +79,7 @@ def example_scores(module: torch.nn.Module, names: list[str], example: dict | No
     return activation_scores(getattr(module, "model", module), lambda: module(*x), mask)
 
 
-def _tokens(x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+def tokens(x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
     """[batch, sequence, features] → [tokens, features], the tokens the mask keeps."""
     if mask is not None and mask.shape == x.shape[:2] and bool(mask.any()):
         return x[mask.bool()]
