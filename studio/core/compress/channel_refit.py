@@ -11,10 +11,13 @@ models) has what it buys on the corpus."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from studio.core.errors import first_line
 from studio.core.evaluate.metrics import fidelity
 
 RIDGE = 0.1  # 0.01 and 1.0 fitted PP-OCR det's held-out images worse
@@ -88,22 +91,28 @@ def _hooked(model: torch.nn.Module, example: list, hooks: list) -> None:
             h.remove()
 
 
-def refit_checked(module: torch.nn.Module, original: torch.nn.Module, kept: dict, example: list) -> str:
-    """refit_layers on the example, undone where the model's outputs on it get further from the original's;
-    returns the note that says which."""
-    n = len(example[0]) if example and getattr(example[0], "ndim", 0) else 1
-    before = outputs_cosine(module, original, [example])
+def refit_checked(module: torch.nn.Module, original: torch.nn.Module, batches: list, refit: Callable[[], int]) -> tuple | str:
+    """Runs `refit` (which refits `module` in place and returns how many layers it refitted) and keeps what
+    it did only where it brings the module's outputs on the batches closer to the original's. Returns
+    (layers refitted, cosine before, cosine after), or why nothing was kept (the module as it was)."""
+    before = outputs_cosine(module, original, batches)
     if before is None:
-        return "layers not refitted: the outputs changed shape"
+        return "the outputs changed shape"
     state = {k: v.clone() for k, v in module.state_dict().items()}
-    count = refit_layers(module, original, kept, example)
-    if not count:
-        return "no layer to refit (none is a Conv2d or Linear whose outputs could be matched to the original's)"
-    after = outputs_cosine(module, original, [example])
+    try:
+        count = refit(),
+    except Exception as e:  # a layer or block laid out otherwise than the refit expects: the pruned model stands
+        module.load_state_dict(state)
+        return f"the refit failed ({first_line(e)})"
+    after = outputs_cosine(module, original, batches) if count[0] else before
     if after is None or after < before:
         module.load_state_dict(state)
-        return f"layers not refitted: refitting brought the outputs on {n} examples further from the original's"
-    return f"{count} layers refitted to the original's outputs on {n} examples (cosine to the original on them {before:.4f} → {after:.4f})"
+        return f"refitting brought the outputs on {sum(_examples(b) for b in batches)} examples further from the original's"
+    return count[0], before, after
+
+
+def _examples(batch: list) -> int:
+    return len(batch[0]) if batch and getattr(batch[0], "ndim", 0) else 1
 
 
 def outputs_cosine(module: torch.nn.Module, original: torch.nn.Module, batches: list) -> float | None:

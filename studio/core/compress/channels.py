@@ -12,7 +12,7 @@ import torch
 import torch_pruning as tp
 
 from studio.core.compress.channel_graph import prepare
-from studio.core.compress.channel_refit import outputs_cosine, record_kept, refit_checked
+from studio.core.compress.channel_refit import record_kept, refit_checked, refit_layers
 from studio.core.compress.encoder_refit import refit_encoder, token_batches
 from studio.core.compress.heads import RANKING_EXAMPLES, example_scores, prune_encoder
 from studio.core.errors import StudioError, first_line
@@ -68,10 +68,10 @@ def _transformer(model: Model, ratio: float, round_to: int | None, exclude: list
     note = f"{done['layers']} layers pruned: attention heads {h0} → {h1}, feed-forward neurons {n0} → {n1} per layer ({ranked})"
     if scores is not None:
         batches, mask_at = token_batches(example, names)
-        before = outputs_cosine(module, model.module, batches)
-        refit_encoder(module, model.module, batches, mask_at)
-        note += (f"; output projections refitted on {len(next(iter(example.values())))} examples "
-                 f"(cosine to the original on them {before:.4f} → {outputs_cosine(module, model.module, batches):.4f})")
+        done = refit_checked(module, model.module, batches, lambda: refit_encoder(module, model.module, batches, mask_at))
+        note += (f"; output projections not refitted: {done}" if isinstance(done, str) else
+                 f"; output projections refitted on {len(next(iter(example.values())))} examples "
+                 f"(cosine to the original on them {done[1]:.4f} → {done[2]:.4f})")
     return replace(model, module=module, notes=[*model.notes, note])
 
 
@@ -120,10 +120,21 @@ def _channels(model: Model, ratio: float, round_to: int | None, exclude: list[st
                for i, s in enumerate(model.outputs)]
     notes = list(model.notes)
     if original is not None:  # on all the examples given (the trace took 2)
-        notes.append(refit_checked(module, original, kept, [_tensor(given[s.name]) for s in model.inputs]))
+        notes.append(_refit(module, original, kept, [_tensor(given[s.name]) for s in model.inputs]))
     if model.origin is not None:  # its layers changed size: it is exported again by torch.onnx, not into the original graph
         notes.append("channels removed from the converted model: exported by torch.onnx, not written back into the original graph")
     return replace(model, module=module, outputs=outputs or model.outputs, notes=notes, origin=None)
+
+
+def _refit(module: torch.nn.Module, original: torch.nn.Module, kept: dict, example: list) -> str:
+    """The layers refitted on all the examples given (channel_refit), and the note that says how it went."""
+    done = refit_checked(module, original, [example], lambda: refit_layers(module, original, kept, example))
+    if isinstance(done, str):
+        return f"layers not refitted: {done}"
+    if not done[0]:
+        return "no layer to refit (none is a Conv2d or Linear whose outputs could be matched to the original's)"
+    n = len(example[0]) if getattr(example[0], "ndim", 0) else 1
+    return f"{done[0]} layers refitted to the original's outputs on {n} examples (cosine to the original on them {done[1]:.4f} → {done[2]:.4f})"
 
 
 def _tensor(a):

@@ -43,18 +43,19 @@ class _Stop(Exception):
 
 @torch.no_grad()
 def refit_encoder(student: torch.nn.Module, teacher: torch.nn.Module, batches: Iterable[list[torch.Tensor]],
-                  mask_at: int | None, ridge: float = RIDGE) -> None:
+                  mask_at: int | None, ridge: float = RIDGE) -> int:
     """Refits, in place, the output projections of every encoder layer of `student` (a module taking the
     batches' tensors positionally, holding a pruned copy of `teacher`'s encoder) to `teacher`'s residual
     streams on the batches; `mask_at`: the position of the attention mask among the inputs (its zeros
     are padding, left out of the fit), None without one. Each layer runs on the states the one before
     it gave, with the arguments the model passed it (the attention mask in the form it wants), so every
-    layer runs a few times, not the whole model per layer; sums over the tokens are kept, not the tokens."""
+    layer runs a few times, not the whole model per layer; sums over the tokens are kept, not the tokens.
+    Returns how many projections were refitted."""
     batches = list(batches)
     s_layers = [m for _, m in encoder_layers(getattr(student, "model", student))]
     t_layers = [m for _, m in encoder_layers(getattr(teacher, "model", teacher))]
     if not s_layers or len(s_layers) != len(t_layers):
-        return
+        return 0
     masks = [batch[mask_at] if mask_at is not None else None for batch in batches]
     s_calls = [_first_call(student, s_layers[0], batch) for batch in batches]
     t_calls = [_first_call(teacher, t_layers[0], batch) for batch in batches]
@@ -70,6 +71,7 @@ def refit_encoder(student: torch.nn.Module, teacher: torch.nn.Module, batches: I
             ridge_fit(block.dense, gram, cross, ridge)
         s_calls = [_next(call, _run(s_layer, call, [])[0]) for call in s_calls]
         t_calls = [_next(call, out) for call, (out, _) in zip(t_calls, wanted)]
+    return len(s_layers) * len(BLOCKS)
 
 
 def _blocks(layer: torch.nn.Module) -> list[torch.nn.Module]:

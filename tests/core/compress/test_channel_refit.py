@@ -97,12 +97,30 @@ def test_the_prune_step_refits_on_data_and_undoes_a_refit_that_does_not_help(mon
             module.fc.weight.mul_(-1)
         return 1
 
-    monkeypatch.setattr(channel_refit, "refit_layers", scramble)
+    monkeypatch.setattr(channels, "refit_layers", scramble)
     undone = channels.channels(model, 0.5, round_to=None, example=example)
     assert "not refitted: refitting brought the outputs on 12 examples further from the original's" in undone.notes[-1]
     with torch.no_grad():
         x = torch.from_numpy(example["x"])
         np.testing.assert_allclose(undone.module(x).numpy(), plain.module(x).numpy(), atol=1e-6)  # the pruned weights back
+
+
+def test_a_refit_that_fails_leaves_the_pruned_model_and_says_why(monkeypatch):
+    model = _model(Net().eval())
+    example = {"x": images(12).numpy()}
+    plain = channels.channels(model, 0.5, round_to=None)
+
+    def fails(module, *_args, **_kwargs):
+        with torch.no_grad():
+            module.fc.weight.mul_(-1)  # half done when it fails
+        raise RuntimeError("a layer laid out otherwise")
+
+    monkeypatch.setattr(channels, "refit_layers", fails)
+    kept = channels.channels(model, 0.5, round_to=None, example=example)
+    assert kept.notes[-1] == "layers not refitted: the refit failed (a layer laid out otherwise)"
+    with torch.no_grad():
+        x = torch.from_numpy(example["x"])
+        np.testing.assert_allclose(kept.module(x).numpy(), plain.module(x).numpy(), atol=1e-6)
 
 
 def test_depthwise_and_padded_by_name_layers_keep_their_weights():

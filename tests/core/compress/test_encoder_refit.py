@@ -118,3 +118,19 @@ def test_the_prune_step_of_a_folder_refits_and_says_so(model, tmp_path):
     assert after > before, got.notes[-1]
     plain = channels(model, 0.5, round_to=None)  # no data: ranked by weights, nothing to refit on
     assert "refitted" not in plain.notes[-1]
+
+
+def test_a_folder_whose_refit_fails_is_still_pruned(model, tmp_path, monkeypatch):
+    from studio.core.compress import channels as module
+
+    texts, _ = sentences(40)
+    (tmp_path / "t.txt").write_text("\n".join(texts) + "\n")
+    data = load_data({"path": str(tmp_path / "t.txt"), "labels": "none"}, tokenizer=model.tokenizer)
+
+    def fails(*_args, **_kwargs):
+        raise TypeError("BertSelfOutput called with keywords")
+
+    monkeypatch.setattr(module, "refit_encoder", fails)
+    got = channels(model, 0.5, round_to=None, example=data.example_for(model.inputs, 40))
+    assert got.notes[-1].endswith("; output projections not refitted: the refit failed (BertSelfOutput called with keywords)")
+    assert got.module.model.encoder.layer[0].attention.output.dense.in_features == 16
