@@ -22,6 +22,7 @@ from studio.core.evaluate.metrics import fidelity
 
 RIDGE = 0.1  # 0.01 and 1.0 fitted PP-OCR det's held-out images worse
 POSITIONS = 4096  # sampled output positions (or rows) per layer
+REFIT_ELEMENTS = 8_000_000  # input numbers of the examples refitted on: one pass holds them all
 FITTED = (torch.nn.Conv2d, torch.nn.Linear)
 
 

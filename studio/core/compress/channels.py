@@ -12,10 +12,11 @@ import torch
 import torch_pruning as tp
 
 from studio.core.compress.channel_graph import prepare
-from studio.core.compress.channel_refit import record_kept, refit_checked, refit_layers
-from studio.core.compress.encoder_refit import refit_encoder, token_batches
+from studio.core.compress.channel_refit import REFIT_ELEMENTS, record_kept, refit_checked, refit_layers
+from studio.core.compress.encoder_refit import REFIT_EXAMPLES, refit_encoder, token_batches
 from studio.core.compress.heads import RANKING_EXAMPLES, example_scores, prune_encoder
 from studio.core.errors import StudioError, first_line
+from studio.core.evaluate.data import DataSet
 from studio.core.formats.examples import example_inputs
 from studio.core.formats.model import Format, Model, TensorSpec
 from studio.core.formats.onnx_to_torch import flatten_reshapes
@@ -49,6 +50,16 @@ def channels(model: Model, ratio: float, round_to: int | None = 8, exclude: list
         if model.format is Format.HF_FOLDER:
             return _transformer(model, ratio, round_to, exclude, example)
         return _channels(model, ratio, round_to, exclude, example)
+
+
+def examples_wanted(model: Model, data: DataSet) -> int:
+    """How many examples of the data channel pruning ranks and refits on: a transformer's REFIT_EXAMPLES
+    (fitted batch by batch); for other models as many as REFIT_ELEMENTS input numbers allow (the refit
+    holds them all in one pass), 2 to 64."""
+    if model.format is Format.HF_FOLDER:
+        return REFIT_EXAMPLES
+    per = sum(int(np.prod(a.shape[1:])) for a in data.example_for(model.inputs, 1).values())
+    return max(2, min(64, REFIT_ELEMENTS // max(per, 1)))
 
 
 def _transformer(model: Model, ratio: float, round_to: int | None, exclude: list[str], example: dict | None) -> Model:

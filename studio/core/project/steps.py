@@ -9,20 +9,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import numpy as np
-
 from studio.core.compress import prune
-from studio.core.compress.channels import channels
+from studio.core.compress.channels import channels, examples_wanted
 from studio.core.compress.conversion import trainable_version
 from studio.core.compress.distill import distill, make_student
-from studio.core.compress.encoder_refit import REFIT_EXAMPLES
 from studio.core.compress.finetune import finetune
 from studio.core.compress.qat import qat
 from studio.core.compress.quantize import quantize
 from studio.core.compress.quantize_ort import CALIBRATIONS, MODES, Settings
 from studio.core.errors import StudioError
 from studio.core.evaluate.data import DataSet
-from studio.core.formats.model import Format, Model
+from studio.core.formats.model import Model
 from studio.core.process.jobs import CancelToken, Job, Progress, offset
 from studio.core.project.schema import Field, validate
 
@@ -55,7 +52,7 @@ def _prune(model: Model, o: dict, ctx: Context) -> Job[Model]:
             model = yield from trainable_version(model, ctx.data, ctx.device, refused="channels are removed from a PyTorch version: ")
         yield Progress(0, 1, "removing channels (Torch-Pruning)")
         # the layers are refitted on examples of the training split (a transformer's heads also ranked on them)
-        example = None if ctx.data is None else ctx.data.train().example_for(model.inputs, _refit_count(model, ctx.data))
+        example = None if ctx.data is None else ctx.data.train().example_for(model.inputs, examples_wanted(model, ctx.data))
         return channels(model, o["ratio"], o["round_to"], o["exclude"], example)
     if o["sparsity"] is None:
         raise StudioError("prune: magnitude pruning needs a 'sparsity' from 0 to 1")
@@ -66,15 +63,6 @@ def _prune(model: Model, o: dict, ctx: Context) -> Job[Model]:
         return (yield from _gradual(model, o, ctx))
     yield Progress(0, 1, f"pruning {o['sparsity']:.0%} of the weights by magnitude")
     return prune.magnitude(model, o["sparsity"], o["scope"], o["exclude"], o["layers"])
-
-
-def _refit_count(model: Model, data: DataSet) -> int:
-    """Examples the channel pruning refits on: a transformer's REFIT_EXAMPLES (fitted batch by batch); for
-    other models, as many as REFIT_ELEMENTS input numbers allow (one pass holds all of them), 2 to 64."""
-    if model.format is Format.HF_FOLDER:
-        return REFIT_EXAMPLES
-    per = sum(int(np.prod(a.shape[1:])) for a in data.example_for(model.inputs, 1).values())
-    return max(2, min(64, REFIT_ELEMENTS // max(per, 1)))
 
 
 def _gradual(model: Model, o: dict, ctx: Context) -> Job[Model]:
@@ -132,8 +120,6 @@ def _describe_prune(o: dict) -> str:
         return f"{o['ratio']:.0%} of channels removed"
     return f"pruned {o['sparsity']:.0%}" + (" (gradual)" if o["schedule"] == "gradual" else "")
 
-
-REFIT_ELEMENTS = 8_000_000  # input numbers of the examples a CNN's layers are refitted on after channel pruning
 
 OPS: dict[str, Op] = {
     "prune": Op(
