@@ -73,9 +73,11 @@ def weight_overrides(proto: onnx.ModelProto) -> tuple[dict, dict[str, str]]:
     return overrides, int8
 
 
-def quantize_int4(model: Model, data: DataSet, *, samples: int = 256, cancel: CancelToken = NO_CANCEL) -> Job[Model]:
+def quantize_int4(model: Model, data: DataSet, *, samples: int = 256, activations: dict | None = None,
+                  cancel: CancelToken = NO_CANCEL) -> Job[Model]:
     """A QDQ ONNX version of `model` (its layers' weights trained on the 4-bit grid) with INT4 weights,
-    uint8 activations, at opset 21, written by ONNX Runtime's quantize_static."""
+    uint8 activations, at opset 21, written by ONNX Runtime's quantize_static. activations: the grids
+    some activations trained with (TensorQuantOverrides, qat_graph); the others are calibrated."""
     allowed = model.capabilities()["quantize"]
     if not allowed.allowed:
         raise StudioError(allowed.reason, model.source)
@@ -91,17 +93,17 @@ def quantize_int4(model: Model, data: DataSet, *, samples: int = 256, cancel: Ca
             raise StudioError("quantize.bits: no layer's weights are on a 4-bit grid: nothing to store in 4 bits", model.source)
         # biases of int4 layers stay float: ORT computes those layers in float anyway, and an int32 bias
         # costs its own per-channel scales besides (more bytes once zipped); int8 layers need int32 ones
-        options = {"TensorQuantOverrides": overrides, "QuantizeBias": bool(int8)}
+        options = {"TensorQuantOverrides": {**(activations or {}), **overrides}, "QuantizeBias": bool(int8)}
         settings = Settings("static", "minmax", samples, per_channel=True, extra_options=options)
         yield Progress(1, 2, "quantizing: int4 weights, uint8 activations (QDQ, opset 21)")
         result = quantize_prepared(prep, settings, [], data, cancel)
-    notes = list(prep.model.notes) + prep.notes + precision_notes(result, int8)
+    notes = list(prep.model.notes) + prep.notes + precision_notes(result, int8, trained_grids=bool(activations))
     quantized = replace(prep.model, onnx=result, size_bytes=result.ByteSize(), notes=notes)
     yield Progress(2, 2, "quantized: int4 weights", {"size_bytes": quantized.size_bytes})
     return quantized
 
 
-def precision_notes(proto: onnx.ModelProto, int8: dict[str, str]) -> list[str]:
+def precision_notes(proto: onnx.ModelProto, int8: dict[str, str], trained_grids: bool = False) -> list[str]:
     """What the file stores in int4, int8 and float, and what ONNX Runtime's CPU provider computes in."""
     inits = {t.name: t for t in proto.graph.initializer}
     read = {n.output[0]: n.input[0] for n in proto.graph.node if n.op_type == "DequantizeLinear" and n.input[0] in inits}
@@ -125,7 +127,8 @@ def precision_notes(proto: onnx.ModelProto, int8: dict[str, str]) -> list[str]:
     if layers["int8"]:
         why = sorted(set(int8.values()))
         notes.append("int8 weights (run in int8): " + ", ".join(layers["int8"]) + (f" — {'; '.join(why)}" if why else ""))
-    notes.append("activations uint8 per tensor (QuantizeLinear/DequantizeLinear, MinMax ranges)"
+    notes.append("activations uint8 per tensor (QuantizeLinear/DequantizeLinear, "
+                 + ("the grids quantization-aware training rounded to" if trained_grids else "MinMax ranges") + ")"
                  + (f"; biases {' and '.join(sorted(biases))}" if biases else ""))
     if layers["float"]:
         notes.append("float weights: " + ", ".join(layers["float"]))

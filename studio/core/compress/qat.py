@@ -1,14 +1,17 @@
-"""Quantization-aware training: the float model is fine-tuned while its Conv and Linear layers see
-their weights and inputs as static quantization will round them, then quantized by ONNX Runtime's static
-QDQ quantizer like any other version.
+"""Quantization-aware training: the float model is fine-tuned while it sees its weights and activations
+as static quantization will round them, then quantized by ONNX Runtime's static QDQ quantizer like any
+other version.
 
-The fake quantization mirrors what the studio's static int8 does in ONNX Runtime: weights per output
-channel, symmetric, int8 or int4 (bits: 4; the rounding uses a straight-through gradient); a layer's
-input per tensor, uint8, over the range calibration finds on the train split (MinMax), fixed while
-training. Trained with labels, or without them by distillation from the float version. Pruned weights
-stay exactly zero (train's masks). The trained weights are left on the int8 (int4) grid, so ONNX
-Runtime's quantization of them loses nothing more: int8 by static int8 as it is, int4 by int4.py, which
-hands ORT the trained scales and writes INT4 weights at opset 21."""
+The weights: per output channel, symmetric, int8 or int4 (bits: 4), rounded with a straight-through
+gradient, as ONNX Runtime rounds them. The activations: a model given as ONNX rounds exactly the tensors
+ORT's static int8 of the float model rounds, on the very uint8 grids it calibrated, and the final
+quantization is handed those grids (qat_graph); a PyTorch module, whose exported graph has no place in it
+to name, rounds its Conv and Linear layers' inputs per tensor, uint8, over the range calibration finds on
+the train split (MinMax). The grids stay fixed while training. Trained with labels, or without them by
+distillation from the float version. Pruned weights stay exactly zero (train's masks). The trained
+weights are left on the int8 (int4) grid, so ONNX Runtime's quantization of them loses nothing more: int8
+by static int8 as it is, int4 by int4.py, which hands ORT the trained scales and writes INT4 weights at
+opset 21."""
 
 from __future__ import annotations
 
@@ -18,8 +21,9 @@ import numpy as np
 import torch
 from torch.nn.utils import parametrize
 
+from studio.core.compress import qat_graph
 from studio.core.compress.conversion import trainable_version
-from studio.core.compress.finetune import evaluator, splits
+from studio.core.compress.finetune import Closest, evaluator, splits
 from studio.core.compress.int4 import int4_opset, quantize_int4
 from studio.core.compress.quantize import quantize
 from studio.core.compress.train import copy_module, train
@@ -57,10 +61,16 @@ def qat(model: Model, data: DataSet, *, bits: int = 8, epochs: int = 2, lr: floa
     if bits == 4 and model.onnx is not None:  # refused before training when the graph cannot reach opset 21
         int4_opset(light_copy(model.onnx), model.source)
     teacher = teacher or model
+    grids = None
+    if model.onnx is not None:  # the graph ORT runs: its static int8 says which tensors it rounds, and how
+        yield Progress(0, 3, "static int8 of the float model: the activations ONNX Runtime rounds")
+        float_int8 = yield from offset(quantize(model, data, mode="static", samples=samples, tolerance=None, device=device,
+                                                cancel=cancel), 0, 3, "static int8 of the float model: ", span=0.2)
+        grids = qat_graph.activation_grids(float_int8.onnx)
     model = yield from trainable_version(model, data, device, refused="quantization-aware training trains the model: ")
     train_set, test_set = splits(model, data)
     if not data.labeled:
-        yield Progress(0, 3, "computing the float model's outputs")
+        yield Progress(0.2, 3, "computing the float model's outputs")
     output = class_output(model, data)
     teacher_output = class_output(teacher, data)
     reference = predict(teacher, test_set.shaped_for(teacher.inputs).x, device, output=teacher_output)
@@ -70,28 +80,49 @@ def qat(model: Model, data: DataSet, *, bits: int = 8, epochs: int = 2, lr: floa
     if not layers:
         raise StudioError(f"no Conv or Linear layer to train for int{bits}", model.source)
     xs = list(train_set.x.values())
-    yield Progress(0, 3, f"calibrating the inputs of {len(layers)} layers")
-    ranges = _input_ranges(module, layers, [a if a.ndim == 0 else a[:samples] for a in xs])
-    hooks = [layer.register_forward_pre_hook(_input_fake_quant(*ranges[layer])) for layer in layers]
+    hooks, placed = [], []
+    if grids is not None and model.origin is not None:
+        placed = qat_graph.insert(module, model.origin.proto.graph, grids)
+        rounded = f"the {len(placed)} activations ONNX Runtime rounds" + (
+            f" ({len(grids) - len(placed)} more, made by its pre-processing, calibrated after training)" if len(placed) < len(grids) else "")
+    else:
+        yield Progress(0.2, 3, f"calibrating the inputs of {len(layers)} layers")
+        ranges = _input_ranges(module, layers, [a if a.ndim == 0 else a[:samples] for a in xs])
+        hooks = [layer.register_forward_pre_hook(_input_fake_quant(*ranges[layer])) for layer in layers]
+        rounded = f"the inputs of its {len(layers)} Conv and Linear layers"
     for layer in layers:
         parametrize.register_parametrization(layer, "weight", WeightFakeQuant(bits))
+    evaluate = evaluator(test_set, reference, device, output)
+    # without labels, the rounded model closest to the float one on the training examples is kept: the
+    # one before training (plain static int8) too, when training only takes it further away
+    closest = None if soft is None else Closest(xs, soft, device, output)
+    if closest is not None:
+        closest.check(module)
+        evaluate = closest.checking(evaluate)
     try:
         job = train(module, xs, train_set.y, soft, epochs=epochs, lr=lr, temperature=UNLABELED_TEMPERATURE, alpha=0.0,
-                    device=device, cancel=cancel, evaluate=evaluator(test_set, reference, device, output), output=output,
-                    frozen_norms=True)
-        module = yield from offset(job, 0, 3, "quantization-aware training: ", span=2)
+                    device=device, cancel=cancel, evaluate=evaluate, output=output, frozen_norms=True)
+        module = yield from offset(job, 0.2, 3, "quantization-aware training: ", span=1.8)
+        if closest is not None:
+            closest.restore(module)
     finally:
         for hook in hooks:
             hook.remove()
     module = module.cpu()
+    if placed:
+        qat_graph.remove(module)
     for layer in layers:
         parametrize.remove_parametrizations(layer, "weight", leave_parametrized=True)  # the weights on the int8 (int4) grid
-    said = f"quantization-aware training: {epochs} epochs, lr {lr:g}" + (", 4-bit weights" if bits == 4 else "")
+    said = f"quantization-aware training: {epochs} epochs, lr {lr:g}" + (", 4-bit weights" if bits == 4 else "") + f", rounding {rounded}"
+    if closest is not None and closest.epoch < epochs:
+        said += (f"; kept epoch {closest.epoch}, the closest to the float model on the training examples" if closest.epoch else
+                 "; training did not bring the rounded model closer to the float one on the training examples: its weights are kept")
     trained = replace(model, module=module.eval(), notes=[*model.notes, said])
+    fixed = qat_graph.overrides(grids, placed) if placed else None
     if bits == 4:
-        return (yield from offset(quantize_int4(trained, data, samples=samples, cancel=cancel), 2, 3, "int4 weights: "))
-    return (yield from offset(quantize(trained, data, mode="static", samples=samples, tolerance=None, device=device, cancel=cancel),
-                              2, 3, "static int8: "))
+        return (yield from offset(quantize_int4(trained, data, samples=samples, activations=fixed, cancel=cancel), 2, 3, "int4 weights: "))
+    return (yield from offset(quantize(trained, data, mode="static", samples=samples, tolerance=None, overrides=fixed, device=device,
+                                       cancel=cancel), 2, 3, "static int8: "))
 
 
 def _input_ranges(module: torch.nn.Module, layers: list[torch.nn.Module], xs: list[np.ndarray]) -> dict:

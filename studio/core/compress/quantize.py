@@ -22,10 +22,11 @@ RANKED_LAYERS_MAX = 24  # ranking quantizes each layer alone: a model with more 
 def quantize(model: Model, data: DataSet | None = None, *, mode: str = "dynamic", calibration: str = "minmax",
              samples: int = 256, per_channel: bool = True, bits: int = 4, exclude: list[str] = (),
              keep_float: int = 0, max_drop: float | None = None, tolerance: float | None = TOLERANCE, device: str = "cpu",
-             cancel: CancelToken = NO_CANCEL) -> Job[Model]:
+             overrides: dict | None = None, cancel: CancelToken = NO_CANCEL) -> Job[Model]:
     """A new ONNX version quantized by ONNX Runtime. keep_float: how many of the layers that hurt
     fidelity most stay float (ranked on data first); with max_drop, as few of them as keep the loss
-    of accuracy (agreement without labels) within max_drop."""
+    of accuracy (agreement without labels) within max_drop. overrides: static only, ORT's
+    TensorQuantOverrides (the grids quantization-aware training trained with, qat_graph)."""
     if mode not in MODES:
         raise StudioError(f"quantize.mode: {mode!r} is not one of {', '.join(MODES)}")
     if calibration not in CALIBRATIONS:
@@ -33,7 +34,8 @@ def quantize(model: Model, data: DataSet | None = None, *, mode: str = "dynamic"
     allowed = model.capabilities()["quantize"]
     if not allowed.allowed:
         raise StudioError(allowed.reason, model.source)
-    settings = Settings(mode, calibration, samples, per_channel, bits)
+    settings = Settings(mode, calibration, samples, per_channel, bits,
+                        extra_options={"TensorQuantOverrides": overrides} if overrides else None)
     if MODES[mode].needs_data and data is None:
         raise StudioError(f"{mode} quantization calibrates on data: choose a data set (labels are not needed)")
     if (keep_float or max_drop is not None) and data is None:
