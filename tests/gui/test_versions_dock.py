@@ -138,3 +138,17 @@ def test_the_original_is_not_analysed_again_to_draw_its_outline(studio, run_shee
     run_sheet(studio, "prune", prune)
     assert started == []
     assert "original" in studio.model_panel.histogram.legend.text()  # the outline is the original's
+
+
+def test_a_narrow_dock_keeps_the_version_names_readable(studio, run_sheet, qtbot):
+    from studio.gui.versions.versions_panel import NAME_MIN
+
+    window = studio
+    panel = window.compression.versions
+    run_sheet(window, "prune", prune(0.5))
+    panel.tree.setFixedWidth(220)  # narrower than the names and the four numbers together
+    qtbot.waitUntil(lambda: panel.tree.columnWidth(0) >= NAME_MIN)
+    header = panel.tree.header()
+    panel.tree.setFixedWidth(900)  # wide: the name takes what the numbers leave
+    qtbot.waitUntil(lambda: panel.tree.columnWidth(0) > NAME_MIN)
+    assert panel.tree.columnWidth(0) + sum(header.sectionSize(i) for i in range(1, header.count())) == panel.tree.viewport().width()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QRect, QSize, Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, QRect, QSize, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -43,6 +43,7 @@ COLUMNS = [("Version", "What made the version"), ("Size", "Size of its weights a
 
 
 QUALITY = 3  # the column of accuracy or agreement
+NAME_MIN = 130  # pixels: a version's name wraps to a few readable lines, not a letter per line
 AGREEMENT_TIP = ("Without labels: how often the version gives the same answer as its parent, the version it was made "
                  "from (one level up); the original has none")
 
@@ -59,8 +60,11 @@ class VersionsPanel(QWidget):
         self.tree.setHeaderLabels([c for c, _ in COLUMNS])
         for i, (_, tip) in enumerate(COLUMNS):
             self.tree.headerItem().setToolTip(i, tip)
-        self.tree.header().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        # the name takes the width the numbers leave, but never less than NAME_MIN: in a narrow dock the
+        # numbers scroll sideways instead of squeezing the names to a letter per line
+        self.tree.header().setSectionResizeMode(0, QHeaderView.ResizeMode.Interactive)
         self.tree.header().setStretchLastSection(False)
+        self.tree.viewport().installEventFilter(self)
         for i in range(1, len(COLUMNS)):
             self.tree.header().setSectionResizeMode(i, QHeaderView.ResizeMode.ResizeToContents)
         self.tree.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
@@ -143,6 +147,7 @@ class VersionsPanel(QWidget):
             (items[version.parent].addChild(item) if version.parent in items else self.tree.addTopLevelItem(item))
             items[vid] = item
         self.tree.expandAll()
+        self._fit_names()
         if self.session.current in items:
             self.tree.setCurrentItem(items[self.session.current])
         self.tree.blockSignals(False)
@@ -152,6 +157,16 @@ class VersionsPanel(QWidget):
         self.delete_button.setEnabled(version is not None and version.parent is not None)
         self.rename_button.setEnabled(version is not None)
         self.export_button.setEnabled(version is not None)
+
+    def eventFilter(self, watched, event) -> bool:
+        if watched is self.tree.viewport() and event.type() == QEvent.Type.Resize:
+            self._fit_names()
+        return super().eventFilter(watched, event)
+
+    def _fit_names(self) -> None:
+        header = self.tree.header()
+        numbers = sum(header.sectionSize(i) for i in range(1, header.count()))
+        header.resizeSection(0, max(NAME_MIN, self.tree.viewport().width() - numbers))
 
     def _name_quality(self, kinds: set[str]) -> None:
         """The quality column is accuracy, or, without labels, agreement with the parent (one level up in
