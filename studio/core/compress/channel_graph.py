@@ -24,7 +24,7 @@ LAYERS = (torch.nn.modules.conv._ConvNd, torch.nn.Linear)
 # channel axis, index it, or give the tensor a shape written into the graph
 FIXING = ("OnnxReshape", "OnnxSplit", "OnnxSlice", "OnnxGather", "OnnxTranspose", "OnnxSqueeze", "OnnxUnsqueeze",
           "OnnxExpand", "OnnxTile", "OnnxMatMul", "OnnxGemm", "OnnxDepthToSpace", "OnnxEinsum", "OnnxReduce",
-          "OnnxScatterND", "OnnxTopK", "OnnxArgExtremum", "OnnxLayerNorm", "LSTM")
+          "OnnxScatterND", "OnnxTopK", "OnnxArgExtremum", "OnnxLayerNorm", "LSTM", "MatMulLinear")
 
 
 def prepare(module: torch.fx.GraphModule, example: tuple) -> dict:
@@ -197,6 +197,9 @@ def fixed_layers(module: torch.fx.GraphModule) -> list[torch.nn.Module]:
         layer = _module(module, node)
         if not isinstance(layer, LAYERS):
             continue
+        if _kind(layer) == "MatMulLinear":  # a MatMul's channels lie on its last axis, not the one followed here
+            fixed.append(layer)
+            continue
         seen, stack = set(), list(node.users)
         while stack:
             n = stack.pop()
@@ -204,12 +207,11 @@ def fixed_layers(module: torch.fx.GraphModule) -> list[torch.nn.Module]:
                 continue
             seen.add(n)
             m = _module(module, n)
-            if isinstance(m, LAYERS):
-                continue
             if n.op == "output" or _fixes(module, n, m):
                 fixed.append(layer)
                 break
-            stack.extend(n.users)
+            if not isinstance(m, LAYERS):
+                stack.extend(n.users)
     return fixed
 
 

@@ -3,7 +3,8 @@ GlobalMaxPool (the file-type classifier), Clip whose bounds are computed (a spec
 maximum minus 80 dB) or left empty (a transformer's norm, clamped from below only), LSTM (speaker
 and wake-word models), and BatchNormalization on an input whose rank shape inference left unknown (a
 text recognizer converted from Paddle), and Softmax before opset 13, whose output onnx2torch shapes by
-sizes that tracing for export fixes (the batch written into the exported graph). register() adds them
+sizes that tracing for export fixes (the batch written into the exported graph); and MatMul by a constant
+matrix, which onnx2torch leaves untrainable (a Linear layer here). register() adds them
 once onnx2torch is imported (formats/onnx_to_torch does it, where torchvision may need a stand-in):
 importing onnx2torch here would need torchvision first."""
 
@@ -116,6 +117,35 @@ def _lstm(node, graph) -> OperationConverterResult:
                                                                                   outputs=node.output_values))
 
 
+class MatMulLinear(torch.nn.Linear):
+    """A MatMul by a constant matrix W, trainable: a Linear layer without bias whose weight is W.T. Its own
+    class, so that channel pruning (compress/channel_graph), which follows channels on axis 1, leaves it
+    whole as it left the MatMul."""
+
+
+def _matmul(node, graph) -> OperationConverterResult:
+    """A MatMul by a constant float32 matrix that no other node reads (a transformer's projections, a
+    recognizer's head) becomes a Linear layer without bias: onnx2torch keeps the matrix as a constant, so
+    fine-tuning, QAT and channel pruning would leave the model's largest layers untouched. It goes back
+    into the graph transposed (onnx_to_torch._places)."""
+    from onnx2torch.node_converters.matmul import OnnxMatMul
+    from onnx2torch.utils.common import OnnxMapping, OperationConverterResult, onnx_mapping_from_node
+
+    x, w = node.input_values
+    if w in graph.initializers and x not in graph.initializers and _readers(graph, w) == 1:
+        matrix = graph.initializers[w].to_torch()
+        if matrix.dim() == 2 and matrix.dtype == torch.float32:
+            linear = MatMulLinear(matrix.shape[0], matrix.shape[1], bias=False)
+            with torch.no_grad():
+                linear.weight.copy_(matrix.T)
+            return OperationConverterResult(torch_module=linear, onnx_mapping=OnnxMapping(inputs=(x,), outputs=node.output_values))
+    return OperationConverterResult(torch_module=OnnxMatMul(), onnx_mapping=onnx_mapping_from_node(node))
+
+
+def _readers(graph, name: str) -> int:
+    return sum(name in n.input_values for n in graph.nodes.values())
+
+
 class FlatSoftmax(torch.nn.Module):
     """Softmax (or log-softmax) over all axes from `axis` on, as opsets before 13 define it. view_as
     exports as a Reshape to the input's Shape, which a traced export keeps dynamic; onnx2torch's reshape
@@ -171,7 +201,7 @@ def _batch_norm(original):
 
 
 def register() -> None:
-    """Add these converters to onnx2torch's registry (replacing its Clip, old Softmax and BatchNormalization ones)."""
+    """Add these converters to onnx2torch's registry (replacing its Clip, MatMul, old Softmax and BatchNormalization ones)."""
     from onnx2torch.node_converters.registry import _CONVERTER_REGISTRY, OperationDescription
 
     def op(name: str, version: int) -> OperationDescription:
@@ -180,6 +210,8 @@ def register() -> None:
     if _CONVERTER_REGISTRY.get(op("LSTM", 7)) is _lstm:  # registered already: BatchNormalization is wrapped once
         return
     _CONVERTER_REGISTRY[op("GlobalMaxPool", 1)] = _global_max_pool
+    for version in (1, 9, 13):
+        _CONVERTER_REGISTRY[op("MatMul", version)] = _matmul
     for version in (7, 14):
         _CONVERTER_REGISTRY[op("LSTM", version)] = _lstm
     for version in (11, 12, 13):

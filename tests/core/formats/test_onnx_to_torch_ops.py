@@ -1,5 +1,5 @@
 """onnx_to_torch_ops: the operators the studio adds to onnx2torch (GlobalMaxPool, Clip, LSTM, BatchNormalization
-of unknown rank, Softmax before opset 13) compute what ONNX Runtime does, and are registered once."""
+of unknown rank, Softmax before opset 13, MatMul by a constant) compute what ONNX Runtime does, and are registered once."""
 
 from dataclasses import replace
 
@@ -97,3 +97,26 @@ def test_an_old_softmax_over_several_axes_converts_and_exports_at_any_batch(tmp_
         np.testing.assert_allclose(predict_outputs(converted, x)[0], predict_outputs(model, x)[0], atol=1e-6)
         exported = to_onnx(replace(converted, origin=None), example={"x": x["x"][:2]})  # traced, as after channel pruning
         np.testing.assert_allclose(predict_outputs(exported, x)[0], predict_outputs(model, x)[0], atol=1e-6)
+
+
+def test_a_matmul_by_a_constant_matrix_becomes_a_linear_layer_that_trains_and_goes_back(tmp_path):
+    """x [N, 4, 3, 3] @ W [3, 5], then @ V [5, 2] twice (V read by two nodes, so it stays a constant)."""
+    from studio.core.formats.onnx_to_torch_ops import MatMulLinear
+
+    rng = np.random.default_rng(4)
+    w = onnx.numpy_helper.from_array(rng.normal(size=(3, 5)).astype(np.float32), "w")
+    v = onnx.numpy_helper.from_array(rng.normal(size=(5, 2)).astype(np.float32), "v")
+    model = one_node_model(tmp_path, [helper.make_node("MatMul", ["x", "w"], ["h"]), helper.make_node("MatMul", ["h", "v"], ["a"]),
+                                      helper.make_node("MatMul", ["h", "v"], ["b"]), helper.make_node("Add", ["a", "b"], ["y"])],
+                           ["N", 4, 3, 2], [w, v])
+    x = {"x": rng.normal(size=(2, 4, 3, 3)).astype(np.float32)}
+    converted = onnx_to_torch(model)
+    linears = [m for m in converted.module.modules() if isinstance(m, MatMulLinear)]
+    assert len(linears) == 1 and linears[0].weight.requires_grad  # W; V, read twice, stays the graph's constant
+    np.testing.assert_allclose(predict_outputs(converted, x)[0], predict_outputs(model, x)[0], atol=1e-5)
+    with torch.no_grad():
+        linears[0].weight.mul_(2.0)
+    back = back_to_onnx(converted)
+    written = {i.name: onnx.numpy_helper.to_array(i) for i in back.onnx.graph.initializer}
+    np.testing.assert_allclose(written["w"], 2 * onnx.numpy_helper.to_array(w), atol=1e-6)  # transposed back
+    np.testing.assert_allclose(predict_outputs(back, x)[0], predict_outputs(converted, x)[0], atol=1e-4)
