@@ -67,6 +67,17 @@ def test_a_transformer_is_fine_tuned_at_its_own_learning_rate(make_window, load,
     assert sheet.finetune.value("lr") == TRANSFORMER_LR
     sheet.finetune.set_value("epochs", 2)
     assert ("finetune", {"epochs": 2, "lr": TRANSFORMER_LR}) in sheet.steps()
+    load(window, "sample:lenet-5")
+    assert sheet.finetune.value("lr") == 1e-3
+    import onnx
+
+    from studio.core.formats.load import load_model
+    from studio.core.formats.to_onnx import to_onnx
+
+    exported = tmp_path / "bert.onnx"  # a transformer as an ONNX file: it reads token ids
+    onnx.save(to_onnx(load_model(str(tmp_path / "bert"))).onnx, exported)
+    load(window, str(exported))
+    assert sheet.finetune.value("lr") == TRANSFORMER_LR
     sheet.finetune.set_value("lr", 5e-5)  # typed: kept from one model to the next
     load(window, "sample:lenet-5")
     assert sheet.finetune.value("lr") == 5e-5

@@ -132,8 +132,10 @@ class PrunePanel(Sheet):
         from studio.core.project.steps import OPS
 
         plain = OPS["finetune"].fields["lr"].default
+        # a text transformer: a Hugging Face folder, or a file that reads token ids (an ONNX export of one)
+        transformer = model.format is Format.HF_FOLDER or any(s.name == "input_ids" for s in model.inputs)
         if self.finetune.value("lr") in (plain, TRANSFORMER_LR):
-            self.finetune.set_value("lr", TRANSFORMER_LR if model.format is Format.HF_FOLDER else plain)
+            self.finetune.set_value("lr", TRANSFORMER_LR if transformer else plain)
 
     def show_sensitivity(self, result: Sensitivity, unpruned: str = "the unpruned version") -> None:
         self.layers.set_shares(result.suggest(self.form.value("sparsity")))
