@@ -65,7 +65,7 @@ def qat(model: Model, data: DataSet, *, bits: int = 8, epochs: int = 2, lr: floa
     if model.onnx is not None:  # the graph ORT runs: its static int8 says which tensors it rounds, and how
         yield Progress(0, 3, "static int8 of the float model: the activations ONNX Runtime rounds")
         float_int8 = yield from offset(quantize(model, data, mode="static", samples=samples, tolerance=None, device=device,
-                                                cancel=cancel), 0, 3, "static int8 of the float model: ", span=0.2)
+                                                cancel=cancel), 0, 3, "static int8 of the float model: ", span=0.2, metrics=False)
         grids = qat_graph.activation_grids(float_int8.onnx)
     model = yield from trainable_version(model, data, device, refused="quantization-aware training trains the model: ")
     train_set, test_set = splits(model, data)

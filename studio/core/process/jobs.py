@@ -60,15 +60,16 @@ def run_to_end(job: Job[T], on_progress=None) -> T:
             on_progress(event)
 
 
-def offset(job: Job, start: float, total: float, prefix: str = "", span: float = 1.0) -> Job:
+def offset(job: Job, start: float, total: float, prefix: str = "", span: float = 1.0, metrics: bool = True) -> Job:
     """Forward a sub-job's progress as the part of a larger job that begins at `start` of `total` and
-    takes `span` of it."""
+    takes `span` of it; metrics=False keeps its measurements off the larger job's live charts (a step
+    whose result is not the job's)."""
     while True:
         try:
             event = next(job)
         except StopIteration as stop:
             return stop.value
-        yield Progress(start + span * event.fraction, total, prefix + event.message, event.metrics)
+        yield Progress(start + span * event.fraction, total, prefix + event.message, event.metrics if metrics else {})
 
 
 NO_CANCEL = CancelToken()

@@ -56,7 +56,11 @@ def test_removing_the_fake_quantization_gives_the_float_module_back(cnn, digits,
 
 
 def test_qat_of_an_onnx_model_quantizes_on_the_grids_it_trained_with(cnn, digits, static_int8):
-    q = run_to_end(qat(cnn, digits, epochs=1, lr=1e-4, samples=64))
+    steps = []
+    q = run_to_end(qat(cnn, digits, epochs=1, lr=1e-4, samples=64), steps.append)
+    # the live size curve shows the result, not the untrained static int8 that gave the grids
+    sizes = [p for p in steps if "size_bytes" in p.metrics]
+    assert sizes and all(p.message.startswith("static int8: ") for p in sizes)
     grids = qat_graph.activation_grids(static_int8.onnx)
     assert qat_graph.activation_grids(q.onnx) == grids  # not calibrated again on the trained model
     assert any(f"rounding the {len(grids)} activations ONNX Runtime rounds" in n for n in q.notes)
