@@ -47,11 +47,7 @@ def main(argv: list[str]) -> None:
     for name in MODELS:
         entry = manifest[name]
         model = load_model(str(CORPUS / entry["file"]), input_shape=entry.get("input_shape"))
-        output = entry.get("class_output")  # the output the corpus compares (MiniLM: its sentence embedding)
-        names = [o["name"] for o in entry.get("outputs", [])]
-        if output and output not in [o.name for o in model.outputs] and len(model.outputs) == len(names):
-            output = model.outputs[names.index(output)].name
-        data = load_data({"path": str(CORPUS / entry["data"]), "labels": "none", "output": output})
+        data = load_data({"path": str(CORPUS / entry["data"]), "labels": "none", "output": entry.get("class_output")})
         test = data.test()
         reference, _ = scored(model, test)
         cells = [name, f"{len(data.train())} / {len(test)}"]

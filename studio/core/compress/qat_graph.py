@@ -54,14 +54,13 @@ def insert(module: torch.fx.GraphModule, graph: onnx.GraphProto, grids: dict[str
     made = {out: (name, k, len(node.output_values)) for name, node in OnnxGraph(graph).nodes.items()
             for k, out in enumerate(node.output_values)}
     weights = {t.name for t in graph.initializer}
-    inputs = [i.name for i in graph.input if i.name not in weights]
     fx_graph = module.graph
-    placeholders = [n for n in fx_graph.nodes if n.op == "placeholder"]
+    placeholders = dict(zip([i.name for i in graph.input if i.name not in weights], [n for n in fx_graph.nodes if n.op == "placeholder"]))
     calls = {n.target: n for n in fx_graph.nodes if n.op == "call_module"}
-    placed = []
+    placed, inserted = [], 0
     for tensor, (scale, zero) in grids.items():
-        if tensor in inputs and inputs.index(tensor) < len(placeholders):
-            sources = [placeholders[inputs.index(tensor)]]
+        if tensor in placeholders:
+            sources = [placeholders[tensor]]
         elif tensor in made and made[tensor][0] in calls:
             name, k, count = made[tensor]
             call = calls[name]
@@ -72,7 +71,7 @@ def insert(module: torch.fx.GraphModule, graph: onnx.GraphProto, grids: dict[str
         if not sources:
             continue
         for source in sources:
-            target = f"qat_fake_quant_{len(placed)}_{len(module._modules)}"
+            target, inserted = f"qat_fake_quant_{inserted}", inserted + 1
             module.add_module(target, TensorFakeQuant(scale, zero))
             users = list(source.users)
             with fx_graph.inserting_after(source):
