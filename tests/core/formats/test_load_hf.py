@@ -118,6 +118,10 @@ def test_a_tiny_bert_goes_through_every_operation(folders, tmp_path, monkeypatch
     assert tuned.metrics["accuracy"] >= 0.8  # the sentences say their label in their first words
     quantized = step(tuned, "quantize", {"mode": "dynamic"})
     assert quantized.model.onnx is not None and quantized.metrics["agreement"] >= 0.9 and quantized.metrics["size_ratio"] < 1
+    for options in ({"mode": "static"}, {"mode": "qat", "epochs": 1, "lr": 1e-4}):  # through its ONNX export, run by ONNX Runtime
+        rounded = step(tuned, "quantize", options)
+        ops = {n.op_type for n in rounded.model.onnx.graph.node}
+        assert "QuantizeLinear" in ops and rounded.metrics["agreement"] >= 0.9 and rounded.metrics["size_ratio"] < 1, options
     out = run_to_end(deploy.export_version(quantized.model, tmp_path / "m.onnx", data, original=model))
     assert out["metrics"]["latency"][0]["input_shapes"]["input_ids"][1] == data.x["input_ids"].shape[1]
     session = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"])
