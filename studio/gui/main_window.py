@@ -394,6 +394,7 @@ class MainWindow(WindowFrame):
         if s.contains("window/state"):
             self.restoreState(s.value("window/state"))
             self.layout_restored = True
+            self.compression.run_dock.hide()  # empty until this session's first run, which shows it at its height
         if s.contains("window/sparsity_split"):
             self.sparsity_split.restoreState(s.value("window/sparsity_split"))
 

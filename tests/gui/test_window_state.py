@@ -18,12 +18,14 @@ def test_geometry_splitters_and_recent_models_are_remembered(make_window, load, 
     first.sparsity_split.setSizes([300, 500])
     sizes = first.sparsity_split.sizes()
     load(first, "sample:digits-cnn")
+    first.compression.run_dock.show()  # as a run leaves it
     first.close()
     assert str(tmp_path / "settings") in settings().fileName()  # never the user's real settings
 
     second = make_window()
     assert second.height() == 640  # (the width is clamped to the 800-pixel offscreen screen)
     assert second.layer_dock.isHidden() and not second.model_dock.isHidden()
+    assert second.compression.run_dock.isHidden()  # nothing has run yet: no empty panel across a small screen
     assert second.sparsity_split.sizes() == sizes
     second.recent_menu.aboutToShow.emit()
     assert [a.text() for a in second.recent_menu.actions()] == ["sample:digits-cnn"]
