@@ -194,7 +194,7 @@ def wordnet() -> list[str]:
     return examples
 
 
-def pruned(epochs: int = 3, lr: float = 1e-4, batch_size: int = 16, layers: int | None = None) -> None:
+def pruned(epochs: int = 4, lr: float = 1e-4, batch_size: int = 16, layers: int | None = None) -> None:
     """30 % of heads and neurons removed (or, with `layers`, a student keeping that many of the layers) and
     trained from the original on unlabeled text."""
     import onnxruntime as ort
