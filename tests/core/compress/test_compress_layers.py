@@ -19,12 +19,13 @@ from studio.core.compress.channels import channels  # noqa: E402
 from studio.core.compress.distill import distill, make_student  # noqa: E402
 from studio.core.compress.finetune import finetune  # noqa: E402
 from studio.core.compress.layers import LayerMatch, layer_match, layer_pairs, made_from  # noqa: E402
+from studio.core.compress.train import train  # noqa: E402
 from studio.core.errors import StudioError  # noqa: E402
 from studio.core.evaluate.data import load_data  # noqa: E402
 from studio.core.formats.load import load_model  # noqa: E402
 from studio.core.formats.load_onnx import full_onnx  # noqa: E402
 from studio.core.formats.to_onnx import to_onnx  # noqa: E402
-from studio.core.process.jobs import run_to_end  # noqa: E402
+from studio.core.process.jobs import NO_CANCEL, run_to_end  # noqa: E402
 
 
 def deeper_bert(folder, layers: int = 4, seed: int = 0):
@@ -126,11 +127,7 @@ def test_layer_students_are_refused_where_they_cannot_be_made(bert, tmp_path):
     assert layer_match(copy.deepcopy(bert.module), bert.inputs, load_model("sample:lenet-5")) is None
 
 
-
 def test_without_labels_the_student_imitates_without_dropout(bert, text):
-    from studio.core.compress.train import train
-    from studio.core.process.jobs import NO_CANCEL
-
     student = copy.deepcopy(moved_away(channels(bert, 0.5, round_to=None)).module)
     assert any(isinstance(m, torch.nn.Dropout) and m.p > 0 for m in student.modules())
     modes = []
