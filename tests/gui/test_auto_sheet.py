@@ -56,7 +56,7 @@ def test_the_sheet_runs_a_search_shows_every_candidate_and_adds_the_best(studio,
     # on the Pareto chart: a diamond per measured candidate, the goal as a shaded area, named in the caption
     chart = c.versions.pareto
     assert len(chart.tried.xData) == sheet.table.rowCount() and chart.goal.xData is not None and len(chart.goal.xData) == 3
-    assert "tried" in chart.caption.text() and "goal" in chart.caption.text()
+    assert "tried" in chart.legend.text() and "goal" in chart.legend.text()
     x_edge = chart.goal.xData[1]
     assert any(x <= x_edge for x in chart.tried.xData) and any(x > x_edge for x in chart.tried.xData)  # the start is outside
     chart.size.setCurrentIndex(chart.size.findData("latency_ms"))  # the goal asks nothing of speed: no right edge there

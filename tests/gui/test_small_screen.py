@@ -104,6 +104,8 @@ def test_charts_after_a_run_are_tall_and_whole(laptop, run_sheet, qtbot):
     window.compression.versions_dock.raise_()
     qtbot.waitUntil(lambda: pareto.plot.isVisible() and pareto.plot.height() >= 150)
     assert pareto.caption.sizeHint().width() <= pareto.caption.width()
+    # the key on one line: beside the title and the axis choice it wrapped "beaten" onto a second one
+    assert pareto.legend.heightForWidth(pareto.legend.width()) <= pareto.legend.fontMetrics().lineSpacing() + 2, pareto.legend.text()
     box = pareto.plot.getViewBox().sceneBoundingRect().adjusted(-3, -3, 3, 3)  # (a text item's margins)
     names = lambda: {n for label in pareto.labels for n in label.textItem.toPlainText().split(", ")}  # noqa: E731
     qtbot.waitUntil(lambda: names() == {"v0", "v1", "v2"})

@@ -64,9 +64,12 @@ class ParetoChart(QWidget):
         self.size.setToolTip("What the chart plots across: the size once zipped (shows what pruning saves), as stored, "
                              "or the latency at batch 1 (each version timed on an example of the data in its own runtime)")
         self.size.currentIndexChanged.connect(lambda: self.show_versions(self._versions, self._current))
-        self.caption = QLabel(f"<b>Size × accuracy</b> &nbsp; {swatch(FRONT, 'frontier')} &nbsp; {swatch(OTHER, 'beaten')}")
+        self.caption = QLabel("<b>Size × accuracy</b>")
         self.caption.setToolTip(self.plot.toolTip())
-        self.caption.setWordWrap(True)  # with a search's keys too, it would widen the Versions dock
+        # the key on a line of its own: beside the title and the axis choice, a narrow dock wrapped it mid-way
+        self.legend = QLabel(f"{swatch(FRONT, 'frontier')} &nbsp; {swatch(OTHER, 'beaten')}")
+        self.legend.setToolTip(self.plot.toolTip())
+        self.legend.setWordWrap(True)  # with a search's keys too, it would widen the Versions dock
         self.note = QLabel("<i>Without labels, each version's agreement with its parent: how often it gives the same "
                            "answer as the version it was made from.</i>")
         self.note.setWordWrap(True)
@@ -77,6 +80,7 @@ class ParetoChart(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(header)
+        layout.addWidget(self.legend)
         layout.addWidget(self.note)
         layout.addWidget(self.plot, 1)
 
@@ -95,7 +99,8 @@ class ParetoChart(QWidget):
         self._label("bottom", "latency at batch 1 (log scale)" if latency else f"size {SIZES[key]} (log scale)")
         title = "Latency × accuracy" if latency else "Size × accuracy"
         tried = f" &nbsp; {swatch(CANDIDATE, 'tried')} &nbsp; {swatch(GOAL_KEY, 'goal')}" if self._candidates else ""
-        self.caption.setText(f"<b>{title}</b> &nbsp; {swatch(FRONT, 'frontier')} &nbsp; {swatch(OTHER, 'beaten')}{tried}")
+        self.caption.setText(f"<b>{title}</b>")
+        self.legend.setText(f"{swatch(FRONT, 'frontier')} &nbsp; {swatch(OTHER, 'beaten')}{tried}")
         self._label("left", f"{metric} (%)")  # a longer title is cut on a short chart: the note says what agreement is
         self.note.setVisible(metric == "agreement" and bool(points))
         ids = list(points)
