@@ -16,9 +16,10 @@ import torch
 from studio.core.compress.channels import channels
 from studio.core.compress.finetune import evaluator, splits
 from studio.core.compress.layers import hf_model, keep_layers, layer_match, made_from
-from studio.core.compress.train import is_embedding, train
+from studio.core.compress.train import train
 from studio.core.errors import StudioError
 from studio.core.evaluate.data import DataSet
+from studio.core.evaluate.metrics import is_embedding
 from studio.core.evaluate.runtime import predict
 from studio.core.formats import samples
 from studio.core.formats.load import load_model
@@ -87,7 +88,7 @@ def distill(teacher: Model, student: Model, data: DataSet, *, epochs: int = 10, 
     teacher_test = predict(teacher, teacher_test_set.x, device)
     cancel.check()
     baseline = {"teacher_accuracy": float((teacher_test.argmax(1) == test_set.y).mean())} if data.labeled else {}
-    evaluate = evaluator(test_set, teacher_test, device)
+    evaluate = evaluator(test_set, teacher_test, device, classes=not is_embedding(teacher))
     trained = yield from train(
         module, list(train_set.x.values()), train_set.y, teacher_train, epochs=epochs, lr=lr,
         batch_size=batch_size, optimizer=optimizer, temperature=temperature, alpha=alpha if data.labeled else 1.0,

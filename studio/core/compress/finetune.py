@@ -12,10 +12,10 @@ import numpy as np
 
 from studio.core.compress.conversion import trainable_version
 from studio.core.compress.layers import layer_match
-from studio.core.compress.train import copy_module, is_embedding, train
+from studio.core.compress.train import copy_module, train
 from studio.core.errors import StudioError
 from studio.core.evaluate.data import DataSet
-from studio.core.evaluate.metrics import accuracy, class_output, fidelity
+from studio.core.evaluate.metrics import accuracy, class_output, fidelity, is_embedding
 from studio.core.evaluate.runtime import predict, predict_module
 from studio.core.formats.model import Model
 from studio.core.process.jobs import NO_CANCEL, CancelToken, Job, Progress
@@ -32,15 +32,16 @@ def splits(model: Model, data: DataSet) -> tuple[DataSet, DataSet]:
     return shaped.train(), shaped.test()
 
 
-def evaluator(data: DataSet, reference: np.ndarray | None, device: str = "cpu", output: int = 0):
-    """A function module → metrics on `data`: accuracy with labels, fidelity to reference logits."""
+def evaluator(data: DataSet, reference: np.ndarray | None, device: str = "cpu", output: int = 0, classes: bool = True):
+    """A function module → metrics on `data`: accuracy with labels, fidelity to reference logits (`classes`:
+    False when they are an embedding)."""
     arrays = list(data.x.values())
 
     def evaluate(module) -> dict:
         logits = predict_module(module, arrays, device, output=output)
         out = {"accuracy": accuracy(logits, data.y)} if data.labeled else {}
         if reference is not None:
-            out.update(fidelity(logits, reference))
+            out.update(fidelity(logits, reference, classes))
         return out
 
     return evaluate
@@ -67,7 +68,7 @@ def finetune(model: Model, data: DataSet, *, epochs: int = 3, lr: float = 1e-3, 
         if match is None:
             teacher_train = predict(teacher, train_set.shaped_for(teacher.inputs).x, device, output=teacher_output)
         teacher_test = predict(teacher, test_set.shaped_for(teacher.inputs).x, device, output=teacher_output)
-    evaluate = evaluator(test_set, teacher_test, device, output)
+    evaluate = evaluator(test_set, teacher_test, device, output, not is_embedding(model, output))
     closest = Closest(list(train_set.x.values()), teacher_train, device, output) if teacher_train is not None else None
     if closest is not None:
         closest.check(module)

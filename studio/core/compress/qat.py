@@ -29,7 +29,7 @@ from studio.core.compress.quantize import TOLERANCE, quantize
 from studio.core.compress.train import copy_module, train
 from studio.core.errors import StudioError
 from studio.core.evaluate.data import DataSet
-from studio.core.evaluate.metrics import class_output
+from studio.core.evaluate.metrics import class_output, is_embedding
 from studio.core.evaluate.runtime import predict, predict_module
 from studio.core.formats.model import Model
 from studio.core.inspect.graph_onnx import light_copy
@@ -92,7 +92,7 @@ def qat(model: Model, data: DataSet, *, bits: int = 8, epochs: int = 2, lr: floa
         rounded = f"the inputs of its {len(layers)} Conv and Linear layers"
     for layer in layers:
         parametrize.register_parametrization(layer, "weight", WeightFakeQuant(bits))
-    evaluate = evaluator(test_set, reference, device, output)
+    evaluate = evaluator(test_set, reference, device, output, not is_embedding(model, output))
     # without labels, the rounded model closest to the float one on the training examples is kept: the
     # one before training (plain static int8) too, when training only takes it further away
     closest = None if soft is None else Closest(xs, soft, device, output)

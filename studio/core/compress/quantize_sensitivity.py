@@ -14,7 +14,7 @@ import onnx
 
 from studio.core.compress.quantize_ort import Prepared, Settings, aliases, prepared, quantize_prepared
 from studio.core.evaluate.data import DataSet
-from studio.core.evaluate.metrics import accuracy, class_output, fidelity
+from studio.core.evaluate.metrics import accuracy, class_output, fidelity, is_embedding
 from studio.core.evaluate.runtime import predict
 from studio.core.formats.model import Model
 from studio.core.process.jobs import NO_CANCEL, CancelToken, Job, Progress, offset
@@ -57,12 +57,13 @@ class Probe:
         self.output = class_output(prep.model, test)
         self.reference = predict(prep.model, test.x, device, output=self.output)
         self.metric = "accuracy" if test.labeled else "agreement"
+        self.classes = not is_embedding(prep.model, self.output)
 
     def outputs(self, proto: onnx.ModelProto) -> np.ndarray:
         return predict(replace(self.model, onnx=proto), self.x, self.device, output=self.output)
 
     def score(self, logits: np.ndarray) -> float:
-        return accuracy(logits, self.y) if self.y is not None else fidelity(logits, self.reference)["agreement"]
+        return accuracy(logits, self.y) if self.y is not None else fidelity(logits, self.reference, self.classes)["agreement"]
 
 
 def quant_sensitivity(model: Model, data: DataSet, settings: Settings = Settings(), exclude: list[str] = (),
@@ -86,7 +87,7 @@ def rank_layers(prep: Prepared, data: DataSet, settings: Settings, exclude: list
         cancel.check()
         others = [a for other, node in nodes.items() if other != name for a in aliases(node)]
         logits = probe.outputs(quantize_prepared(prep, trial, others, data, cancel, name="trial"))
-        f = fidelity(logits, probe.reference)
+        f = fidelity(logits, probe.reference, probe.classes)
         rows.append(LayerSensitivity(name, op, f["sqnr_db"], f["cosine"], f["agreement"],
                                      accuracy(logits, probe.y) if probe.y is not None else None))
         yield Progress(i + 1, len(layers) + 1, f"{name} quantized alone: SQNR {f['sqnr_db']:.1f} dB", {"sqnr_db": f["sqnr_db"]})

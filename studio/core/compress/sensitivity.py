@@ -13,7 +13,7 @@ from onnx import numpy_helper
 
 from studio.core.compress.prune import magnitude_masks
 from studio.core.evaluate.data import DataSet
-from studio.core.evaluate.metrics import accuracy, class_output, fidelity
+from studio.core.evaluate.metrics import accuracy, class_output, fidelity, is_embedding
 from studio.core.evaluate.runtime import predict
 from studio.core.formats.load_onnx import full_onnx
 from studio.core.formats.model import Model
@@ -69,7 +69,7 @@ def sensitivity(model: Model, data: DataSet, device: str = "cpu", levels=LEVELS,
     metric = "accuracy" if test.labeled else "agreement"
 
     def score(logits) -> float:
-        return accuracy(logits, test.y) if test.labeled else fidelity(logits, reference)["agreement"]
+        return accuracy(logits, test.y) if test.labeled else fidelity(logits, reference, not is_embedding(model, index))["agreement"]
 
     baseline = score(reference)
     if model.onnx is not None:

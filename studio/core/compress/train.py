@@ -19,15 +19,6 @@ from studio.core.process.locks import MODULE_LOCK
 OPTIMIZERS = {"adam": torch.optim.Adam, "sgd": lambda p, lr: torch.optim.SGD(p, lr=lr, momentum=0.9), "adamw": torch.optim.AdamW}
 
 
-# outputs that are embeddings (a vector per example or per token), not class scores, by their names (formats/load_hf)
-EMBEDDING_OUTPUTS = {"sentence_embedding", "last_hidden_state", "pooler_output", "embedding", "embeddings", "text_embeds", "image_embeds"}
-
-
-def is_embedding(model, output: int = 0) -> bool:
-    """Whether the model's output `output` is an embedding (learnt from a teacher by direction, not by softmax)."""
-    return len(model.outputs) > output and model.outputs[output].name in EMBEDDING_OUTPUTS
-
-
 def embedding_loss(student, teacher):
     """1 − cosine along the last axis (the direction, which is what embeddings are compared by), plus the
     squared error relative to the teacher's power (the length, for embeddings that are not normalised)."""

@@ -10,6 +10,15 @@ from studio.core.evaluate.data import DataSet
 from studio.core.evaluate.runtime import predict_outputs, runtime_name
 from studio.core.formats.model import Model
 
+# outputs that are embeddings (a vector per example or per token), not class scores, by their names (formats/load_hf)
+EMBEDDING_OUTPUTS = {"sentence_embedding", "last_hidden_state", "pooler_output", "embedding", "embeddings", "text_embeds", "image_embeds"}
+
+
+def is_embedding(model: Model, output: int = 0) -> bool:
+    """Whether the model's output `output` is an embedding: compared by direction, learnt from a teacher by
+    direction, not by softmax; its largest dimension is no answer."""
+    return len(model.outputs) > output and model.outputs[output].name in EMBEDDING_OUTPUTS
+
 
 def accuracy(logits: np.ndarray, labels: np.ndarray) -> float:
     return float((logits.reshape(len(logits), -1).argmax(axis=1) == labels).mean())
@@ -41,9 +50,10 @@ def class_output(model: Model, data: DataSet) -> int:
                       "that does (data: {path: …, output: NAME})", data.name)
 
 
-def fidelity(logits, reference) -> dict[str, float]:
-    """How closely outputs follow the reference's: agreement (on the first array given, see agreement),
-    and the mean cosine and SQNR in dB of the worst-followed output when given lists of every output."""
+def fidelity(logits, reference, classes: bool = True) -> dict[str, float]:
+    """How closely outputs follow the reference's: agreement (on the first array given, see agreement;
+    `classes`: False when it is an embedding), and the mean cosine and SQNR in dB of the worst-followed output
+    when given lists of every output."""
     outs = logits if isinstance(logits, list) else [logits]
     refs = reference if isinstance(reference, list) else [reference]
     cosines, sqnrs = [], []
@@ -55,19 +65,19 @@ def fidelity(logits, reference) -> dict[str, float]:
         noise = np.sum((a - r) ** 2)
         cosines.append(float(cos.mean()))
         sqnrs.append(float(10 * np.log10(np.sum(r**2) / noise)) if noise > 0 else float("inf"))
-    return {"agreement": agreement(outs[0], refs[0]), "cosine": min(cosines), "sqnr_db": min(sqnrs)}
+    return {"agreement": agreement(outs[0], refs[0], classes), "cosine": min(cosines), "sqnr_db": min(sqnrs)}
 
 
 CLOSE_DB = 20.0  # an example whose output is within this SQNR of the reference's gives "the same answer"
 
 
-def agreement(out: np.ndarray, reference: np.ndarray) -> float:
+def agreement(out: np.ndarray, reference: np.ndarray, classes: bool = True) -> float:
     """Share of examples that give the same answer: the same top class for class scores ([N, C]); for
-    any other output (a box map, a probability, an embedding) an output within CLOSE_DB of the reference
-    (for one value per example, of the reference's power over the examples: a probability near 0 is not
-    judged by its own tiny size)."""
+    any other output (a box map, a probability, an embedding: `classes` False, whose largest dimension
+    means nothing) an output within CLOSE_DB of the reference (for one value per example, of the
+    reference's power over the examples: a probability near 0 is not judged by its own tiny size)."""
     a, r = out.reshape(len(out), -1).astype(np.float64), reference.reshape(len(reference), -1).astype(np.float64)
-    if out.ndim == 2 and out.shape[1] > 1:
+    if classes and out.ndim == 2 and out.shape[1] > 1:
         return float((a.argmax(1) == r.argmax(1)).mean())
     noise, signal = ((a - r) ** 2).sum(1), (r**2).sum(1)
     if a.shape[1] == 1:
@@ -85,10 +95,10 @@ def scored(model: Model, data: DataSet, device: str = "cpu") -> tuple[list[np.nd
 def evaluate(model: Model, data: DataSet, device: str = "cpu", reference: list[np.ndarray] | None = None) -> dict:
     """Accuracy on labelled data, fidelity to `reference` outputs (from `scored`) when given; both
     name the runtime."""
-    outs, _ = scored(model, data, device)
+    outs, index = scored(model, data, device)
     out: dict = {"runtime": runtime_name(model, device)}
     if data.labeled:
         out["accuracy"] = accuracy(outs[0], data.y)
     if reference is not None:
-        out.update(fidelity(outs, reference))
+        out.update(fidelity(outs, reference, not is_embedding(model, index)))
     return out

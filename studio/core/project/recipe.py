@@ -16,7 +16,7 @@ from studio.core.errors import StudioError, first_line
 from studio.core.evaluate.data import DataSet, load_data
 from studio.core.evaluate.latency import relative_speed, version_latency
 from studio.core.evaluate.measure import size_metrics
-from studio.core.evaluate.metrics import accuracy, fidelity, scored
+from studio.core.evaluate.metrics import accuracy, fidelity, is_embedding, scored
 from studio.core.evaluate.runtime import resolve_device, runtime_name
 from studio.core.formats.load import load_model
 from studio.core.formats.model import Model
@@ -147,13 +147,13 @@ def step_metrics(model: Model, data: DataSet | None, previous: list[np.ndarray] 
     if data is None or (model.module is None and model.onnx is None):
         return metrics, None
     test = data.test()
-    outputs, _ = scored(model, test, device)
+    outputs, index = scored(model, test, device)
     metrics["runtime"] = runtime_name(model, device)
     metrics.update(version_latency(model, data, device))
     if test.labeled:
         metrics["accuracy"] = accuracy(outputs[0], test.y)
     if previous is not None:
-        metrics.update(fidelity(outputs, previous))
+        metrics.update(fidelity(outputs, previous, not is_embedding(model, index)))
     return metrics, outputs
 
 

@@ -17,8 +17,9 @@ from hf_folders import moved_away, sentences, tiny_bert  # noqa: E402
 
 from studio.core.compress.channels import channels  # noqa: E402
 from studio.core.compress.finetune import finetune  # noqa: E402
-from studio.core.compress.train import distillation_loss, is_embedding  # noqa: E402
+from studio.core.compress.train import distillation_loss  # noqa: E402
 from studio.core.evaluate.data import load_data  # noqa: E402
+from studio.core.evaluate.metrics import is_embedding  # noqa: E402
 from studio.core.formats.load import load_model  # noqa: E402
 from studio.core.formats.load_onnx import full_onnx  # noqa: E402
 from studio.core.formats.to_onnx import to_onnx  # noqa: E402

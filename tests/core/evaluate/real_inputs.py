@@ -58,3 +58,11 @@ def two_outputs(tmp_path, classes=(4, 4)):
                               [helper.make_tensor_value_info("boxes", TensorProto.FLOAT, ["batch", classes[0]]),
                                helper.make_tensor_value_info("scores", TensorProto.FLOAT, ["batch", classes[1]])], [a, b])
     return _save(tmp_path, "two", graph)
+
+
+def embedding(tmp_path, name="sentence_embedding"):
+    """x [batch, 4] → an output named `name` [batch, 4], x itself (Identity): a sentence embedding by its name."""
+    graph = helper.make_graph([helper.make_node("Identity", ["x"], [name])], "embedding",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 4])],
+                              [helper.make_tensor_value_info(name, TensorProto.FLOAT, ["batch", 4])])
+    return _save(tmp_path, name, graph)

@@ -1,6 +1,6 @@
 import numpy as np
 import pytest
-from real_inputs import two_outputs
+from real_inputs import embedding, two_outputs
 
 from studio.core.errors import StudioError
 from studio.core.evaluate.data import DataSet
@@ -46,3 +46,12 @@ def test_one_value_per_example_is_judged_over_the_examples():
     assert f["agreement"] == 1.0 and 0.99 < f["cosine"] < 1.0  # the cosine of the examples' values, not of each one number
     flipped = ref[::-1].copy()
     assert fidelity(flipped, ref)["agreement"] == 0.0 and fidelity(flipped, ref)["cosine"] < 0.1
+
+
+def test_an_embedding_agrees_by_closeness_not_by_its_largest_dimension(tmp_path):
+    x = np.array([[1.0, 0.99, 0.2, 0.1], [0.5, 0.49, 0.9, 0.91]], np.float32)
+    reference = [x[:, [1, 0, 3, 2]]]  # in each example the two largest swapped: 40 dB from x
+    unlabeled = DataSet("d", {"x": x}, None)
+    assert evaluate(embedding(tmp_path), unlabeled, reference=reference)["agreement"] == 1.0
+    # the same numbers as class scores: their top class changed
+    assert evaluate(embedding(tmp_path, "scores"), unlabeled, reference=reference)["agreement"] == 0.0
