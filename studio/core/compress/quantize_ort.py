@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import numpy as np
 import onnx
 import onnx.version_converter
 
@@ -31,6 +32,9 @@ CALIBRATIONS = ("minmax", "entropy", "percentile")
 CALIBRATION_BATCH = 32
 WEIGHT_ONLY_BLOCK = 32  # weights per scale: ORT's MatMulNBits block size
 WEIGHTED_OPS = LAYER_OPS | {"Gather"}  # what static int8 quantizes when operators without weights stay float (Gather: embeddings)
+# a calibrated value this far from 0 stands for −∞ (an attention mask's float32 lowest, added to the scores):
+# 256 steps over such a range round every ordinary value to one (all-MiniLM-L6-v2's static int8: cosine 0.44)
+UNBOUNDED = 1e30
 
 
 
@@ -50,8 +54,9 @@ class Settings:
 
 @dataclass(frozen=True)
 class Mode:
-    # (float .onnx, where to write, settings, node names to leave float, calibration reader or None)
-    run: Callable[[Path, Path, Settings, list[str], object], None]
+    # (float .onnx, where to write, settings, node names to leave float, calibration reader or None) → the
+    # names of more nodes it left float of its own accord (static int8: those around unbounded values)
+    run: Callable[[Path, Path, Settings, list[str], object], list[str] | None]
     describe: Callable[[Settings], str]
     preprocess: bool  # run ORT's quant_pre_process (shape inference, basic optimisation) first
     needs_data: bool = False
@@ -65,18 +70,41 @@ def _dynamic(src: Path, dst: Path, s: Settings, exclude: list[str], _reader) -> 
     quantize_dynamic(src, dst, per_channel=s.per_channel, weight_type=QuantType.QInt8, nodes_to_exclude=exclude)
 
 
-def _static(src: Path, dst: Path, s: Settings, exclude: list[str], reader) -> None:
+def _static(src: Path, dst: Path, s: Settings, exclude: list[str], reader) -> list[str]:
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
 
     method = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
               "percentile": CalibrationMethod.Percentile}[s.calibration]
-    # uint8 activations with int8 weights (U8S8): ORT's fast kernels on x86; its int8-activation default
-    # ran 1.5–9× slower on the corpus, often slower than float, for the same fidelity (benchmarks/RESULTS.md)
-    quantize_static(src, dst, reader, quant_format=QuantFormat.QDQ, per_channel=s.per_channel, calibrate_method=method,
-                    activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, nodes_to_exclude=exclude,
-                    op_types_to_quantize=None if s.weightless else sorted(WEIGHTED_OPS),
-                    calibration_cache_path=_ranges_cache(src, s),
-                    extra_options=copy.deepcopy(s.extra_options))
+    cache = _ranges_cache(src, s)
+
+    def run(float_nodes: list[str]) -> None:
+        # uint8 activations with int8 weights (U8S8): ORT's fast kernels on x86; its int8-activation default
+        # ran 1.5–9× slower on the corpus, often slower than float, for the same fidelity (benchmarks/RESULTS.md)
+        quantize_static(src, dst, reader, quant_format=QuantFormat.QDQ, per_channel=s.per_channel, calibrate_method=method,
+                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, nodes_to_exclude=float_nodes,
+                        op_types_to_quantize=None if s.weightless else sorted(WEIGHTED_OPS),
+                        calibration_cache_path=cache, extra_options=copy.deepcopy(s.extra_options))
+
+    calibrated = cache.exists()
+    around = _around_unbounded(src, cache, exclude) if calibrated else []
+    run(exclude + around)
+    if not calibrated:  # the ranges exist now: quantized again, from them, when some reach −∞'s stand-in
+        around = _around_unbounded(src, cache, exclude)
+        if around:
+            run(exclude + around)
+    return around
+
+
+def _around_unbounded(src: Path, cache: Path, exclude: list[str]) -> list[str]:
+    """The nodes (not in `exclude`) that make or read a value whose calibrated range reaches UNBOUNDED."""
+    from onnxruntime.quantization.calibrate import load_tensors_data
+
+    far = {name for name, r in load_tensors_data(cache).items()
+           if np.abs(np.asarray(r.range_value, dtype=np.float64)).max() >= UNBOUNDED}
+    if not far:
+        return []
+    nodes = onnx.load(str(src), load_external_data=False).graph.node
+    return [n.name for n in nodes if n.name not in exclude and far & {*n.input, *n.output}]
 
 
 def _ranges_cache(src: Path, s: Settings) -> Path:
@@ -245,7 +273,7 @@ def quantize_prepared(prep: Prepared, settings: Settings, exclude: list[str], da
         reader = Calibration(data, prep.model, s.samples, cancel) if mode.needs_data else None
         try:
             with quiet(""):  # ORT prints calibration progress and logs hints meant for script users
-                mode.run(src, out, s, exclude, reader)
+                around = mode.run(src, out, s, exclude, reader)
             proto = onnx.load(out)
             ort_session(replace(prep.model, onnx=proto))  # raises a StudioError if ONNX Runtime cannot load it
         except Cancelled:
@@ -256,6 +284,10 @@ def quantize_prepared(prep: Prepared, settings: Settings, exclude: list[str], da
         if k > prep.fallback:
             prep.notes.append(f"retried {change}: {failures[0]}")
             prep.fallback = k
+        said = (f"kept float the {len(around)} operators around values calibrated beyond ±1e30 (an attention mask's stand-in "
+                "for −∞: int8 steps over that range round every other value to one)") if around else None
+        if said and said not in prep.notes:
+            prep.notes.append(said)
         return proto
     also = " (also " + " and ".join(c for _, _, c in tries[1:]) + ")" if len(tries) > 1 else ""
     raise StudioError(f"ONNX Runtime's quantizer failed{also}: {failures[0]}", prep.model.source)

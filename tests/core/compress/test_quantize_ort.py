@@ -268,3 +268,40 @@ def test_static_calibrates_a_file_once_however_often_it_is_quantized(cnn, digits
     assert "input_scale" in a and "input_scale" in b
     for name in a.keys() & b.keys():  # the weighted file's ranges come from the same calibration
         np.testing.assert_array_equal(a[name], b[name])
+
+
+def masked_attention(tmp_path: Path):
+    """Scores x·W / 2 plus (1 − mask) × float32's lowest, then a softmax: how transformers' exports mask padding."""
+    from onnx import TensorProto, helper
+
+    rng = np.random.default_rng(0)
+    w = helper.make_tensor("W", TensorProto.FLOAT, [8, 8], rng.normal(size=(8, 8)).astype(np.float32).ravel())
+    one = helper.make_tensor("one", TensorProto.FLOAT, [], [1.0])
+    two = helper.make_tensor("two", TensorProto.FLOAT, [], [2.0])
+    lowest = helper.make_tensor("lowest", TensorProto.FLOAT, [], [float(np.finfo(np.float32).min)])
+    nodes = [helper.make_node("MatMul", ["x", "W"], ["products"], name="products"),
+             helper.make_node("Div", ["products", "two"], ["scores"], name="scores"),
+             helper.make_node("Sub", ["one", "mask"], ["hidden"], name="hidden"),
+             helper.make_node("Mul", ["hidden", "lowest"], ["far"], name="far"),
+             helper.make_node("Add", ["scores", "far"], ["masked"], name="masked"),
+             helper.make_node("Softmax", ["masked"], ["y"], name="softmax", axis=-1)]
+    spec = lambda name: helper.make_tensor_value_info(name, TensorProto.FLOAT, ["batch", 8])  # noqa: E731
+    graph = helper.make_graph(nodes, "masked", [spec("x"), spec("mask")], [spec("y")], [w, one, two, lowest])
+    path = tmp_path / "masked.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+    return load_model(str(path))
+
+
+def test_values_standing_for_minus_infinity_stay_float(tmp_path):
+    model = masked_attention(tmp_path)
+    rng = np.random.default_rng(1)
+    mask = (rng.random((64, 8)) < 0.8).astype(np.float32)
+    mask[:, 0] = 1
+    data = DataSet("masked", {"x": rng.normal(size=(64, 8)).astype(np.float32), "mask": mask}, None)
+    q = run_to_end(quantize(model, data, mode="static", tolerance=None))
+    feed = {"x": data.x["x"][:16], "mask": mask[:16]}
+    ref, out = ort_session(model).run(None, feed)[0], ort_session(q).run(None, feed)[0]
+    # the masked sums on 256 steps from −3.4e38 put every score on one step: a uniform softmax, 0.74 off
+    assert np.abs(out - ref).max() < 0.05
+    assert any("kept float the 3 operators around values calibrated beyond ±1e30" in n for n in q.notes)
+    assert {op.precision for op in quantized_ops(q.onnx) if op.op_type == "MatMul"} == {"int8"}
