@@ -22,6 +22,7 @@ from studio.core.formats import load_hf  # noqa: E402
 from studio.core.formats.load import load_model  # noqa: E402
 from studio.core.formats.model import Format  # noqa: E402
 from studio.core.formats.to_onnx import to_onnx  # noqa: E402
+from studio.core.inspect.precision import quantized_ops  # noqa: E402
 from studio.core.inspect.summary import summarize  # noqa: E402
 from studio.core.process.jobs import NO_CANCEL, run_to_end  # noqa: E402
 from studio.core.project.recipe import StepResult, run_step, step_metrics  # noqa: E402
@@ -121,7 +122,9 @@ def test_a_tiny_bert_goes_through_every_operation(folders, tmp_path, monkeypatch
     for options in ({"mode": "static"}, {"mode": "qat", "epochs": 1, "lr": 1e-4}):  # through its ONNX export, run by ONNX Runtime
         rounded = step(tuned, "quantize", options)
         ops = {n.op_type for n in rounded.model.onnx.graph.node}
-        assert "QuantizeLinear" in ops and rounded.metrics["agreement"] >= 0.9 and rounded.metrics["size_ratio"] < 1, options
+        layers = {op.precision for op in quantized_ops(rounded.model.onnx) if op.op_type in ("MatMul", "Gemm")}
+        # its weights int8, not its size: at 83 KB the Q/DQ pairs around every activation outweigh what int8 saves
+        assert "QuantizeLinear" in ops and "int8" in layers and rounded.metrics["agreement"] >= 0.9, options
     out = run_to_end(deploy.export_version(quantized.model, tmp_path / "m.onnx", data, original=model))
     assert out["metrics"]["latency"][0]["input_shapes"]["input_ids"][1] == data.x["input_ids"].shape[1]
     session = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"])
