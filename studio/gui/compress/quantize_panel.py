@@ -30,7 +30,7 @@ BUYS = {
     "weights-only": "Matrix weights in 4 or 8 bits: they shrink 4–8×, other layers stay float; runs only in "
                     "ONNX Runtime, where size and accuracy are measured.",
     "qat": "Trains a few epochs with weights and activations rounded as static int8 rounds them, then quantizes them so: "
-           "up to 4× smaller, often closer to float than static alone given a few hundred examples (a dozen it overfits); with 4-bit weights "
+           "up to 4× smaller, often closer to float than static alone given a few hundred examples (on a dozen it overfits); with 4-bit weights "
            "up to 8× (stored in 4 bits, computed in float: smaller, not faster). Needs data; as slow as fine-tuning.",
 }
 # choices in a few words, so that the sheet's narrow column shows them whole; the line above says the rest
