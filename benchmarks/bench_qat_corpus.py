@@ -48,34 +48,18 @@ def words() -> list[str]:
 
 
 def rendered_lines(n: int, rng) -> np.ndarray:
-    """Text lines of 1–4 words as the recogniser's corpus data: height 48, right-padded to 320, (x/255 − 0.5)/0.5."""
+    """Text lines of 1–4 words as the recogniser's corpus data."""
     vocab = words()
-    xs = []
-    for _ in range(n):
-        text = " ".join(rng.choice(vocab, int(rng.integers(1, 5))))[:28]
-        line = make_corpus.render_line(text, 48, rng)
-        line = make_corpus.resize(line, min(320, int(line.shape[1] * 48 / line.shape[0])), 48)
-        canvas = np.zeros((48, 320, 3), np.float32)
-        canvas[:, : line.shape[1]] = (line.astype(np.float32) / 255.0 - 0.5) / 0.5
-        xs.append(canvas.transpose(2, 0, 1))
-    return np.stack(xs)
+    return np.stack([make_corpus.recognizer_input(" ".join(rng.choice(vocab, int(rng.integers(1, 5))))[:28], rng) for _ in range(n)])
 
 
 def rendered_scenes(n: int, rng) -> np.ndarray:
     """256×256 crops of the shipped photos with three rendered lines pasted on each, as the detector's corpus data."""
-    from PIL import Image
-
     vocab, photos = words(), [img for _, img in make_corpus.photos()]
     xs = []
     for k in range(n):
-        base = Image.fromarray(make_corpus.resize(make_corpus.crops(photos[k % len(photos)], 1, rng, 0.5)[0], 256, 256))
-        for j in range(3):
-            text = " ".join(rng.choice(vocab, int(rng.integers(1, 4))))
-            line = Image.fromarray(make_corpus.render_line(text, int(rng.integers(22, 36)), rng))
-            if line.width > 240:
-                line = line.resize((240, line.height))
-            base.paste(line, (int(rng.integers(0, 256 - line.width)), 20 + 75 * j))
-        xs.append(np.asarray(base))
+        photo = make_corpus.resize(make_corpus.crops(photos[k % len(photos)], 1, rng, 0.5)[0], 256, 256)
+        xs.append(make_corpus.sign(photo, (" ".join(rng.choice(vocab, int(rng.integers(1, 4)))) for _ in range(3)), rng))
     return (np.stack(xs).transpose(0, 3, 1, 2).astype(np.float32) / 255.0 - 0.5) / 0.5
 
 

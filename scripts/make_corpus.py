@@ -253,6 +253,29 @@ def render_line(text: str, h: int, rng, fg=None, bg=None) -> np.ndarray:
     return np.asarray(im)
 
 
+def sign(photo: np.ndarray, texts, rng) -> np.ndarray:
+    """A 256×256 RGB photo with `texts` rendered (22–35 px high) and pasted on it, one per 75-pixel band (each
+    text taken from the iterable just before it is drawn: a generator may draw it from `rng` in turn)."""
+    from PIL import Image
+
+    base = Image.fromarray(photo)
+    for j, text in enumerate(texts):
+        line = Image.fromarray(render_line(text, int(rng.integers(22, 36)), rng))
+        if line.width > 240:
+            line = line.resize((240, line.height))
+        base.paste(line, (int(rng.integers(0, 256 - line.width)), 20 + 75 * j))
+    return np.asarray(base)
+
+
+def recognizer_input(text: str, rng) -> np.ndarray:
+    """`text` as PP-OCR's recogniser reads a line: 48 high, right-padded to 320 wide, (x/255 − 0.5)/0.5, CHW."""
+    line = render_line(text, 48, rng)
+    line = resize(line, min(320, int(line.shape[1] * 48 / line.shape[0])), 48)
+    canvas = np.zeros((48, 320, 3), np.float32)
+    canvas[:, : line.shape[1]] = (line.astype(np.float32) / 255.0 - 0.5) / 0.5
+    return canvas.transpose(2, 0, 1)
+
+
 def speech_like(seconds: float, seed: int, f0=140.0, formant_scale=1.0, pauses=True) -> np.ndarray:
     """Speech-like audio: syllables of a glottal-pulse harmonic source with a falling/rising pitch contour,
     shaped by vowel formants (additive synthesis), fricative noise bursts and pauses. float32 in [-1, 1]."""
@@ -387,21 +410,14 @@ def _rapidocr_dir():
 @model("rapidocr-det-v4", "rapidocr-onnxruntime")
 def _rapid_det(out, rng):
     file = copy_model(_rapidocr_dir() / "ch_PP-OCRv4_det_infer.onnx", out)
-    from PIL import Image
     imgs = []
     ph = dict(photos())
     for name in ("text.png", "page.png"):
         if name in ph:
             imgs += [resize(c, 256, 256) for c in crops(ph[name], 3, rng, 0.5)]
     while len(imgs) < 16:  # signs: rendered lines pasted onto real photos
-        base = Image.fromarray(resize(list(ph.values())[len(imgs) % len(ph)], 256, 256))
-        for j in range(3):
-            line = render_line(TEXT_LINES[(len(imgs) * 3 + j) % len(TEXT_LINES)], int(rng.integers(22, 36)), rng)
-            line = Image.fromarray(line)
-            if line.width > 240:
-                line = line.resize((240, line.height))
-            base.paste(line, (int(rng.integers(0, 256 - line.width)), 20 + 75 * j))
-        imgs.append(np.asarray(base))
+        photo = resize(list(ph.values())[len(imgs) % len(ph)], 256, 256)
+        imgs.append(sign(photo, [TEXT_LINES[(len(imgs) * 3 + j) % len(TEXT_LINES)] for j in range(3)], rng))
     x = (np.stack(imgs[:16]).transpose(0, 3, 1, 2).astype(np.float32) / 255.0 - 0.5) / 0.5
     return dict(file=file, format="onnx", data={"x": x}, class_output=None,
                 covers=["paddle-converted", "dynamic-spatial", "segmentation", "cnn", "weights-in-constants"],
@@ -435,13 +451,7 @@ def _rapid_cls(out, rng):
 @model("rapidocr-rec-v4", "rapidocr-onnxruntime")
 def _rapid_rec(out, rng):
     file = copy_model(_rapidocr_dir() / "ch_PP-OCRv4_rec_infer.onnx", out)
-    xs = []
-    for i in range(16):
-        line = render_line(TEXT_LINES[i], 48, rng)
-        line = resize(line, min(320, int(line.shape[1] * 48 / line.shape[0])), 48)
-        canvas = np.zeros((48, 320, 3), np.float32)
-        canvas[:, : line.shape[1]] = (line.astype(np.float32) / 255.0 - 0.5) / 0.5
-        xs.append(canvas.transpose(2, 0, 1))
+    xs = [recognizer_input(TEXT_LINES[i], rng) for i in range(16)]
     return dict(file=file, format="onnx", data={"x": np.stack(xs)}, class_output="softmax_11.tmp_0",
                 covers=["ocr", "ctc", "transformer-block", "paddle-converted", "dynamic-spatial",
                         "weights-in-constants"],

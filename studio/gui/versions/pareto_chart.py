@@ -67,7 +67,7 @@ class ParetoChart(QWidget):
         self.caption = QLabel("<b>Size × accuracy</b>")
         self.caption.setToolTip(self.plot.toolTip())
         # the key on a line of its own: beside the title and the axis choice, a narrow dock wrapped it mid-way
-        self.legend = QLabel(f"{swatch(FRONT, 'frontier')} &nbsp; {swatch(OTHER, 'beaten')}")
+        self.legend = QLabel(self._key())
         self.legend.setToolTip(self.plot.toolTip())
         self.legend.setWordWrap(True)  # with a search's keys too, it would widen the Versions dock
         self.note = QLabel("<i>Without labels, each version's agreement with its parent: how often it gives the same "
@@ -84,6 +84,11 @@ class ParetoChart(QWidget):
         layout.addWidget(self.note)
         layout.addWidget(self.plot, 1)
 
+    def _key(self) -> str:
+        """The chart's key: the frontier and the beaten versions, and a search's candidates and goal once there is one."""
+        tried = f" &nbsp; {swatch(CANDIDATE, 'tried')} &nbsp; {swatch(GOAL_KEY, 'goal')}" if self._candidates else ""
+        return f"{swatch(FRONT, 'frontier')} &nbsp; {swatch(OTHER, 'beaten')}{tried}"
+
     def show_versions(self, versions: dict[int, Version], current: int | None) -> None:
         from studio.core.project.pareto import pareto_front
 
@@ -98,9 +103,8 @@ class ParetoChart(QWidget):
         self.plot.getAxis("bottom").unit = "ms" if latency else "bytes"
         self._label("bottom", "latency at batch 1 (log scale)" if latency else f"size {SIZES[key]} (log scale)")
         title = "Latency × accuracy" if latency else "Size × accuracy"
-        tried = f" &nbsp; {swatch(CANDIDATE, 'tried')} &nbsp; {swatch(GOAL_KEY, 'goal')}" if self._candidates else ""
         self.caption.setText(f"<b>{title}</b>")
-        self.legend.setText(f"{swatch(FRONT, 'frontier')} &nbsp; {swatch(OTHER, 'beaten')}{tried}")
+        self.legend.setText(self._key())
         self._label("left", f"{metric} (%)")  # a longer title is cut on a short chart: the note says what agreement is
         self.note.setVisible(metric == "agreement" and bool(points))
         ids = list(points)
