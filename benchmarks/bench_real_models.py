@@ -249,21 +249,39 @@ def _export(model, data) -> tuple[str, dict]:
 
 
 def _record_ort_calls() -> list:
-    """The ONNX Runtime quantizer calls the studio makes (its float fallback may make several): each
-    one's input file (copied: the studio's folder is temporary) and arguments, for _replay."""
+    """The ONNX Runtime quantizer calls the studio makes (its float fallback may make several, and its
+    static int8 quantizes again when some ranges reach -inf's stand-in): each one's input file (copied:
+    the studio's folder is temporary), settings and the nodes it kept float, for _replay."""
     from dataclasses import replace
+
+    import onnxruntime.quantization as ort_quantization
 
     from studio.core.compress import quantize_ort
 
-    calls, keep = [], Path(tempfile.mkdtemp(prefix="bench-calls-"))
+    calls, keep, current = [], Path(tempfile.mkdtemp(prefix="bench-calls-")), {}
     for name, mode in list(quantize_ort.MODES.items()):
         def run(src, dst, s, exclude, reader, _run=mode.run, _name=name):
             copy = keep / f"{len(calls)}-{src.name}"
             copy.write_bytes(Path(src).read_bytes())
-            calls.append((_name, copy, s, list(exclude)))
-            return _run(src, dst, s, exclude, reader)
+            current.update(mode=_name, src=copy, s=s)
+            before = len(calls)
+            try:
+                return _run(src, dst, s, exclude, reader)
+            finally:
+                if len(calls) == before:  # a mode without quantize_static/_dynamic (fp16, weights-only): one call
+                    calls.append((_name, copy, s, list(exclude)))
 
         quantize_ort.MODES[name] = replace(mode, run=run)
+
+    def spy(library_call):
+        def call(*args, **kwargs):
+            calls.append((current["mode"], current["src"], current["s"], list(kwargs.get("nodes_to_exclude") or [])))
+            return library_call(*args, **kwargs)
+        return call
+
+    # quantize_ort imports these inside its functions, so it calls the spies
+    ort_quantization.quantize_static = spy(ort_quantization.quantize_static)
+    ort_quantization.quantize_dynamic = spy(ort_quantization.quantize_dynamic)
     return calls
 
 
@@ -283,7 +301,8 @@ def _replay(calls: list, data, model) -> float:
 
 
 def _direct_call(mode: str, src: Path, out: Path, s, exclude: list[str], data, model, tmp: Path) -> None:
-    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_dynamic, quantize_static
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType
+    from onnxruntime.quantization.quantize import quantize_dynamic, quantize_static  # the library's own, not _record_ort_calls' spies
 
     from studio.core.compress.quantize_ort import WEIGHTED_OPS
 
