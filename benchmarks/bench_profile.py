@@ -73,7 +73,8 @@ def main(argv: list[str]) -> None:
     n = sum(1 for r in results.values() if "error" not in r)
     notes = " ".join([
         f"{n} ONNX models at batch 1 on their data.npz, each in {REPEATS} fresh processes (the run whose sum is the median",
-        "is shown, the range of the sums in brackets); per process 20 timed runs with and 20 without the profiler (at most 3 s each),",
+        "is shown, the range of the sums in brackets); per process 100 timed runs with and 100 without the profiler, the two sessions",
+        "taking turns 5 times (0.1 s apart, at most 0.3 s a turn),",
         f"ORT's default threads, on {os.cpu_count()} cores shared with other jobs (load average {load['before']:.1f} before,",
         f"{load['after']:.1f} after). Node times are means over the middle half of the profiled runs, less what other",
         "processes took from them (`interrupted`: a node far above its median in a run).",

@@ -1,7 +1,8 @@
 """Where the time goes: ONNX Runtime's profiler on examples of the data, node by node (README: Command line).
 
 A version is timed twice on the same inputs, as latency times it: a plain session (its latency, the
-median of timed runs) and one with ORT's profiler on (its kernel times). What profiling adds is stated
+median of timed runs) and one with ORT's profiler on (its kernel times). The two take turns, several
+times, so that a machine that is slower for a while (another process, a throttled core) slows both alike. What profiling adds is stated
 apart: the profiler's cost on each node it times (its time on a node that only reshapes) times the nodes
 run, so that the nodes' own time adds up to the plain latency. Warm-up runs are left out, and node times are means over the middle half of the profiled runs,
 less what other processes took: on a busy machine a scheduler's slice of milliseconds lands on
@@ -19,6 +20,7 @@ import json
 import statistics
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,7 +29,7 @@ import onnx
 from studio.core.errors import StudioError, first_line
 from studio.core.evaluate.data import DataSet
 from studio.core.evaluate.feeds import fixed_batch
-from studio.core.evaluate.latency import timed, timing_feed  # the examples and timing every latency uses
+from studio.core.evaluate.latency import timing_feed  # the examples every latency is timed on
 from studio.core.evaluate.profile_explain import explain
 from studio.core.evaluate.profile_nodes import Origin, attribute
 from studio.core.evaluate.runtime import ORT_ERRORS_ONLY, ort_errors_only, ort_providers, resolve_device
@@ -39,8 +41,13 @@ from studio.core.process.threads import thread_budget
 __all__ = ["NodeTime", "Profile", "explain", "profile"]
 
 WARMUP = 3
-RUNS = 20
-BUDGET_S = 3.0  # each of the two timings stops after this long (at least 3 runs)
+RUNS = 100  # timed runs of each session, spread over ROUNDS turns
+ROUNDS = 5
+TURN_S = 0.3  # a turn stops after this long (at least one timed run): a slow model gets fewer runs
+BUDGET_S = 3.0  # no turns begin after this long, once two rounds are done
+# Before each turn: a session's idle intra-op threads spin for tens of milliseconds after its runs, and
+# took the cores from the next session's (a 6 ms model ran in 11 ms right after another's run, in 6.6 ms 100 ms later)
+SETTLE_S = 0.1
 KERNEL = "_kernel_time"  # ORT names a node's event "<node name>_kernel_time"
 # A node that takes this much longer than its median in one run was interrupted: another process had
 # the CPU (a scheduler's slice is a few milliseconds). That time is left out of the node and the run.
@@ -142,34 +149,36 @@ def profile(model: Model, data: DataSet | None = None, batch: int = 1, threads: 
     proto = _named(full_onnx(onnx_model))
     blob = proto.SerializeToString()
     with tempfile.TemporaryDirectory(prefix="studio-profile-") as tmp:
-        plain, used, feed = _timed_runs(_session(blob, device, threads, None, model.source), feed, runs, budget_s, model.source)
-        passing, _, _ = _timed_runs(_session(_pass_through(feed), device, threads, None, model.source), feed, runs, budget_s, model.source)
-        traced = _session(blob, device, threads, Path(tmp), model.source)  # one session at a time: a large model's memory
-        profiled, _, _ = _timed_runs(traced, feed, runs, budget_s, model.source)
+        plain = _session(blob, device, threads, None, model.source)
+        feed = {k: v for k, v in feed.items() if k in {i.name for i in plain.get_inputs()}}  # not initializers listed as inputs
+        traced = _session(blob, device, threads, Path(tmp), model.source)
+        sessions = [plain, _session(_pass_through(feed), device, threads, None, model.source), traced]
+        (latencies, _), (passing, _), (profiled, kept) = _in_turns(sessions, feed, runs, budget_s, model.source)
+        used = plain.get_session_options().intra_op_num_threads or "default"
         events = json.loads(Path(traced.end_profiling()).read_text())
         optimized = onnx.load(str(Path(tmp) / "optimized.onnx"), load_external_data=False)
-    times, run_ms, interrupted_ms, node_runs = node_times(events, WARMUP)
+    times, run_ms, interrupted_ms, node_runs = node_times(events, kept)
     nodes = _report(times, attribute(proto.graph, optimized.graph))
     by_op: dict[str, float] = {}
     for n in nodes:
         by_op[n.op] = by_op.get(n.op, 0.0) + n.ms
     free = [n.ms for n in nodes if n.op in RESHAPING] or [min((n.ms for n in nodes), default=None)]
     return Profile(model.source, ort_providers(device)[0], fixed_batch(onnx_model) or batch, threads or used, inputs, len(profiled),
-                   statistics.median(plain), statistics.median(profiled), run_ms, nodes,
+                   statistics.median(latencies), statistics.median(profiled), run_ms, nodes,
                    dict(sorted(by_op.items(), key=lambda kv: -kv[1])), time.perf_counter() - started, notes,
                    node_overhead_ms=None if free == [None] else statistics.median(free), node_runs=node_runs,
                    run_overhead_ms=statistics.median(passing),
                    interrupted_ms=interrupted_ms, model=onnx_model)
 
 
-def node_times(events: list[dict], warmup: int) -> tuple[dict[str, dict], float, float, float]:
-    """From ORT's trace, over the middle half of the runs after `warmup` (by their length): per node of
-    the optimised graph its operator, provider and mean milliseconds per run, less what other
-    processes took from it; ORT's mean time of those runs; what other processes took from their nodes
-    (interruptions); and the kernels run per run. A node's time is its own: what nodes nested in it (an If's branch) took is
-    taken out."""
-    runs = [e for e in events if e.get("cat") == "Session" and e.get("name") == "model_run"]
-    runs = sorted(sorted(runs, key=lambda e: e["ts"])[warmup:], key=lambda e: e["dur"])
+def node_times(events: list[dict], timed: Sequence[int]) -> tuple[dict[str, dict], float, float, float]:
+    """From ORT's trace, over the middle half (by their length) of the `timed` runs, given by their places
+    among the runs in time order (warm-up runs left out): per node of the optimised graph its operator,
+    provider and mean milliseconds per run, less what other processes took from it; ORT's mean time of
+    those runs; what other processes took from their nodes (interruptions); and the kernels run per run.
+    A node's time is its own: what nodes nested in it (an If's branch) took is taken out."""
+    runs = sorted((e for e in events if e.get("cat") == "Session" and e.get("name") == "model_run"), key=lambda e: e["ts"])
+    runs = sorted((runs[i] for i in timed if i < len(runs)), key=lambda e: e["dur"])
     if not runs:
         raise StudioError("ONNX Runtime's profile holds no runs")
     kept = runs[len(runs) // 4 : len(runs) - len(runs) // 4]
@@ -285,12 +294,37 @@ def _session(blob: bytes, device: str, threads: int | None, trace: Path | None, 
         raise StudioError(f"ONNX Runtime cannot run this model ({first_line(e)})", source) from None
 
 
-def _timed_runs(session, feed: dict, runs: int, budget_s: float, source: str) -> tuple[list[float], int | str, dict]:
-    """Milliseconds of each timed run after the warm-up, the threads the session uses, and the feed
-    without the arrays the session takes no input for (initializers some files list as inputs)."""
-    feed = {k: v for k, v in feed.items() if k in {i.name for i in session.get_inputs()}}
-    times = timed(lambda: _run(session, feed, source), WARMUP, runs, budget_s)
-    return times, session.get_session_options().intra_op_num_threads or "default", feed
+def _in_turns(sessions: list, feed: dict, runs: int, budget_s: float, source: str) -> list[tuple[list[float], list[int]]]:
+    """Per session, the milliseconds of its timed runs and their places among all its runs. The sessions
+    take turns, ROUNDS times (fewer when `runs` is smaller, or past `budget_s`), each turn after
+    SETTLE_S and an untimed run that brings its weights back into the caches the others used."""
+    counts = [0] * len(sessions)
+    out: list[tuple[list[float], list[int]]] = [([], []) for _ in sessions]
+    for i, s in enumerate(sessions):
+        time.sleep(SETTLE_S)
+        for _ in range(WARMUP):
+            _run(s, feed, source)
+        counts[i] += WARMUP
+    rounds = max(1, min(ROUNDS, runs))
+    start = time.perf_counter()
+    for r in range(rounds):
+        if r >= 2 and time.perf_counter() - start > budget_s:
+            break
+        want = runs // rounds + (r < runs % rounds)
+        for i, s in enumerate(sessions):
+            time.sleep(SETTLE_S)
+            _run(s, feed, source)
+            counts[i] += 1
+            turn = time.perf_counter()
+            for n in range(want):
+                if n and time.perf_counter() - turn > TURN_S:
+                    break
+                began = time.perf_counter()
+                _run(s, feed, source)
+                out[i][0].append((time.perf_counter() - began) * 1000)
+                out[i][1].append(counts[i])
+                counts[i] += 1
+    return out
 
 
 def _run(session, feed: dict, source: str) -> None:

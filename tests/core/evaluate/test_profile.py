@@ -12,6 +12,7 @@ from onnx import TensorProto, helper, numpy_helper
 from real_inputs import tokens_and_scalar
 
 from studio.core.errors import StudioError
+from studio.core.evaluate import profile as profile_module
 from studio.core.evaluate.data import DataSet
 from studio.core.evaluate.profile import Profile, node_times, profile
 from studio.core.formats.load import load_model
@@ -77,12 +78,37 @@ def test_an_if_node_counts_its_own_time_apart_from_its_branch_and_warm_up_runs_a
     for start in (6000, 9000, 12000):  # another process took 2 ms while "After" ran
         events += [run(start, 2100), node("If", start + 10, 60), node("Branch", start + 20, 15), node("Branch2", start + 40, 20),
                    node("After", start + 75, 2020)]
-    times, run_ms, interrupted_ms, node_runs = node_times(events, warmup=1)
+    times, run_ms, interrupted_ms, node_runs = node_times(events, timed=range(1, 8))
     # the middle half of the 7 runs: 3 plain, 2 interrupted
     assert "warm" not in times and run_ms == pytest.approx(0.9) and interrupted_ms == pytest.approx(0.8)
     assert node_runs == 4  # If, its branch's two nodes, After
     assert times["If"]["ms"] == pytest.approx(0.02) and times["Branch"]["ms"] == pytest.approx(0.015)
     assert times["After"]["ms"] == pytest.approx(0.02)
+
+
+def test_the_plain_and_profiled_sessions_take_turns_and_only_timed_runs_are_kept(monkeypatch):
+    # a machine that is slower for a while must slow both alike: turns, each after an untimed run
+    monkeypatch.setattr(profile_module, "SETTLE_S", 0.0)
+    log = []
+
+    class Session:
+        def __init__(self, name):
+            self.name = name
+
+        def run(self, _outputs, _feed):
+            log.append(self.name)
+
+    out = profile_module._in_turns([Session("plain"), Session("pass"), Session("traced")], {}, runs=12, budget_s=60, source="x")
+    assert [len(times) for times, _ in out] == [12, 12, 12]
+    rounds = profile_module.ROUNDS
+    assert log[: 3 * profile_module.WARMUP] == ["plain"] * 3 + ["pass"] * 3 + ["traced"] * 3
+    turns = [name for i, name in enumerate(log) if i == 0 or log[i - 1] != name]
+    assert turns == ["plain", "pass", "traced"] * (rounds + 1)  # the warm-up, then each round
+    _, kept = out[2]
+    traced = [i for i, name in enumerate(log) if name == "traced"]  # the traced session's runs, in order
+    firsts = {traced.index(i) for i, name in enumerate(log) if name == "traced" and log[i - 1] != "traced"}
+    assert len(kept) == 12 and not set(kept) & firsts and min(kept) > profile_module.WARMUP  # no warm-up, no turn's first run
+    assert max(kept) == len(traced) - 1
 
 
 def test_the_json_contract(digits):
