@@ -1,9 +1,9 @@
 """Where the time goes: ONNX Runtime's profiler on examples of the data, node by node (README: Command line).
 
 A version is timed twice on the same inputs, as latency times it: a plain session (its latency, the
-median of timed runs) and one with ORT's profiler on (its kernel times). The two take turns, several
-times, so that a machine that is slower for a while (another process, a throttled core) slows both alike. What profiling adds is stated
-apart: the profiler's cost on each node it times (its time on a node that only reshapes) times the nodes
+median of timed runs) and one with ORT's profiler on (its kernel times), taking turns several times so
+that a machine slower for a while (another process, a throttled core) slows both alike. What profiling
+adds is stated apart: the profiler's cost on each node it times (its time on a node that only reshapes) times the nodes
 run, so that the nodes' own time adds up to the plain latency. Warm-up runs are left out, and node times are means over the middle half of the profiled runs,
 less what other processes took: on a busy machine a scheduler's slice of milliseconds lands on
 whichever node was running, so a node far above its median in a run lost that time to them (it is
@@ -298,33 +298,36 @@ def _in_turns(sessions: list, feed: dict, runs: int, budget_s: float, source: st
     """Per session, the milliseconds of its timed runs and their places among all its runs. The sessions
     take turns, ROUNDS times (fewer when `runs` is smaller, or past `budget_s`), each turn after
     SETTLE_S and an untimed run that brings its weights back into the caches the others used."""
-    counts = [0] * len(sessions)
     out: list[tuple[list[float], list[int]]] = [([], []) for _ in sessions]
-    for i, s in enumerate(sessions):
+    for s in sessions:
         time.sleep(SETTLE_S)
         for _ in range(WARMUP):
             _run(s, feed, source)
-        counts[i] += WARMUP
+    done = [WARMUP] * len(sessions)  # runs each session has made
     rounds = max(1, min(ROUNDS, runs))
     start = time.perf_counter()
     for r in range(rounds):
         if r >= 2 and time.perf_counter() - start > budget_s:
             break
-        want = runs // rounds + (r < runs % rounds)
         for i, s in enumerate(sessions):
             time.sleep(SETTLE_S)
-            _run(s, feed, source)
-            counts[i] += 1
-            turn = time.perf_counter()
-            for n in range(want):
-                if n and time.perf_counter() - turn > TURN_S:
-                    break
-                began = time.perf_counter()
-                _run(s, feed, source)
-                out[i][0].append((time.perf_counter() - began) * 1000)
-                out[i][1].append(counts[i])
-                counts[i] += 1
+            turn = _turn(s, feed, runs // rounds + (r < runs % rounds), source)
+            out[i][0].extend(turn)
+            out[i][1].extend(range(done[i] + 1, done[i] + 1 + len(turn)))  # after the untimed run
+            done[i] += 1 + len(turn)
     return out
+
+
+def _turn(session, feed: dict, runs: int, source: str) -> list[float]:
+    """An untimed run, then up to `runs` timed ones (at least one) until TURN_S has passed."""
+    _run(session, feed, source)
+    times: list[float] = []
+    began = time.perf_counter()
+    while len(times) < runs and (not times or time.perf_counter() - began <= TURN_S):
+        t = time.perf_counter()
+        _run(session, feed, source)
+        times.append((time.perf_counter() - t) * 1000)
+    return times
 
 
 def _run(session, feed: dict, source: str) -> None:
