@@ -2,6 +2,7 @@
 colouring with its legend, the chart by operator and the reasons; another version shown clears them."""
 
 from conftest import RUN_TIMEOUT_MS
+from PySide6.QtCore import Qt
 
 from studio.gui.inspect.layer_table import TIME
 
@@ -75,3 +76,20 @@ def test_a_saved_project_keeps_each_versions_profile(studio, make_window, qtbot,
     again = other.compression.profiling
     assert times(other) == shown and again.panel.why.text() == why  # shown at once, not profiled again
     assert again.panel.bars is not None and again.profile_of(other.info.model).timings is not None
+
+
+def test_the_summary_shows_its_notes_as_written(qtbot):
+    # escaped notes in a label Qt took for plain text showed "profiler&#x27;s"
+    from PySide6.QtGui import QTextDocument
+
+    from studio.gui.profile.profile_job import TimeProfile
+    from studio.gui.profile.time_panel import TimePanel
+
+    panel = TimePanel()
+    qtbot.addWidget(panel)
+    panel.show_profile(TimeProfile(0.14, 0.44, {"Conv": 0.44}, [("conv", "Conv", 0.44, 1.0, "CPU")], {}, {}, 0.0, [],
+                                   "batch 1", notes=["the profiler's own time is more than the nodes' own & <short>"]))
+    page = QTextDocument()
+    page.setHtml(panel.summary.text())
+    assert panel.summary.textFormat() == Qt.TextFormat.RichText
+    assert "The profiler's own time is more than the nodes' own & <short>." in page.toPlainText()

@@ -163,12 +163,24 @@ def profile(model: Model, data: DataSet | None = None, batch: int = 1, threads: 
     for n in nodes:
         by_op[n.op] = by_op.get(n.op, 0.0) + n.ms
     free = [n.ms for n in nodes if n.op in RESHAPING] or [min((n.ms for n in nodes), default=None)]
-    return Profile(model.source, ort_providers(device)[0], fixed_batch(onnx_model) or batch, threads or used, inputs, len(profiled),
+    result = Profile(model.source, ort_providers(device)[0], fixed_batch(onnx_model) or batch, threads or used, inputs, len(profiled),
                    statistics.median(latencies), statistics.median(profiled), run_ms, nodes,
                    dict(sorted(by_op.items(), key=lambda kv: -kv[1])), time.perf_counter() - started, notes,
                    node_overhead_ms=None if free == [None] else statistics.median(free), node_runs=node_runs,
                    run_overhead_ms=statistics.median(passing),
                    interrupted_ms=interrupted_ms, model=onnx_model)
+    result.notes += _too_fast(result)
+    return result
+
+
+def _too_fast(p: Profile) -> list[str]:
+    """A warning when the profiler's own time outweighs the nodes' own (a model of a few microseconds a
+    node): each node's time is then mostly the profiler's, and its share says little."""
+    if p.node_overhead_ms is None or p.profiler_ms <= p.own_ms:
+        return []
+    return [f"this model runs too fast to time node by node: the profiler's own time ({p.profiler_ms:.3g} ms a run) is "
+            f"more than the nodes' own ({p.own_ms:.3g} ms), so a node's time is mostly the "
+            f"profiler's; only nodes above about {2000 * p.node_overhead_ms:.0f} µs (twice its cost on a node) tell much"]
 
 
 def node_times(events: list[dict], timed: Sequence[int]) -> tuple[dict[str, dict], float, float, float]:

@@ -6,6 +6,7 @@ import sys
 import traceback
 from html import escape
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QButtonGroup,
     QDialog,
@@ -92,6 +93,7 @@ class OutputDialog(QDialog):
                       "and it is kept with the data choice for compressing and exporting.")
         text.setWordWrap(True)
         why = QLabel(escape(problem))
+        why.setTextFormat(Qt.TextFormat.RichText)
         why.setWordWrap(True)
         why.setEnabled(False)  # the studio's own words, for whoever wants them: shown dimmed
         self.group = QButtonGroup(self)

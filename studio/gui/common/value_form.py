@@ -16,6 +16,7 @@ class ValueForm(QWidget):
         for label, tip in fields:
             value = QLabel()
             value.setWordWrap(True)
+            value.setTextFormat(Qt.TextFormat.RichText)  # values come escaped: without tags Qt would show the entities
             value.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
             value.setToolTip(tip)
             self.values[label] = value

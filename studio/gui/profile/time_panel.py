@@ -46,6 +46,7 @@ class TimePanel(QWidget):
                                      "chosen data (a few seconds, in the background)", lambda: self.profileRequested.emit())
         self.summary = QLabel()
         self.summary.setWordWrap(True)
+        self.summary.setTextFormat(Qt.TextFormat.RichText)  # escaped text: a note without tags would show its entities
         self.summary.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         top = QHBoxLayout()
         top.addWidget(self.title, 1)

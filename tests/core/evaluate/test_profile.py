@@ -61,6 +61,23 @@ def test_a_fused_conv_relu_is_reported_under_the_conv_and_the_times_add_up(tmp_p
     assert sum(n.share for n in p.nodes) == pytest.approx(1.0)
     assert sum(p.by_op.values()) == pytest.approx(p.nodes_ms)
     assert p.latency_ms > 0 and p.profiled_ms > 0 and p.runs == 8 and p.batch == 4 and p.threads == 1
+    assert not any("too fast" in n for n in p.notes)  # its convolutions outweigh the profiler
+
+
+def test_a_model_faster_than_the_profiler_is_told_so(tmp_path):
+    # four elementwise nodes on four numbers: each computes in well under a microsecond, the profiler
+    # spends microseconds on each
+    nodes = [helper.make_node(op, [a], [b], name=b) for op, a, b in
+             [("Relu", "x", "r"), ("Neg", "r", "n"), ("Abs", "n", "a"), ("Sigmoid", "a", "y")]]
+    graph = helper.make_graph(nodes, "tiny", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])])
+    path = tmp_path / "tiny.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+    data = DataSet("random", {"x": np.random.default_rng(1).random((1, 4), np.float32)}, None)
+    p = profile(load_onnx(path, str(path)), data, threads=1, runs=20)
+    assert p.profiler_ms > p.own_ms
+    warning = next(n for n in p.notes if "too fast" in n)
+    assert f"{p.profiler_ms:.3g} ms" in warning and f"{2000 * p.node_overhead_ms:.0f} µs" in warning
 
 
 def test_an_if_node_counts_its_own_time_apart_from_its_branch_and_warm_up_runs_and_interruptions_are_left_out():
