@@ -29,7 +29,9 @@ from studio.core.inspect.prunable import excluded
 from studio.core.process.jobs import NO_CANCEL, Cancelled, CancelToken
 
 CALIBRATIONS = ("minmax", "entropy", "percentile")
-CALIBRATION_BATCH = 32
+# ORT's memory grows with the batch it calibrates on: batches of 32 took PP-OCR's recogniser to 13 GB and 41 s, of 8
+# to 3.7 GB and 18 s, for the same ranges (benchmarks/results/calibration.md)
+CALIBRATION_BATCH = 8
 WEIGHT_ONLY_BLOCK = 32  # weights per scale: ORT's MatMulNBits block size
 WEIGHTED_OPS = LAYER_OPS | {"Gather"}  # what static int8 quantizes when operators without weights stay float (Gather: embeddings)
 # a calibrated value this far from 0 stands for −∞ (an attention mask's float32 lowest, added to the scores):
@@ -80,10 +82,15 @@ def _static(src: Path, dst: Path, s: Settings, exclude: list[str], reader) -> li
     def run(float_nodes: list[str]) -> None:
         # uint8 activations with int8 weights (U8S8): ORT's fast kernels on x86; its int8-activation default
         # ran 1.5–9× slower on the corpus, often slower than float, for the same fidelity (benchmarks/RESULTS.md)
+        options = copy.deepcopy(s.extra_options) or {}
+        if s.calibration != "minmax":
+            # histograms merged batch by batch (ORT's strided calibration), not made of every activation of every
+            # example at once: that took more than 24 GB for PP-OCR's recogniser on 256 examples
+            options["CalibStridedMinMax"] = 1
         quantize_static(src, dst, reader, quant_format=QuantFormat.QDQ, per_channel=s.per_channel, calibrate_method=method,
                         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, nodes_to_exclude=float_nodes,
                         op_types_to_quantize=None if s.weightless else sorted(WEIGHTED_OPS),
-                        calibration_cache_path=cache, extra_options=copy.deepcopy(s.extra_options))
+                        calibration_cache_path=cache, extra_options=options)
 
     calibrated = cache.exists()
     around = _around_unbounded(src, cache, exclude) if calibrated else []
@@ -295,7 +302,8 @@ def quantize_prepared(prep: Prepared, settings: Settings, exclude: list[str], da
 
 class Calibration:
     """ORT's CalibrationDataReader (ORT accepts any object with get_next): batches of the train split,
-    inputs only, so unlabeled data calibrates as well. Checks for cancellation between batches."""
+    inputs only, so unlabeled data calibrates as well. Checks for cancellation between batches. Its
+    length and set_range are what ORT's strided calibration reads it by (a range of batches)."""
 
     def __init__(self, data: DataSet, model: Model, samples: int, cancel: CancelToken = NO_CANCEL):
         train = data.train().shaped_for(model.inputs)
@@ -303,8 +311,15 @@ class Calibration:
         if n == 0:
             raise StudioError("the train split holds no examples to calibrate on", data.name)
         x = {k: v if v.ndim == 0 else v[:n] for k, v in train.x.items()}  # shaped_for cast them to the model's dtypes
-        self._batches = (feed for _, feed in batches(model, x, CALIBRATION_BATCH))
+        self._feeds = [feed for _, feed in batches(model, x, CALIBRATION_BATCH)]  # views of the examples
         self._cancel = cancel
+        self.set_range(0, len(self._feeds))
+
+    def __len__(self) -> int:
+        return len(self._feeds)
+
+    def set_range(self, start_index: int, end_index: int) -> None:
+        self._batches = iter(self._feeds[start_index:end_index])
 
     def get_next(self) -> dict | None:
         self._cancel.check()

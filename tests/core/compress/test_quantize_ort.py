@@ -233,11 +233,42 @@ def test_an_already_quantized_model_is_refused_before_any_work(cnn, digits):
 
 
 def test_calibration_feeds_batches_of_the_train_split_up_to_the_samples(cnn, digits):
-    reader = Calibration(digits, cnn, 80)
+    samples = 10 * CALIBRATION_BATCH + 3
+    reader = Calibration(digits, cnn, samples)
     feeds = list(iter(reader.get_next, None))
-    assert [len(f["input"]) for f in feeds] == [CALIBRATION_BATCH, CALIBRATION_BATCH, 80 - 2 * CALIBRATION_BATCH]
+    assert [len(f["input"]) for f in feeds] == [CALIBRATION_BATCH] * 10 + [3]
     assert all(set(f) == {"input"} for f in feeds)  # inputs only: unlabeled data calibrates as well
     np.testing.assert_array_equal(feeds[0]["input"], digits.train().x["input"][:CALIBRATION_BATCH])
+
+
+def test_calibration_reads_a_range_of_its_batches_as_orts_strided_calibration_asks(cnn, digits):
+    reader = Calibration(digits, cnn, 80)
+    assert len(reader) == 80 // CALIBRATION_BATCH
+    reader.set_range(start_index=3, end_index=5)
+    feeds = list(iter(reader.get_next, None))
+    b = CALIBRATION_BATCH
+    assert len(feeds) == 2 and np.array_equal(feeds[0]["input"], digits.train().x["input"][3 * b : 4 * b])
+
+
+@pytest.mark.parametrize("calibration", ["entropy", "percentile"])
+def test_histogram_calibration_holds_one_small_batch_of_activations_at_a_time(cnn, digits, monkeypatch, calibration):
+    # ORT's histogram calibrators keep every activation they are given until they histogram it: given all
+    # 256 examples at once, PP-OCR's recogniser needed more than 24 GB
+    from onnxruntime.quantization import calibrate
+
+    held = []  # examples given to each collect_data
+    collect, read = calibrate.HistogramCalibrater.collect_data, Calibration.get_next
+
+    def counted(reader):
+        feed = read(reader)
+        held[-1] += 0 if feed is None else len(feed["input"])
+        return feed
+
+    monkeypatch.setattr(calibrate.HistogramCalibrater, "collect_data", lambda self, reader: held.append(0) or collect(self, reader))
+    monkeypatch.setattr(Calibration, "get_next", counted)
+    with prepared(cnn, "static") as prep:
+        quantize_prepared(prep, Settings("static", calibration=calibration, samples=40), [], digits)
+    assert held == [CALIBRATION_BATCH] * (40 // CALIBRATION_BATCH)
 
 
 def test_calibration_needs_examples_and_stops_when_cancelled(cnn, digits):
