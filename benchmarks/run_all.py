@@ -18,7 +18,7 @@ from common import RESULTS, machine
 HERE = Path(__file__).resolve().parent
 ORDER = ["stats", "graph", "window", "responsive", "scale", "prune", "quantize", "distill", "deep_compression", "qat4", "real_models",
          "static_activations", "nncf", "profile", "auto", "auto_hand", "hf", "bert_base", "onnx_channels", "conversion",
-         "qat_corpus"]
+         "qat_corpus", "calibration"]
 GATHERED = ORDER + ["gpu"]  # bench_gpu needs a CUDA machine: run it there by name, its table is gathered here
 LIBRARIES = ["torch", "onnx", "onnxruntime", "onnxscript", "torch-pruning", "PySide6-Essentials", "pyqtgraph", "numpy"]
 

@@ -29,8 +29,7 @@ from studio.core.inspect.prunable import excluded
 from studio.core.process.jobs import NO_CANCEL, Cancelled, CancelToken
 
 CALIBRATIONS = ("minmax", "entropy", "percentile")
-# ORT's memory grows with the batch it calibrates on: batches of 32 took PP-OCR's recogniser to 13 GB and 41 s, of 8
-# to 3.7 GB and 18 s, for the same ranges (benchmarks/results/calibration.md)
+# ORT's memory grows with the batch it calibrates on, and its time too (benchmarks/results/calibration.md)
 CALIBRATION_BATCH = 8
 WEIGHT_ONLY_BLOCK = 32  # weights per scale: ORT's MatMulNBits block size
 WEIGHTED_OPS = LAYER_OPS | {"Gather"}  # what static int8 quantizes when operators without weights stay float (Gather: embeddings)
@@ -85,7 +84,7 @@ def _static(src: Path, dst: Path, s: Settings, exclude: list[str], reader) -> li
         options = copy.deepcopy(s.extra_options) or {}
         if s.calibration != "minmax":
             # histograms merged batch by batch (ORT's strided calibration), not made of every activation of every
-            # example at once: that took more than 24 GB for PP-OCR's recogniser on 256 examples
+            # example at once, which can take tens of GB
             options["CalibStridedMinMax"] = 1
         quantize_static(src, dst, reader, quant_format=QuantFormat.QDQ, per_channel=s.per_channel, calibrate_method=method,
                         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, nodes_to_exclude=float_nodes,

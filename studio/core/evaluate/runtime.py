@@ -8,13 +8,16 @@ import numpy as np
 import torch
 
 from studio.core.errors import StudioError, first_line
-from studio.core.evaluate.feeds import batches, examples_axis, fixed_batch
+from studio.core.evaluate.feeds import batches, examples_axis, fixed_batch, is_constant
 from studio.core.formats.load_onnx import full_onnx
 from studio.core.formats.model import Model
 from studio.core.process.locks import MODULE_LOCK
 from studio.core.process.threads import thread_budget
 
-BATCH = 256
+BATCH = 256  # the most examples one run is given
+# and about the most input bytes: ORT's memory and time grow with the batch of a large input (an OCR detector's
+# 256 scenes took gigabytes), while a small model runs fastest in large batches
+BATCH_BYTES = 4 << 20
 def resolve_device(device: str | None) -> str:
     device = (device or "cpu").lower()
     if device not in ("cpu", "cuda"):
@@ -63,14 +66,23 @@ def ort_session(model: Model, device: str = "cpu", threads: int | None = None):
         raise StudioError(f"ONNX Runtime cannot run this model ({first_line(e)})", model.source) from None
 
 
-def predict(model: Model, x: dict[str, np.ndarray], device: str = "cpu", batch: int = BATCH, output: int | str = 0) -> np.ndarray:
+def predict(model: Model, x: dict[str, np.ndarray], device: str = "cpu", batch: int | None = None,
+            output: int | str = 0) -> np.ndarray:
     """One output of the model (the first, or the one named) on every example, float32 [N, ...]."""
     index = output if isinstance(output, int) else [s.name for s in model.outputs].index(output)
     return predict_outputs(model, x, device, batch)[index]
 
 
-def predict_outputs(model: Model, x: dict[str, np.ndarray], device: str = "cpu", batch: int = BATCH) -> list[np.ndarray]:
-    """Every output of the model on every example, examples on axis 0, floating outputs as float32."""
+def batch_for(x: dict[str, np.ndarray]) -> int:
+    """How many examples to run at once: BATCH, or fewer so that their inputs hold about BATCH_BYTES."""
+    per_example = sum(a.nbytes // max(len(a), 1) for a in x.values() if not is_constant(a))
+    return max(1, min(BATCH, BATCH_BYTES // max(per_example, 1)))
+
+
+def predict_outputs(model: Model, x: dict[str, np.ndarray], device: str = "cpu", batch: int | None = None) -> list[np.ndarray]:
+    """Every output of the model on every example, examples on axis 0, floating outputs as float32;
+    `batch` examples a run (batch_for's when None)."""
+    batch = batch or batch_for(x)
     if model.onnx is not None:
         session = ort_session(model, device)
         names = {i.name for i in session.get_inputs()}

@@ -127,7 +127,7 @@ FIELD_TIPS: dict[str, dict[str, str]] = {
                 "weights and activations in int8, calibrated on data, often faster. fp16: 2× smaller, for GPUs. "
                 "4/8-bit weights: matrix weights only. QAT: trains for int8 (or 4-bit weights) first. The suggested mode is chosen for you.",
         "calibration": "How the range of the values between layers is measured. Min–max: the whole range, safe. "
-                       "Entropy or percentile: cut rare extremes, often more accurate. Start with min–max.",
+                       "Entropy or percentile: cut rare extremes, often more accurate, several times slower. Start with min–max.",
         "samples": "How many training examples calibration runs. 100–500 is plenty; more only takes longer.",
         "per_channel": "One scale per output channel: closer to the float model, barely larger. Leave it on.",
         "bits": "Bits per stored weight: 4 bits are 8× smaller than float, 8 bits 4× and more accurate.",

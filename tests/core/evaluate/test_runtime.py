@@ -1,7 +1,7 @@
 import numpy as np
 import torch
 
-from studio.core.evaluate.runtime import predict
+from studio.core.evaluate.runtime import BATCH, BATCH_BYTES, batch_for, predict
 from studio.core.formats.load import load_model
 from studio.core.formats.samples import build_sample, sample_input
 
@@ -36,3 +36,11 @@ def test_data_onnx_runtime_refuses_is_a_studio_error_that_names_every_axis(tmp_p
         predict(load_model(str(tmp_path / "m.onnx")), {"x": np.zeros((2, 1, 5), np.float32)})
     assert caught.value.problem == ("the data does not fit the model: input x: axis 1 is 3 in the model, 1 in the data; "
                                     "axis 2 is 4 in the model, 5 in the data")
+
+
+def test_large_inputs_run_in_small_batches_and_small_ones_in_large():
+    scenes = np.zeros((320, 3, 256, 256), np.float32)  # 768 KiB an example
+    assert batch_for({"x": scenes}) == BATCH_BYTES // scenes[0].nbytes == 5
+    digits = np.zeros((5000, 1, 28, 28), np.float32)
+    assert batch_for({"x": digits, "rate": np.array(16000)}) == BATCH  # a constant is no example
+    assert batch_for({"x": np.zeros((2, 64, 1024, 1024), np.float32)}) == 1
