@@ -10,7 +10,9 @@ The corpus holds 13 training examples per OCR model, on which QAT fits them and 
 (scripts/make_corpus.py: text lines in Pillow's font; for the detector, lines pasted onto the shipped photos):
 320 to train, 80 to test.
 
-Run: `python scripts/make_corpus.py && python benchmarks/bench_qat_corpus.py [--epochs N] [--lr LR]`.
+Run: `python scripts/make_corpus.py && python benchmarks/bench_qat_corpus.py [--epochs N] [--lr LR]`;
+`--calibration percentile --rendered` compares static int8 and QAT from Percentile's ranges on the rendered
+data only (results/qat_corpus_percentile.md).
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ import make_corpus  # noqa: E402  (the corpus's own rendering of text lines and 
 # static int8 loses most on these in the real-model matrix (real_models.md): cosine 0.885, 0.97, 0.97; agreement 0 %
 MODELS = ["minilm-l6-v2", "rapidocr-rec-v4", "rapidocr-det-v4"]
 EPOCHS, LR = 4, 1e-4
+WORDS = {"minmax": "MinMax", "entropy": "Entropy", "percentile": "Percentile"}
 RENDERED = 400
 
 
@@ -81,14 +84,14 @@ def measured(model, test, reference, ctc: bool = False) -> dict:
     return {**f, "worst_db": worst, "text": text}
 
 
-def compared(name: str, model, data, epochs: int, lr: float) -> list[str]:
+def compared(name: str, model, data, epochs: int, lr: float, calibration: str = "minmax") -> list[str]:
     test = data.test()
     reference, _ = scored(model, test)
     cells = [f"{len(data.train())} / {len(test)}"]
     for how in ("static", "qat"):
         t = time.perf_counter()
-        job = (quantize(model, data, mode="static", tolerance=None) if how == "static"
-               else qat(model, data, epochs=epochs, lr=lr))
+        job = (quantize(model, data, mode="static", calibration=calibration, tolerance=None) if how == "static"
+               else qat(model, data, epochs=epochs, lr=lr, calibration=calibration))
         try:
             version = run_to_end(job)
         except StudioError as e:
@@ -106,29 +109,35 @@ def compared(name: str, model, data, epochs: int, lr: float) -> list[str]:
 def main(argv: list[str]) -> None:
     epochs = int(argv[argv.index("--epochs") + 1]) if "--epochs" in argv else EPOCHS
     lr = float(argv[argv.index("--lr") + 1]) if "--lr" in argv else LR
+    calibration = argv[argv.index("--calibration") + 1] if "--calibration" in argv else "minmax"
     manifest = {e["name"]: e for e in json.loads((CORPUS / "manifest.json").read_text())}
     rows = []
     for name in MODELS:
         entry = manifest[name]
         model = load_model(str(CORPUS / entry["file"]), input_shape=entry.get("input_shape"))
         spec = {"labels": "none", "output": entry.get("class_output")}
-        rows.append([name, "corpus", *compared(name, model, load_data({**spec, "path": str(CORPUS / entry["data"])}), epochs, lr)])
+        if "--rendered" not in argv:
+            rows.append([name, "corpus", *compared(name, model, load_data({**spec, "path": str(CORPUS / entry["data"])}), epochs, lr,
+                                                   calibration)])
         if name in RENDER:
             with tempfile.TemporaryDirectory() as tmp:
                 path = Path(tmp) / "rendered.npz"
                 np.savez(path, x=RENDER[name](RENDERED, np.random.default_rng(0)))
-                rows.append([name, "rendered", *compared(name, model, load_data({**spec, "path": str(path)}), epochs, lr)])
+                rows.append([name, "rendered", *compared(name, model, load_data({**spec, "path": str(path)}), epochs, lr, calibration)])
     notes = " ".join([
         "Agreement, cosine (mean over the test examples, the worst output) and the worst test example's SQNR of the output the corpus compares, in ONNX Runtime, against the float model;",
         "agreement for outputs that are not class scores counts the examples within 20 dB of the float model's output (metrics.agreement).",
-        "Static int8: QDQ, uint8 activations (MinMax, 256 calibration examples of the train split), int8 weights per channel.",
-        f"QAT: `quantize: {{mode: qat, epochs: {epochs}, lr: {lr:g}}}` without labels (the float model's outputs taught),",
+        f"Static int8: QDQ, uint8 activations ({WORDS[calibration]}, 256 calibration examples of the train split), int8 weights per channel.",
+        f"QAT: `quantize: {{mode: qat, epochs: {epochs}, lr: {lr:g}{'' if calibration == 'minmax' else ', calibration: ' + calibration}}}`"
+        " without labels (the float model's outputs taught),",
         "the activations ORT's static int8 rounds rounded on its grids while training, and handed to it again after.",
         "The corpus's splits are tiny (the corpus rows): a test example is a third of the agreement.",
         f"Rendered rows: {RENDERED} examples rendered as the corpus renders its own (words of its sentences and signs), split as every data set is;",
         "same text: test lines whose greedy CTC decoding is the float model's.",
     ])
-    write("qat_corpus", "QAT against static int8 on the corpus models where static int8 loses most (issue 15)",
+    suffix = "" if calibration == "minmax" else f"_{calibration}"
+    title = "" if calibration == "minmax" else f", both from {WORDS[calibration]}'s ranges"
+    write(f"qat_corpus{suffix}", f"QAT against static int8 on the corpus models where static int8 loses most (issue 15){title}",
           ["model", "data", "train / test examples", "static int8", f"QAT, {epochs} epochs"], rows, notes)
 
 

@@ -19,7 +19,9 @@ HERE = Path(__file__).resolve().parent
 ORDER = ["stats", "graph", "window", "responsive", "scale", "prune", "quantize", "distill", "deep_compression", "qat4", "real_models",
          "static_activations", "nncf", "profile", "auto", "auto_hand", "hf", "bert_base", "onnx_channels", "conversion",
          "qat_corpus", "calibration"]
-GATHERED = ORDER + ["gpu"]  # bench_gpu needs a CUDA machine: run it there by name, its table is gathered here
+# bench_gpu needs a CUDA machine: run it there by name, its table is gathered here; qat_corpus_percentile is
+# bench_qat_corpus.py --calibration percentile --rendered
+GATHERED = ORDER + ["qat_corpus_percentile", "gpu"]
 LIBRARIES = ["torch", "onnx", "onnxruntime", "onnxscript", "torch-pruning", "PySide6-Essentials", "pyqtgraph", "numpy"]
 
 

@@ -56,9 +56,11 @@ class WeightFakeQuant(torch.nn.Module):
 
 
 def qat(model: Model, data: DataSet, *, bits: int = 8, epochs: int = 2, lr: float = 1e-4, samples: int = 256,
-        teacher: Model | None = None, device: str = "cpu", cancel: CancelToken = NO_CANCEL) -> Job[Model]:
+        calibration: str = "minmax", teacher: Model | None = None, device: str = "cpu",
+        cancel: CancelToken = NO_CANCEL) -> Job[Model]:
     """A static QDQ ONNX version of `model` with int8 (bits: 8) or int4 (bits: 4) weights and uint8
-    activations, trained for `epochs` with fake quantization first."""
+    activations, trained for `epochs` with fake quantization first. `calibration`: how ORT's static int8
+    finds the activations' ranges (an ONNX model trains on the grids it finds)."""
     if bits not in BITS:
         raise StudioError(f"quantize.bits: quantization-aware training makes 8- or 4-bit weights (bits: 8 or 4), not {bits}")
     if bits == 4 and model.onnx is not None:  # refused before training when the graph cannot reach opset 21
@@ -67,8 +69,8 @@ def qat(model: Model, data: DataSet, *, bits: int = 8, epochs: int = 2, lr: floa
     grids = None
     if model.onnx is not None:  # the graph ORT runs: its static int8 says which tensors it rounds, and how
         yield Progress(0, 3, "static int8 of the float model: the activations ONNX Runtime rounds")
-        float_int8 = yield from offset(quantize(model, data, mode="static", samples=samples, tolerance=None, device=device,
-                                                cancel=cancel), 0, 3, "static int8 of the float model: ", span=0.2, metrics=False)
+        float_int8 = yield from offset(quantize(model, data, mode="static", calibration=calibration, samples=samples, tolerance=None,
+                                                device=device, cancel=cancel), 0, 3, "static int8 of the float model: ", span=0.2, metrics=False)
         grids = qat_graph.activation_grids(float_int8.onnx)
     model = yield from trainable_version(model, data, device, refused="quantization-aware training trains the model: ")
     train_set, test_set = splits(model, data)
@@ -130,8 +132,9 @@ def qat(model: Model, data: DataSet, *, bits: int = 8, epochs: int = 2, lr: floa
     # trained on ORT's own grids, the result is quantized exactly so; a PyTorch module trained seeing only its
     # layers' inputs rounded, while ORT also rounds attention products and residual sums: static int8's
     # safety net then keeps float the layers that lose too much (a tiny BERT fell to chance without it)
-    return (yield from offset(quantize(trained, data, mode="static", samples=samples, tolerance=None if fixed else TOLERANCE,
-                                       overrides=fixed, device=device, cancel=cancel), 2, 3, "static int8: "))
+    return (yield from offset(quantize(trained, data, mode="static", calibration=calibration, samples=samples,
+                                       tolerance=None if fixed else TOLERANCE, overrides=fixed, device=device, cancel=cancel),
+                              2, 3, "static int8: "))
 
 
 def _input_ranges(module: torch.nn.Module, layers: list[torch.nn.Module], xs: list[np.ndarray]) -> dict:

@@ -101,7 +101,7 @@ def _quantize(model: Model, o: dict, ctx: Context) -> Job[Model]:
         if ctx.data is None:
             raise StudioError("quantization-aware training trains on data: choose a data set")
         return (yield from qat(model, ctx.data, bits=o["bits"] or 8, epochs=o["epochs"], lr=o["lr"], samples=o["samples"],
-                               teacher=ctx.original, device=ctx.device, cancel=ctx.cancel))
+                               calibration=o["calibration"], teacher=ctx.original, device=ctx.device, cancel=ctx.cancel))
     return (yield from quantize(model, ctx.data, mode=o["mode"], calibration=o["calibration"], samples=o["samples"],
                                 per_channel=o["per_channel"], bits=o["bits"] or 4, exclude=o["exclude"], keep_float=o["keep_float"],
                                 max_drop=o["max_drop"], tolerance=o["tolerance"], device=ctx.device, cancel=ctx.cancel))
@@ -110,7 +110,8 @@ def _quantize(model: Model, o: dict, ctx: Context) -> Job[Model]:
 def _describe_quantize(o: dict) -> str:
     if o["mode"] == "qat":
         weights = "int4 weights" if o["bits"] == 4 else "int8"
-        return f"{weights} after quantization-aware training ({o['epochs']} epoch" + "s" * (o["epochs"] != 1) + ")"
+        ranges = "" if o["calibration"] == "minmax" else f", {o['calibration']} ranges"
+        return f"{weights} after quantization-aware training ({o['epochs']} epoch" + "s" * (o["epochs"] != 1) + f"{ranges})"
     text = Settings(o["mode"], o["calibration"], o["samples"], o["per_channel"], o["bits"] or 4).describe()
     return text + (f", up to {o['keep_float']} layers float" if o["keep_float"] else "")
 
@@ -175,7 +176,7 @@ OPS: dict[str, Op] = {
                           help="dynamic: int8 weights; static: int8 weights and activations, calibrated on data; "
                                "fp16: half precision; weights-only: 4/8-bit matrix weights (MatMul layers); "
                                "qat: trained for int8 first (quantization-aware training), then static"),
-            "calibration": Field(str, "minmax", choices=CALIBRATIONS, help="how static mode picks activation ranges"),
+            "calibration": Field(str, "minmax", choices=CALIBRATIONS, help="how static mode (and qat) picks activation ranges"),
             "samples": Field(int, 256, 1, 1_000_000, help="calibration examples from the train split (static)"),
             "per_channel": Field(bool, True, help="one scale per output channel: closer to float, a little larger"),
             "bits": Field(int, None, choices=(4, 8), help="bits per weight (weights-only: 4 unless given; qat: 8 unless given, or 4)"),

@@ -108,7 +108,7 @@ class QuantizePanel(Sheet):
             if mode in self._bits:
                 self.form.set_value("bits", self._bits[mode])
         self._mode = mode
-        self.form.show_row("calibration", mode == "static")
+        self.form.show_row("calibration", mode in ("static", "qat"))
         self.form.show_row("samples", mode in ("static", "qat"))
         self.form.show_row("per_channel", not qat)
         self.form.show_row("bits", mode in ("weights-only", "qat"))
@@ -158,6 +158,7 @@ class QuantizePanel(Sheet):
         options = self.form.values()
         if options["mode"] == "qat":  # what it ignores is left out, so the card and recipe do not list it
             kept = ("mode", "samples", "epochs", "lr") + (("bits",) if options["bits"] == 4 else ())  # 8, the default, unsaid as before
+            kept += ("calibration",) if options["calibration"] != "minmax" else ()  # likewise its default
             return [("quantize", {k: options[k] for k in kept})]
         options = {k: v for k, v in options.items() if k not in ("epochs", "lr")}
         if not options["keep_float"]:

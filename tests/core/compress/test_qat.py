@@ -45,6 +45,17 @@ def test_qat_of_an_onnx_model_converts_it_first(cnn, digits):
     assert [i.name for i in q.onnx.graph.input] == [i.name for i in cnn.onnx.graph.input]
 
 
+def test_an_onnx_model_trains_on_the_grids_of_the_calibration_asked_for(cnn, digits, monkeypatch):
+    from studio.core.compress import qat as qat_module
+
+    asked = []
+    quantize = qat_module.quantize
+    monkeypatch.setattr(qat_module, "quantize", lambda *a, **k: asked.append(k["calibration"]) or quantize(*a, **k))
+    q = run_to_end(qat(cnn, digits, epochs=1, samples=64, calibration="percentile"))
+    assert asked == ["percentile", "percentile"]  # the grids it trains on; those ORT's pre-processing made, after
+    assert any("int8 static (percentile, 64 samples)" in n for n in q.notes)
+
+
 def test_three_bit_qat_is_refused_in_one_line(digits):
     with pytest.raises(StudioError, match="bits: 8 or 4") as e:
         run_to_end(qat(load_model("sample:digits-cnn"), digits, bits=3))
@@ -101,6 +112,8 @@ def test_a_recipe_step_asks_for_qat_with_additive_keys(digits):
     model = load_model("sample:digits-cnn")
     options = OPS["quantize"].validate("quantize", {"mode": "qat", "epochs": 1, "lr": 1e-4, "samples": 64})
     assert OPS["quantize"].describe(options) == "int8 after quantization-aware training (1 epoch)"
+    ranged = OPS["quantize"].validate("quantize", {"mode": "qat", "epochs": 3, "calibration": "entropy"})
+    assert OPS["quantize"].describe(ranged) == "int8 after quantization-aware training (3 epochs, entropy ranges)"
     metrics, outputs = step_metrics(model, digits, None, "cpu")
     base = StepResult("load", {}, "original", model, metrics, outputs)
     result = run_to_end(run_step(base, "quantize", options, Context(digits, "cpu", NO_CANCEL, original=model)))
