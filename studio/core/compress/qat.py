@@ -128,7 +128,8 @@ def qat(model: Model, data: DataSet, *, bits: int = 8, epochs: int = 2, lr: floa
     trained = replace(model, module=module.eval(), notes=[*model.notes, said])
     fixed = qat_graph.overrides(grids, placed) if placed else None
     if bits == 4:
-        return (yield from offset(quantize_int4(trained, data, samples=samples, activations=fixed, cancel=cancel), 2, 3, "int4 weights: "))
+        return (yield from offset(quantize_int4(trained, data, samples=samples, calibration=calibration, activations=fixed,
+                                                  cancel=cancel), 2, 3, "int4 weights: "))
     # trained on ORT's own grids, the result is quantized exactly so; a PyTorch module trained seeing only its
     # layers' inputs rounded, while ORT also rounds attention products and residual sums: static int8's
     # safety net then keeps float the layers that lose too much (a tiny BERT fell to chance without it)

@@ -56,6 +56,16 @@ def test_an_onnx_model_trains_on_the_grids_of_the_calibration_asked_for(cnn, dig
     assert any("int8 static (percentile, 64 samples)" in n for n in q.notes)
 
 
+def test_four_bit_qat_calibrates_its_other_activations_as_asked(digits, monkeypatch):
+    from studio.core.compress import int4
+
+    asked = []
+    settings = int4.Settings
+    monkeypatch.setattr(int4, "Settings", lambda *a, **k: asked.append(a[1]) or settings(*a, **k))
+    run_to_end(qat(load_model("sample:digits-cnn"), digits, bits=4, epochs=1, samples=32, calibration="entropy"))
+    assert asked == ["entropy"]
+
+
 def test_three_bit_qat_is_refused_in_one_line(digits):
     with pytest.raises(StudioError, match="bits: 8 or 4") as e:
         run_to_end(qat(load_model("sample:digits-cnn"), digits, bits=3))
