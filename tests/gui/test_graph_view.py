@@ -118,6 +118,32 @@ def test_select_layer_centres_on_a_box_out_of_view(view, qtbot):
     assert bluish(ring_pixel(view, 250))
 
 
+def test_centring_on_a_box_near_the_top_leaves_no_space_above_the_graph(view, qtbot):
+    view.show_graph(chain(300), {})
+    view.select_layer("n299")
+    canvas = view.canvas
+    assert canvas.visible_scene().bottom() == pytest.approx(canvas.scene_bounds().bottom())
+    view.select_layer("n1")
+    assert canvas.visible_scene().top() == pytest.approx(canvas.scene_bounds().top()) and bluish(ring_pixel(view, 1))
+
+
+def test_a_graph_wider_than_the_canvas_opens_at_its_start_not_its_middle(view, qtbot):
+    """A column whose branches far below make the graph wide (PP-OCR's recogniser): the view opens on the
+    column's top, centred, and the first layer selected as the model opens keeps it there."""
+    g = chain(200)
+    for k in range(20):
+        g.add(f"b{k}", "Conv", layer=f"b{k}")
+        g.connect(150, len(g.nodes) - 1)
+        g.connect(len(g.nodes) - 1, 199)
+    view.show_graph(g, {})
+    canvas = view.canvas
+    assert canvas.scene_bounds().width() > canvas.visible_scene().width()
+    assert canvas.visible_scene().top() == pytest.approx(canvas.scene_bounds().top())
+    assert abs(screen(view, 0).x() - canvas.rect().center().x()) <= 2
+    view.select_layer("n0")
+    assert canvas.visible_scene().top() == pytest.approx(canvas.scene_bounds().top()) and bluish(ring_pixel(view, 0))
+
+
 def test_search_finds_by_name_or_type_and_enter_jumps_to_each(view, lenet, qtbot):
     view.show_graph(lenet.graph, lenet.stats)
     view.canvas.zoom(2)  # not all in view, so each match is brought to the middle

@@ -457,11 +457,19 @@ class _Canvas(QWidget):
         bounds = self.scene_bounds()
         if self._fit_view(1.0) < LOD_TEXT:
             scale = max(min(READABLE, self.width() / bounds.width()), LOD_TEXT + 0.1)
-            self._set_view(scale, bounds.center().x() - self.width() / scale / 2, bounds.top())
+            self._set_view(scale, self._start_left(scale), bounds.top())
             if not self.legend.folded and self._covers_boxes(QRectF(self.legend.geometry())):
                 self.legend.folded = True
                 self.legend.refresh()
         self._auto_view = True
+
+    def _start_left(self, scale: float) -> float:
+        """The view's left edge that centres the boxes of the graph's first screenful: a graph wider than the
+        canvas starts in view, not its middle (PP-OCR's recogniser: a column on the left, branches far right)."""
+        bounds, width = self.scene_bounds(), self.width() / scale
+        first = self._layout.y < bounds.top() + self.height() / scale
+        centre = (self._left[first].min() + self._right[first].max()) / 2 if first.any() else bounds.center().x()
+        return centre - width / 2
 
     def _covers_boxes(self, screen: QRectF) -> bool:
         """Whether boxes lie under `screen` (canvas pixels) in the current view."""
@@ -513,7 +521,10 @@ class _Canvas(QWidget):
         self._centre_at(QPointF(layout.x[node_id], layout.y[node_id]), self._scale if self._scale >= LOD_TEXT else READABLE)
 
     def _centre_at(self, point: QPointF, scale: float) -> None:
-        self._set_view(scale, point.x() - self.width() / scale / 2, point.y() - self.height() / scale / 2)
+        """`point` in the middle, but no empty space above or below a graph taller than the canvas (a model's
+        first layer, selected as it opens, stays near the top)."""
+        bounds, height = self.scene_bounds(), self.height() / scale
+        self._set_view(scale, point.x() - self.width() / scale / 2, _within(point.y() - height / 2, bounds.top(), bounds.bottom() - height))
 
     def _set_view(self, scale: float, ox: float, oy: float) -> None:
         self._scale, self._ox, self._oy = scale, ox, oy
@@ -853,6 +864,11 @@ class _Minimap(QWidget):
 
 
 # -- helpers --------------------------------------------------------------------------------------
+
+
+def _within(value: float, low: float, high: float) -> float:
+    """`value` moved into [low, high]; as it is when the range is empty (the graph fits that way)."""
+    return value if high < low else min(max(value, low), high)
 
 
 def _tool_button(text: str, tip: str, checkable: bool = False, checked: bool = False) -> QToolButton:
