@@ -57,7 +57,7 @@ def main() -> None:
     FOLDER.mkdir(exist_ok=True)
     rows = []
     for name in MODELS:
-        np.savez(FOLDER / f"{name}.npz", x=qat_bench.RENDER[name](qat_bench.RENDERED, np.random.default_rng(0)))
+        np.savez(FOLDER / f"{name}.npz", x=qat_bench.RENDER[name](qat_bench.RENDERED, np.random.default_rng(0))[0])
         for calibration in CALIBRATIONS:
             r = in_fresh_process(__file__, f"{name}:{calibration}", dict(os.environ), timeout=3600)
             text = "" if r["text"] is None else f", same text {r['text']:.0%}"

@@ -18,7 +18,6 @@ import json
 import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import bench_qat_corpus as qat_bench
@@ -48,18 +47,12 @@ def outputs(model, x: np.ndarray) -> np.ndarray:
 
 
 def latency_ms(model, x: np.ndarray) -> float:
-    """Batch 1, one thread: the median of 7 blocks of 10 runs, after 5 warm-up runs."""
+    """Batch 1, one thread: the median of 100 runs (at most 5 s) after 5 warm-up runs, timed as the studio times."""
+    from studio.core.evaluate.latency import timed
+
     s = session(model, threads=1)
     feed = {s.get_inputs()[0].name: x[:1]}
-    for _ in range(5):
-        s.run(None, feed)
-    blocks = []
-    for _ in range(7):
-        t = time.perf_counter()
-        for _ in range(10):
-            s.run(None, feed)
-        blocks.append((time.perf_counter() - t) / 10)
-    return 1000 * statistics.median(blocks)
+    return statistics.median(timed(lambda: s.run(None, feed), warmup=5, runs=100, budget_s=5.0))
 
 
 def edits(a: str, b: str) -> int:
@@ -72,22 +65,24 @@ def edits(a: str, b: str) -> int:
 
 
 def scores(out: np.ndarray, ref: np.ndarray, chars: list[str], texts: list[str]) -> dict:
-    a, r = out.reshape(len(out), -1).astype(np.float64), ref.reshape(len(ref), -1).astype(np.float64)
-    cos = (a * r).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(r, axis=1)
-    db = 10 * np.log10((r**2).sum(1) / np.maximum(((a - r) ** 2).sum(1), 1e-30))
+    from studio.core.evaluate.metrics import fidelity
+
+    f = fidelity(out, ref)  # agreement: lines whose output is within 20 dB of the float model's
     read = qat_bench.read(out, chars)
-    return {"cos": float(cos.mean()), "close": float((db >= 20).mean()),
+    return {"cos": f["cosine"], "close": f["agreement"],
             "same": float(np.mean([p == q for p, q in zip(qat_bench.decoded(out), qat_bench.decoded(ref))])),
             "lines": float(np.mean([p == t.strip() for p, t in zip(read, texts)])),
             "cer": sum(edits(p, t.strip()) for p, t in zip(read, texts)) / sum(len(t.strip()) for t in texts)}
 
 
 def int8_rounded(weight: np.ndarray, axis: int) -> np.ndarray:
-    """Per channel along `axis`, symmetric, steps −127…127: ORT's int8 weights."""
-    other = tuple(k for k in range(weight.ndim) if k != axis)
-    scale = np.abs(weight).max(axis=other, keepdims=True) / 127
-    scale[scale == 0] = 1
-    return np.clip(np.round(weight / scale), -127, 127) * scale
+    """Per output channel (along `axis`), symmetric, steps −127…127: as QAT and ORT round int8 weights."""
+    import torch
+
+    from studio.core.compress.qat import WeightFakeQuant
+
+    w = torch.from_numpy(np.ascontiguousarray(np.moveaxis(weight, axis, 0), dtype=np.float32))
+    return np.moveaxis(WeightFakeQuant(8)(w).numpy().astype(np.float64), 0, axis)
 
 
 def output_axis(node: onnx.NodeProto) -> int:
@@ -240,7 +235,7 @@ def main() -> None:
         "same text: lines whose greedy CTC decoding is the float model's; lines read, CER: against the rendered text (the float model itself misreads some).",
         f"Bias correction: the mean of each layer's input over the {CALIBRATE} calibration lines, times the rounding of its weights (as ORT wrote them),",
         "taken out of its bias; then ORT quantizes again from the same ranges.",
-        "Latency: batch 1, one thread, ONNX Runtime's CPU provider, median of 7 blocks of 10 runs.",
+        "Latency: batch 1, one thread, ONNX Runtime's CPU provider, the median of 100 runs after 5 warm-up runs.",
         "The simulated rows hold rounded weights in a float file (their latency is the float model's).",
         "ORT runs uint16 activations with DequantizeLinear → float operator → QuantizeLinear (no 16-bit kernels on CPU).",
     ])
