@@ -25,7 +25,7 @@ from studio.core.compress import qat_graph
 from studio.core.compress.conversion import trainable_version
 from studio.core.compress.finetune import Closest, evaluator, splits
 from studio.core.compress.int4 import int4_opset, quantize_int4
-from studio.core.compress.quantize import TOLERANCE, quantize
+from studio.core.compress.quantize import TOLERANCE, check_calibration, quantize
 from studio.core.compress.train import copy_module, train
 from studio.core.errors import StudioError
 from studio.core.evaluate.data import DataSet
@@ -63,6 +63,7 @@ def qat(model: Model, data: DataSet, *, bits: int = 8, epochs: int = 2, lr: floa
     finds the activations' ranges (an ONNX model trains on the grids it finds)."""
     if bits not in BITS:
         raise StudioError(f"quantize.bits: quantization-aware training makes 8- or 4-bit weights (bits: 8 or 4), not {bits}")
+    check_calibration(calibration)  # before training, not after it when the ranges are calibrated
     if bits == 4 and model.onnx is not None:  # refused before training when the graph cannot reach opset 21
         int4_opset(light_copy(model.onnx), model.source)
     teacher = teacher or model

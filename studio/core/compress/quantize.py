@@ -19,6 +19,11 @@ TOLERANCE = 0.01  # the loss a quantization may cost before layers are kept floa
 RANKED_LAYERS_MAX = 24  # ranking quantizes each layer alone: a model with more takes minutes
 
 
+def check_calibration(calibration: str) -> None:
+    if calibration not in CALIBRATIONS:
+        raise StudioError(f"quantize.calibration: {calibration!r} is not one of {', '.join(CALIBRATIONS)}")
+
+
 def quantize(model: Model, data: DataSet | None = None, *, mode: str = "dynamic", calibration: str = "minmax",
              samples: int = 256, per_channel: bool = True, bits: int = 4, exclude: list[str] = (),
              keep_float: int = 0, max_drop: float | None = None, tolerance: float | None = TOLERANCE, device: str = "cpu",
@@ -29,8 +34,7 @@ def quantize(model: Model, data: DataSet | None = None, *, mode: str = "dynamic"
     TensorQuantOverrides (the grids quantization-aware training trained with, qat_graph)."""
     if mode not in MODES:
         raise StudioError(f"quantize.mode: {mode!r} is not one of {', '.join(MODES)}")
-    if calibration not in CALIBRATIONS:
-        raise StudioError(f"quantize.calibration: {calibration!r} is not one of {', '.join(CALIBRATIONS)}")
+    check_calibration(calibration)
     allowed = model.capabilities()["quantize"]
     if not allowed.allowed:
         raise StudioError(allowed.reason, model.source)

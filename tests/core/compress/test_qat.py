@@ -72,6 +72,15 @@ def test_three_bit_qat_is_refused_in_one_line(digits):
     assert "\n" not in str(e.value)
 
 
+def test_an_unknown_calibration_is_refused_before_training(digits, monkeypatch):
+    from studio.core.compress import qat as qat_module
+
+    monkeypatch.setattr(qat_module, "train", lambda *a, **k: pytest.fail("trained before refusing"))
+    with pytest.raises(StudioError, match="quantize.calibration: 'kl' is not one of minmax, entropy, percentile") as e:
+        run_to_end(qat(load_model("sample:digits-cnn"), digits, bits=4, calibration="kl"))
+    assert "\n" not in str(e.value)
+
+
 @pytest.fixture(scope="module")
 def pruned_and_qat4(digits):
     from studio.core.compress.prune import magnitude
