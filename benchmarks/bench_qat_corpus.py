@@ -13,7 +13,8 @@ were rendered from (against the float model's share), the detector's text region
 
 Run: `python scripts/make_corpus.py && python benchmarks/bench_qat_corpus.py [--epochs N] [--lr LR]`;
 `--calibration percentile --rendered` compares static int8 and QAT from Percentile's ranges on the rendered
-data only (results/qat_corpus_percentile.md).
+data only (results/qat_corpus_percentile.md); `--models a,b` takes some of the models, `--examples N` renders
+N examples instead of 400 (written to a table of its own, results/qat_corpus_percentile_N.md).
 """
 
 from __future__ import annotations
@@ -147,9 +148,11 @@ def main(argv: list[str]) -> None:
     epochs = int(argv[argv.index("--epochs") + 1]) if "--epochs" in argv else EPOCHS
     lr = float(argv[argv.index("--lr") + 1]) if "--lr" in argv else LR
     calibration = argv[argv.index("--calibration") + 1] if "--calibration" in argv else "minmax"
+    models = argv[argv.index("--models") + 1].split(",") if "--models" in argv else MODELS
+    rendered = int(argv[argv.index("--examples") + 1]) if "--examples" in argv else RENDERED
     manifest = {e["name"]: e for e in json.loads((CORPUS / "manifest.json").read_text())}
     rows = []
-    for name in MODELS:
+    for name in models:
         entry = manifest[name]
         model = load_model(str(CORPUS / entry["file"]), input_shape=entry.get("input_shape"))
         spec = {"labels": "none", "output": entry.get("class_output")}
@@ -159,7 +162,7 @@ def main(argv: list[str]) -> None:
         if name in RENDER:
             with tempfile.TemporaryDirectory() as tmp:
                 path = Path(tmp) / "rendered.npz"
-                x, texts = RENDER[name](RENDERED, np.random.default_rng(0))
+                x, texts = RENDER[name](rendered, np.random.default_rng(0))
                 np.savez(path, x=x)
                 rows.append([name, "rendered", *compared(name, model, load_data({**spec, "path": str(path)}), epochs, lr, calibration,
                                                          texts)])
@@ -171,13 +174,13 @@ def main(argv: list[str]) -> None:
         " without labels (the float model's outputs taught),",
         "the activations ORT's static int8 rounds rounded on its grids while training, and handed to it again after.",
         "The corpus's splits are tiny (the corpus rows): a test example is a third of the agreement.",
-        f"Rendered rows: {RENDERED} examples rendered as the corpus renders its own (words of its sentences and signs), split as every data set is;",
+        f"Rendered rows: {rendered} examples rendered as the corpus renders its own (words of its sentences and signs), split as every data set is;",
         "same text: test lines whose greedy CTC decoding is the float model's; reads: test lines whose decoding is the rendered text",
         "(the accuracy the float model's is compared with; as it reads them, its symbols from the file's metadata, spaces at the ends ignored);",
         f"text IoU: the detector's text regions (its map above {TEXT_THRESHOLD}, the threshold of DB's post-processing) against the float model's,",
         "intersection over union, the mean over the test scenes (and the share of scenes at 0.9 or more).",
     ])
-    suffix = "" if calibration == "minmax" else f"_{calibration}"
+    suffix = ("" if calibration == "minmax" else f"_{calibration}") + ("" if rendered == RENDERED else f"_{rendered}")
     title = "" if calibration == "minmax" else f", both from {WORDS[calibration]}'s ranges"
     write(f"qat_corpus{suffix}", f"QAT against static int8 on the corpus models where static int8 loses most (issue 15){title}",
           ["model", "data", "train / test examples", "static int8", f"QAT, {epochs} epochs"], rows, notes)
