@@ -20,8 +20,9 @@ ORDER = ["stats", "graph", "window", "responsive", "scale", "prune", "quantize",
          "static_activations", "nncf", "profile", "auto", "auto_hand", "hf", "bert_base", "onnx_channels", "conversion",
          "qat_corpus", "calibration", "rec_precision"]
 # bench_gpu needs a CUDA machine: run it there by name, its table is gathered here; qat_corpus_percentile is
-# bench_qat_corpus.py --calibration percentile --rendered
-GATHERED = ORDER + ["qat_corpus_percentile", "gpu"]
+# bench_qat_corpus.py --calibration percentile --rendered, qat_corpus_percentile_2000 the same with
+# --models rapidocr-rec-v4 --examples 2000 --epochs 2
+GATHERED = ORDER + ["qat_corpus_percentile", "qat_corpus_percentile_2000", "gpu"]
 LIBRARIES = ["torch", "onnx", "onnxruntime", "onnxscript", "torch-pruning", "PySide6-Essentials", "pyqtgraph", "numpy"]
 
 
