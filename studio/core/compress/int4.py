@@ -74,10 +74,11 @@ def weight_overrides(proto: onnx.ModelProto) -> tuple[dict, dict[str, str]]:
 
 
 def quantize_int4(model: Model, data: DataSet, *, samples: int = 256, calibration: str = "minmax",
-                  activations: dict | None = None, cancel: CancelToken = NO_CANCEL) -> Job[Model]:
+                  activations: dict | None = None, weightless: bool = True, cancel: CancelToken = NO_CANCEL) -> Job[Model]:
     """A QDQ ONNX version of `model` (its layers' weights trained on the 4-bit grid) with INT4 weights,
     uint8 activations, at opset 21, written by ONNX Runtime's quantize_static. activations: the grids
-    some activations trained with (TensorQuantOverrides, qat_graph); the others are calibrated by `calibration`."""
+    some activations trained with (TensorQuantOverrides, qat_graph); the others are calibrated by `calibration`.
+    weightless: False rounds only the activations of layers with weights."""
     allowed = model.capabilities()["quantize"]
     if not allowed.allowed:
         raise StudioError(allowed.reason, model.source)
@@ -94,7 +95,7 @@ def quantize_int4(model: Model, data: DataSet, *, samples: int = 256, calibratio
         # biases of int4 layers stay float: ORT computes those layers in float anyway, and an int32 bias
         # costs its own per-channel scales besides (more bytes once zipped); int8 layers need int32 ones
         options = {"TensorQuantOverrides": {**(activations or {}), **overrides}, "QuantizeBias": bool(int8)}
-        settings = Settings("static", calibration, samples, per_channel=True, extra_options=options)
+        settings = Settings("static", calibration, samples, per_channel=True, weightless=weightless, extra_options=options)
         yield Progress(1, 2, "quantizing: int4 weights, uint8 activations (QDQ, opset 21)")
         result = quantize_prepared(prep, settings, [], data, cancel)
     notes = list(prep.model.notes) + prep.notes + precision_notes(result, int8, trained_grids=bool(activations))

@@ -27,18 +27,20 @@ def check_calibration(calibration: str) -> None:
 def quantize(model: Model, data: DataSet | None = None, *, mode: str = "dynamic", calibration: str = "minmax",
              samples: int = 256, per_channel: bool = True, bits: int = 4, exclude: list[str] = (),
              keep_float: int = 0, max_drop: float | None = None, tolerance: float | None = TOLERANCE, device: str = "cpu",
-             overrides: dict | None = None, cancel: CancelToken = NO_CANCEL) -> Job[Model]:
+             overrides: dict | None = None, weightless: bool = True, cancel: CancelToken = NO_CANCEL) -> Job[Model]:
     """A new ONNX version quantized by ONNX Runtime. keep_float: how many of the layers that hurt
     fidelity most stay float (ranked on data first); with max_drop, as few of them as keep the loss
     of accuracy (agreement without labels) within max_drop. overrides: static only, ORT's
-    TensorQuantOverrides (the grids quantization-aware training trained with, qat_graph)."""
+    TensorQuantOverrides (the grids quantization-aware training trained with, qat_graph); weightless: static
+    only, False rounds only the activations of layers with weights (quantization-aware training's choice when
+    rounding every activation loses too much)."""
     if mode not in MODES:
         raise StudioError(f"quantize.mode: {mode!r} is not one of {', '.join(MODES)}")
     check_calibration(calibration)
     allowed = model.capabilities()["quantize"]
     if not allowed.allowed:
         raise StudioError(allowed.reason, model.source)
-    settings = Settings(mode, calibration, samples, per_channel, bits,
+    settings = Settings(mode, calibration, samples, per_channel, bits, weightless,
                         extra_options={"TensorQuantOverrides": overrides} if overrides else None)
     if MODES[mode].needs_data and data is None:
         raise StudioError(f"{mode} quantization calibrates on data: choose a data set (labels are not needed)")
@@ -54,7 +56,7 @@ def quantize(model: Model, data: DataSet | None = None, *, mode: str = "dynamic"
             job = keep_sensitive_float(prep, data, settings, names, keep_float, max_drop, device, cancel)
             proto, kept = yield from offset(job, 0, 2)
             if max_drop is not None:
-                probe = Probe(prep, data, device)
+                probe = Probe(prep.model, data, device)
                 left = probe.score(probe.reference) - probe.score(probe.outputs(proto))
                 if left > max_drop:
                     prep.notes.append(f"max_drop NOT MET: {left:.1%} of {probe.metric} lost, more than the {max_drop:.1%} allowed, "
@@ -87,7 +89,7 @@ def _within_tolerance(prep, proto, data: DataSet, settings: Settings, names: lis
     without labels): static int8 first keeps the activations of operators without weights float (where
     int8 often loses most: a power spectrum, a residual sum), then its most sensitive layers — as few as
     hold the loss within it."""
-    probe = Probe(prep, data, device)
+    probe = Probe(prep.model, data, device)
     loss = probe.score(probe.reference) - probe.score(probe.outputs(proto))
     if loss <= tolerance:
         return proto, [], []

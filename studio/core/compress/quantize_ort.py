@@ -145,7 +145,8 @@ def _weights_only(src: Path, dst: Path, s: Settings, exclude: list[str], _reader
 MODES: dict[str, Mode] = {
     "dynamic": Mode(_dynamic, lambda s: "int8 dynamic" + ("" if s.per_channel else " (per tensor)"), preprocess=True,
                     per_channel=True),
-    "static": Mode(_static, lambda s: f"int8 static ({s.calibration}, {s.samples} samples)", preprocess=True,
+    "static": Mode(_static, lambda s: f"int8 static ({s.calibration}, {s.samples} samples"
+                   + ("" if s.weightless else ", only the activations of layers with weights") + ")", preprocess=True,
                    needs_data=True, per_channel=True, min_opset=13),  # per-channel DequantizeLinear (axis) needs 13
     "fp16": Mode(_fp16, lambda s: "fp16", preprocess=False),
     "weights-only": Mode(_weights_only, lambda s: f"int{s.bits} weights only", preprocess=False),

@@ -172,3 +172,38 @@ def test_qat_beats_static_int8_on_a_model_built_to_need_it(digits):
     static = evaluate(run_to_end(quantize(model, digits, mode="static", tolerance=None)), digits)["accuracy"]
     trained = evaluate(run_to_end(qat(model, digits, epochs=5, lr=1e-2)), digits)["accuracy"]
     assert float_accuracy > 0.95 and static < 0.6 and trained > static + 0.3, (float_accuracy, static, trained)
+
+
+def test_qat_rounds_only_the_layers_activations_when_rounding_every_one_loses_too_much(digits):
+    """An 11th score of −10,000 added after the last layer costs nothing in float, but rounding that sum to
+    256 steps makes every real score one value: static int8 of every activation loses most of the accuracy,
+    which no training wins back; rounding only the layers' activations leaves the sum float."""
+    from studio.core.compress.train import train
+    from studio.core.formats.model import Format, Model, TensorSpec
+    from studio.core.formats.to_onnx import to_onnx
+    from studio.core.process.jobs import NO_CANCEL
+
+    class Scores(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 32), torch.nn.ReLU(), torch.nn.Linear(32, 10))
+            self.register_buffer("offset", torch.tensor([0.0] * 10 + [-1e4]))
+
+        def forward(self, x):
+            logits = self.net(x)
+            return torch.cat([logits, logits[:, :1]], 1) + self.offset
+
+    torch.manual_seed(0)
+    train_set = digits.train()
+    scores = Scores()
+    run_to_end(train(scores.net, [next(iter(train_set.x.values()))], train_set.y, None, epochs=30, lr=3e-3, cancel=NO_CANCEL,
+                     evaluate=lambda m: {}))
+    model = to_onnx(Model("offset", Format.PICKLED_MODULE, [TensorSpec("input", ("batch", 1, 8, 8))],
+                          [TensorSpec("scores", ("batch", 11))], module=scores.eval()))
+    float_accuracy = evaluate(model, digits)["accuracy"]
+    q = run_to_end(qat(model, digits, epochs=1, samples=64))
+    said = next(n for n in q.notes if n.startswith("quantization-aware training"))
+    assert "only the activations of layers with weights, the others float: static int8 of every activation lost" in said
+    assert any("only the activations of layers with weights)" in n for n in q.notes if n.startswith("quantized by ONNX Runtime"))
+    assert {op.precision for op in quantized_ops(q.onnx) if op.op_type in ("Gemm", "MatMul")} == {"int8"}
+    assert evaluate(q, digits)["accuracy"] > float_accuracy - 0.02, (float_accuracy, evaluate(q, digits)["accuracy"])
