@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import numpy as np
+import onnx
 import torch
 from torch.nn.utils import parametrize
 
@@ -27,6 +28,7 @@ from studio.core.compress.conversion import trainable_version
 from studio.core.compress.finetune import Closest, evaluator, splits
 from studio.core.compress.int4 import int4_opset, quantize_int4
 from studio.core.compress.quantize import TOLERANCE, check_calibration, quantize
+from studio.core.compress.quantize_ort import Settings, prepared, quantize_prepared
 from studio.core.compress.quantize_sensitivity import Probe
 from studio.core.compress.train import copy_module, train
 from studio.core.errors import StudioError
@@ -73,7 +75,7 @@ def qat(model: Model, data: DataSet, *, bits: int = 8, epochs: int = 2, lr: floa
     if model.onnx is not None:  # the graph ORT runs: its static int8 says which tensors it rounds, and how
         job = _static_int8(model, data, calibration, samples, device, cancel)
         float_int8, weightless, chose = yield from offset(job, 0, 3, "static int8 of the float model: ", span=0.2, metrics=False)
-        grids = qat_graph.activation_grids(float_int8.onnx)
+        grids = qat_graph.activation_grids(float_int8)
     model = yield from trainable_version(model, data, device, refused="quantization-aware training trains the model: ")
     train_set, test_set = splits(model, data)
     if not data.labeled:
@@ -142,27 +144,26 @@ def qat(model: Model, data: DataSet, *, bits: int = 8, epochs: int = 2, lr: floa
 
 
 def _static_int8(model: Model, data: DataSet, calibration: str, samples: int, device: str,
-                 cancel: CancelToken) -> Job[tuple[Model, bool, str]]:
+                 cancel: CancelToken) -> Job[tuple[onnx.ModelProto, bool, str]]:
     """ORT's static int8 of the float ONNX model, whose rounded activations QAT trains with: every activation,
     or, when that loses more than TOLERANCE on the test split and rounding only the layers' activations
     loses less, those (weightless False; the others stay float, as static int8's safety net keeps them).
     Training cannot win back what rounding the rest costs: PP-OCR's recogniser read 90 % of held-out lines
-    after QAT of every activation, 94 % (the float model's share) after QAT of the layers' (benchmarks/RESULTS.md)."""
-    def static(weightless: bool, start: float) -> Job[Model]:
-        return offset(quantize(model, data, mode="static", calibration=calibration, samples=samples, tolerance=None,
-                               weightless=weightless, device=device, cancel=cancel), start, 2, metrics=False)
-
+    after QAT of every activation, 94 % (the float model's share) after QAT of the layers' (benchmarks/RESULTS.md).
+    Both are quantized from one prepared copy, so the second reuses the first's calibrated ranges."""
+    settings = Settings("static", calibration, samples)
     yield Progress(0, 2, "the activations ONNX Runtime rounds")
-    every = yield from static(True, 0)
-    if not len(data.test()):
-        return every, True, ""
-    probe = Probe(model, data, device)
-    loss = probe.score(probe.reference) - probe.score(probe.outputs(every.onnx))
-    if loss <= TOLERANCE:
-        return every, True, ""
-    yield Progress(1, 2, f"every activation rounded loses {loss:.1%} of {probe.metric}: rounding only the layers' activations")
-    layers = yield from static(False, 1)
-    left = probe.score(probe.reference) - probe.score(probe.outputs(layers.onnx))
+    with prepared(model, "static", data.example_for(model.inputs)) as prep:
+        every = quantize_prepared(prep, settings, [], data, cancel)
+        if not len(data.test()):
+            return every, True, ""
+        probe = Probe(prep, data, device)
+        loss = probe.loss(every)
+        if loss <= TOLERANCE:
+            return every, True, ""
+        yield Progress(1, 2, f"every activation rounded loses {loss:.1%} of {probe.metric}: rounding only the layers' activations")
+        layers = quantize_prepared(prep, replace(settings, weightless=False), [], data, cancel)
+        left = probe.loss(layers)
     if left >= loss:
         return every, True, f" (only the layers' activations lost as much: {left:.1%} of {probe.metric} against {loss:.1%})"
     return layers, False, (f"; only the activations of layers with weights, the others float: static int8 of every activation lost "

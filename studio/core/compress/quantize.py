@@ -56,8 +56,8 @@ def quantize(model: Model, data: DataSet | None = None, *, mode: str = "dynamic"
             job = keep_sensitive_float(prep, data, settings, names, keep_float, max_drop, device, cancel)
             proto, kept = yield from offset(job, 0, 2)
             if max_drop is not None:
-                probe = Probe(prep.model, data, device)
-                left = probe.score(probe.reference) - probe.score(probe.outputs(proto))
+                probe = Probe(prep, data, device)
+                left = probe.loss(proto)
                 if left > max_drop:
                     prep.notes.append(f"max_drop NOT MET: {left:.1%} of {probe.metric} lost, more than the {max_drop:.1%} allowed, "
                                       f"with the best of 0 to {keep_float} layers kept float ({len(kept)})")
@@ -89,8 +89,8 @@ def _within_tolerance(prep, proto, data: DataSet, settings: Settings, names: lis
     without labels): static int8 first keeps the activations of operators without weights float (where
     int8 often loses most: a power spectrum, a residual sum), then its most sensitive layers — as few as
     hold the loss within it."""
-    probe = Probe(prep.model, data, device)
-    loss = probe.score(probe.reference) - probe.score(probe.outputs(proto))
+    probe = Probe(prep, data, device)
+    loss = probe.loss(proto)
     if loss <= tolerance:
         return proto, [], []
     what = f"lost {loss:.1%} of {probe.metric}, more than the {tolerance:.1%} allowed"
@@ -99,7 +99,7 @@ def _within_tolerance(prep, proto, data: DataSet, settings: Settings, names: lis
         yield Progress(1, 2, f"{what}: keeping the activations of operators without weights float")
         weighted = replace(settings, weightless=False)
         lighter = quantize_prepared(prep, weighted, names, data, cancel)
-        left = probe.score(probe.reference) - probe.score(probe.outputs(lighter))
+        left = probe.loss(lighter)
         if left <= loss:  # no worse: and from here keeping every layer float is the float model itself
             proto, settings, loss = lighter, weighted, left
             said = [f"{what}: kept the activations of operators without weights float (only layers with weights in int8): "
@@ -113,6 +113,6 @@ def _within_tolerance(prep, proto, data: DataSet, settings: Settings, names: lis
     yield Progress(1, 2, f"{what}: keeping the most sensitive layers float")
     job = keep_sensitive_float(prep, data, settings, names, len(layers), tolerance, device, cancel)
     proto, kept = yield from offset(job, 1, 2)
-    left = probe.score(probe.reference) - probe.score(probe.outputs(proto))
+    left = probe.loss(proto)
     verdict = "within it" if left <= tolerance else f"still {left:.1%} lost with every layer tried"
     return proto, kept, said + [f"{what}: kept {len(kept)} layers float ({verdict})"]

@@ -49,18 +49,22 @@ class QuantSensitivity:
 
 
 class Probe:
-    """The float ONNX model's outputs on a test subset, and scores of a quantized proto against them."""
+    """The float model's outputs on a test subset, and scores of a quantized proto against them."""
 
-    def __init__(self, model: Model, data: DataSet, device: str):
-        test = data.test().shaped_for(model.inputs).subset(slice(0, EXAMPLES))
-        self.model, self.x, self.y, self.device = model, test.x, test.y, device
-        self.output = class_output(model, test)
-        self.reference = predict(model, test.x, device, output=self.output)
+    def __init__(self, prep: Prepared, data: DataSet, device: str):
+        test = data.test().shaped_for(prep.model.inputs).subset(slice(0, EXAMPLES))
+        self.model, self.x, self.y, self.device = prep.model, test.x, test.y, device
+        self.output = class_output(prep.model, test)
+        self.reference = predict(prep.model, test.x, device, output=self.output)
         self.metric = "accuracy" if test.labeled else "agreement"
-        self.classes = not is_embedding(model, self.output)
+        self.classes = not is_embedding(prep.model, self.output)
 
     def outputs(self, proto: onnx.ModelProto) -> np.ndarray:
         return predict(replace(self.model, onnx=proto), self.x, self.device, output=self.output)
+
+    def loss(self, proto: onnx.ModelProto) -> float:
+        """What the quantized proto loses of the float model's score (accuracy, or agreement with it)."""
+        return self.score(self.reference) - self.score(self.outputs(proto))
 
     def score(self, logits: np.ndarray) -> float:
         return accuracy(logits, self.y) if self.y is not None else fidelity(logits, self.reference, self.classes)["agreement"]
@@ -72,7 +76,7 @@ def quant_sensitivity(model: Model, data: DataSet, settings: Settings = Settings
     yield Progress(0, 1, "preparing the model")
     with prepared(model, settings.mode) as prep:
         names = prep.resolve(list(exclude))
-        ranking, _ = yield from rank_layers(prep, data, settings, names, Probe(prep.model, data, device), cancel)
+        ranking, _ = yield from rank_layers(prep, data, settings, names, Probe(prep, data, device), cancel)
     return ranking
 
 
@@ -105,7 +109,7 @@ def keep_sensitive_float(prep: Prepared, data: DataSet, settings: Settings, excl
     the score within max_drop of the float model's; when none does, the count that lost least (keeping
     layers float does not always help: activations of layers without weights stay int8). Returns the
     proto and the layers kept float."""
-    probe = Probe(prep.model, data, device)
+    probe = Probe(prep, data, device)
     ranking, proto = yield from offset(rank_layers(prep, data, settings, exclude, probe, cancel), 0, 2, "ranking layers: ")
     order = ranking.most_sensitive(keep_float)
     nodes = {n.name: n for n in prep.proto.graph.node}

@@ -49,7 +49,8 @@ def test_an_onnx_model_trains_on_the_grids_of_the_calibration_asked_for(cnn, dig
     from studio.core.compress import qat as qat_module
 
     asked = []
-    quantize = qat_module.quantize
+    quantize, quantize_prepared = qat_module.quantize, qat_module.quantize_prepared
+    monkeypatch.setattr(qat_module, "quantize_prepared", lambda prep, s, *a: asked.append(s.calibration) or quantize_prepared(prep, s, *a))
     monkeypatch.setattr(qat_module, "quantize", lambda *a, **k: asked.append(k["calibration"]) or quantize(*a, **k))
     q = run_to_end(qat(cnn, digits, epochs=1, samples=64, calibration="percentile"))
     assert asked == ["percentile", "percentile"]  # the grids it trains on; those ORT's pre-processing made, after
