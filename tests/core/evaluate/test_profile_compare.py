@@ -6,6 +6,7 @@ wording alone: test_profile_compare_text."""
 
 import json
 import math
+import re
 from types import SimpleNamespace
 
 import pytest
@@ -53,7 +54,8 @@ def test_dynamic_int8_layers_are_found_under_their_float_names_with_the_conversi
     _adds_up(c)
     assert c.by_op["ConvInteger"][0] == 0 and c.by_op["ConvInteger"][1] > 0 and c.by_op["Conv"][1] == 0
     text = c.summary()
-    assert text.startswith("v1 int8 dynamic runs ") and " than v0 original (" in text and " ms)" in text
+    # faster, slower or "about as fast": the direction is the machine's, the sentence's shape is not
+    assert re.match(r"v1 int8 dynamic runs (about as fast as|[\d.]+× (faster|slower) than) v0 original \([\d.]+ → [\d.]+ ms\)", text), text
     json.loads(json.dumps(c.to_json()))
 
 
