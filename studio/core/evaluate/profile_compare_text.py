@@ -40,7 +40,7 @@ def summary(c) -> str:
 
 def format_compare(c) -> str:
     """The sentence, the layers by change, the nodes of one version only and the time by operator."""
-    lines = [summary(c), "", f"layers, ms per profiled run: {c.before} → {c.after}"]
+    lines = [summary(c), "", f"layers, ms per profiled run less the profiler's cost per node: {c.before} → {c.after}"]
     rows = [(r.name, _ms(r.before_ms), _ms(r.after_ms), signed(r.change_ms), ratio(r.speedup) if c.verdict(r) else "same")
             for r in c.layers]
     lines += _table(("layer", "before", "after", "change", "×"), rows)

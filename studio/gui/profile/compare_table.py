@@ -17,7 +17,8 @@ if TYPE_CHECKING:
 
 COLUMNS = ("Layer", "Before ms", "After ms", "Change ms", "Speed")
 TIPS = ("The layer (its nodes in each version, with what ONNX Runtime ran, in the tooltip)",
-        "Milliseconds per profiled run in the version compared against", "Milliseconds per profiled run in the newer version",
+        "Milliseconds per profiled run in the version compared against, the profiler's cost per node taken off",
+        "Milliseconds per profiled run in the newer version, the profiler's cost per node taken off",
         "After − before: negative is faster", "How many times faster or slower; 'same' within what profiling varies")
 FASTER, SLOWER, ONLY = QColor("#d3f9d8"), QColor("#ffe3e3"), QColor("#f1f3f5")  # light fills: dark text stays readable
 TEXT, GREY = QColor("#212529"), QColor("#495057")

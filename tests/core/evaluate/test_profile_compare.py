@@ -119,6 +119,20 @@ def test_changes_within_what_profiling_varies_are_not_called_faster_or_slower():
     assert "1 layer got slower: c (+0.1 ms)" in c.summary() and "about" not in c.summary()
 
 
+def test_a_layer_run_as_more_nodes_is_not_charged_the_profilers_cost_of_each():
+    # dynamic int8: the ConvInteger and the three conversions it needs, each timed with 5 µs of the profiler's own
+    before = _profile([("conv1", "Conv", 0.025), ("idle", "Identity", 0.005)], overhead=0.005)
+    after = _profile([("conv1_quant", "ConvInteger", 0.011), ("conv1_quant", "DynamicQuantizeLinear", 0.007, [], True),
+                      ("conv1_quant", "Mul", 0.007, [], True), ("conv1_quant", "Cast", 0.007, [], True),
+                      ("idle", "Identity", 0.005)], overhead=0.005)
+    c = compare(before, after, "v0", "v1")
+    rows = {r.name: r for r in c.layers}
+    assert rows["conv1"].before_ms == pytest.approx(0.02) and rows["conv1"].after_ms == pytest.approx(0.012)
+    assert [r.name for r in c.faster()] == ["conv1"] and not c.slower()  # 0.025 → 0.032 ms as profiled: it would read slower
+    assert rows["idle"].before_ms == rows["idle"].after_ms == 0 and rows["idle"].speedup == 1.0
+    assert c.before_nodes_ms == pytest.approx(0.02) and c.by_op["Mul"] == (0.0, pytest.approx(0.002))
+
+
 def test_renamed_layers_are_matched_by_their_weights_and_other_nodes_by_their_place():
     """Another exporter's names (/conv1/Conv against node_conv2d): the weights they read, through a
     dequantization in the int8 one; a weightless node is the k-th of its operator in both."""

@@ -24,7 +24,7 @@ def test_the_tables_give_each_layer_its_change_and_call_noise_the_same():
     c = Comparison("v0 original", "v1 int8", 4.0, 2.0, 4.0, 2.0, [_row("conv1", 2.0, 1.0, ["Conv"]), _row("pool", 0.5, 0.52, ["MaxPool"])],
                    [], [LayerChange("extra", None, 0.25, after_ops=["Softmax"])], {"Conv": (2.0, 0.0), "ConvInteger": (0.0, 1.0)})
     lines = format_compare(c).splitlines()
-    assert lines[0] == summary(c) and lines[2] == "layers, ms per profiled run: v0 original → v1 int8"
+    assert lines[0] == summary(c) and lines[2] == "layers, ms per profiled run less the profiler's cost per node: v0 original → v1 int8"
     assert [line.split() for line in lines[3:6]] == [["layer", "before", "after", "change", "×"],
                                                      ["conv1", "2", "1", "−1", "2.0×", "faster"],
                                                      ["pool", "0.5", "0.52", "+0.02", "same"]]  # 4 % of it: within noise
