@@ -173,7 +173,7 @@ def main(argv: list[str]) -> None:
         f"QAT: `quantize: {{mode: qat, epochs: {epochs}, lr: {lr:g}{'' if calibration == 'minmax' else ', calibration: ' + calibration}}}`"
         " without labels (the float model's outputs taught),",
         "the activations ORT's static int8 rounds rounded on its grids while training, and handed to it again after.",
-        "The corpus's splits are tiny (the corpus rows): a test example is a third of the agreement.",
+        *([] if "--rendered" in argv else ["The corpus's splits are tiny (the corpus rows): a test example is a third of the agreement."]),
         f"Rendered rows: {rendered} examples rendered as the corpus renders its own (words of its sentences and signs), split as every data set is;",
         "same text: test lines whose greedy CTC decoding is the float model's; reads: test lines whose decoding is the rendered text",
         "(the accuracy the float model's is compared with; as it reads them, its symbols from the file's metadata, spaces at the ends ignored);",

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import re
+
 # Core is imported inside the functions: its modules import torch, which must load only after the
 # window shows (tests/gui/test_window_state.py).
+
+UNKNOWN = re.compile(r"unk__\d+")  # onnx shape inference's name for a size it cannot know
 
 
 def human_bytes(n: float) -> str:
@@ -71,12 +75,13 @@ def differences(new: dict, old: dict, agrees_with: str | None = None) -> str:
 
 def dims(shape) -> list[str]:
     """Each axis in a few characters: its size; a dynamic first axis N (the batch); another dynamic
-    axis its name when short, else ? (converters write names like p2o.DynamicDimension.1)."""
+    axis its name when short, else ? (converters write names like p2o.DynamicDimension.1; shape inference
+    names the sizes it cannot know unk__0, unk__1)."""
 
     def axis(i: int, d) -> str:
         if isinstance(d, int) and d > 0:
             return str(d)
-        return "N" if i == 0 else d if isinstance(d, str) and len(d) <= 8 else "?"
+        return "N" if i == 0 else d if isinstance(d, str) and len(d) <= 8 and not UNKNOWN.fullmatch(d) else "?"
 
     return [axis(i, d) for i, d in enumerate(shape)]
 
@@ -86,7 +91,7 @@ def hidden_axes(shape) -> list[str]:
     if shape is None:
         return []
     return [f"axis {i} = {d}" for i, (d, shown) in enumerate(zip(shape, dims(shape))) if shown == "?" and d not in (None, "", -1)
-            and not (isinstance(d, int) and d <= 0)]
+            and not (isinstance(d, int) and d <= 0) and not (isinstance(d, str) and UNKNOWN.fullmatch(d))]
 
 
 def shape_text(shape) -> str:
