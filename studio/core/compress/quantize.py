@@ -23,6 +23,9 @@ def check_calibration(calibration: str) -> None:
     if calibration not in CALIBRATIONS:
         raise StudioError(f"quantize.calibration: {calibration!r} is not one of {', '.join(CALIBRATIONS)}")
 
+SEVEN_BIT = ("weights on 7 bits (±64): ONNX Runtime's int8 kernels on this CPU (x86 without VNNI) saturate on 8-bit weights "
+             "and lose accuracy; 7-bit ones cannot overflow, on any CPU")
+
 
 def quantize(model: Model, data: DataSet | None = None, *, mode: str = "dynamic", calibration: str = "minmax",
              samples: int = 256, per_channel: bool = True, bits: int = 4, exclude: list[str] = (),
@@ -68,6 +71,8 @@ def quantize(model: Model, data: DataSet | None = None, *, mode: str = "dynamic"
                 proto, kept, said = yield from _within_tolerance(prep, proto, data, settings, names, tolerance, device, cancel)
                 prep.notes.extend(said)
     notes = list(prep.model.notes) + prep.notes + [f"quantized by ONNX Runtime: {settings.describe()}"]
+    if settings.seven_bit and settings.reduced is None:
+        notes.append(SEVEN_BIT)
     if exclude or kept:
         notes.append("kept float: " + ", ".join([*exclude, *kept]))
     recurrent = sorted({op.op_type for op in quantized_ops(proto) if op.op_type in RECURRENT and op.precision == "float"})

@@ -15,6 +15,7 @@ import numpy as np
 import onnx
 import onnx.version_converter
 
+from studio.core.compress.saturation import saturates
 from studio.core.errors import StudioError, first_line
 from studio.core.evaluate.data import DataSet
 from studio.core.evaluate.feeds import batches
@@ -48,9 +49,18 @@ class Settings:
     bits: int = 4  # weights-only only
     weightless: bool = True  # static only: also the activations of operators without weights (Add, Pow, Resize…)
     extra_options: dict | None = None  # static only: more of ORT's options (QAT's int4 weights with their trained scales, int4.py)
+    reduced: bool | None = None  # int8 only: weights on 7 bits (±64); None: where this CPU's int8 kernels saturate
 
     def describe(self) -> str:
         return MODES[self.mode].describe(self)
+
+    @property
+    def seven_bit(self) -> bool:
+        """Whether int8 weights are rounded to 7 bits: as asked, else where ORT's int8 kernels on this CPU
+        saturate on 8-bit ones (saturation.py)."""
+        if self.mode not in ("static", "dynamic") or self.reduced is False:
+            return False
+        return self.reduced or saturates()
 
 
 @dataclass(frozen=True)
@@ -68,7 +78,8 @@ class Mode:
 def _dynamic(src: Path, dst: Path, s: Settings, exclude: list[str], _reader) -> None:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    quantize_dynamic(src, dst, per_channel=s.per_channel, weight_type=QuantType.QInt8, nodes_to_exclude=exclude)
+    quantize_dynamic(src, dst, per_channel=s.per_channel, reduce_range=s.seven_bit, weight_type=QuantType.QInt8,
+                     nodes_to_exclude=exclude)
 
 
 def _static(src: Path, dst: Path, s: Settings, exclude: list[str], reader) -> list[str]:
@@ -87,7 +98,8 @@ def _static(src: Path, dst: Path, s: Settings, exclude: list[str], reader) -> li
             # example at once, which can take tens of GB
             options["CalibStridedMinMax"] = 1
         quantize_static(src, dst, reader, quant_format=QuantFormat.QDQ, per_channel=s.per_channel, calibrate_method=method,
-                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, nodes_to_exclude=float_nodes,
+                        reduce_range=s.seven_bit, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                        nodes_to_exclude=float_nodes,
                         op_types_to_quantize=None if s.weightless else sorted(WEIGHTED_OPS),
                         calibration_cache_path=cache, extra_options=options)
 
@@ -143,14 +155,19 @@ def _weights_only(src: Path, dst: Path, s: Settings, exclude: list[str], _reader
 
 
 MODES: dict[str, Mode] = {
-    "dynamic": Mode(_dynamic, lambda s: "int8 dynamic" + ("" if s.per_channel else " (per tensor)"), preprocess=True,
+    "dynamic": Mode(_dynamic, lambda s: "int8 dynamic" + _brackets([] if s.per_channel else ["per tensor"], s), preprocess=True,
                     per_channel=True),
-    "static": Mode(_static, lambda s: f"int8 static ({s.calibration}, {s.samples} samples"
-                   + ("" if s.weightless else ", only the activations of layers with weights") + ")", preprocess=True,
+    "static": Mode(_static, lambda s: "int8 static" + _brackets([s.calibration, f"{s.samples} samples"] + (
+                   [] if s.weightless else ["only the activations of layers with weights"]), s), preprocess=True,
                    needs_data=True, per_channel=True, min_opset=13),  # per-channel DequantizeLinear (axis) needs 13
-    "fp16": Mode(_fp16, lambda s: "fp16", preprocess=False),
+    "fp16": Mode(_fp16, lambda s: "fp16", preprocess=True),
     "weights-only": Mode(_weights_only, lambda s: f"int{s.bits} weights only", preprocess=False),
 }
+
+
+def _brackets(words: list[str], s: Settings) -> str:
+    words = words + (["7-bit weights"] if s.seven_bit else [])
+    return f" ({', '.join(words)})" if words else ""
 
 
 @dataclass
@@ -262,9 +279,11 @@ def _preprocess(src: Path, dst: Path, proto: onnx.ModelProto) -> tuple[onnx.Mode
 
 
 def _wants_preprocess(mode: str, proto: onnx.ModelProto) -> bool:
-    """Static QDQ always (folded BatchNormalization calibrates as one layer); dynamic only when there is a
-    BatchNormalization to fold: otherwise it changed nothing but the time (seconds on a transformer)."""
-    return MODES[mode].preprocess and (mode != "dynamic" or any(n.op_type == "BatchNormalization" for n in proto.graph.node))
+    """Static QDQ always (folded BatchNormalization calibrates as one layer); dynamic and fp16 only when
+    there is a BatchNormalization to fold: otherwise it changed nothing but the time (seconds on a
+    transformer). fp16 needs it: PP-OCR's detector keeps a running variance of 9.8e7, past fp16's 65504,
+    and its fp16 version had cosine 0.02–0.8 with the float one until the variance was folded away."""
+    return MODES[mode].preprocess and (mode == "static" or any(n.op_type == "BatchNormalization" for n in proto.graph.node))
 
 
 def quantize_prepared(prep: Prepared, settings: Settings, exclude: list[str], data: DataSet | None = None,

@@ -8,6 +8,7 @@ from studio.core.compress import qat_graph
 from studio.core.compress.conversion import trainable
 from studio.core.compress.qat import QUANTIZED, WeightFakeQuant, qat
 from studio.core.compress.quantize import quantize
+from studio.core.compress.saturation import saturates
 from studio.core.compress.train import copy_module
 from studio.core.evaluate.runtime import predict, predict_module
 from studio.core.process.jobs import run_to_end
@@ -35,7 +36,7 @@ def test_the_converted_module_rounds_as_onnx_runtime_runs_the_quantized_file(cnn
     module = copy_module(converted.module).eval()
     assert sorted(qat_graph.insert(module, converted.origin.proto.graph, grids)) == sorted(grids)
     for layer in [m for m in module.modules() if isinstance(m, QUANTIZED)]:
-        parametrize.register_parametrization(layer, "weight", WeightFakeQuant(8))
+        parametrize.register_parametrization(layer, "weight", WeightFakeQuant(8, reduced=saturates()))  # as static int8 rounds them here
     x = digits.test().shaped_for(cnn.inputs).x
     int8, float_ = predict(static_int8, x), predict(cnn, x)
     simulated = predict_module(module, list(x.values()))

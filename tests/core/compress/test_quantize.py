@@ -114,7 +114,7 @@ def test_quantize_step_through_a_recipe(tmp_path):
     assert (options["calibration"], options["per_channel"], options["keep_float"]) == ("minmax", True, 0)
     result = run_to_end(run_recipe(recipe))
     (step,) = result.steps
-    assert step.label == "int8 static (minmax, 128 samples)"
+    assert step.label.startswith("int8 static (minmax, 128 samples")  # ", 7-bit weights)" where int8 kernels saturate
     assert step.metrics["runtime"].startswith("onnxruntime") and step.metrics["accuracy"] > 0.95
     assert step.metrics["agreement"] > 0.97  # fidelity to the PyTorch original
     assert step.model.format is Format.ONNX

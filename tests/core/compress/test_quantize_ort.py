@@ -10,7 +10,8 @@ import onnx
 import pytest
 from onnx_cases import tiny_conv_net
 
-from studio.core.compress.quantize import quantize
+from studio.core.compress import quantize_ort
+from studio.core.compress.quantize import SEVEN_BIT, quantize
 from studio.core.compress.quantize_advice import suggest_mode
 from studio.core.compress.quantize_ort import CALIBRATION_BATCH, MODES, Calibration, Settings, aliases, prepared, quantize_prepared
 from studio.core.errors import StudioError
@@ -145,9 +146,23 @@ def test_quantizing_writes_nothing_into_the_working_folder(tmp_path, monkeypatch
     ("static", {"calibration": "entropy", "samples": 64}, "int8 static (entropy, 64 samples)"),
     ("fp16", {}, "fp16"),
     ("weights-only", {"bits": 8}, "int8 weights only"),
+    ("static", {"samples": 64, "reduced": True}, "int8 static (minmax, 64 samples, 7-bit weights)"),
+    ("dynamic", {"reduced": True}, "int8 dynamic (7-bit weights)"),
 ])
 def test_settings_describe_themselves_for_a_versions_label(mode, settings, words):
-    assert Settings(mode, **settings).describe() == words
+    assert Settings(mode, **{"reduced": False, **settings}).describe() == words
+
+
+def test_where_int8_kernels_saturate_weights_are_rounded_to_7_bits_and_the_version_says_why(cnn, digits, monkeypatch):
+    monkeypatch.setattr(quantize_ort, "saturates", lambda: True)  # as on an x86 CPU without VNNI
+    q = run_to_end(quantize(cnn, digits, mode="static", samples=64, tolerance=None))
+    weights = [onnx.numpy_helper.to_array(t) for t in q.onnx.graph.initializer if t.data_type == onnx.TensorProto.INT8]
+    assert weights and max(int(np.abs(w.astype(np.int16)).max()) for w in weights) == 64
+    assert "quantized by ONNX Runtime: int8 static (minmax, 64 samples, 7-bit weights)" in q.notes and SEVEN_BIT in q.notes
+    monkeypatch.setattr(quantize_ort, "saturates", lambda: False)
+    q = run_to_end(quantize(cnn, digits, mode="static", samples=64, tolerance=None))
+    weights = [onnx.numpy_helper.to_array(t) for t in q.onnx.graph.initializer if t.data_type == onnx.TensorProto.INT8]
+    assert max(int(np.abs(w.astype(np.int16)).max()) for w in weights) == 127 and SEVEN_BIT not in q.notes
 
 
 def test_a_prepared_model_has_named_nodes_and_weights_as_initializers(tmp_path):
@@ -169,6 +184,24 @@ def test_a_mode_without_pre_processing_quantizes_the_float_copy(cnn):
     with prepared(cnn, "fp16") as prep:
         assert prep.raw is None and prep.path.name == "float.onnx"
         assert [s for _, s, _ in prep.attempts(Settings("fp16"))] == [Settings("fp16")]  # nothing safer to try
+
+
+def test_fp16_folds_a_batch_norm_whose_running_variance_fp16_cannot_hold(tmp_path):
+    # PP-OCR's detector keeps a running variance of 9.8e7: fp16's largest is 65504
+    rng = np.random.default_rng(0)
+    inits = [onnx.numpy_helper.from_array(a, name) for name, a in [
+        ("w", rng.normal(size=(4, 3, 3, 3)).astype(np.float32)), ("scale", np.full(4, 1e4, np.float32)),
+        ("bias", np.zeros(4, np.float32)), ("mean", np.zeros(4, np.float32)), ("var", np.full(4, 1e8, np.float32))]]
+    nodes = [onnx.helper.make_node("Conv", ["x", "w"], ["c"], name="conv"),
+             onnx.helper.make_node("BatchNormalization", ["c", "scale", "bias", "mean", "var"], ["y"], name="bn")]
+    graph = onnx.helper.make_graph(nodes, "bn", [onnx.helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1, 3, 8, 8])],
+                                   [onnx.helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [1, 4, 6, 6])], initializer=inits)
+    path = tmp_path / "bn.onnx"
+    onnx.save(onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", 17)]), path)
+    model = load_model(str(path))
+    x = rng.normal(size=(1, 3, 8, 8)).astype(np.float32)
+    half = run_to_end(quantize(model, None, mode="fp16"), lambda _: None)
+    assert np.abs(outputs(half, x) - outputs(model, x)).max() < 1e-2 * np.abs(outputs(model, x)).max()
 
 
 def test_attempts_go_from_the_preferred_to_the_safest(cnn):
