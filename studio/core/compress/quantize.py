@@ -23,6 +23,7 @@ def check_calibration(calibration: str) -> None:
     if calibration not in CALIBRATIONS:
         raise StudioError(f"quantize.calibration: {calibration!r} is not one of {', '.join(CALIBRATIONS)}")
 
+
 SEVEN_BIT = ("weights on 7 bits (±64): ONNX Runtime's int8 kernels on this CPU (x86 without VNNI) saturate on 8-bit weights "
              "and lose accuracy; 7-bit ones cannot overflow, on any CPU")
 
