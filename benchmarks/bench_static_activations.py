@@ -8,30 +8,20 @@ Run: `python scripts/make_corpus.py && python benchmarks/bench_static_activation
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-
-ROOT = Path(__file__).resolve().parents[1]
-CORPUS = ROOT / "corpus"
 
 
 def main() -> None:
     import onnxruntime.quantization as ort_quantization
-    from common import write
+    from common import float_onnx_corpus, write
 
     from studio.core.compress.quantize import quantize
-    from studio.core.evaluate.data import load_data
-    from studio.core.formats.load import load_model
     from studio.core.process.jobs import run_to_end
     from studio.core.project.recipe import step_metrics
 
     studio_call = ort_quantization.quantize_static
     rows = []
-    for entry in json.loads((CORPUS / "manifest.json").read_text()):
-        if not entry["file"].endswith(".onnx") or entry["name"].endswith("-int8"):
-            continue
-        model = load_model(str(CORPUS / entry["file"]))
-        data = load_data({"path": str(CORPUS / entry["data"]), "labels": "none", "output": entry.get("class_output")})
+    for entry, model, data in float_onnx_corpus():
         float_metrics, reference = step_metrics(model, data, None, "cpu")
         row = [entry["name"], f"{float_metrics['latency_ms']:.2f}"]
         for activations in (ort_quantization.QuantType.QInt8, ort_quantization.QuantType.QUInt8):

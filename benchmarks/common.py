@@ -25,6 +25,19 @@ def machine() -> str:
     )
 
 
+def float_onnx_corpus():
+    """(manifest entry, model, its data without labels) for each float ONNX model of corpus/ (scripts/make_corpus.py)."""
+    from studio.core.evaluate.data import load_data
+    from studio.core.formats.load import load_model
+
+    corpus = Path(__file__).resolve().parents[1] / "corpus"
+    for entry in json.loads((corpus / "manifest.json").read_text()):
+        if not entry["file"].endswith(".onnx") or entry["name"].endswith("-int8"):
+            continue
+        model = load_model(str(corpus / entry["file"]))
+        yield entry, model, load_data({"path": str(corpus / entry["data"]), "labels": "none", "output": entry.get("class_output")})
+
+
 def median_time(fn, runs: int = 5) -> tuple[float, float, float]:
     """(median, min, max) seconds of fn() over runs."""
     times = []

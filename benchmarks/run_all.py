@@ -17,7 +17,7 @@ from common import RESULTS, machine
 
 HERE = Path(__file__).resolve().parent
 ORDER = ["stats", "graph", "window", "responsive", "scale", "prune", "quantize", "distill", "deep_compression", "qat4", "real_models",
-         "static_activations", "nncf", "profile", "auto", "auto_hand", "hf", "bert_base", "onnx_channels", "conversion",
+         "static_activations", "saturation", "nncf", "profile", "auto", "auto_hand", "hf", "bert_base", "onnx_channels", "conversion",
          "qat_corpus", "calibration", "rec_precision"]
 # bench_gpu needs a CUDA machine: run it there by name, its table is gathered here; qat_corpus_percentile is
 # bench_qat_corpus.py --calibration percentile --rendered, qat_corpus_percentile_2000 the same with

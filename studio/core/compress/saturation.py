@@ -11,7 +11,10 @@ from __future__ import annotations
 import functools
 
 import numpy as np
-from onnx import TensorProto, helper
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+INTEGER_OPS = {"QuantizeLinear", "DynamicQuantizeLinear", "ConvInteger", "MatMulInteger", "QLinearConv", "QLinearMatMul"}
 
 
 @functools.cache
@@ -27,3 +30,13 @@ def saturates() -> bool:
     session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
     y = session.run(None, {"a": np.full((1, 16), 255, np.uint8), "b": np.full((16, 8), 127, np.int8)})[0]
     return bool((y != 255 * 127 * 16).any())
+
+
+def eight_bit_weights(proto: onnx.ModelProto) -> bool:
+    """Whether an int8 file's weights use all 8 bits (a step past ±64), so that where the kernels saturate
+    the file computes something else than where it was measured. Only int8 weights that ORT's integer
+    kernels multiply count: a graph that quantizes no activation computes every layer in float."""
+    if not any(n.op_type in INTEGER_OPS for n in proto.graph.node):
+        return False
+    return any(t.data_type == TensorProto.INT8 and np.abs(numpy_helper.to_array(t).astype(np.int16)).max(initial=0) > 64
+               for t in proto.graph.initializer)

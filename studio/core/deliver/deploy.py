@@ -19,6 +19,7 @@ import onnxruntime
 import torch
 
 import studio
+from studio.core.compress.saturation import eight_bit_weights, saturates
 from studio.core.deliver.export import onnx_files, sparse_initializers, write_checked, zip_path
 from studio.core.deliver.verdict import latency_lines
 from studio.core.evaluate.data import DataSet
@@ -156,8 +157,18 @@ def model_card(version: Model, exported: Model, blob: bytes, zip_bytes: int, pat
         "metrics": metrics,
         "runtime": runtime_name(exported, device),
         "versions": library_versions(),
-        "notes": list(exported.notes),
+        "notes": list(exported.notes) + _saturation_note(exported),
     }
+
+
+def _saturation_note(exported: Model) -> list[str]:
+    if not eight_bit_weights(exported.onnx):
+        return []
+    if saturates():
+        return ["its int8 weights use 8 bits, on which ONNX Runtime's int8 kernels on this CPU (x86 without VNNI) saturate: the "
+                "measurements above include that (quantized here, the studio rounds weights to 7 bits, which do not saturate)"]
+    return ["its int8 weights use 8 bits: on x86 CPUs without VNNI (AVX2) ONNX Runtime's int8 kernels saturate on them and it "
+            "may lose accuracy there (measured above on a CPU whose kernels do not); quantize it on such a CPU to deploy there"]
 
 
 def file_opset(model: Model) -> int | None:

@@ -21,3 +21,22 @@ def test_the_answer_holds_for_a_quantized_matmul_as_a_quantized_file_runs_it():
     y = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(
         None, {"a": np.full((1, 16), 255, np.uint8)})[0]
     assert (y == 125).all() if saturates() else (y == 247).all(), (saturates(), y)
+
+
+def test_eight_bit_weights_are_told_from_seven_bit_ones_and_from_a_float_file(monkeypatch):
+    from studio.core.compress import quantize_ort
+    from studio.core.compress.quantize import quantize
+    from studio.core.compress.saturation import eight_bit_weights
+    from studio.core.evaluate.data import load_data
+    from studio.core.formats.load import load_model
+    from studio.core.formats.to_onnx import to_onnx
+    from studio.core.process.jobs import run_to_end
+
+    data = load_data("sample:digits").subset(slice(0, 200))
+    model = load_model("sample:digits-cnn")
+    made = {}
+    for seven in (False, True):
+        monkeypatch.setattr(quantize_ort, "saturates", lambda seven=seven: seven)
+        made[seven] = run_to_end(quantize(model, data, mode="static", samples=32, tolerance=None)).onnx
+    assert eight_bit_weights(made[False]) and not eight_bit_weights(made[True])
+    assert not eight_bit_weights(to_onnx(model, example=data.example_for(model.inputs)).onnx)

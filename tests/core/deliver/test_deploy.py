@@ -179,3 +179,20 @@ def test_the_card_names_the_real_source_and_the_opset_written(tmp_path, digits):
     md = (tmp_path / "q.card.md").read_text()
     assert "| source | sample:digits-cnn (" in md and "ONNX model)" not in md
     assert f"| opset | {written} (13 was asked; an ONNX version is written with the opset it has) |" in md
+
+
+@pytest.mark.parametrize("here", [False, True])
+def test_the_card_says_where_8_bit_int8_weights_saturate(here, monkeypatch):
+    from studio.core.compress import quantize_ort
+    from studio.core.compress.quantize import quantize
+
+    data = load_data("sample:digits").subset(slice(0, 200))
+    monkeypatch.setattr(quantize_ort, "saturates", lambda: False)  # made where the kernels do not saturate: 8-bit weights
+    eight = run_to_end(quantize(load_model("sample:digits-cnn"), data, mode="static", samples=32, tolerance=None))
+    monkeypatch.setattr(deploy, "saturates", lambda: here)
+    (note,) = deploy._saturation_note(eight)
+    assert note.startswith("its int8 weights use 8 bits")
+    assert ("the measurements above include that" in note) == here and ("may lose accuracy there" in note) != here
+    monkeypatch.setattr(quantize_ort, "saturates", lambda: True)
+    assert deploy._saturation_note(run_to_end(quantize(load_model("sample:digits-cnn"), data, mode="static", samples=32,
+                                                       tolerance=None))) == []
