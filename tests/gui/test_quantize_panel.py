@@ -2,9 +2,10 @@
 
 from types import SimpleNamespace
 
+from studio.core.compress.saturation import saturates
 from studio.core.formats.load import load_model
 from studio.core.formats.to_onnx import to_onnx
-from studio.gui.compress.quantize_panel import BUYS, QuantizePanel
+from studio.gui.compress.quantize_panel import BUYS, SEVEN_BIT, QuantizePanel
 
 
 def test_the_suggested_mode_is_chosen_with_its_reason(qtbot):
@@ -15,7 +16,19 @@ def test_the_suggested_mode_is_chosen_with_its_reason(qtbot):
     assert sheet.form.value("mode") == "static"
     assert sheet.advice.text().startswith("Suggested: int8 weights and activations (static): a convolutional net")
     assert "\n" not in sheet.advice.text() and "ConvInteger" in sheet.advice.text()
-    assert sheet.buys.text() == BUYS["static"]
+    assert sheet.buys.text() == BUYS["static"] + (" " + SEVEN_BIT if saturates() else "")
+
+
+def test_where_int8_kernels_saturate_the_int8_modes_say_weights_use_7_bits(qtbot, monkeypatch):
+    from studio.core.compress import saturation
+
+    monkeypatch.setattr(saturation, "saturates", lambda: True)
+    sheet = QuantizePanel()
+    qtbot.addWidget(sheet)
+    sheet.show_model(SimpleNamespace(model=load_model("sample:digits-cnn"), layers=[]))
+    for mode in ("dynamic", "static", "qat", "fp16"):
+        sheet.form.set_value("mode", mode)
+        assert sheet.buys.text().endswith(SEVEN_BIT) == (mode != "fp16"), mode
 
 
 def test_a_quantized_model_keeps_the_mode_and_says_why_not(qtbot):

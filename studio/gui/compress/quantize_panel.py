@@ -33,6 +33,9 @@ BUYS = {
            "up to 4× smaller, often closer to float than static alone given a few hundred examples (on a dozen it overfits); with 4-bit weights "
            "up to 8× (stored in 4 bits, computed in float: smaller, not faster). Needs data; as slow as fine-tuning.",
 }
+SEVEN_BIT = ("On this CPU (x86 without VNNI) ONNX Runtime's int8 kernels saturate on 8-bit weights and lose accuracy: "
+             "the studio rounds them to 7 bits, which do not.")
+INT8_MODES = ("dynamic", "static", "qat")
 # choices in a few words, so that the sheet's narrow column shows them whole; the line above says the rest
 ROWS = [
     Row("mode", "Precision", choices={"dynamic": "int8 (dynamic)", "static": "int8 (static)",
@@ -97,6 +100,7 @@ class QuantizePanel(Sheet):
         self.body.addStretch(1)
         self._bits = {"weights-only": 4, "qat": 8}  # bits per weight of the modes that have a choice, kept apart
         self._mode = self.form.value("mode")
+        self._saturates = False  # asked of ONNX Runtime when a model is shown: not before the window shows
         self._mode_changed()
 
     def _mode_changed(self) -> None:
@@ -117,10 +121,13 @@ class QuantizePanel(Sheet):
         self.form.show_row("epochs", qat)
         self.form.show_row("lr", qat)
         self.kept.setVisible(not qat)
-        self.buys.setText(BUYS[mode])
+        self.buys.setText(BUYS[mode] + (" " + SEVEN_BIT if self._saturates and mode in INT8_MODES else ""))
 
     def show_model(self, info: ModelInfo) -> None:
         from studio.core.compress.quantize_advice import suggest_mode
+        from studio.core.compress.saturation import saturates
+
+        self._saturates = saturates()
 
         self.keep.set_layers(weighted_layers(info))
         trainable = info.model.capabilities()["finetune"]
