@@ -33,8 +33,7 @@ BUYS = {
            "up to 4× smaller, often closer to float than static alone given a few hundred examples (on a dozen it overfits); with 4-bit weights "
            "up to 8× (stored in 4 bits, computed in float: smaller, not faster). Needs data; as slow as fine-tuning.",
 }
-SEVEN_BIT = ("On this CPU (x86 without VNNI) ONNX Runtime's int8 kernels saturate on 8-bit weights and lose accuracy: "
-             "the studio rounds them to 7 bits, which do not.")
+SEVEN_BIT = "This CPU's int8 kernels (x86 without VNNI) saturate on 8-bit weights: they are rounded to 7 bits."
 INT8_MODES = ("dynamic", "static", "qat")
 # choices in a few words, so that the sheet's narrow column shows them whole; the line above says the rest
 ROWS = [
