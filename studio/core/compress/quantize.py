@@ -25,7 +25,7 @@ def check_calibration(calibration: str) -> None:
 
 
 SEVEN_BIT = ("weights on 7 bits (±64): ONNX Runtime's int8 kernels on this CPU (x86 without VNNI) saturate on 8-bit weights "
-             "and lose accuracy; 7-bit ones cannot overflow, on any CPU")
+             "and lose accuracy; 7-bit ones cannot overflow, on any CPU")  # static int8 only (Settings.seven_bit)
 
 
 def quantize(model: Model, data: DataSet | None = None, *, mode: str = "dynamic", calibration: str = "minmax",

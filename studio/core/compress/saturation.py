@@ -1,7 +1,8 @@
 """Whether ONNX Runtime's int8 kernels on this CPU saturate. On x86 CPUs without VNNI (AVX2, AVX-512
 without VNNI) ORT multiplies uint8 activations by int8 weights with VPMADDUBSW, which adds two products
 into an int16 and clips it at 32767: two products of 255 × 127 make 64770. ORT's documentation names the
-remedy, weights on 7 bits (reduce_range: ±64, so two products stay under 32767). On an AVX2 CPU, the
+remedy, weights on 7 bits (reduce_range: ±64, so two products stay under 32767), which static int8 takes
+where the kernels saturate (quantize_ort.Settings.seven_bit; benchmarks/results/saturation.md). On an AVX2 CPU, the
 attention test model's static int8 (tests/core/compress/test_quantize_ort.py) was 0.165 off its float
 output with 8-bit weights and 0.0096 with 7-bit ones; PP-OCR's recogniser (MinMax, 80 rendered lines)
 read 32 % of them with 8-bit weights and 34 % with 7-bit ones, cosine 0.884 and 0.893."""

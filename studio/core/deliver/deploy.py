@@ -166,9 +166,10 @@ def _saturation_note(exported: Model) -> list[str]:
         return []
     if saturates():
         return ["its int8 weights use 8 bits, on which ONNX Runtime's int8 kernels on this CPU (x86 without VNNI) saturate: the "
-                "measurements above include that (quantized here, the studio rounds weights to 7 bits, which do not saturate)"]
+                "measurements above include that"]
     return ["its int8 weights use 8 bits: on x86 CPUs without VNNI (AVX2) ONNX Runtime's int8 kernels saturate on them and it "
-            "may lose accuracy there (measured above on a CPU whose kernels do not); quantize it on such a CPU to deploy there"]
+            "may lose accuracy there (measured above on a CPU whose kernels do not); static int8 made on such a CPU rounds weights "
+            "to 7 bits"]
 
 
 def file_opset(model: Model) -> int | None:

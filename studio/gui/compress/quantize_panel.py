@@ -34,7 +34,7 @@ BUYS = {
            "up to 8× (stored in 4 bits, computed in float: smaller, not faster). Needs data; as slow as fine-tuning.",
 }
 SEVEN_BIT = "This CPU's int8 kernels (x86 without VNNI) saturate on 8-bit weights: they are rounded to 7 bits."
-INT8_MODES = ("dynamic", "static", "qat")
+INT8_MODES = ("static", "qat")  # dynamic int8 keeps 8-bit weights (Settings.seven_bit)
 # choices in a few words, so that the sheet's narrow column shows them whole; the line above says the rest
 ROWS = [
     Row("mode", "Precision", choices={"dynamic": "int8 (dynamic)", "static": "int8 (static)",
