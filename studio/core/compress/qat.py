@@ -30,7 +30,6 @@ from studio.core.compress.int4 import int4_opset, quantize_int4
 from studio.core.compress.quantize import TOLERANCE, check_calibration, quantize
 from studio.core.compress.quantize_ort import Settings, prepared, quantize_prepared
 from studio.core.compress.quantize_sensitivity import Probe
-from studio.core.compress.saturation import saturates
 from studio.core.compress.train import copy_module, train
 from studio.core.errors import StudioError
 from studio.core.evaluate.data import DataSet
@@ -101,8 +100,9 @@ def qat(model: Model, data: DataSet, *, bits: int = 8, epochs: int = 2, lr: floa
         ranges = _input_ranges(module, layers, [a if a.ndim == 0 else a[:samples] for a in xs])
         hooks = [layer.register_forward_pre_hook(_input_fake_quant(*ranges[layer])) for layer in layers]
         rounded = f"the inputs of its {len(layers)} Conv and Linear layers"
-    for layer in layers:  # on the grid static int8 will round them to: 7 bits where this CPU's int8 kernels saturate
-        parametrize.register_parametrization(layer, "weight", WeightFakeQuant(bits, reduced=bits == 8 and saturates()))
+    reduced = bits == 8 and Settings("static").seven_bit  # the grid static int8 will round them to (7 bits where kernels saturate)
+    for layer in layers:
+        parametrize.register_parametrization(layer, "weight", WeightFakeQuant(bits, reduced=reduced))
     evaluate = evaluator(test_set, reference, device, output, not is_embedding(model, output))
     # without labels, the rounded model closest to the float one on the training examples is kept: the
     # one before training (plain static int8) too, when training only takes it further away

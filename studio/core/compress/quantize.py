@@ -72,7 +72,7 @@ def quantize(model: Model, data: DataSet | None = None, *, mode: str = "dynamic"
                 proto, kept, said = yield from _within_tolerance(prep, proto, data, settings, names, tolerance, device, cancel)
                 prep.notes.extend(said)
     notes = list(prep.model.notes) + prep.notes + [f"quantized by ONNX Runtime: {settings.describe()}"]
-    if settings.seven_bit and settings.reduced is None:
+    if settings.seven_bit:
         notes.append(SEVEN_BIT)
     if exclude or kept:
         notes.append("kept float: " + ", ".join([*exclude, *kept]))
