@@ -83,7 +83,7 @@ def quantize(model: Model, data: DataSet | None = None, *, mode: str = "dynamic"
     before = prep.proto.ByteSize()
     if proto.ByteSize() > 0.95 * before:  # said in plain words: this is not the result people quantize for
         notes.append(f"NOT SMALLER: {proto.ByteSize() / before:.2f}× the float model's size — its weights mostly stayed float "
-                     "(look at the int8 table: which layers ONNX Runtime left float, e.g. inside If branches or recurrent layers)")
+                     "(the Quantize sheet lists the operators left float, e.g. inside If branches or recurrent layers; the notes say why)")
     result = replace(prep.model, onnx=proto, size_bytes=proto.ByteSize(), notes=notes)
     yield Progress(2, 2, f"quantized: {settings.describe()}", {"size_bytes": result.size_bytes})
     return result

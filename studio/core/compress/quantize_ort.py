@@ -37,7 +37,11 @@ WEIGHTED_OPS = LAYER_OPS | {"Gather"}  # what static int8 quantizes when operato
 # a calibrated value this far from 0 stands for −∞ (an attention mask's float32 lowest, added to the scores):
 # 256 steps over such a range round every ordinary value to one (all-MiniLM-L6-v2's static int8: cosine 0.44)
 UNBOUNDED = 1e30
-
+# fp16 keeps float the operators whose values on the data pass a quarter of its largest number (65504): room for
+# examples beyond those seen. openWakeWord's mel spectrogram squares STFT magnitudes of 5.6e5 (3e11): in fp16 they
+# became inf and its every output NaN
+FP16_SAFE = 65504 / 4
+FP16_EXAMPLES = 32  # examples the float model runs on to find them (every value of every node is kept per batch)
 
 
 @dataclass(frozen=True)
@@ -73,6 +77,8 @@ class Mode:
     describe: Callable[[Settings], str]
     preprocess: bool  # run ORT's quant_pre_process (shape inference, basic optimisation) first
     needs_data: bool = False
+    reads_data: bool = False  # given a reader when there is data, without needing it
+    kept_float: str = ""  # why the nodes `run` leaves float of its own accord stay float
     per_channel: bool = False  # whether Settings.per_channel means anything to it
     min_opset: int = 0  # the ONNX opset its output needs; an older model is converted up when it can be
 
@@ -134,11 +140,44 @@ def _ranges_cache(src: Path, s: Settings) -> Path:
     return every if s.weightless or every.exists() else src.with_name(f"{src.stem}.{s.calibration}.{s.samples}.weighted.json")
 
 
-def _fp16(src: Path, dst: Path, s: Settings, exclude: list[str], _reader) -> None:
-    from onnxruntime.transformers.float16 import convert_float_to_float16
+def _fp16(src: Path, dst: Path, s: Settings, exclude: list[str], reader) -> list[str]:
+    from onnxruntime.transformers.onnx_model import OnnxModel
 
-    proto = convert_float_to_float16(onnx.load(src), keep_io_types=True, node_block_list=exclude)
-    onnx.save(proto, dst)
+    proto = onnx.load(src)
+    beyond = [] if reader is None else _beyond_fp16(proto, reader, exclude)
+    # ORT's converter through its model wrapper: it then removes the Cast pairs (to fp16 and back) that the
+    # converter puts between two nodes kept float, which would round their values to fp16 all the same
+    half = OnnxModel(proto)
+    half.convert_float_to_float16(use_symbolic_shape_infer=False, keep_io_types=True, node_block_list=exclude + beyond)
+    onnx.save(half.model, dst)
+    return beyond
+
+
+def _beyond_fp16(proto: onnx.ModelProto, reader, exclude: list[str]) -> list[str]:
+    """The main graph's nodes (not in `exclude`) that make or read a float value past FP16_SAFE when the
+    float model runs on the first FP16_EXAMPLES examples of the reader."""
+    import onnxruntime as ort
+
+    probe = onnx.ModelProto()
+    probe.CopyFrom(proto)
+    outputs = {o.name for o in probe.graph.output}
+    for node in probe.graph.node:
+        for name in node.output:
+            if name and name not in outputs:
+                probe.graph.output.append(onnx.ValueInfoProto(name=name))
+                outputs.add(name)
+    session = ort.InferenceSession(probe.SerializeToString(), providers=["CPUExecutionProvider"])
+    names = [o.name for o in session.get_outputs()]
+    largest: dict[str, float] = {}
+    for _ in range(FP16_EXAMPLES // CALIBRATION_BATCH):
+        if (feed := reader.get_next()) is None:
+            break
+        values = {**feed, **dict(zip(names, session.run(None, feed)))}
+        for name, v in values.items():
+            if isinstance(v, np.ndarray) and v.dtype == np.float32 and v.size:
+                largest[name] = max(largest.get(name, 0.0), float(np.nanmax(np.abs(v))))
+    far = {name for name, top in largest.items() if top > FP16_SAFE}
+    return [n.name for n in proto.graph.node if n.name not in exclude and far & {*n.input, *n.output}]
 
 
 def _weights_only(src: Path, dst: Path, s: Settings, exclude: list[str], _reader) -> None:
@@ -160,8 +199,12 @@ MODES: dict[str, Mode] = {
                     per_channel=True),
     "static": Mode(_static, lambda s: "int8 static" + _brackets([s.calibration, f"{s.samples} samples"] + (
                    [] if s.weightless else ["only the activations of layers with weights"]), s), preprocess=True,
-                   needs_data=True, per_channel=True, min_opset=13),  # per-channel DequantizeLinear (axis) needs 13
-    "fp16": Mode(_fp16, lambda s: "fp16", preprocess=True),
+                   needs_data=True, per_channel=True, min_opset=13,  # per-channel DequantizeLinear (axis) needs 13
+                   kept_float="around values calibrated beyond ±1e30 (an attention mask's stand-in for −∞: int8 steps over "
+                              "that range round every other value to one)"),
+    "fp16": Mode(_fp16, lambda s: "fp16", preprocess=True, reads_data=True,
+                 kept_float=f"whose values on the data pass {FP16_SAFE:.0f}, a quarter of fp16's largest number (a power "
+                            "spectrum's squares, say): in fp16 they would overflow to infinity"),
     "weights-only": Mode(_weights_only, lambda s: f"int{s.bits} weights only", preprocess=False),
 }
 
@@ -297,7 +340,8 @@ def quantize_prepared(prep: Prepared, settings: Settings, exclude: list[str], da
     failures = []
     for k in range(min(prep.fallback, len(tries) - 1), len(tries)):
         src, s, change = tries[k]
-        reader = Calibration(data, prep.model, s.samples, cancel) if mode.needs_data else None
+        wanted = mode.needs_data or (mode.reads_data and data is not None and len(data.train()) > 0)
+        reader = Calibration(data, prep.model, s.samples, cancel) if wanted else None
         try:
             with quiet(""):  # ORT prints calibration progress and logs hints meant for script users
                 around = mode.run(src, out, s, exclude, reader)
@@ -311,10 +355,9 @@ def quantize_prepared(prep: Prepared, settings: Settings, exclude: list[str], da
         if k > prep.fallback:
             prep.notes.append(f"retried {change}: {failures[0]}")
             prep.fallback = k
-        said = (f"kept float the {len(around)} operators around values calibrated beyond ±1e30 (an attention mask's stand-in "
-                "for −∞: int8 steps over that range round every other value to one)") if around else None
-        if said and said not in prep.notes:
-            prep.notes.append(said)
+        if around:  # said once, for the last try (per-layer trials leave different numbers float)
+            prep.notes[:] = [n for n in prep.notes if not n.endswith(mode.kept_float)]
+            prep.notes.append(f"kept float the {len(around)} operators {mode.kept_float}")
         return proto
     also = " (also " + " and ".join(c for _, _, c in tries[1:]) + ")" if len(tries) > 1 else ""
     raise StudioError(f"ONNX Runtime's quantizer failed{also}: {failures[0]}", prep.model.source)

@@ -25,8 +25,8 @@ BUYS = {
                "usually run slower on CPU. Size, speed and accuracy are measured in ONNX Runtime.",
     "static": "8-bit weights and activations: up to 4× smaller. Faster only where the CPU has fast int8 kernels "
               "for the model's ops. Size, speed and accuracy are measured in ONNX Runtime.",
-    "fp16": "16-bit weights: up to 2× smaller; faster on GPUs, often slower on CPU. "
-            "Size, speed and accuracy are measured in ONNX Runtime.",
+    "fp16": "16-bit weights: up to 2× smaller; faster on GPUs, often slower on CPU. With data, layers whose values "
+            "would overflow fp16 stay float. Size, speed and accuracy are measured in ONNX Runtime.",
     "weights-only": "Matrix weights in 4 or 8 bits: they shrink 4–8×, other layers stay float; runs only in "
                     "ONNX Runtime, where size and accuracy are measured.",
     "qat": "Trains a few epochs with weights and activations rounded as static int8 rounds them, then quantizes them so: "

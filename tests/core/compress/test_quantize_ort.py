@@ -204,6 +204,36 @@ def test_fp16_folds_a_batch_norm_whose_running_variance_fp16_cannot_hold(tmp_pat
     assert np.abs(outputs(half, x) - outputs(model, x)).max() < 1e-2 * np.abs(outputs(model, x)).max()
 
 
+def test_fp16_keeps_float_the_operators_whose_values_on_the_data_pass_its_range(tmp_path):
+    # openWakeWord's mel spectrogram squares STFT magnitudes of 5.6e5: in fp16 its every output was NaN. Built as
+    # it is: ORT's CPU computes the Conv and Pow of an fp16 graph in float, but moves data through Unsqueeze and
+    # Transpose in fp16, where STFT magnitudes past 65504 become inf
+    rng = np.random.default_rng(0)
+    make, tensor = onnx.helper.make_node, onnx.numpy_helper.from_array
+    nodes = [make("Unsqueeze", ["x", "axis"], ["frames"], name="frames"),
+             make("Conv", ["frames", "w"], ["stft"], name="stft", strides=[4]),  # |stft| ~ 1e4–1e5
+             make("Unsqueeze", ["stft", "axis"], ["wide"], name="wide"),
+             make("Transpose", ["wide"], ["turned"], name="turn", perm=[0, 1, 3, 2]),
+             make("Pow", ["turned", "two"], ["power"], name="square"),  # ~1e9
+             make("Log", ["power"], ["y"], name="log")]
+    inits = [tensor((10 * rng.normal(size=(16, 1, 8))).astype(np.float32), "w"), tensor(np.array([1]), "axis"),
+             tensor(np.array(2, np.float32), "two")]
+    graph = onnx.helper.make_graph(nodes, "power", [onnx.helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, ["n", 64])],
+                                   [onnx.helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, None)], initializer=inits)
+    path = tmp_path / "power.onnx"
+    onnx.save(onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", 17)]), path)
+    model = load_model(str(path))
+    x = (1e3 * rng.normal(size=(40, 64))).astype(np.float32)
+    blind = run_to_end(quantize(model, None, mode="fp16"), lambda _: None)
+    assert not np.isfinite(outputs(blind, x[:4])).all()  # without data nothing tells which values overflow
+    half = run_to_end(quantize(model, DataSet("loud", {"x": x}, None), mode="fp16"), lambda _: None)
+    assert any(n.startswith("kept float the 5 operators whose values on the data pass") for n in half.notes)  # stft to log
+    # log powers of 7–22, off by up to 0.1 where the Conv's sum of fp16-rounded inputs nearly cancels
+    assert np.abs(outputs(half, x[:4]) - outputs(model, x[:4])).max() < 0.2
+    # no round trip through fp16 between two operators kept float
+    assert not any(n.op_type == "Cast" and n.input[0] in {"stft", "wide", "turned", "power"} for n in half.onnx.graph.node)
+
+
 def test_attempts_go_from_the_preferred_to_the_safest(cnn):
     with prepared(cnn, "dynamic") as prep:
         tries = prep.attempts(Settings("dynamic"))
