@@ -75,6 +75,7 @@ def rendered_scenes(n: int, rng) -> tuple[np.ndarray, None]:
 CTC = {"rapidocr-rec-v4"}  # its output: class probabilities per position, read by CTC decoding
 TEXT_MAP = {"rapidocr-det-v4"}  # its output: a text probability map, which DB's post-processing thresholds at 0.3
 TEXT_THRESHOLD = 0.3
+MIN_SIDE = 3  # DB's post-processing drops boxes narrower than this
 RENDER = {"rapidocr-rec-v4": lines_and_texts, "rapidocr-det-v4": rendered_scenes}  # (examples, their texts or None)
 
 
@@ -104,6 +105,36 @@ def mask_iou(out: np.ndarray, reference: np.ndarray) -> np.ndarray:
     return (a & r).sum(1) / np.maximum((a | r).sum(1), 1)
 
 
+def regions(text_map: np.ndarray) -> list[np.ndarray]:
+    """A map's text regions as DB's post-processing finds them: connected pixels above TEXT_THRESHOLD (4-neighbours),
+    those under MIN_SIDE pixels high or wide dropped; each a boolean mask."""
+    on = text_map.reshape(text_map.shape[-2:]) > TEXT_THRESHOLD
+    label = np.where(on, np.arange(on.size).reshape(on.shape) + 1, 0)
+    while True:  # every region takes its smallest pixel index, spread a pixel a step
+        padded = np.pad(label, 1, constant_values=np.iinfo(label.dtype).max)
+        padded[padded == 0] = np.iinfo(label.dtype).max
+        spread = np.minimum.reduce([label, padded[:-2, 1:-1], padded[2:, 1:-1], padded[1:-1, :-2], padded[1:-1, 2:]])
+        spread = np.where(on, spread, 0)
+        if (spread == label).all():
+            break
+        label = spread
+    masks = [label == k for k in np.unique(label[on])]
+    return [m for m in masks if min(np.ptp(np.nonzero(m)[0]), np.ptp(np.nonzero(m)[1])) + 1 >= MIN_SIDE]
+
+
+def same_regions(out: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """Per scene, whether the detector finds the float model's text regions and no others: each region of one
+    overlaps one of the other's at IoU ≥ 0.5 (the matching rule of text detection benchmarks)."""
+    def matched(a: list[np.ndarray], b: list[np.ndarray]) -> bool:
+        return all(any((m & n).sum() / (m | n).sum() >= 0.5 for n in b) for m in a)
+
+    same = []
+    for o, r in zip(out, reference):
+        found, wanted = regions(o), regions(r)
+        same.append(len(found) == len(wanted) and matched(found, wanted) and matched(wanted, found))
+    return np.array(same)
+
+
 def measured(model, test, reference, ctc: bool = False, truth: tuple[list[str], list[str]] | None = None,
              text_map: bool = False) -> dict:
     """truth: (the test lines' texts, the recogniser's symbols) when the lines were rendered from known text."""
@@ -114,7 +145,8 @@ def measured(model, test, reference, ctc: bool = False, truth: tuple[list[str], 
     text = None if not ctc else float(np.mean([a == b for a, b in zip(decoded(outs[0]), decoded(reference[0]))]))
     lines = None if truth is None else reads(outs[0], truth)
     iou = mask_iou(outs[0], reference[0]) if text_map else None
-    return {**f, "worst_db": worst, "text": text, "lines": lines, "iou": iou}
+    same = same_regions(outs[0], reference[0]) if text_map else None
+    return {**f, "worst_db": worst, "text": text, "lines": lines, "iou": iou, "regions": same}
 
 
 def compared(name: str, model, data, epochs: int, lr: float, calibration: str = "minmax", texts: list[str] | None = None) -> list[str]:
@@ -138,6 +170,7 @@ def compared(name: str, model, data, epochs: int, lr: float, calibration: str = 
         text = "" if m["text"] is None else f", same text {m['text']:.0%}"
         text += "" if m["lines"] is None else f", reads {m['lines']:.0%}"
         text += "" if m["iou"] is None else f", text IoU {m['iou'].mean():.3f} (≥ 0.9: {(m['iou'] >= 0.9).mean():.0%})"
+        text += "" if m["regions"] is None else f", same regions {m['regions'].mean():.0%}"
         cells.append(f"{m['agreement']:.0%}, cos {m['cosine']:.4f}, worst {m['worst_db']:.1f} dB{text}, "
                      f"{version.size_bytes / model.size_bytes:.2f}× size, {time.perf_counter() - t:.0f} s")
         print(name, how, cells[-1], flush=True)
@@ -178,12 +211,29 @@ def main(argv: list[str]) -> None:
         "same text: test lines whose greedy CTC decoding is the float model's; reads: test lines whose decoding is the rendered text",
         "(the accuracy the float model's is compared with; as it reads them, its symbols from the file's metadata, spaces at the ends ignored);",
         f"text IoU: the detector's text regions (its map above {TEXT_THRESHOLD}, the threshold of DB's post-processing) against the float model's,",
-        "intersection over union, the mean over the test scenes (and the share of scenes at 0.9 or more).",
+        "intersection over union, the mean over the test scenes (and the share of scenes at 0.9 or more);",
+        "same regions: test scenes where the detector finds the float model's text regions and no others (connected pixels above",
+        f"{TEXT_THRESHOLD}, at least {MIN_SIDE} pixels each way, each matched at IoU ≥ 0.5 as text detection benchmarks match boxes).",
     ])
     suffix = ("" if calibration == "minmax" else f"_{calibration}") + ("" if rendered == RENDERED else f"_{rendered}")
+    kept = _other_rows(ROOT / "benchmarks" / "results" / f"qat_corpus{suffix}.md", models) if "--models" in argv else []
+    if kept:
+        notes += (f" The rows of {', '.join(sorted({r[0] for r in kept}))} are from an earlier run (`--models` reruns the others), "
+                  "on another machine of the same kind.")
+    rows = [*kept, *rows]
+    rows.sort(key=lambda r: (MODELS.index(r[0]) if r[0] in MODELS else len(MODELS), r[1]))
     title = "" if calibration == "minmax" else f", both from {WORDS[calibration]}'s ranges"
     write(f"qat_corpus{suffix}", f"QAT against static int8 on the corpus models where static int8 loses most (issue 15){title}",
           ["model", "data", "train / test examples", "static int8", f"QAT, {epochs} epochs"], rows, notes)
+
+
+def _other_rows(table: Path, models: list[str]) -> list[list[str]]:
+    """The rows of the last table for models not being rerun."""
+    if not table.exists():
+        return []
+    rows = [[c.strip() for c in line.strip().strip("|").split("|")] for line in table.read_text().splitlines()
+            if line.startswith("| ") and not line.startswith("| model ")]
+    return [r for r in rows if r[0] not in models]
 
 
 if __name__ == "__main__":
