@@ -45,6 +45,16 @@ def test_a_quantized_model_keeps_the_mode_and_says_why_not(qtbot):
     assert sheet.advice.text().startswith("Not suggested: already quantized")
 
 
+def test_per_channel_scales_are_offered_only_where_int8_has_scales_to_choose(qtbot):
+    sheet = QuantizePanel()
+    qtbot.addWidget(sheet)
+    shown = lambda key: sheet.form.layout_.isRowVisible(list(sheet.form.rows).index(key))  # noqa: E731
+    for mode, offered in (("dynamic", True), ("static", True), ("fp16", False), ("weights-only", False), ("qat", False)):
+        sheet.form.set_value("mode", mode)
+        assert shown("per_channel") == offered, mode
+    assert "With data, layers whose values would overflow fp16 stay float" in BUYS["fp16"]
+
+
 def test_no_mode_promises_to_be_faster():
     for text in BUYS.values():
         assert "up to" in text or "4–8×" in text

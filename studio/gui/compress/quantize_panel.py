@@ -113,7 +113,7 @@ class QuantizePanel(Sheet):
         self._mode = mode
         self.form.show_row("calibration", mode in ("static", "qat"))
         self.form.show_row("samples", mode in ("static", "qat"))
-        self.form.show_row("per_channel", not qat)
+        self.form.show_row("per_channel", mode in ("dynamic", "static"))  # int8 scales; qat always per channel
         self.form.show_row("bits", mode in ("weights-only", "qat"))
         self.form.show_row("keep_float", not qat)
         self.form.show_row("max_drop", not qat and self.form.value("keep_float") > 0)
