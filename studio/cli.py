@@ -37,9 +37,30 @@ def _window(argv: list[str]) -> int:
     parser.add_argument("path", nargs="?", help="a model file or sample:NAME to open at start")
     parser.add_argument("--trust", action="store_true", help="allow a pickled model file to run its code")
     args = parser.parse_args(argv)
+    missing = _no_screen(os.environ, sys.platform)
+    if missing:  # Qt would abort with a page of plugin messages
+        print(f"studio: cannot open the window: {missing}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     from studio.gui.app import run
 
     return run(args.path, trust=args.trust)
+
+
+def _no_screen(env, platform: str) -> str | None:
+    """Why Qt could not show a window on Linux, when that can be told before it tries: no display at all,
+    or an X display without libxcb-cursor, which Qt 6.5+ needs and minimal systems lack."""
+    if not platform.startswith("linux") or env.get("QT_QPA_PLATFORM", "xcb") != "xcb":
+        return None
+    if not env.get("DISPLAY") and not env.get("WAYLAND_DISPLAY"):
+        return ("no display (DISPLAY and WAYLAND_DISPLAY are unset); the commands `studio inspect`, `run`, `profile` "
+                "and `auto` work without one")
+    if env.get("WAYLAND_DISPLAY") and "QT_QPA_PLATFORM" not in env:
+        return None  # Qt picks Wayland first there
+    import ctypes.util
+
+    if ctypes.util.find_library("xcb-cursor") is None:
+        return "Qt needs the system library libxcb-cursor (Debian/Ubuntu: apt install libxcb-cursor0; Fedora: dnf install xcb-util-cursor)"
+    return None
 
 
 def _inspect(argv: list[str]) -> int:

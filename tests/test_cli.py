@@ -46,3 +46,24 @@ def test_bad_inputs_are_one_line_exit_2_no_traceback_in_a_real_process(tmp_path)
 def test_bad_arguments_are_one_line_too(args):
     r = studio("inspect", *args)
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_the_window_without_a_display_is_one_line_exit_2():
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
+    r = subprocess.run([sys.executable, "-m", "studio", "sample:lenet-5"], capture_output=True, text=True, env=env, timeout=120)
+    if sys.platform.startswith("linux"):
+        assert r.returncode == 2 and r.stderr.strip().splitlines() == [
+            "studio: cannot open the window: no display (DISPLAY and WAYLAND_DISPLAY are unset); the commands "
+            "`studio inspect`, `run`, `profile` and `auto` work without one"]
+
+
+def test_an_x_display_without_libxcb_cursor_is_said_before_qt_aborts(monkeypatch):
+    import ctypes.util
+
+    from studio.cli import _no_screen
+
+    monkeypatch.setattr(ctypes.util, "find_library", lambda name: None)
+    assert "libxcb-cursor" in _no_screen({"DISPLAY": ":0"}, "linux")
+    assert _no_screen({"DISPLAY": ":0", "WAYLAND_DISPLAY": "wayland-0"}, "linux") is None  # Qt takes Wayland there
+    assert _no_screen({"QT_QPA_PLATFORM": "offscreen"}, "linux") is None
+    assert _no_screen({}, "darwin") is None
