@@ -45,8 +45,9 @@ class ProgressBar:
 
 def format_result(result) -> str:
     lines = []
-    for i, s in enumerate(result.steps, 1):
-        lines.append(", ".join([f"{i}. {s.op}: {s.label}", *version_lines(s.metrics)]))
+    for i, s in enumerate(result.steps):
+        lines.append(", ".join([f"{i + 1}. {s.op}: {s.label}", *version_lines(s.metrics)]))
+        lines += [f"   note: {note}" for note in result.notes(i)]
     if result.export:
         e = result.export
         source_size = e["metrics"].get("source_size_bytes")

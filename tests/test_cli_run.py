@@ -53,3 +53,16 @@ def test_out_of_memory_in_a_job_is_one_line(tmp_path, monkeypatch, capsys):
     err = capsys.readouterr().err.strip()
     assert "ran out of memory" in err.splitlines()[-1] and "Traceback" not in err
     assert not (tmp_path / "out").exists()
+
+
+def test_each_step_says_what_its_version_notes_once(tmp_path):
+    (tmp_path / "r.yaml").write_text("model: sample:digits-cnn\ndata: sample:digits\nsteps:\n"
+                                     "  - prune: {sparsity: 0.5}\n  - quantize: {mode: dynamic}\n")
+    r = studio("run", "r.yaml", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.count("   note: quantized by ONNX Runtime: int8 dynamic") == 1
+    r = studio("run", "r.yaml", "--json", cwd=tmp_path)
+    steps = json.loads(r.stdout)["steps"]
+    assert "quantized by ONNX Runtime: int8 dynamic" in steps[1]["notes"]
+    assert not any("quantized" in n for n in steps[0]["notes"])
+    assert not set(steps[0]["notes"]) & set(steps[1]["notes"])  # what the pruned version said is not said again

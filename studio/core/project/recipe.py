@@ -74,7 +74,13 @@ class RunResult:
     export: dict | None
 
     def to_json(self) -> dict:
-        return {"steps": [{"op": s.op, "metrics": s.metrics} for s in self.steps], "export": self.export}
+        return {"steps": [{"op": s.op, "metrics": s.metrics, "notes": self.notes(i)} for i, s in enumerate(self.steps)],
+                "export": self.export}
+
+    def notes(self, i: int) -> list[str]:
+        """What step i's version says of itself that the version before it did not (what stayed float, and why)."""
+        before = set(self.steps[i - 1].model.notes) if i else set()
+        return [n for n in self.steps[i].model.notes if n not in before]
 
 
 def load_recipe(path: str) -> Recipe:
