@@ -39,7 +39,7 @@ def allowed(model: Model, data: DataSet) -> Allowed:
     caps = model.capabilities()
     why = {op: caps[op].reason for op in ("quantize", "prune_structured", "prune_unstructured", "finetune") if not caps[op].allowed}
     trains = caps["finetune"].allowed
-    channels = caps["prune_structured"].allowed and model.module is not None
+    channels = caps["prune_structured"].allowed  # an ONNX model's through its checked conversion to PyTorch (steps._prune)
     return Allowed(caps["quantize"].allowed, channels, caps["prune_unstructured"].allowed, trains,
                    channels and trains and caps["distill_teacher"].allowed, why)
 
@@ -144,7 +144,7 @@ def families(ok: Allowed, goal: Goal, tail: Steps) -> tuple[list[Family], dict[s
         if tail and goal.faster:
             out.append(Family("channels", []))
     else:
-        why["channels"] = ok.why_not.get("prune_structured", "structured pruning needs a PyTorch module")
+        why["channels"] = ok.why_not["prune_structured"]
     if not goal.smaller:
         why["sparsity"] = "zeroed weights make a model smaller once zipped, not faster"
     elif goal.size != "zip":

@@ -84,7 +84,10 @@ def _finetune(model: Model, o: dict, ctx: Context) -> Job[Model]:
 
 
 def _distill(model: Model, o: dict, ctx: Context) -> Job[Model]:
-    student = make_student(model, o["student"])
+    slimmed = model
+    if "width" in o["student"] and model.onnx is not None and ctx.data is not None:  # the teacher still runs in ORT
+        slimmed = yield from trainable_version(model, ctx.data, ctx.device, refused="a slimmer student is made from a PyTorch version: ")
+    student = make_student(slimmed, o["student"])
     return (yield from distill(model, student, ctx.data, epochs=o["epochs"], temperature=o["temperature"], alpha=o["alpha"],
                                lr=o["lr"], batch_size=o["batch_size"], optimizer=o["optimizer"], device=ctx.device,
                                seed=o["seed"], cancel=ctx.cancel))

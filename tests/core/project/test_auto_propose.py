@@ -40,3 +40,19 @@ def test_candidates_are_named_in_a_few_words():
     assert name_of(steps) == "channels −50% + fine-tune 3 ep + static int8"
     assert name_of([("prune", {"sparsity": 0.975, "layers": {"fc1": 0.99}})]) == "sparsity 97.5% by layer sensitivity"
     assert name_of([]) == "original (fp32 ONNX export)"
+
+
+def test_an_onnx_model_may_lose_channels_and_teach_a_slimmer_student_through_its_conversion():
+    from dataclasses import replace
+
+    from studio.core.evaluate.data import load_data
+    from studio.core.formats.load import load_model
+    from studio.core.formats.model import Format
+    from studio.core.formats.to_onnx import to_onnx
+    from studio.core.project.auto_propose import allowed
+
+    data = load_data("sample:digits")
+    ok = allowed(to_onnx(load_model("sample:digits-cnn")), data)
+    assert ok.channels and ok.distill and ok.trains
+    ok = allowed(replace(load_model("sample:digits-cnn"), format=Format.TORCHSCRIPT), data)
+    assert not ok.channels and "TorchScript code is fixed" in ok.why_not["prune_structured"]

@@ -102,3 +102,14 @@ def test_fine_tuning_trains_a_copy(digits):
     before = model.module.fc2.weight.detach().clone()
     tuned = run("finetune", {"epochs": 1, "lr": 0.01}, model, digits)
     assert not torch.equal(tuned.module.fc2.weight, before) and torch.equal(model.module.fc2.weight, before)
+
+
+def test_a_slimmer_student_of_an_onnx_teacher_is_made_from_its_checked_conversion(digits):
+    from studio.core.formats.to_onnx import to_onnx
+
+    teacher = to_onnx(load_model("sample:digits-cnn"))
+    student = run("distill", {"student": {"width": 0.5}, "epochs": 1}, teacher, digits)
+    assert student.module is not None and any("converted to PyTorch by onnx2torch" in n for n in student.notes)
+    conv = next(m for m in student.module.modules() if isinstance(m, torch.nn.Conv2d))
+    teacher_channels = next(t for t in teacher.onnx.graph.initializer if len(t.dims) == 4).dims[0]
+    assert conv.out_channels < teacher_channels
