@@ -71,3 +71,16 @@ def test_cuda_is_listed_when_torch_sees_a_gpu(make_window, load, monkeypatch):
     picker.device.setCurrentIndex(1)
     picker.device.activated.emit(1)
     assert window.compression.session.device == "cuda"
+
+
+def test_a_float_onnx_model_teaches_a_slimmer_copy_of_itself(make_window, load, tmp_path):
+    from studio.core.formats.samples import build_sample, sample_input
+
+    path = tmp_path / "digits-dynamic.onnx"
+    torch.onnx.export(build_sample("digits-cnn"), (sample_input("digits-cnn", 1),), path, dynamo=False,
+                      input_names=["x"], dynamic_axes={"x": {0: "batch"}})
+    window = make_window()
+    load(window, str(path))
+    distill = window.compression.open_sheet("distill")  # cut from its checked conversion, the teacher in ONNX Runtime
+    assert distill.slim.isEnabled() and distill.slim.isChecked() and not distill.slim_note.isVisibleTo(window)
+    assert distill.steps()[0][1]["student"] == {"width": 0.25}

@@ -18,7 +18,8 @@ def walk(window, run_sheet):
         sheet.finetune.set_value("epochs", 1)
 
     def distill(sheet):
-        assert not sheet.slim.isEnabled() and sheet.kind.checkedButton() is None  # an ONNX teacher cannot be slimmed
+        assert not sheet.slim.isEnabled() and sheet.kind.checkedButton() is None  # a quantized teacher cannot be slimmed
+        assert sheet.slim_note.text().startswith("Not from a quantized teacher")
         sheet.sample.setChecked(True)  # and the user chooses another student
         assert sheet.samples.currentData() == "digits-cnn"
         sheet.form.set_value("epochs", 1)

@@ -135,11 +135,14 @@ class DistillPanel(Sheet):
     def show_model(self, info: ModelInfo) -> None:
         """A model that cannot be slimmed greys that choice out and says why beside it; if it was the choice,
         none is made in its place (an untrained sample architecture would not be what the user chose)."""
+        from studio.core.inspect.precision import already_quantized
+
         model = info.model
         structured = model.capabilities()["prune_structured"]
-        slimmable = model.module is not None and structured.allowed
+        quantized = model.module is None and model.onnx is not None and bool(already_quantized(model.onnx))
+        slimmable = structured.allowed and not quantized  # an ONNX teacher's copy is cut from its checked conversion
         self.slim.setEnabled(slimmable)
-        self.slim_note.setText("" if slimmable else no_slim_copy(model, structured))
+        self.slim_note.setText("" if slimmable else no_slim_copy(structured, quantized))
         self.slim_note.setVisible(not slimmable)
         if not slimmable and self.slim.isChecked():
             self.kind.setExclusive(False)  # an exclusive group keeps one button checked
@@ -190,12 +193,11 @@ class DistillPanel(Sheet):
         self._kind_changed()
 
 
-def no_slim_copy(model, structured) -> str:
+def no_slim_copy(structured, quantized: bool) -> str:
     """Why a model has no slimmer copy (`structured`: its structured pruning Capability), and what to do instead."""
-    if model.onnx is not None and structured.allowed:
-        return ("Not from an ONNX teacher directly: a slimmer copy is cut from a PyTorch module. Prune → whole channels "
-                "converts this model and removes channels; fine-tune that version, or choose another model file or a "
-                "sample architecture as the student here.")
+    if quantized:
+        return ("Not from a quantized teacher: a slimmer copy is cut from a float version. Choose the float version "
+                "in Versions as the teacher, or another model file or a sample architecture as the student.")
     why = structured.reason or "it is not a PyTorch module whose channels can be removed"
     return (f"Not for this model: {why}. Choose another model file (a smaller PyTorch model of your own) or a sample "
             f"architecture as the student.")
