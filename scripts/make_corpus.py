@@ -253,9 +253,10 @@ def render_line(text: str, h: int, rng, fg=None, bg=None) -> np.ndarray:
     return np.asarray(im)
 
 
-def sign(photo: np.ndarray, texts, rng) -> np.ndarray:
+def sign(photo: np.ndarray, texts, rng, boxes: list | None = None) -> np.ndarray:
     """A 256×256 RGB photo with `texts` rendered (22–35 px high) and pasted on it, one per 75-pixel band (each
-    text taken from the iterable just before it is drawn: a generator may draw it from `rng` in turn)."""
+    text taken from the iterable just before it is drawn: a generator may draw it from `rng` in turn).
+    boxes: if given, each text's ink is appended to it as (left, top, right, bottom), right and bottom excluded."""
     from PIL import Image
 
     base = Image.fromarray(photo)
@@ -263,7 +264,12 @@ def sign(photo: np.ndarray, texts, rng) -> np.ndarray:
         line = Image.fromarray(render_line(text, int(rng.integers(22, 36)), rng))
         if line.width > 240:
             line = line.resize((240, line.height))
-        base.paste(line, (int(rng.integers(0, 256 - line.width)), 20 + 75 * j))
+        x, y = int(rng.integers(0, 256 - line.width)), 20 + 75 * j
+        base.paste(line, (x, y))
+        if boxes is not None:
+            pixels = np.asarray(line).astype(int)
+            ink = np.nonzero(np.abs(pixels - pixels[0, 0]).sum(-1) > 60)
+            boxes.append((x + ink[1].min(), y + ink[0].min(), x + ink[1].max() + 1, y + ink[0].max() + 1))
     return np.asarray(base)
 
 
