@@ -22,6 +22,7 @@ N examples instead of 400 (written to a table of its own, results/qat_corpus_per
 from __future__ import annotations
 
 import json
+import re
 import sys
 import tempfile
 import time
@@ -279,7 +280,7 @@ def main(argv: list[str]) -> None:
            "package's data files), tokenized as the corpus tokenizes MiniLM's (32 tokens)."] if "minilm-l6-v2" in models else []),
     ])
     suffix = ("" if calibration == "minmax" else f"_{calibration}") + ("" if rendered == RENDERED else f"_{rendered}")
-    kept = _other_rows(ROOT / "benchmarks" / "results" / f"qat_corpus{suffix}.md", models) if "--models" in argv else []
+    kept = _other_rows(ROOT / "benchmarks" / "results" / f"qat_corpus{suffix}.md", models, epochs) if "--models" in argv else []
     if kept:
         notes += (f" The rows of {', '.join(sorted({r[0] for r in kept}))} are from an earlier run (`--models` reruns the others), "
                   "on another machine of the same kind.")
@@ -290,14 +291,19 @@ def main(argv: list[str]) -> None:
           ["model", "data", "train / test examples", "static int8", f"QAT, {epochs} epochs"], rows, notes)
 
 
-def _other_rows(table: Path, models: list[str]) -> list[list[str]]:
-    """The rows of the last table for models not being rerun."""
+def _other_rows(table: Path, models: list[str], epochs: int) -> list[list[str]]:
+    """The rows of the last table for models not being rerun; their QAT cells say their epochs when the table's
+    differ from this run's."""
     if not table.exists():
         return []
-    rows = [[c.strip() for c in line.strip().strip("|").split("|")] for line in table.read_text().splitlines()
+    text = table.read_text()
+    rows = [[c.strip() for c in line.strip().strip("|").split("|")] for line in text.splitlines()
             if line.startswith("| ") and not line.startswith("| model ")]
-    return [r for r in rows if r[0] not in models]
-
+    rows = [r for r in rows if r[0] not in models]
+    then = re.search(r"\| QAT, (\d+) epochs \|", text)
+    if then and int(then[1]) != epochs:
+        rows = [[*r[:-1], r[-1] if re.match(r"\d+ epochs: ", r[-1]) else f"{then[1]} epochs: {r[-1]}"] for r in rows]
+    return rows
 
 if __name__ == "__main__":
     main(sys.argv[1:])
