@@ -85,7 +85,8 @@ def _finetune(model: Model, o: dict, ctx: Context) -> Job[Model]:
 
 def _distill(model: Model, o: dict, ctx: Context) -> Job[Model]:
     slimmed = model
-    if "width" in o["student"] and model.onnx is not None and ctx.data is not None:  # the teacher still runs in ORT
+    cut = "width" in o["student"] and not {"sample", "model"} & o["student"].keys()  # a {width} student cut from the teacher
+    if cut and model.onnx is not None and ctx.data is not None:  # the teacher still runs in ORT
         slimmed = yield from trainable_version(model, ctx.data, ctx.device, refused="a slimmer student is made from a PyTorch version: ")
     student = make_student(slimmed, o["student"])
     return (yield from distill(model, student, ctx.data, epochs=o["epochs"], temperature=o["temperature"], alpha=o["alpha"],

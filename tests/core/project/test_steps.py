@@ -113,3 +113,13 @@ def test_a_slimmer_student_of_an_onnx_teacher_is_made_from_its_checked_conversio
     conv = next(m for m in student.module.modules() if isinstance(m, torch.nn.Conv2d))
     teacher_channels = next(t for t in teacher.onnx.graph.initializer if len(t.dims) == 4).dims[0]
     assert conv.out_channels < teacher_channels
+
+
+def test_a_sample_student_of_an_onnx_teacher_needs_no_conversion(digits, monkeypatch):
+    from studio.core.formats.to_onnx import to_onnx
+    from studio.core.project import steps
+
+    monkeypatch.setattr(steps, "trainable_version", lambda *a, **k: pytest.fail("the teacher was converted"))
+    teacher = to_onnx(load_model("sample:digits-cnn"))
+    student = run("distill", {"student": {"sample": "digits-cnn", "width": 0.5}, "epochs": 1}, teacher, digits)
+    assert student.module is not None and not any("onnx2torch" in n for n in student.notes)
