@@ -56,11 +56,22 @@ def _no_screen(env, platform: str) -> str | None:
                 "and `auto` work without one")
     if env.get("WAYLAND_DISPLAY") and "QT_QPA_PLATFORM" not in env:
         return None  # Qt picks Wayland first there
-    import ctypes.util
-
-    if ctypes.util.find_library("xcb-cursor") is None:
+    if not _loadable("libxcb-cursor.so.0", "xcb-cursor"):
         return "Qt needs the system library libxcb-cursor (Debian/Ubuntu: apt install libxcb-cursor0; Fedora: dnf install xcb-util-cursor)"
     return None
+
+
+def _loadable(soname: str, name: str) -> bool:
+    """Whether the dynamic loader finds a library: loaded by its soname (as Qt's plugin loads it, from paths
+    ldconfig may not list: a conda environment's), or known to ldconfig."""
+    import ctypes
+    import ctypes.util
+
+    try:
+        ctypes.CDLL(soname)
+        return True
+    except OSError:
+        return ctypes.util.find_library(name) is not None
 
 
 def _inspect(argv: list[str]) -> int:

@@ -58,12 +58,22 @@ def test_the_window_without_a_display_is_one_line_exit_2():
 
 
 def test_an_x_display_without_libxcb_cursor_is_said_before_qt_aborts(monkeypatch):
+    import ctypes
     import ctypes.util
 
     from studio.cli import _no_screen
 
+    def absent(name, *a, **k):
+        raise OSError(f"{name}: cannot open shared object file")
+
+    monkeypatch.setattr(ctypes, "CDLL", absent)
     monkeypatch.setattr(ctypes.util, "find_library", lambda name: None)
     assert "libxcb-cursor" in _no_screen({"DISPLAY": ":0"}, "linux")
+    monkeypatch.setattr(ctypes.util, "find_library", lambda name: "libxcb-cursor.so.0")  # ldconfig knows it
+    assert _no_screen({"DISPLAY": ":0"}, "linux") is None
+    monkeypatch.setattr(ctypes, "CDLL", lambda name, *a, **k: object())  # loads from a path ldconfig does not list (conda)
+    monkeypatch.setattr(ctypes.util, "find_library", lambda name: None)
+    assert _no_screen({"DISPLAY": ":0"}, "linux") is None
     assert _no_screen({"DISPLAY": ":0", "WAYLAND_DISPLAY": "wayland-0"}, "linux") is None  # Qt takes Wayland there
     assert _no_screen({"QT_QPA_PLATFORM": "offscreen"}, "linux") is None
     assert _no_screen({}, "darwin") is None
