@@ -72,6 +72,7 @@ class StepResult:
 class RunResult:
     steps: list[StepResult]
     export: dict | None
+    source_notes: list[str] = field(default_factory=list)  # what the loaded model said of itself, not repeated per step
 
     def to_json(self) -> dict:
         return {"steps": [{"op": s.op, "metrics": s.metrics, "notes": self.notes(i)} for i, s in enumerate(self.steps)],
@@ -79,7 +80,7 @@ class RunResult:
 
     def notes(self, i: int) -> list[str]:
         """What step i's version says of itself that the version before it did not (what stayed float, and why)."""
-        before = set(self.steps[i - 1].model.notes) if i else set()
+        before = set(self.steps[i - 1].model.notes if i else self.source_notes)
         return [n for n in self.steps[i].model.notes if n not in before]
 
 
@@ -221,5 +222,5 @@ def run_recipe(recipe: Recipe, *, trust: bool = False, device: str | None = None
                              with_zip=recipe.export["zip"], sparse=recipe.export["sparse"],
                              steps=recipe.to_dict()["steps"], original=results[0].model, cancel=cancel)
         export = yield from offset(job, n - 1, n)
-    return RunResult(results[1:], export)
+    return RunResult(results[1:], export, list(results[0].model.notes))
 

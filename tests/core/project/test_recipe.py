@@ -98,3 +98,14 @@ def test_every_version_is_timed_and_compared_with_the_original_in_the_same_runti
     pruned, quantized = run_to_end(run_recipe(recipe)).steps
     assert pruned.metrics["latency_ms"] > 0 and pruned.metrics["batch"] == 1 and pruned.metrics["speedup"] > 0  # both in PyTorch
     assert quantized.metrics["latency_ms"] > 0 and "speedup" not in quantized.metrics  # ONNX Runtime against PyTorch: not compared
+
+
+def test_a_step_notes_only_what_the_version_before_it_did_not_say():
+    from types import SimpleNamespace
+
+    from studio.core.project.recipe import RunResult, StepResult
+
+    said = lambda *notes: StepResult("prune", {}, "", SimpleNamespace(notes=list(notes)), {})  # noqa: E731
+    result = RunResult([said("loaded with a warning", "pruned"), said("loaded with a warning", "pruned", "quantized")], None,
+                       source_notes=["loaded with a warning"])
+    assert result.notes(0) == ["pruned"] and result.notes(1) == ["quantized"]
