@@ -20,6 +20,7 @@ from studio.core.evaluate.data import DataSet
 from studio.core.formats.examples import example_inputs
 from studio.core.formats.model import Format, Model, TensorSpec
 from studio.core.formats.onnx_to_torch import flatten_reshapes
+from studio.core.formats.onnx_to_torch_if import If
 from studio.core.formats.onnx_to_torch_ops import LSTM
 from studio.core.inspect.prunable import excluded
 from studio.core.process.locks import MODULE_LOCK
@@ -97,6 +98,8 @@ def _channels(model: Model, ratio: float, round_to: int | None, exclude: list[st
     if model.format is Format.CONVERTED:
         if any(isinstance(m, LSTM) for m in module.modules()):
             raise StudioError("channels are not removed from recurrent layers (an ONNX LSTM): Torch-Pruning does not follow them", model.source)
+        if any(isinstance(m, If) for m in module.modules()):
+            raise StudioError("channels are not removed from a graph with If branches: Torch-Pruning does not follow them", model.source)
         try:
             flatten_reshapes(module, example)
             graph = prepare(module, example)

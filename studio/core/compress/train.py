@@ -11,7 +11,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from studio.core.evaluate.runtime import home_device
+from studio.core.evaluate.runtime import home_device, takes_numbers
 from studio.core.process import distributed
 from studio.core.process.jobs import CancelToken, Job, Progress
 from studio.core.process.locks import MODULE_LOCK
@@ -129,6 +129,7 @@ def train(
     opt = OPTIMIZERS[optimizer](model.parameters(), lr=lr)
     xt = [torch.tensor(a) if a.ndim == 0 else torch.from_numpy(np.ascontiguousarray(a)) for a in xs]  # ascontiguousarray makes 0-d 1-d
     count = next(len(t) for t in xt if t.ndim)
+    numbers = takes_numbers(module)
     yt = torch.from_numpy(labels) if labels is not None else None
     tt = torch.from_numpy(teacher_logits) if teacher_logits is not None else None
     probabilities = None  # told by the first batch's output (not by a forward of its own: a script may keep state)
@@ -151,7 +152,7 @@ def train(
             sums = np.zeros(4)
             for b, idx in enumerate(match.order(order, xt, batch_size, gen) if match is not None else order.split(batch_size)):
                 cancel.check()
-                inputs = [t.item() if t.ndim == 0 else t[idx].to(device) for t in xt]
+                inputs = [t[idx].to(device) if t.ndim else t.item() if numbers else t.to(device) for t in xt]
                 if hasattr(module, "reset_states"):  # a stream's state (Silero's): each batch starts a fresh one,
                     module.reset_states()  # and the last batch's graph is not carried into this one's backward
                 with MODULE_LOCK:

@@ -16,9 +16,10 @@ import numpy as np
 
 from studio.core.errors import StudioError, first_line
 from studio.core.evaluate import text_data
-from studio.core.evaluate.feeds import batch_axes, cast_for, examples, is_constant, is_fixed
+from studio.core.evaluate.feeds import cast_for, examples, is_constant
 from studio.core.evaluate.text_data import LABEL_COLUMNS
 from studio.core.formats import samples
+from studio.core.formats.model import batch_axes, is_fixed
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 

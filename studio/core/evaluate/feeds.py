@@ -9,16 +9,11 @@ from collections.abc import Iterator
 import numpy as np
 
 from studio.core.errors import StudioError
-from studio.core.formats.model import Model, TensorSpec
+from studio.core.formats.model import Model, TensorSpec, batch_axes, is_fixed
 
 # numpy dtype of each ONNX / PyTorch type name a TensorSpec carries
 DTYPES = {"float32": np.float32, "float": np.float32, "float16": np.float16, "double": np.float64, "float64": np.float64,
           "int64": np.int64, "int32": np.int32, "int16": np.int16, "int8": np.int8, "uint8": np.uint8, "bool": np.bool_}
-
-
-def is_fixed(dim) -> bool:
-    """A size the file fixes (files write unknown sizes as names, None, 0 or -1)."""
-    return isinstance(dim, int) and dim > 0
 
 
 def is_constant(arr: np.ndarray) -> bool:
@@ -42,23 +37,6 @@ def cast_for(arr: np.ndarray, spec: TensorSpec, source: str) -> np.ndarray:
     if want_kind == "b" and np.isin(arr, (0, 1)).all():
         return arr.astype(want)
     raise StudioError(f"input {spec.name!r} takes {spec.dtype}, but the data holds {arr.dtype} values that do not convert", source)
-
-
-def batch_axes(inputs: list[TensorSpec]) -> dict[str, int]:
-    """Where each input holds its batch: axis 0 unless the file says otherwise — by naming the first
-    input's batch dimension elsewhere, or by a fixed first axis larger than 1 before a dynamic one."""
-    first = inputs[0].shape if inputs and inputs[0].shape else ()
-    batch_name = first[0] if first and isinstance(first[0], str) else None
-    axes = {}
-    for spec in inputs:
-        shape = spec.shape or ()
-        axis = 0
-        if shape and is_fixed(shape[0]) and shape[0] > 1:
-            named = [k for k, d in enumerate(shape) if batch_name is not None and d == batch_name]
-            dynamic = [k for k, d in enumerate(shape) if not is_fixed(d)]
-            axis = (named or dynamic or [0])[0]
-        axes[spec.name] = axis
-    return axes
 
 
 def fixed_batch(model: Model) -> int | None:

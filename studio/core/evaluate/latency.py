@@ -10,9 +10,9 @@ import time
 import numpy as np
 
 from studio.core.evaluate.data import DataSet
-from studio.core.evaluate.feeds import batches, fixed_batch, is_fixed, random_examples
+from studio.core.evaluate.feeds import batches, fixed_batch, random_examples
 from studio.core.evaluate.runtime import home_device, ort_session, run_module
-from studio.core.formats.model import Model
+from studio.core.formats.model import Model, is_fixed
 
 WARMUP = 2
 RUNS = 20

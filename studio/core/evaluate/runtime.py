@@ -131,12 +131,18 @@ _BAD_DIMS = re.compile(r"Got invalid dimensions for input: (\S+) for the followi
 _BAD_AXIS = re.compile(r"index: (\d+) Got: (\d+) Expected: (\d+)")
 
 
+def takes_numbers(module: torch.nn.Module) -> bool:
+    """Whether the module's 0-d inputs go in as Python numbers: TorchScript signatures such as `sr: int`
+    take no tensor; a module converted from ONNX computes with them as its graph did, as tensors."""
+    return not isinstance(module, torch.fx.GraphModule)
+
+
 def run_module(module: torch.nn.Module, feed: dict[str, np.ndarray], device: str) -> list[np.ndarray]:
     module = module.to(device)
     was_training = module.training
     module.eval()
-    # 0-d inputs go in as Python numbers: TorchScript signatures such as `sr: int` take no tensor
-    args = [a.item() if a.ndim == 0 else torch.from_numpy(np.ascontiguousarray(a)).to(device) for a in feed.values()]
+    number = takes_numbers(module)
+    args = [a.item() if a.ndim == 0 and number else torch.from_numpy(np.ascontiguousarray(a)).to(device) for a in feed.values()]
     try:
         with torch.no_grad(), MODULE_LOCK:
             out = module(*args)

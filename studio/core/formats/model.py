@@ -48,6 +48,28 @@ class TensorSpec:
         return {"name": self.name, "shape": None if self.shape is None else list(self.shape), "dtype": self.dtype}
 
 
+def is_fixed(dim) -> bool:
+    """A size the file fixes (files write unknown sizes as names, None, 0 or -1)."""
+    return isinstance(dim, int) and dim > 0
+
+
+def batch_axes(inputs: list[TensorSpec]) -> dict[str, int]:
+    """Where each input holds its batch: axis 0 unless the file says otherwise — by naming the first
+    input's batch dimension elsewhere, or by a fixed first axis larger than 1 before a dynamic one."""
+    first = inputs[0].shape if inputs and inputs[0].shape else ()
+    batch_name = first[0] if first and isinstance(first[0], str) else None
+    axes = {}
+    for spec in inputs:
+        shape = spec.shape or ()
+        axis = 0
+        if shape and is_fixed(shape[0]) and shape[0] > 1:
+            named = [k for k, d in enumerate(shape) if batch_name is not None and d == batch_name]
+            dynamic = [k for k, d in enumerate(shape) if not is_fixed(d)]
+            axis = (named or dynamic or [0])[0]
+        axes[spec.name] = axis
+    return axes
+
+
 @dataclass(frozen=True)
 class Capability:
     allowed: bool

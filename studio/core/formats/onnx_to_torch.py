@@ -9,7 +9,10 @@ not trusted here: compress/conversion.py compares the module with ONNX Runtime o
 
 onnx2torch imports torchvision for two operators (NonMaxSuppression, RoiAlign). torchvision's wheels
 for this torch do not import beside it, so when torchvision is missing or broken, those two operators
-are refused, and everything else converts."""
+are refused, and everything else converts.
+
+The module takes every input's examples on axis 0, as training feeds them (batch_first); its Model
+says so, and back to ONNX restores the file's own inputs."""
 
 from __future__ import annotations
 
@@ -26,8 +29,9 @@ import onnx
 from onnx import numpy_helper
 
 from studio.core.errors import StudioError
-from studio.core.formats.load_onnx import full_onnx
-from studio.core.formats.model import ONNX2TORCH_INSTALL, Format, Model, onnx2torch_installed
+from studio.core.formats import onnx_to_torch_if
+from studio.core.formats.load_onnx import all_graphs, full_onnx
+from studio.core.formats.model import ONNX2TORCH_INSTALL, Format, Model, TensorSpec, batch_axes, onnx2torch_installed
 from studio.core.formats.onnx_constants import constants_to_initializers
 from studio.core.formats.onnx_to_torch_ops import register
 
@@ -40,7 +44,8 @@ NEEDS_TORCHVISION = ("NonMaxSuppression", "RoiAlign")
 @dataclass(frozen=True)
 class Origin:
     proto: onnx.ModelProto  # the graph converted, weights as initializers
-    places: dict[str, tuple[str, str]]  # initializer name → (state_dict key, "same" | "T" | "reshape")
+    places: dict[str, list[tuple[str, str]]]  # initializer name → [(state_dict key, "same" | "T" | "reshape")]
+    inputs: list  # the ONNX model's inputs (TensorSpec), whose batch axes the module takes first
 
 
 def onnx_to_torch(model: Model) -> Model:
@@ -54,7 +59,7 @@ def onnx_to_torch(model: Model) -> Model:
     _drop_idle_allowzero(proto)
     opset = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), 0)
     missing = Counter()
-    for node in proto.graph.node:
+    for node in (n for g in all_graphs(proto.graph) for n in g.node):
         try:
             get_converter(node.op_type, opset, node.domain or "")
         except NotImplementedError:
@@ -64,15 +69,58 @@ def onnx_to_torch(model: Model) -> Model:
     if missing:
         ops = ", ".join(f"{op} ×{n}" if n > 1 else op for op, n in sorted(missing.items()))
         raise StudioError(f"cannot be converted to PyTorch: onnx2torch has no converter for {ops} (opset {opset})", model.source)
+    token = onnx_to_torch_if.OPSETS.set(list(proto.opset_import))
     try:
-        module = convert(proto).eval()
+        module = convert(returned_alone(proto)).eval()
     except Exception as e:  # onnx2torch raises NotImplementedError for unsupported attributes, and others
         raise StudioError(f"cannot be converted to PyTorch: {type(e).__name__}: {str(e).splitlines()[0][:160]}", model.source) from e
+    finally:
+        onnx_to_torch_if.OPSETS.reset(token)
     places, unplaced = _places(proto, module)
     if unplaced:
         raise StudioError(f"converted to PyTorch, but {len(unplaced)} trainable tensors (e.g. {unplaced[0]}) have no place in the "
                           "ONNX graph to go back to", model.source)
-    return replace(model, format=Format.CONVERTED, module=module, onnx=None, external={}, origin=Origin(proto, places))
+    return replace(model, format=Format.CONVERTED, module=module, onnx=None, external={}, origin=Origin(proto, places, model.inputs),
+                   inputs=batch_first(module, model.inputs))
+
+
+def batch_first(module, inputs: list[TensorSpec]) -> list[TensorSpec]:
+    """The module made to take every input's examples on axis 0, as training feeds them, and its inputs
+    said so: an input whose graph holds the batch elsewhere (Silero VAD's state [2, batch, 128]) is moved
+    there first thing in the module."""
+    import torch
+
+    axes = batch_axes(inputs)
+    placeholders = [n for n in module.graph.nodes if n.op == "placeholder"]
+    moved = 0
+    for spec, node in zip(inputs, placeholders):
+        axis = axes.get(spec.name, 0)
+        if axis:
+            with module.graph.inserting_after(node):
+                there = module.graph.call_function(torch.movedim, (node, 0, axis))
+            node.replace_all_uses_with(there, delete_user_cb=lambda user: user is not there)
+            moved += 1
+    tidy(module, moved)
+    return [replace(s, shape=(s.shape[axes[s.name]], *s.shape[: axes[s.name]], *s.shape[axes[s.name] + 1 :])) if axes.get(s.name) else s
+            for s in inputs]
+
+
+def returned_alone(proto: onnx.ModelProto) -> onnx.ModelProto:
+    """A copy whose outputs made by a node of several outputs come out of an Identity of their own:
+    onnx2torch returns the node's whole tuple for such an output (a Split's second part as both parts)."""
+    several = {o for n in proto.graph.node if len(n.output) > 1 for o in n.output}
+    if not any(o.name in several for o in proto.graph.output):
+        return proto
+    copy = onnx.ModelProto()
+    copy.CopyFrom(proto)
+    for out in copy.graph.output:
+        if out.name in several:
+            made = f"{out.name}__made"
+            for node in copy.graph.node:
+                node.output[:] = [made if o == out.name else o for o in node.output]
+                node.input[:] = [made if i == out.name else i for i in node.input]
+            copy.graph.node.append(onnx.helper.make_node("Identity", [made], [out.name], name=f"{out.name}__returned"))
+    return copy
 
 
 def _drop_idle_allowzero(proto: onnx.ModelProto) -> None:
@@ -88,41 +136,60 @@ def _drop_idle_allowzero(proto: onnx.ModelProto) -> None:
 
 
 def back_to_onnx(model: Model) -> Model:
-    """The graph the module came from, with the module's tensors written into its initializers."""
+    """The graph the module came from, with the module's tensors written into its initializers (those of
+    If branches too). An initializer both branches read goes back from the branch that trained it."""
     origin: Origin = model.origin
     proto = onnx.ModelProto()
     proto.CopyFrom(origin.proto)
     state = {k: v.detach().cpu().numpy() for k, v in model.module.state_dict().items()}
-    for init in proto.graph.initializer:
+    for init in (i for g in all_graphs(proto.graph) for i in g.initializer):
         if init.name in origin.places:
-            key, how = origin.places[init.name]
-            value = state[key].T if how == "T" else state[key]
-            init.CopyFrom(numpy_helper.from_array(np.ascontiguousarray(value.reshape(tuple(init.dims))).astype(value.dtype), init.name))
-    return replace(model, format=Format.ONNX, onnx=proto, module=None, origin=None, size_bytes=proto.ByteSize())
+            old = numpy_helper.to_array(init)
+            values = [(state[key].T if how == "T" else state[key]).reshape(old.shape) for key, how in origin.places[init.name]]
+            value = next((v for v in values if not np.array_equal(v, old)), values[0])
+            init.CopyFrom(numpy_helper.from_array(np.ascontiguousarray(value).astype(value.dtype), init.name))
+    return replace(model, format=Format.ONNX, onnx=proto, module=None, origin=None, size_bytes=proto.ByteSize(), inputs=origin.inputs)
 
 
-def _places(proto: onnx.ModelProto, module) -> tuple[dict[str, tuple[str, str]], list[str]]:
+def _places(proto: onnx.ModelProto, module) -> tuple[dict[str, list[tuple[str, str]]], list[str]]:
     """Which initializer each float tensor of the module's state_dict holds: one of its own node's
-    inputs (onnx2torch names each submodule after its node), matched by value; and the trainable
-    tensors matched to none. Tensors onnx2torch keeps as plain buffers never train and stay as they were."""
-    from onnx2torch.onnx_graph import OnnxGraph
-
-    nodes = OnnxGraph(proto.graph).nodes
-    inits = {i.name: i for i in proto.graph.initializer if i.data_type == onnx.TensorProto.FLOAT}
-    places, trainable = {}, {name for name, p in module.named_parameters() if p.requires_grad}
+    inputs (onnx2torch names each submodule after its node, an If's after the If and its branch), matched
+    by value; and the trainable tensors matched to none. An initializer both branches of an If read is
+    held by a tensor in each. Tensors onnx2torch keeps as plain buffers never train and stay as they were."""
+    inits = {i.name: i for g in all_graphs(proto.graph) for i in g.initializer if i.data_type == onnx.TensorProto.FLOAT}
+    places, taken, trainable = {}, set(), {name for name, p in module.named_parameters() if p.requires_grad}
+    nodes = {}  # a graph's scope → its nodes by module name
     for key, tensor in module.state_dict().items():
-        node = nodes.get(key.split(".", 1)[0])
-        if node is None or not tensor.is_floating_point():
+        found = _node_of(key, proto.graph, nodes)
+        if found is None or not tensor.is_floating_point():
             continue
+        node, scope = found
         value = tensor.detach().cpu().numpy()
         for name in node.input_values:
-            if name in inits and name not in places:
+            if name in inits and (name, scope) not in taken:
                 how = _same(value, numpy_helper.to_array(inits[name]))
                 if how:
-                    places[name] = (key, how)
+                    places.setdefault(name, []).append((key, how))
+                    taken.add((name, scope))
                     break
-    placed = {key for key, _ in places.values()}
+    placed = {key for held in places.values() for key, _ in held}
     return places, sorted(trainable - placed)
+
+
+def _node_of(key: str, graph: onnx.GraphProto, nodes: dict, scope: str = ""):
+    """The ONNX node (onnx2torch's view of it) whose module holds state_dict entry `key`, and the If
+    branches it lies in; None for a tensor of no node."""
+    from onnx2torch.onnx_graph import OnnxGraph
+
+    if scope not in nodes:
+        nodes[scope] = OnnxGraph(graph).nodes
+    first, _, rest = key.partition(".")
+    node = nodes[scope].get(first)
+    branch, _, inner = rest.partition(".")
+    if node is not None and node.operation_type == "If" and branch in onnx_to_torch_if.BRANCHES:
+        sub = next(a.g for a in node.proto.attribute if a.name == branch)
+        return _node_of(inner, sub, nodes, f"{scope}{first}.{branch}.")
+    return None if node is None else (node, scope)
 
 
 def _same(value: np.ndarray, array: np.ndarray) -> str | None:

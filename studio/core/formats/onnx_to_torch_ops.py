@@ -4,7 +4,10 @@ maximum minus 80 dB) or left empty (a transformer's norm, clamped from below onl
 and wake-word models), and BatchNormalization on an input whose rank shape inference left unknown (a
 text recognizer converted from Paddle), and Softmax before opset 13, whose output onnx2torch shapes by
 sizes that tracing for export fixes (the batch written into the exported graph); and MatMul by a constant
-matrix, which onnx2torch leaves untrainable (a Linear layer here). register() adds them
+matrix, which onnx2torch leaves untrainable (a Linear layer here); Pad in reflect or edge mode on any
+rank (audio [N, samples] before an STFT), and what opset 18 changed (Pad's axes, Split's num_outputs,
+reductions' axes as an input) and Size, for Silero VAD's opset-18 file; and If (formats/onnx_to_torch_if).
+register() adds them
 once onnx2torch is imported (formats/onnx_to_torch does it, where torchvision may need a stand-in):
 importing onnx2torch here would need torchvision first."""
 
@@ -13,6 +16,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import torch
+
+from studio.core.formats import onnx_to_torch_if
 
 if TYPE_CHECKING:
     from onnx2torch.utils.common import OperationConverterResult
@@ -38,12 +43,6 @@ class Clip(torch.nn.Module):
         if high is not None:
             x = torch.minimum(x, high) if isinstance(high, torch.Tensor) else x.clamp(max=high)
         return x
-
-
-def _global_max_pool(node, graph) -> OperationConverterResult:
-    from onnx2torch.utils.common import OperationConverterResult, onnx_mapping_from_node
-
-    return OperationConverterResult(torch_module=GlobalMaxPool(), onnx_mapping=onnx_mapping_from_node(node))
 
 
 def _clip(node, graph) -> OperationConverterResult:
@@ -200,8 +199,103 @@ def _batch_norm(original):
     return convert
 
 
+class Size(torch.nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.tensor(x.numel(), dtype=torch.int64, device=x.device)
+
+
+class Split(torch.nn.Module):
+    """Split into `parts` outputs: by the sizes given, or as even as ONNX makes them (the last one smaller)."""
+
+    def __init__(self, axis: int, parts: int):
+        super().__init__()
+        self.axis, self.parts = axis, parts
+
+    def forward(self, x: torch.Tensor, sizes: torch.Tensor | None = None) -> tuple[torch.Tensor, ...]:
+        if sizes is not None:
+            return torch.split(x, sizes.tolist(), dim=self.axis)
+        return torch.split(x, -(-x.shape[self.axis] // self.parts), dim=self.axis)
+
+
+def _simple(module_type):
+    def convert(node, graph) -> OperationConverterResult:
+        from onnx2torch.utils.common import OperationConverterResult, onnx_mapping_from_node
+
+        return OperationConverterResult(torch_module=module_type(), onnx_mapping=onnx_mapping_from_node(node))
+
+    return convert
+
+
+def _split(node, graph) -> OperationConverterResult:
+    from onnx2torch.utils.common import OperationConverterResult, onnx_mapping_from_node
+
+    return OperationConverterResult(torch_module=Split(node.attributes.get("axis", 0), len(node.output_values)),
+                                    onnx_mapping=onnx_mapping_from_node(node))
+
+
+def _reduce_axes_input(node, graph) -> OperationConverterResult:
+    """A reduction of opset 18, whose axes are an input: converted when they are constant."""
+    from onnx2torch.node_converters.reduce import OnnxReduceStaticAxes
+    from onnx2torch.utils.common import OnnxMapping, OperationConverterResult, get_const_value
+
+    axes = None
+    if len(node.input_values) > 1 and node.input_values[1]:
+        try:
+            axes = get_const_value(node.input_values[1], graph).tolist()
+        except KeyError as e:
+            raise NotImplementedError(f"{node.operation_type} with computed axes") from e
+    if not axes and node.attributes.get("noop_with_empty_axes", 0):
+        raise NotImplementedError(f"{node.operation_type} with noop_with_empty_axes")
+    return OperationConverterResult(torch_module=OnnxReduceStaticAxes(node.operation_type, axes, node.attributes.get("keepdims", 1)),
+                                    onnx_mapping=OnnxMapping(inputs=(node.input_values[0],), outputs=node.output_values))
+
+
+class Pad(torch.nn.Module):
+    """ONNX Pad from opset 11 on (pads as an input, axes from 18): onnx2torch's pads reflect and edge modes
+    only on inputs of 3 dimensions or more, so a spectrogram's audio [N, samples] could not be padded."""
+
+    MODES = {"constant": "constant", "reflect": "reflect", "edge": "replicate", "wrap": "circular"}
+
+    def __init__(self, mode: str):
+        super().__init__()
+        self.mode = self.MODES[mode]
+
+    def forward(self, x: torch.Tensor, pads: torch.Tensor, value: torch.Tensor | None = None,
+                axes: torch.Tensor | None = None) -> torch.Tensor:
+        pads = pads.tolist()
+        if axes is not None:  # pads for these axes only: the others get none
+            full = [0] * (2 * x.dim())
+            for i, axis in enumerate(a % x.dim() for a in axes.tolist()):
+                full[axis], full[axis + x.dim()] = pads[i], pads[i + len(pads) // 2]
+            pads = full
+        rank = len(pads) // 2
+        torch_pads = [p for axis in reversed(range(rank)) for p in (pads[axis], pads[axis + rank])]  # last axis first
+        if self.mode == "constant":
+            return torch.nn.functional.pad(x, torch_pads, value=0.0 if value is None else float(value))
+        padded = next((rank - axis for axis in range(rank) if pads[axis] or pads[axis + rank]), 0)
+        if not padded:
+            return x
+        if padded > 3:
+            raise NotImplementedError(f"{self.mode} padding of more than the last 3 axes")
+        # torch pads these modes over a batch and a channel axis: the axes in front of the padded ones become those
+        lead = x.shape[: x.dim() - padded]
+        flat = x.reshape(-1, 1, *x.shape[x.dim() - padded:])
+        out = torch.nn.functional.pad(flat, torch_pads[: 2 * padded], mode=self.mode)
+        return out.reshape(*lead, *out.shape[2:])
+
+
+def _pad(node, graph) -> OperationConverterResult:
+    from onnx2torch.utils.common import OperationConverterResult, onnx_mapping_from_node
+
+    mode = node.attributes.get("mode", "constant")
+    mode = mode.decode() if isinstance(mode, bytes) else mode
+    if mode not in Pad.MODES:
+        raise NotImplementedError(f"Pad in {mode} mode")
+    return OperationConverterResult(torch_module=Pad(mode), onnx_mapping=onnx_mapping_from_node(node))
+
+
 def register() -> None:
-    """Add these converters to onnx2torch's registry (replacing its Clip, MatMul, old Softmax and BatchNormalization ones)."""
+    """Add these converters to onnx2torch's registry (replacing its Clip, MatMul, old Softmax, BatchNormalization and Pad ones)."""
     from onnx2torch.node_converters.registry import _CONVERTER_REGISTRY, OperationDescription
 
     def op(name: str, version: int) -> OperationDescription:
@@ -209,7 +303,7 @@ def register() -> None:
 
     if _CONVERTER_REGISTRY.get(op("LSTM", 7)) is _lstm:  # registered already: BatchNormalization is wrapped once
         return
-    _CONVERTER_REGISTRY[op("GlobalMaxPool", 1)] = _global_max_pool
+    _CONVERTER_REGISTRY[op("GlobalMaxPool", 1)] = _simple(GlobalMaxPool)
     for version in (1, 9, 13):
         _CONVERTER_REGISTRY[op("MatMul", version)] = _matmul
     for version in (7, 14):
@@ -221,3 +315,14 @@ def register() -> None:
         _CONVERTER_REGISTRY[op("LogSoftmax", version)] = _flat_softmax(log=True)
     for version in (9, 14, 15):
         _CONVERTER_REGISTRY[op("BatchNormalization", version)] = _batch_norm(_CONVERTER_REGISTRY[op("BatchNormalization", version)])
+    for version in (1, 13, 19, 21):
+        _CONVERTER_REGISTRY[op("Size", version)] = _simple(Size)
+    _CONVERTER_REGISTRY[op("Split", 18)] = _split
+    for version in (11, 13, 18, 19, 21):
+        _CONVERTER_REGISTRY[op("Pad", version)] = _pad
+    for name in ("ReduceL1", "ReduceL2", "ReduceLogSum", "ReduceLogSumExp", "ReduceMax", "ReduceMean", "ReduceMin", "ReduceProd",
+                 "ReduceSumSquare"):
+        _CONVERTER_REGISTRY[op(name, 18)] = _reduce_axes_input
+    _CONVERTER_REGISTRY[op("ReduceMax", 20)] = _CONVERTER_REGISTRY[op("ReduceMin", 20)] = _reduce_axes_input
+    for version in onnx_to_torch_if.VERSIONS:
+        _CONVERTER_REGISTRY[op("If", version)] = onnx_to_torch_if.convert

@@ -4,9 +4,9 @@ from real_inputs import fixed_batch_of_one, state_on_axis_one, tokens_and_scalar
 
 from studio.core.errors import StudioError
 from studio.core.evaluate.data import DataSet, load_data
-from studio.core.evaluate.feeds import batch_axes, cast_for
+from studio.core.evaluate.feeds import cast_for
 from studio.core.evaluate.runtime import predict_outputs
-from studio.core.formats.model import TensorSpec
+from studio.core.formats.model import TensorSpec, batch_axes
 
 
 def test_token_ids_stay_integers_and_a_scalar_goes_with_every_batch(tmp_path):

@@ -120,3 +120,32 @@ def test_a_matmul_by_a_constant_matrix_becomes_a_linear_layer_that_trains_and_go
     written = {i.name: onnx.numpy_helper.to_array(i) for i in back.onnx.graph.initializer}
     np.testing.assert_allclose(written["w"], 2 * onnx.numpy_helper.to_array(w), atol=1e-6)  # transposed back
     np.testing.assert_allclose(predict_outputs(back, x)[0], predict_outputs(converted, x)[0], atol=1e-4)
+
+
+def _i64(name: str, values) -> onnx.TensorProto:
+    return onnx.numpy_helper.from_array(np.array(values, np.int64), name)
+
+
+def test_opset_18_operators_and_padding_by_reflection_compute_what_onnx_runtime_does(tmp_path):
+    """Silero VAD's opset-18 file: Pad in reflect mode on the last axis only (onnx2torch pads only 3-D and
+    larger inputs so), Pad with axes, Split into outputs of uneven size, ReduceMean with axes as an input, Size."""
+    x = {"x": np.random.default_rng(2).normal(size=(2, 4, 3, 3)).astype(np.float32)}
+    cases = [
+        ([helper.make_node("Pad", ["x", "pads"], ["y"], mode="reflect")], ["N", 4, 3, 5], [_i64("pads", [0, 0, 0, 1, 0, 0, 0, 1])]),
+        ([helper.make_node("Pad", ["x", "pads", "", "axes"], ["y"], mode="edge")], ["N", 4, 5, 3], [_i64("pads", [2, 0]), _i64("axes", [-2])]),
+        ([helper.make_node("Pad", ["x", "pads", "value"], ["y"])], ["N", 6, 3, 3],
+         [_i64("pads", [0, 1, 0, 0, 0, 1, 0, 0]), onnx.numpy_helper.from_array(np.array(0.5, np.float32), "value")]),
+        ([helper.make_node("Split", ["x"], ["y", "rest"], axis=1, num_outputs=2)], ["N", 2, 3, 3], []),
+        ([helper.make_node("Split", ["x"], ["a", "y"], axis=2, num_outputs=2)], ["N", 4, 1, 3], []),  # 3 = 2 + 1
+        ([helper.make_node("ReduceMean", ["x", "axes"], ["y"], keepdims=1)], ["N", 4, 1, 1], [_i64("axes", [2, 3])]),
+        ([helper.make_node("Size", ["x"], ["n"]), helper.make_node("Cast", ["n"], ["nf"], to=TensorProto.FLOAT),
+          helper.make_node("Mul", ["x", "nf"], ["y"])], ["N", 4, 3, 3], []),
+    ]
+    for nodes, shape, inits in cases:
+        model = one_node_model(tmp_path, nodes, shape, inits, opset=18)
+        np.testing.assert_allclose(predict_outputs(onnx_to_torch(model), x)[0], predict_outputs(model, x)[0], atol=1e-5,
+                                   err_msg=nodes[0].op_type)
+    flat = one_node_model(tmp_path, [helper.make_node("Reshape", ["x", "shape"], ["audio"]),
+                                     helper.make_node("Pad", ["audio", "pads"], ["y"], mode="reflect")], ["N", 40],
+                          [_i64("shape", [-1, 36]), _i64("pads", [0, 2, 0, 2])], opset=18)  # audio [N, samples]
+    np.testing.assert_allclose(predict_outputs(onnx_to_torch(flat), x)[0], predict_outputs(flat, x)[0], atol=1e-6)
