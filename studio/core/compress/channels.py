@@ -20,7 +20,6 @@ from studio.core.evaluate.data import DataSet
 from studio.core.formats.examples import example_inputs
 from studio.core.formats.model import Format, Model, TensorSpec
 from studio.core.formats.onnx_to_torch import flatten_reshapes
-from studio.core.formats.onnx_to_torch_if import If
 from studio.core.formats.onnx_to_torch_ops import LSTM
 from studio.core.inspect.prunable import excluded
 from studio.core.process.locks import MODULE_LOCK
@@ -41,8 +40,8 @@ def output_layers(module: torch.nn.Module, example) -> list[torch.nn.Module]:
 def channels(model: Model, ratio: float, round_to: int | None = 8, exclude: list[str] = (), example: dict | None = None) -> Model:
     """A new, narrower version with `ratio` of the channels of every prunable layer removed, traced on
     `example` (input name → examples of the data) where given."""
-    if model.format not in STRUCTURED_FORMATS:
-        allowed = model.capabilities()["prune_structured"]
+    allowed = model.capabilities()["prune_structured"]
+    if model.format not in STRUCTURED_FORMATS or not allowed.allowed:
         raise StudioError(allowed.reason if not allowed.allowed else "channels are removed from a PyTorch module: an ONNX "
                           "model is converted first (the prune step does it, checked on the data)", model.source)
     if not 0 < ratio < 1:
@@ -98,8 +97,6 @@ def _channels(model: Model, ratio: float, round_to: int | None, exclude: list[st
     if model.format is Format.CONVERTED:
         if any(isinstance(m, LSTM) for m in module.modules()):
             raise StudioError("channels are not removed from recurrent layers (an ONNX LSTM): Torch-Pruning does not follow them", model.source)
-        if any(isinstance(m, If) for m in module.modules()):
-            raise StudioError("channels are not removed from a graph with If branches: Torch-Pruning does not follow them", model.source)
         try:
             flatten_reshapes(module, example)
             graph = prepare(module, example)

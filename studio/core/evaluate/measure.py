@@ -96,7 +96,9 @@ def serialized(model: Model) -> list:
     ours, within tens of bytes of safetensors' own, whose save() copies everything in one call that
     holds Python's lock for over a second at 100M parameters). Large weights are not
     joined or copied: a copy of hundreds of MB in one call holds Python's lock and freezes a window.
-    A just-opened ONNX model whose weights are still apart (Model.external) is its proto plus those."""
+    A just-opened ONNX model whose weights are still apart (Model.external) is its proto plus those; a
+    converted one adds the rest of the file its weights go back to (its graph, and the metadata and
+    constants a file may hold in plenty), so that it weighs what its export will."""
     if model.external:
         return [model.onnx.SerializeToString(), *model.external.values()]
     if model.onnx is not None:
@@ -109,7 +111,8 @@ def serialized(model: Model) -> list:
         offset += n
     text = json.dumps(header, separators=(",", ":")).encode()
     text += b" " * (-len(text) % 8)
-    return [struct.pack("<Q", len(text)) + text, *(memoryview(t.reshape(-1).view(torch.uint8).numpy()) for t in tensors.values() if t.numel())]
+    frame = [model.origin.frame] if getattr(model.origin, "frame", b"") else []
+    return [*frame, struct.pack("<Q", len(text)) + text, *(memoryview(t.reshape(-1).view(torch.uint8).numpy()) for t in tensors.values() if t.numel())]
 
 
 def size_metrics(model: Model) -> dict:

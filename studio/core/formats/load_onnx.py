@@ -71,6 +71,15 @@ def all_graphs(graph: onnx.GraphProto):
                     yield from all_graphs(g)
 
 
+def free_names(graph: onnx.GraphProto) -> set[str]:
+    """The values a graph (with its own subgraphs) reads from the graphs around it."""
+    used, made = set(), set()
+    for g in all_graphs(graph):
+        made |= {i.name for i in g.initializer} | {i.name for i in g.input} | {o for n in g.node for o in n.output}
+        used |= {i for n in g.node for i in n.input} | {o.name for o in g.output}
+    return used - made - {""}
+
+
 def all_tensors(graph: onnx.GraphProto):
     """Every TensorProto stored in a graph: initializers, Constant nodes, and subgraphs, recursively."""
     yield from graph.initializer

@@ -136,7 +136,14 @@ class Model:
         if self.format is Format.ONNX and caps["finetune"].allowed and first and isinstance(first[0], int):
             caps["finetune"] = Capability(False, f"its file fixes the batch to {first[0]}: training needs a dynamic batch axis (export it with one)")
             caps["prune_structured"] = caps["finetune"]  # through the same conversion
+        proto = self.onnx if self.onnx is not None else getattr(self.origin, "proto", None)  # a converted model's graph
+        if caps["prune_structured"].allowed and proto is not None and any(n.op_type in CONTROL_FLOW for n in proto.graph.node):
+            caps["prune_structured"] = Capability(False, "channels are not removed from a graph with If, Loop or Scan: Torch-Pruning "
+                                                         "does not follow their branches")
         return caps
+
+
+CONTROL_FLOW = ("If", "Loop", "Scan")
 
 
 _NO = {

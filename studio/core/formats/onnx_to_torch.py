@@ -46,6 +46,7 @@ class Origin:
     proto: onnx.ModelProto  # the graph converted, weights as initializers
     places: dict[str, list[tuple[str, str]]]  # initializer name → [(state_dict key, "same" | "T" | "reshape")]
     inputs: list  # the ONNX model's inputs (TensorSpec), whose batch axes the module takes first
+    frame: bytes = b""  # the graph without the weights the module holds: the rest of the file it goes back to
 
 
 def onnx_to_torch(model: Model) -> Model:
@@ -80,8 +81,27 @@ def onnx_to_torch(model: Model) -> Model:
     if unplaced:
         raise StudioError(f"converted to PyTorch, but {len(unplaced)} trainable tensors (e.g. {unplaced[0]}) have no place in the "
                           "ONNX graph to go back to", model.source)
-    return replace(model, format=Format.CONVERTED, module=module, onnx=None, external={}, origin=Origin(proto, places, model.inputs),
+    origin = Origin(proto, places, model.inputs, _frame(proto, places))
+    return replace(model, format=Format.CONVERTED, module=module, onnx=None, external={}, origin=origin,
                    inputs=batch_first(module, model.inputs))
+
+
+def _frame(proto: onnx.ModelProto, places: dict) -> bytes:
+    """The proto serialized without the data of the initializers the module holds (taken out and put
+    back, not copied: a large model's weights are hundreds of MB)."""
+    held = [i for g in all_graphs(proto.graph) for i in g.initializer if i.name in places]
+    kept = [(i.raw_data, list(i.float_data)) for i in held]
+    for i in held:
+        i.ClearField("raw_data")
+        i.ClearField("float_data")
+    try:
+        return proto.SerializeToString()
+    finally:
+        for i, (raw, floats) in zip(held, kept):
+            if raw:
+                i.raw_data = raw
+            if floats:
+                i.float_data.extend(floats)
 
 
 def batch_first(module, inputs: list[TensorSpec]) -> list[TensorSpec]:

@@ -15,7 +15,7 @@ import onnx
 import torch
 from onnx import defs
 
-from studio.core.formats.load_onnx import all_graphs
+from studio.core.formats.load_onnx import free_names
 
 BRANCHES = ("then_branch", "else_branch")
 # the opsets of the model being converted, which its branches are converted in (onnx2torch gives a
@@ -45,15 +45,6 @@ def convert(node, graph):
     modules = {name: onnx2torch_convert(_branch_model(g, passed, constants, graph, OPSETS.get())) for name, g in branches.items()}
     return OperationConverterResult(torch_module=If(modules["then_branch"], modules["else_branch"]),
                                     onnx_mapping=OnnxMapping(inputs=(node.input_values[0], *passed), outputs=node.output_values))
-
-
-def free_names(graph: onnx.GraphProto) -> set[str]:
-    """The values a graph (with its own subgraphs) reads from the graphs around it."""
-    used, made = set(), set()
-    for g in all_graphs(graph):
-        made |= {i.name for i in g.initializer} | {i.name for i in g.input} | {o for n in g.node for o in n.output}
-        used |= {i for n in g.node for i in n.input} | {o.name for o in g.output}
-    return used - made - {""}
 
 
 def _constant(name: str, graph) -> onnx.TensorProto | None:

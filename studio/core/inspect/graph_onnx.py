@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import onnx
 
-from studio.core.formats.load_onnx import graph_inputs
+from studio.core.formats.load_onnx import free_names, graph_inputs
 from studio.core.inspect.graph import Graph
 from studio.core.inspect.layers import FLOAT_OP, QUANT_OPS, layer_name
 
@@ -51,6 +51,7 @@ def _build(g: onnx.GraphProto, shapes: dict, top: bool = False, prefix: str = ""
         for attr in n.attribute:
             for sub in [attr.g] if attr.type == onnx.AttributeProto.GRAPH else list(attr.graphs):
                 node.subgraphs[attr.name] = _build(sub, shapes, prefix=f"{prefix}{name}/{attr.name}/")
+                data += sorted(free_names(sub) - hidden - set(data))  # what its branches or body read from around it
         for inp in data:
             if inp in producer:
                 graph.connect(producer[inp], node.id, inp)

@@ -28,6 +28,10 @@ class LayerPicks(QTableWidget):
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
         self.setMinimumHeight(110)
+        # one line a layer, a long name cut at its start: names nested in a graph share their beginning
+        # (an If's branch) and differ at the end; the tooltip has it whole
+        self.setWordWrap(False)
+        self.setTextElideMode(Qt.TextElideMode.ElideLeft)
 
     def set_layers(self, layers: list[tuple[str, str, int]]) -> None:
         """layers: (name, type, weights)."""

@@ -27,3 +27,23 @@ def test_large_data_is_deflated_in_parallel_blocks_to_within_a_hundredth_of_a_pe
     size = zipped_size("model", [data[:5], data[5:]], threads=2)
     assert len(blocks) == 4 and sum(blocks) == len(data)
     assert size == pytest.approx(len(zipped("model", data)), rel=1e-4)
+
+
+def test_a_converted_model_weighs_what_its_export_will(tmp_path):
+    """A file whose nodes carry long doc strings (torch's exporter writes stack traces there): its
+    PyTorch version's weights alone would say it shrank by a third."""
+    import onnx
+    from onnx_cases import constant_node_onnx
+
+    from studio.core.evaluate.measure import size_metrics
+    from studio.core.formats.load import load_model
+    from studio.core.formats.onnx_to_torch import back_to_onnx, onnx_to_torch
+
+    constant_node_onnx(tmp_path / "m.onnx")
+    proto = onnx.load(tmp_path / "m.onnx")
+    for node in proto.graph.node:
+        node.doc_string = "File \"model.py\", line 1, in forward\n" * 8
+    onnx.save(proto, tmp_path / "doc.onnx")
+    converted = onnx_to_torch(load_model(str(tmp_path / "doc.onnx")))
+    exported = len(back_to_onnx(converted).onnx.SerializeToString())
+    assert size_metrics(converted)["size_bytes"] == pytest.approx(exported, rel=0.2)  # within the header of a tiny model's weights

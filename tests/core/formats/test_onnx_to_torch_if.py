@@ -9,8 +9,9 @@ from onnx import TensorProto, helper, numpy_helper
 
 from studio.core.evaluate.runtime import predict_outputs
 from studio.core.formats.load import load_model
+from studio.core.formats.load_onnx import free_names
 from studio.core.formats.onnx_to_torch import back_to_onnx, onnx_to_torch
-from studio.core.formats.onnx_to_torch_if import If, free_names
+from studio.core.formats.onnx_to_torch_if import If
 
 
 def _rate_model(path) -> None:
@@ -104,3 +105,12 @@ def test_a_condition_on_the_batch_size_is_followed_at_every_batch(tmp_path, batc
     x = {"x": np.arange(batch * 3, dtype=np.float32).reshape(batch, 3)}
     expected = -x["x"] if batch == 1 else x["x"]
     np.testing.assert_array_equal(predict_outputs(onnx_to_torch(model), x, batch=batch)[0], expected)
+
+
+def test_channels_are_refused_up_front_before_and_after_conversion(tmp_path):
+    _rate_model(tmp_path / "rates.onnx")
+    model = load_model(str(tmp_path / "rates.onnx"))
+    for version in (model, onnx_to_torch(model)):
+        caps = version.capabilities()
+        assert caps["finetune"].allowed and not caps["prune_structured"].allowed
+        assert "If, Loop or Scan" in caps["prune_structured"].reason

@@ -21,6 +21,7 @@ def test_onnx_control_flow_bodies_are_subgraphs(tmp_path):
     assert set(branch.subgraphs) == {"then_branch", "else_branch"}
     assert branch.subgraphs["then_branch"].nodes[0].type == "Mul"
     assert graph.node_count() == len(graph.nodes) + 4  # Mul + Output, Add + Output
+    assert ("x", "branch") in edges(graph)  # read inside both branches only: drawn into the If, not left apart
 
 
 
