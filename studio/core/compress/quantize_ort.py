@@ -308,6 +308,9 @@ def _opset_at_least(proto: onnx.ModelProto, opset: int) -> tuple[onnx.ModelProto
     return converted, [f"converted from ONNX opset {current} to {opset} for per-channel int8"]
 
 
+MAX_PREPROCESS_GROWTH = 1.05  # Silero VAD's LSTM weights, sliced and reordered in the graph, came out folded 4 times: 1.43×
+
+
 def _preprocess(src: Path, dst: Path, proto: onnx.ModelProto) -> tuple[onnx.ModelProto, list[str], bool]:
     """ORT's pre-processing: ONNX shape inference and the optimisation that folds BatchNormalization into
     Conv; (proto, notes, whether it was pre-processed). Without ORT's symbolic shape inference: on the
@@ -317,9 +320,14 @@ def _preprocess(src: Path, dst: Path, proto: onnx.ModelProto) -> tuple[onnx.Mode
     try:
         with quiet(""), contextlib.chdir(dst.parent):  # ORT may write debug models into the working folder
             quant_pre_process(src, dst, skip_symbolic_shape=True)
-        return onnx.load(dst), [], True
     except Exception as e:  # quantization still works without pre-processing
         return proto, [f"ORT pre-processing skipped ({first_line(e, 100)})"], False
+    before, after = src.stat().st_size, dst.stat().st_size
+    growth = after / max(before, 1)
+    if growth > MAX_PREPROCESS_GROWTH and after - before > 1 << 16:  # a tiny graph's own bookkeeping is no growth
+        return proto, [f"ORT pre-processing skipped: it made the file {growth:.2f}× larger (weights computed in the graph folded "
+                       "into a copy for each use)"], False
+    return onnx.load(dst), [], True
 
 
 def _wants_preprocess(mode: str, proto: onnx.ModelProto) -> bool:

@@ -165,6 +165,23 @@ def test_where_int8_kernels_saturate_weights_are_rounded_to_7_bits_and_the_versi
     assert max(int(np.abs(w.astype(np.int16)).max()) for w in weights) == 127 and SEVEN_BIT not in q.notes
 
 
+def test_pre_processing_that_folds_a_computed_weight_into_copies_is_not_kept(tmp_path):
+    """Silero VAD reorders its LSTM gates in the graph: ORT's pre-processing folded the result into a
+    constant for each use and the file grew 1.43×. Here three computations of one weight would give three."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    w = numpy_helper.from_array(np.random.default_rng(0).normal(size=(128, 128)).astype(np.float32), "w")
+    nodes = [helper.make_node("Transpose", ["w"], ["wt"]), helper.make_node("Neg", ["w"], ["wn"]), helper.make_node("Abs", ["w"], ["wa"]),
+             helper.make_node("MatMul", ["x", "wt"], ["a"]), helper.make_node("MatMul", ["a", "wn"], ["b"]),
+             helper.make_node("MatMul", ["b", "wa"], ["y"])]
+    graph = helper.make_graph(nodes, "copies", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 128])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 128])], initializer=[w])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), tmp_path / "copies.onnx")
+    with prepared(load_model(str(tmp_path / "copies.onnx")), "static") as prep:
+        assert prep.proto.ByteSize() < 1.05 * graph.ByteSize()
+        assert any("pre-processing skipped: it made the file" in note for note in prep.notes)
+
+
 def test_a_prepared_model_has_named_nodes_and_weights_as_initializers(tmp_path):
     model = load_model(tiny_conv_net(tmp_path / "tiny.onnx"))
     with prepared(model, "static") as prep:
