@@ -55,6 +55,10 @@ def make_student(teacher: Model, spec: dict, trust: bool = False) -> Model:
         width = float(spec["width"])
         if not 0 < width < 1:
             raise StudioError(f"student.width: {width} must be between 0 and 1")
+        allowed = teacher.capabilities()["prune_structured"]
+        if not allowed.allowed:
+            raise StudioError(f"student: a slimmer copy is cut by removing channels, and {allowed.reason}; give {{sample: …}} or "
+                              "{model: …}", teacher.source)
         return channels(teacher, 1 - width, round_to=None)
     raise StudioError("student: give {width: 0.25}, {layers: 3}, {model: PATH} or {sample: NAME}")
 

@@ -58,3 +58,13 @@ def test_distill_recipe_step():
     step = result.steps[0]
     assert step.label == "distilled into width 0.5"
     assert step.metrics["parameters"] < 38_282 and step.metrics["accuracy"] > 0.8
+
+
+def test_no_slimmer_copy_of_a_teacher_whose_graph_branches(tmp_path):
+    from onnx_cases import if_subgraph_onnx
+
+    from studio.core.formats.onnx_to_torch import onnx_to_torch
+
+    if_subgraph_onnx(tmp_path / "if.onnx")
+    with pytest.raises(StudioError, match=r"slimmer copy is cut by removing channels, and .*If, Loop or Scan"):
+        make_student(onnx_to_torch(load_model(str(tmp_path / "if.onnx"))), {"width": 0.5})
