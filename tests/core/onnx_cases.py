@@ -53,6 +53,35 @@ def if_subgraph_onnx(path) -> int:
     return 6
 
 
+def rate_branches_onnx(path) -> None:
+    """Silero VAD's shape: an If on a scalar sample rate, each branch a layer of its own weights (one an
+    initializer of the outer graph, one a Constant inside the branch), reading the audio and a state whose
+    batch is on axis 1 from the outer graph, and a computed value from the outer graph."""
+    rng = np.random.default_rng(0)
+    w16 = numpy_helper.from_array(rng.normal(size=(4, 3)).astype(np.float32), "w16")
+    w8 = rng.normal(size=(4, 3)).astype(np.float32)
+    rate = numpy_helper.from_array(np.array(16000, np.int64), "rate")
+
+    def branch(name: str, weight_node: list, weight: str):
+        nodes = [*weight_node, helper.make_node("MatMul", ["x", weight], [f"{name}_h"], name=f"{name}_fc"),
+                 helper.make_node("Add", [f"{name}_h", "state_sum"], [f"{name}_y"], name=f"{name}_plus_state")]
+        return helper.make_graph(nodes, name, [], [helper.make_tensor_value_info(f"{name}_y", TensorProto.FLOAT, ["N", 3])])
+
+    then = branch("high", [], "w16")
+    other = branch("low", [helper.make_node("Constant", [], ["w8"], value=numpy_helper.from_array(w8, "w8"))], "w8")
+    nodes = [helper.make_node("Equal", ["sr", "rate"], ["is16"]),
+             helper.make_node("ReduceSum", ["state", "axes"], ["state_sum"], keepdims=0),  # [N, 3] from [2, N, 3]
+             helper.make_node("If", ["is16"], ["y"], name="by_rate", then_branch=then, else_branch=other)]
+    graph = helper.make_graph(
+        nodes, "rates",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 4]), helper.make_tensor_value_info("sr", TensorProto.INT64, []),
+         helper.make_tensor_value_info("state", TensorProto.FLOAT, [2, "N", 3])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 3])],
+        initializer=[w16, rate, numpy_helper.from_array(np.array([0], np.int64), "axes")],
+    )
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+
+
 def external_data_onnx(src, path) -> None:
     model = onnx.load(src)
     onnx.save_model(model, path, save_as_external_data=True, all_tensors_to_one_file=True, location=path.name + ".data", size_threshold=0)

@@ -35,8 +35,9 @@ from studio.core.errors import StudioError
 from studio.core.evaluate.data import DataSet
 from studio.core.evaluate.metrics import class_output, is_embedding
 from studio.core.evaluate.runtime import predict, predict_module
-from studio.core.formats.model import Model
+from studio.core.formats.model import CONTROL_FLOW, Model
 from studio.core.inspect.graph_onnx import light_copy
+from studio.core.inspect.precision import quantized_ops
 from studio.core.process.jobs import NO_CANCEL, CancelToken, Job, Progress, offset
 
 QUANTIZED = (torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.Conv3d, torch.nn.Linear)
@@ -76,6 +77,11 @@ def qat(model: Model, data: DataSet, *, bits: int = 8, epochs: int = 2, lr: floa
     if model.onnx is not None:  # the graph ORT runs: its static int8 says which tensors it rounds, and how
         job = _static_int8(model, data, calibration, samples, device, cancel)
         float_int8, weightless, chose = yield from offset(job, 0, 3, "static int8 of the float model: ", span=0.2, metrics=False)
+        if not any(op.precision != "float" for op in quantized_ops(float_int8)):
+            inside = " (they sit in If, Loop or Scan branches, which its QDQ quantizer leaves float)" if any(
+                n.op_type in CONTROL_FLOW for n in float_int8.graph.node) else ""
+            raise StudioError(f"quantization-aware training: ONNX Runtime's static int8 rounds none of this model's layers{inside}, "
+                              "so training for it cannot make it smaller; fp16 halves it", model.source)
         grids = qat_graph.activation_grids(float_int8)
     model = yield from trainable_version(model, data, device, refused="quantization-aware training trains the model: ")
     train_set, test_set = splits(model, data)

@@ -210,3 +210,18 @@ def test_qat_rounds_only_the_layers_activations_when_rounding_every_one_loses_to
     assert any("only the activations of layers with weights" in n for n in q.notes if n.startswith("quantized by ONNX Runtime"))
     assert {op.precision for op in quantized_ops(q.onnx) if op.op_type in ("Gemm", "MatMul")} == {"int8"}
     assert evaluate(q, digits)["accuracy"] > float_accuracy - 0.02, (float_accuracy, evaluate(q, digits)["accuracy"])
+
+
+def test_qat_is_refused_before_training_when_static_int8_rounds_no_layer(tmp_path):
+    """Silero VAD's layers all sit in If branches, which ORT's QDQ quantizer leaves float: training for
+    int8 would cost minutes and change nothing."""
+    from onnx_cases import rate_branches_onnx
+
+    from studio.core.evaluate.data import DataSet
+
+    rate_branches_onnx(tmp_path / "rates.onnx")
+    rng = np.random.default_rng(0)
+    data = DataSet("rates", {"x": rng.normal(size=(40, 4)).astype(np.float32), "sr": np.array(16000, np.int64),
+                             "state": rng.normal(size=(40, 2, 3)).astype(np.float32)}, None)
+    with pytest.raises(StudioError, match="rounds none of this model's layers .*If, Loop or Scan branches"):
+        run_to_end(qat(load_model(str(tmp_path / "rates.onnx")), data, epochs=1))

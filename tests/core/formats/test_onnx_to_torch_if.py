@@ -6,41 +6,13 @@ import onnx
 import pytest
 import torch
 from onnx import TensorProto, helper, numpy_helper
+from onnx_cases import rate_branches_onnx
 
 from studio.core.evaluate.runtime import predict_outputs
 from studio.core.formats.load import load_model
 from studio.core.formats.load_onnx import free_names
 from studio.core.formats.onnx_to_torch import back_to_onnx, onnx_to_torch
 from studio.core.formats.onnx_to_torch_if import If
-
-
-def _rate_model(path) -> None:
-    """Silero VAD's shape: an If on a scalar sample rate, each branch a layer of its own weights (one an
-    initializer of the outer graph, one a Constant inside the branch), reading the audio and a state whose
-    batch is on axis 1 from the outer graph, and a computed value from the outer graph."""
-    rng = np.random.default_rng(0)
-    w16 = numpy_helper.from_array(rng.normal(size=(4, 3)).astype(np.float32), "w16")
-    w8 = rng.normal(size=(4, 3)).astype(np.float32)
-    rate = numpy_helper.from_array(np.array(16000, np.int64), "rate")
-
-    def branch(name: str, weight_node: list, weight: str):
-        nodes = [*weight_node, helper.make_node("MatMul", ["x", weight], [f"{name}_h"], name=f"{name}_fc"),
-                 helper.make_node("Add", [f"{name}_h", "state_sum"], [f"{name}_y"], name=f"{name}_plus_state")]
-        return helper.make_graph(nodes, name, [], [helper.make_tensor_value_info(f"{name}_y", TensorProto.FLOAT, ["N", 3])])
-
-    then = branch("high", [], "w16")
-    other = branch("low", [helper.make_node("Constant", [], ["w8"], value=numpy_helper.from_array(w8, "w8"))], "w8")
-    nodes = [helper.make_node("Equal", ["sr", "rate"], ["is16"]),
-             helper.make_node("ReduceSum", ["state", "axes"], ["state_sum"], keepdims=0),  # [N, 3] from [2, N, 3]
-             helper.make_node("If", ["is16"], ["y"], name="by_rate", then_branch=then, else_branch=other)]
-    graph = helper.make_graph(
-        nodes, "rates",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 4]), helper.make_tensor_value_info("sr", TensorProto.INT64, []),
-         helper.make_tensor_value_info("state", TensorProto.FLOAT, [2, "N", 3])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 3])],
-        initializer=[w16, rate, numpy_helper.from_array(np.array([0], np.int64), "axes")],
-    )
-    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
 
 
 def _feeds(sr: int) -> dict:
@@ -50,7 +22,7 @@ def _feeds(sr: int) -> dict:
 
 
 def test_both_branches_convert_and_each_runs_when_its_condition_holds(tmp_path):
-    _rate_model(tmp_path / "rates.onnx")
+    rate_branches_onnx(tmp_path / "rates.onnx")
     model = load_model(str(tmp_path / "rates.onnx"))
     converted = onnx_to_torch(model)
     assert isinstance(converted.module.by_rate, If)
@@ -60,7 +32,7 @@ def test_both_branches_convert_and_each_runs_when_its_condition_holds(tmp_path):
 
 
 def test_the_trained_branch_goes_back_into_its_own_weights_and_the_file_keeps_its_inputs(tmp_path):
-    _rate_model(tmp_path / "rates.onnx")
+    rate_branches_onnx(tmp_path / "rates.onnx")
     model = load_model(str(tmp_path / "rates.onnx"))
     converted = onnx_to_torch(model)
     with torch.no_grad():
@@ -108,7 +80,7 @@ def test_a_condition_on_the_batch_size_is_followed_at_every_batch(tmp_path, batc
 
 
 def test_channels_are_refused_up_front_before_and_after_conversion(tmp_path):
-    _rate_model(tmp_path / "rates.onnx")
+    rate_branches_onnx(tmp_path / "rates.onnx")
     model = load_model(str(tmp_path / "rates.onnx"))
     for version in (model, onnx_to_torch(model)):
         caps = version.capabilities()
