@@ -131,10 +131,15 @@ _BAD_DIMS = re.compile(r"Got invalid dimensions for input: (\S+) for the followi
 _BAD_AXIS = re.compile(r"index: (\d+) Got: (\d+) Expected: (\d+)")
 
 
+CONVERTED_OPERATORS = ("onnx2torch.", "studio.core.formats.onnx_to_torch")
+
+
 def takes_numbers(module: torch.nn.Module) -> bool:
     """Whether the module's 0-d inputs go in as Python numbers: TorchScript signatures such as `sr: int`
-    take no tensor; a module converted from ONNX computes with them as its graph did, as tensors."""
-    return not isinstance(module, torch.fx.GraphModule)
+    take no tensor; a module converted from ONNX computes with them as its graph did, as tensors. The
+    converted one is known by its operators' modules, which copies keep (a mark of ours would not survive
+    GraphModule's deepcopy)."""
+    return not any(type(m).__module__.startswith(CONVERTED_OPERATORS) for m in module.children())
 
 
 def run_module(module: torch.nn.Module, feed: dict[str, np.ndarray], device: str) -> list[np.ndarray]:

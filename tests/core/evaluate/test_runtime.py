@@ -44,3 +44,18 @@ def test_large_inputs_run_in_small_batches_and_small_ones_in_large():
     digits = np.zeros((5000, 1, 28, 28), np.float32)
     assert batch_for({"x": digits, "rate": np.array(16000)}) == BATCH  # a constant is no example
     assert batch_for({"x": np.zeros((2, 64, 1024, 1024), np.float32)}) == 1
+
+
+def test_a_scalar_input_reaches_a_converted_module_as_a_tensor_and_a_script_as_a_number(tmp_path):
+    """Silero VAD's sample rate: its ONNX graph reshapes it (a tensor); its TorchScript takes `sr: int`."""
+    import copy
+
+    from onnx_cases import constant_node_onnx
+
+    from studio.core.evaluate.runtime import takes_numbers
+    from studio.core.formats.onnx_to_torch import onnx_to_torch
+
+    constant_node_onnx(tmp_path / "m.onnx")
+    converted = onnx_to_torch(load_model(str(tmp_path / "m.onnx"))).module
+    assert not takes_numbers(converted) and not takes_numbers(copy.deepcopy(converted))  # training copies it
+    assert takes_numbers(torch.jit.script(torch.nn.Linear(2, 2)))
