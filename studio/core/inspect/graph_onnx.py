@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import onnx
 
 from studio.core.formats.load_onnx import free_names, graph_inputs
@@ -18,16 +20,17 @@ def onnx_graph(proto: onnx.ModelProto) -> Graph:
     return _build(proto.graph, shapes, top=True)
 
 
-def _build(g: onnx.GraphProto, shapes: dict, top: bool = False, prefix: str = "") -> Graph:
+def _build(g: onnx.GraphProto, shapes: dict, top: bool = False, prefix: str = "", outer: frozenset = frozenset()) -> Graph:
     """In a quantized model the graph shows the float one: Quantize/DequantizeLinear pass their input
     through, what is computed from weights and scales alone folds away, and an integer layer's
-    rescaling and bias (Cast, Mul, Add after ConvInteger) fold into it."""
+    rescaling and bias (Cast, Mul, Add after ConvInteger) fold into it. A subgraph (an If's branch)
+    shows the values it reads from around it as its inputs, but for weights and constants (`outer`)."""
     graph = Graph()
     producer: dict[str, int] = {}
     hidden = {t.name for t in g.initializer} | {s.values.name for s in g.sparse_initializer}
     quantized = any(n.op_type in QUANT_OPS for n in g.node)
     integer_layers: set[int] = set()
-    inputs = graph_inputs(g) if top else list(g.input)
+    inputs = graph_inputs(g) if top else [*g.input, *(SimpleNamespace(name=n) for n in sorted(free_names(g) - outer))]
     for spec in inputs:
         node = graph.add(spec.name, "Input", shape=getattr(spec, "shape", None) or shapes.get(spec.name))
         producer[spec.name] = node.id
@@ -50,7 +53,7 @@ def _build(g: onnx.GraphProto, shapes: dict, top: bool = False, prefix: str = ""
             integer_layers.add(node.id)
         for attr in n.attribute:
             for sub in [attr.g] if attr.type == onnx.AttributeProto.GRAPH else list(attr.graphs):
-                node.subgraphs[attr.name] = _build(sub, shapes, prefix=f"{prefix}{name}/{attr.name}/")
+                node.subgraphs[attr.name] = _build(sub, shapes, prefix=f"{prefix}{name}/{attr.name}/", outer=outer | hidden)
                 data += sorted(free_names(sub) - hidden - set(data))  # what its branches or body read from around it
         for inp in data:
             if inp in producer:

@@ -3,7 +3,7 @@ layers that use them, quantized graphs shown as their float originals, shapes in
 
 import numpy as np
 from onnx import TensorProto, helper, numpy_helper
-from onnx_cases import constant_node_onnx, if_subgraph_onnx
+from onnx_cases import constant_node_onnx, if_subgraph_onnx, rate_branches_onnx
 
 from studio.core.formats.load import load_model
 from studio.core.inspect.graph_onnx import light_copy, onnx_graph
@@ -19,9 +19,18 @@ def test_onnx_control_flow_bodies_are_subgraphs(tmp_path):
     graph = graph_of(load_model(str(tmp_path / "if.onnx")))
     branch = next(n for n in graph.nodes if n.type == "If")
     assert set(branch.subgraphs) == {"then_branch", "else_branch"}
-    assert branch.subgraphs["then_branch"].nodes[0].type == "Mul"
-    assert graph.node_count() == len(graph.nodes) + 4  # Mul + Output, Add + Output
+    assert [n.type for n in branch.subgraphs["then_branch"].nodes] == ["Input", "Mul", "Output"]
+    assert graph.node_count() == len(graph.nodes) + 6  # x (read from around the If) + Mul + Output, x + Add + Output
     assert ("x", "branch") in edges(graph)  # read inside both branches only: drawn into the If, not left apart
+
+
+def test_a_branch_shows_what_it_reads_from_around_it_as_inputs_but_not_outer_weights(tmp_path):
+    rate_branches_onnx(tmp_path / "rates.onnx")
+    graph = graph_of(load_model(str(tmp_path / "rates.onnx")))
+    branches = next(n for n in graph.nodes if n.type == "If").subgraphs
+    for branch in branches.values():
+        assert sorted(n.name for n in branch.nodes if n.type == "Input") == ["state_sum", "x"]  # w16 is a weight, not an input
+    assert ("x", "high_fc") in edges(branches["then_branch"])
 
 
 
