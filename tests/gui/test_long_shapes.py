@@ -28,3 +28,20 @@ def test_long_axes_show_as_a_question_mark_and_are_spelled_out_in_tooltips(make_
     canvas = window.graph.canvas
     assert canvas._texts[pool.id][2] == "N×3×?×?"  # the box: no formula, no name shape inference made up
     assert f"axis 2 = {FORMULA}" in canvas.describe(pool.id) and "unk__" not in canvas.describe(pool.id)  # its tooltip
+
+
+def test_a_converted_version_shows_its_files_inputs_which_it_exports(qtbot, tmp_path):
+    """Inside, the converted module takes Silero's state batch-first; the Model panel shows the file's layout."""
+    from onnx_cases import rate_branches_onnx
+
+    from studio.core.formats.load import load_model
+    from studio.core.formats.onnx_to_torch import onnx_to_torch
+    from studio.core.process.jobs import run_to_end
+    from studio.core.project.analysis import analyze
+    from studio.gui.inspect.model_panel import ModelPanel
+
+    rate_branches_onnx(tmp_path / "rates.onnx")
+    panel = ModelPanel()
+    qtbot.addWidget(panel)
+    panel.show_model(run_to_end(analyze(onnx_to_torch(load_model(str(tmp_path / "rates.onnx"))))))
+    assert "state [2, N, 3]" in panel.details.values["Inputs"].text()

@@ -73,16 +73,17 @@ class ModelPanel(QWidget):
             reason = f" — <i>{escape(cap.reason)}</i>" if cap.reason else ""
             mark = "✓" if cap.allowed else f'<span style="color:{REFUSED}">✗</span>'
             operations.append(f"{mark} {escape(OPERATIONS[op])}{reason}")
+        inputs = getattr(model.origin, "inputs", None) or model.inputs  # a converted version: its file's layout, which it exports
         self.details.set_texts({
             "Model": escape(model.source),
             "Format": escape(model.format.label),
-            "Inputs": _specs(model.inputs),
+            "Inputs": _specs(inputs),
             "Outputs": _specs(model.outputs),
             "Parameters": f"{total.parameters:,} ({total.zeros:,} exactly zero, {total.sparsity:.1%})",
             "Size": escape(size or f"{human_bytes(model.size_bytes)} on disk"),
             "Operations": "<br>".join(operations),
         })
-        for label, specs in (("Inputs", model.inputs), ("Outputs", model.outputs)):  # a formula shown as ?, in full
+        for label, specs in (("Inputs", inputs), ("Outputs", model.outputs)):  # a formula shown as ?, in full
             spelled = [f"{s.name}: {', '.join(hidden_axes(s.shape))}" for s in specs if hidden_axes(s.shape)]
             self.details.values[label].setToolTip("\n".join([TIPS[label], *spelled]))
         from studio.core.inspect.summary import notes as model_notes
