@@ -74,7 +74,8 @@ def onnx_to_torch(model: Model) -> Model:
     try:
         module = convert(returned_alone(proto)).eval()
     except Exception as e:  # onnx2torch raises NotImplementedError for unsupported attributes, and others
-        raise StudioError(f"cannot be converted to PyTorch: {type(e).__name__}: {str(e).splitlines()[0][:160]}", model.source) from e
+        kind = "" if isinstance(e, NotImplementedError) else f"{type(e).__name__}: "  # what cannot be converted, said plainly
+        raise StudioError(f"cannot be converted to PyTorch: {kind}{str(e).splitlines()[0][:200]}", model.source) from e
     finally:
         onnx_to_torch_if.OPSETS.reset(token)
     places, unplaced = _places(proto, module)

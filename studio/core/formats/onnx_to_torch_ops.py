@@ -110,7 +110,8 @@ def _lstm(node, graph) -> OperationConverterResult:
         w, r = get_const_value(names[1], graph), get_const_value(names[2], graph)
         b = get_const_value(names[3], graph) if names[3] else None
     except KeyError as e:
-        raise NotImplementedError("LSTM with computed weights") from e
+        raise NotImplementedError("an LSTM whose weights the graph computes (from sliced and joined constants) instead of "
+                                  "storing them: the studio's LSTM converter needs them stored") from e
     module = LSTM(w, r, b, int(a["hidden_size"]), direction)
     return OperationConverterResult(torch_module=module, onnx_mapping=OnnxMapping(inputs=(names[0], "", names[5], names[6]),
                                                                                   outputs=node.output_values))

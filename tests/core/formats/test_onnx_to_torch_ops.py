@@ -149,3 +149,19 @@ def test_opset_18_operators_and_padding_by_reflection_compute_what_onnx_runtime_
                                      helper.make_node("Pad", ["audio", "pads"], ["y"], mode="reflect")], ["N", 40],
                           [_i64("shape", [-1, 36]), _i64("pads", [0, 2, 0, 2])], opset=18)  # audio [N, samples]
     np.testing.assert_allclose(predict_outputs(onnx_to_torch(flat), x)[0], predict_outputs(flat, x)[0], atol=1e-6)
+
+
+def test_an_lstm_whose_weights_the_graph_computes_is_refused_in_plain_words(tmp_path):
+    """Silero VAD's own file reorders its LSTM gates in the graph: the refusal says so, without a Python exception's name."""
+    import pytest
+
+    from studio.core.errors import StudioError
+
+    rng = np.random.default_rng(0)
+    w, r = (onnx.numpy_helper.from_array(rng.normal(size=(1, 8, k)).astype(np.float32), n) for k, n in ((3, "w"), (2, "r")))
+    nodes = [helper.make_node("Identity", ["w"], ["w_computed"]), helper.make_node("LSTM", ["x", "w_computed", "r"], ["y"], hidden_size=2)]
+    graph = helper.make_graph(nodes, "lstm", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [5, "N", 3])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [5, 1, "N", 2])], initializer=[w, r])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 14)]), tmp_path / "lstm.onnx")
+    with pytest.raises(StudioError, match=r"PyTorch: an LSTM whose weights the graph computes .* needs them stored$"):
+        onnx_to_torch(load_model(str(tmp_path / "lstm.onnx")))
