@@ -88,21 +88,34 @@ def onnx_to_torch(model: Model) -> Model:
 
 
 def _frame(proto: onnx.ModelProto, places: dict) -> bytes:
-    """The proto serialized without the data of the initializers the module holds (taken out and put
-    back, not copied: a large model's weights are hundreds of MB)."""
-    held = [i for g in all_graphs(proto.graph) for i in g.initializer if i.name in places]
-    kept = [(i.raw_data, list(i.float_data)) for i in held]
-    for i in held:
-        i.ClearField("raw_data")
-        i.ClearField("float_data")
-    try:
-        return proto.SerializeToString()
-    finally:
-        for i, (raw, floats) in zip(held, kept):
-            if raw:
-                i.raw_data = raw
-            if floats:
-                i.float_data.extend(floats)
+    """The proto serialized without the data of the initializers the module holds. Built around the
+    weights, not by copying them: a large model's weights are hundreds of MB."""
+    frame = _copy_without(proto, "graph")
+    frame.graph.CopyFrom(_copy_without(proto.graph, "initializer"))
+    for init in proto.graph.initializer:
+        if init.name in places:
+            frame.graph.initializer.add(name=init.name, dims=init.dims, data_type=init.data_type)
+        else:
+            frame.graph.initializer.append(init)
+    for init in (i for g in all_graphs(frame.graph) for i in g.initializer if i.name in places):  # in If branches
+        init.ClearField("raw_data")
+        init.ClearField("float_data")
+    return frame.SerializeToString()
+
+
+def _copy_without(message, skip: str):
+    """A copy of a protobuf message without one of its fields."""
+    copy = type(message)()
+    for field, value in message.ListFields():
+        if field.name == skip:
+            continue
+        if hasattr(value, "extend"):  # a repeated field
+            getattr(copy, field.name).extend(value)
+        elif hasattr(value, "CopyFrom"):
+            getattr(copy, field.name).CopyFrom(value)
+        else:
+            setattr(copy, field.name, value)
+    return copy
 
 
 def batch_first(module, inputs: list[TensorSpec]) -> list[TensorSpec]:
