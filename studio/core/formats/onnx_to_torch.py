@@ -32,6 +32,7 @@ from studio.core.errors import StudioError
 from studio.core.formats import onnx_to_torch_if
 from studio.core.formats.load_onnx import all_graphs, full_onnx
 from studio.core.formats.model import ONNX2TORCH_INSTALL, Format, Model, TensorSpec, batch_axes, onnx2torch_installed
+from studio.core.formats.onnx_computed import Part
 from studio.core.formats.onnx_constants import constants_to_initializers
 from studio.core.formats.onnx_to_torch_ops import register
 
@@ -176,13 +177,26 @@ def back_to_onnx(model: Model) -> Model:
     proto = onnx.ModelProto()
     proto.CopyFrom(origin.proto)
     state = {k: v.detach().cpu().numpy() for k, v in model.module.state_dict().items()}
-    for init in (i for g in all_graphs(proto.graph) for i in g.initializer):
-        if init.name in origin.places:
-            old = numpy_helper.to_array(init)
-            values = [(state[key].T if how == "T" else state[key]).reshape(old.shape) for key, how in origin.places[init.name]]
+    stored = [(i.name, i) for g in all_graphs(proto.graph) for i in g.initializer]
+    stored += [(n.output[0], a.t) for g in all_graphs(proto.graph) for n in g.node if n.op_type == "Constant"
+               for a in n.attribute if a.name == "value"]  # a stored tensor that a computed weight rearranges
+    for name, tensor in stored:
+        if name in origin.places:
+            old = numpy_helper.to_array(tensor)
+            values = [_written(old, state[key], how) for key, how in origin.places[name]]
             value = next((v for v in values if not np.array_equal(v, old)), values[0])
-            init.CopyFrom(numpy_helper.from_array(np.ascontiguousarray(value).astype(value.dtype), init.name))
+            tensor.CopyFrom(numpy_helper.from_array(np.ascontiguousarray(value).astype(old.dtype), tensor.name))
     return replace(model, format=Format.ONNX, onnx=proto, module=None, origin=None, size_bytes=proto.ByteSize(), inputs=origin.inputs)
+
+
+def _written(old: np.ndarray, value: np.ndarray, how) -> np.ndarray:
+    """What a stored tensor becomes from a module tensor that holds it ("same", transposed "T", "reshape"),
+    or holds a part of it in other places (a Part of a computed weight)."""
+    if isinstance(how, Part):
+        new = old.copy().reshape(-1)
+        new[how.source_index] = value.reshape(-1)[how.index]
+        return new.reshape(old.shape)
+    return (value.T if how == "T" else value).reshape(old.shape)
 
 
 def _places(proto: onnx.ModelProto, module) -> tuple[dict[str, list[tuple[str, str]]], list[str]]:
@@ -206,6 +220,10 @@ def _places(proto: onnx.ModelProto, module) -> tuple[dict[str, list[tuple[str, s
                     places.setdefault(name, []).append((key, how))
                     taken.add((name, scope))
                     break
+    for prefix, layer in module.named_modules():  # weights the graph computes by rearranging stored ones (formats/onnx_computed)
+        for attr, parts in getattr(layer, "sources", {}).items():
+            for part in parts:
+                places.setdefault(part.source, []).append((f"{prefix}.{attr}", part))
     placed = {key for held in places.values() for key, _ in held}
     return places, sorted(trainable - placed)
 

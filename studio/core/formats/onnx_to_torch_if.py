@@ -16,6 +16,7 @@ import torch
 from onnx import defs
 
 from studio.core.formats.load_onnx import free_names
+from studio.core.formats.onnx_computed import stored
 
 BRANCHES = ("then_branch", "else_branch")
 # the opsets of the model being converted, which its branches are converted in (onnx2torch gives a
@@ -40,29 +41,11 @@ def convert(node, graph):
 
     branches = {a.name: a.g for a in node.proto.attribute if a.name in BRANCHES}
     outer = sorted(set().union(*(free_names(g) for g in branches.values())))
-    constants = {name: _constant(name, graph) for name in outer}
+    constants = {name: stored(name, graph) for name in outer}
     passed = [name for name in outer if constants[name] is None]
     modules = {name: onnx2torch_convert(_branch_model(g, passed, constants, graph, OPSETS.get())) for name, g in branches.items()}
     return OperationConverterResult(torch_module=If(modules["then_branch"], modules["else_branch"]),
                                     onnx_mapping=OnnxMapping(inputs=(node.input_values[0], *passed), outputs=node.output_values))
-
-
-def _constant(name: str, graph) -> onnx.TensorProto | None:
-    """The value `name` has in the graph around a branch when it is a constant there, else None."""
-    if name in graph.initializers:
-        return graph.initializers[name].proto
-    try:
-        node, _ = graph.value_as_node_output(name)
-    except KeyError:
-        return None
-    if node.operation_type == "Constant":
-        value = next((a.t for a in node.proto.attribute if a.name == "value" and a.type == onnx.AttributeProto.TENSOR), None)
-        if value is not None:
-            tensor = onnx.TensorProto()
-            tensor.CopyFrom(value)
-            tensor.name = name
-            return tensor
-    return None
 
 
 def _branch_model(branch: onnx.GraphProto, passed: list[str], constants: dict, graph, opset) -> onnx.ModelProto:

@@ -1,7 +1,8 @@
 """Operators onnx2torch 1.5 lacks or gets wrong on real models, added through its converter registry:
 GlobalMaxPool (the file-type classifier), Clip whose bounds are computed (a spectrogram clamped to its
 maximum minus 80 dB) or left empty (a transformer's norm, clamped from below only), LSTM (speaker
-and wake-word models), and BatchNormalization on an input whose rank shape inference left unknown (a
+and wake-word models; weights the graph rearranges from stored ones, as Silero VAD's gates, train at
+those, formats/onnx_computed), and BatchNormalization on an input whose rank shape inference left unknown (a
 text recognizer converted from Paddle), and Softmax before opset 13, whose output onnx2torch shapes by
 sizes that tracing for export fixes (the batch written into the exported graph); and MatMul by a constant
 matrix, which onnx2torch leaves untrainable (a Linear layer here); Pad in reflect or edge mode on any
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING
 import torch
 
 from studio.core.formats import onnx_to_torch_if
+from studio.core.formats.onnx_computed import computed
 
 if TYPE_CHECKING:
     from onnx2torch.utils.common import OperationConverterResult
@@ -106,13 +108,20 @@ def _lstm(node, graph) -> OperationConverterResult:
     names = list(node.input_values) + [""] * (8 - len(node.input_values))
     if unsupported or names[7] or names[4]:
         raise NotImplementedError(f"LSTM with {', '.join(unsupported) or 'peepholes or sequence lengths'}")
-    try:
-        w, r = get_const_value(names[1], graph), get_const_value(names[2], graph)
-        b = get_const_value(names[3], graph) if names[3] else None
-    except KeyError as e:
-        raise NotImplementedError("an LSTM whose weights the graph computes (from sliced and joined constants) instead of "
-                                  "storing them: the studio's LSTM converter needs them stored") from e
-    module = LSTM(w, r, b, int(a["hidden_size"]), direction)
+    values, sources = {}, {}
+    for key, name in (("W", names[1]), ("R", names[2]), ("B", names[3])):
+        if not name:
+            continue
+        try:
+            values[key] = get_const_value(name, graph)
+        except KeyError:  # computed in the graph: trained at the stored tensors it rearranges (Silero VAD's gates)
+            found = computed(name, graph)
+            if found is None:
+                raise NotImplementedError("an LSTM whose weights the graph computes by more than moving stored values: the "
+                                          "studio's LSTM converter needs them stored") from None
+            values[key], sources[key] = torch.from_numpy(found[0]), found[1]
+    module = LSTM(values["W"], values["R"], values.get("B"), int(a["hidden_size"]), direction)
+    module.sources = sources  # onnx_to_torch._places writes them back there
     return OperationConverterResult(torch_module=module, onnx_mapping=OnnxMapping(inputs=(names[0], "", names[5], names[6]),
                                                                                   outputs=node.output_values))
 

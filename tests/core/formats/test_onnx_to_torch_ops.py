@@ -151,17 +151,45 @@ def test_opset_18_operators_and_padding_by_reflection_compute_what_onnx_runtime_
     np.testing.assert_allclose(predict_outputs(onnx_to_torch(flat), x)[0], predict_outputs(flat, x)[0], atol=1e-6)
 
 
-def test_an_lstm_whose_weights_the_graph_computes_is_refused_in_plain_words(tmp_path):
-    """Silero VAD's own file reorders its LSTM gates in the graph: the refusal says so, without a Python exception's name."""
+def _lstm_from(tmp_path, weight_nodes: list, w_name: str):
+    """An LSTM whose W the graph computes from the stored w by `weight_nodes`."""
+    rng = np.random.default_rng(0)
+    w = onnx.numpy_helper.from_array(rng.normal(size=(8, 3)).astype(np.float32), "w")  # 4 gates of 2, torch's order i f g o
+    r = onnx.numpy_helper.from_array(rng.normal(size=(1, 8, 2)).astype(np.float32), "r")
+    nodes = [*weight_nodes, helper.make_node("LSTM", ["x", w_name, "r"], ["y"], hidden_size=2)]
+    graph = helper.make_graph(nodes, "lstm", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [5, "N", 3])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [5, 1, "N", 2])],
+                              initializer=[w, r, _i64("zero", [0])])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 14)]), tmp_path / "lstm.onnx")
+    return load_model(str(tmp_path / "lstm.onnx"))
+
+
+def test_an_lstm_whose_gates_the_graph_reorders_trains_its_stored_weights(tmp_path):
+    """Silero VAD's own file: W is torch's matrix with its gates sliced and joined in ONNX's order (i, o, f+g).
+    The converted LSTM computes the same, and trained values go back into the stored matrix, element by element."""
+    reorder = [helper.make_node("Slice", ["w", "s0", "e0"], ["i"]), helper.make_node("Slice", ["w", "s1", "e1"], ["o"]),
+               helper.make_node("Slice", ["w", "s2", "e2"], ["fg"]), helper.make_node("Concat", ["i", "o", "fg"], ["joined"], axis=0),
+               helper.make_node("Unsqueeze", ["joined", "zero"], ["w_onnx"])]
+    bounds = [helper.make_node("Constant", [], [n], value=onnx.numpy_helper.from_array(np.array([v], np.int64)))
+              for n, v in (("s0", 0), ("e0", 2), ("s1", 6), ("e1", 8), ("s2", 2), ("e2", 6))]
+    model = _lstm_from(tmp_path, bounds + reorder, "w_onnx")
+    x = {"x": np.random.default_rng(3).normal(size=(4, 5, 3)).astype(np.float32)}  # examples first, as data holds them
+    converted = onnx_to_torch(model)
+    np.testing.assert_allclose(predict_outputs(converted, x)[0], predict_outputs(model, x)[0], atol=1e-5)
+    with torch.no_grad():
+        next(m for m in converted.module.modules() if hasattr(m, "sources")).W.mul_(1.5)
+    back = back_to_onnx(converted)
+    stored = next(t for t in back.onnx.graph.initializer if t.name == "w")
+    assert np.allclose(onnx.numpy_helper.to_array(stored), 1.5 * onnx.numpy_helper.to_array(model.onnx.graph.initializer[0]))
+    np.testing.assert_allclose(predict_outputs(back, x)[0], predict_outputs(converted, x)[0], atol=1e-5)
+
+
+def test_an_lstm_whose_weights_the_graph_computes_by_arithmetic_is_refused_in_plain_words(tmp_path):
     import pytest
 
     from studio.core.errors import StudioError
 
-    rng = np.random.default_rng(0)
-    w, r = (onnx.numpy_helper.from_array(rng.normal(size=(1, 8, k)).astype(np.float32), n) for k, n in ((3, "w"), (2, "r")))
-    nodes = [helper.make_node("Identity", ["w"], ["w_computed"]), helper.make_node("LSTM", ["x", "w_computed", "r"], ["y"], hidden_size=2)]
-    graph = helper.make_graph(nodes, "lstm", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [5, "N", 3])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [5, 1, "N", 2])], initializer=[w, r])
-    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 14)]), tmp_path / "lstm.onnx")
-    with pytest.raises(StudioError, match=r"PyTorch: an LSTM whose weights the graph computes .* needs them stored$"):
-        onnx_to_torch(load_model(str(tmp_path / "lstm.onnx")))
+    two = [helper.make_node("Constant", [], ["two"], value=onnx.numpy_helper.from_array(np.array(2.0, np.float32))),
+           helper.make_node("Mul", ["w", "two"], ["w2"]), helper.make_node("Unsqueeze", ["w2", "zero"], ["w_onnx"])]
+    with pytest.raises(StudioError, match=r"PyTorch: an LSTM whose weights the graph computes by more than moving stored values"):
+        onnx_to_torch(_lstm_from(tmp_path, two, "w_onnx"))
