@@ -12,7 +12,8 @@ from concurrent.futures import ThreadPoolExecutor
 import torch
 
 from studio.core.formats.load_onnx import full_onnx
-from studio.core.formats.model import Model
+from studio.core.formats.model import CONTROL_FLOW, Model
+from studio.core.formats.onnx_to_torch import back_to_onnx, export_pieces
 from studio.core.inspect.layers import layers_of
 from studio.core.inspect.prunable import weight_sparsity
 from studio.core.inspect.stats import model_stats
@@ -103,6 +104,8 @@ def serialized(model: Model) -> list:
         return [model.onnx.SerializeToString(), *model.external.values()]
     if model.onnx is not None:
         return [full_onnx(model).SerializeToString()]
+    if model.origin is not None:  # converted from ONNX: what its export will hold
+        return export_pieces(model)
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.module.state_dict().items()}
     header, offset = {}, 0
     for name, t in tensors.items():
@@ -111,18 +114,26 @@ def serialized(model: Model) -> list:
         offset += n
     text = json.dumps(header, separators=(",", ":")).encode()
     text += b" " * (-len(text) % 8)
-    frame = [model.origin.frame] if getattr(model.origin, "frame", b"") else []
-    return [*frame, struct.pack("<Q", len(text)) + text, *(memoryview(t.reshape(-1).view(torch.uint8).numpy()) for t in tensors.values() if t.numel())]
+    return [struct.pack("<Q", len(text)) + text, *(memoryview(t.reshape(-1).view(torch.uint8).numpy()) for t in tensors.values() if t.numel())]
+
+
+def _counted(model: Model) -> Model:
+    """The model whose weights are counted: a version converted from a graph with If branches as the file
+    it writes, since its module holds some weights twice (a copy in each branch that reads them)."""
+    if model.origin is not None and any(n.op_type in CONTROL_FLOW for n in model.origin.proto.graph.node):
+        return back_to_onnx(model)
+    return model
 
 
 def size_metrics(model: Model) -> dict:
-    stats = model_stats(layers_of(model))
+    counted = _counted(model)
+    stats = model_stats(layers_of(counted))
     pieces = serialized(model)
     return {
         "parameters": stats.parameters,
         "nonzero_parameters": stats.nonzero,
         "sparsity": stats.sparsity,
-        "weight_sparsity": weight_sparsity(model),
+        "weight_sparsity": weight_sparsity(counted),
         "size_bytes": sum(memoryview(p).nbytes for p in pieces),
         "zip_bytes": zipped_size("model", pieces),
     }

@@ -7,12 +7,17 @@ tensor, found by running the same nodes on tensors that hold their own element n
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 import numpy as np
 import onnx
 from onnx import numpy_helper
 
+# the opsets of the model being converted, which its If branches are converted in and computed weights
+# evaluated in (onnx2torch gives a converter the node and its graph only); set by formats/onnx_to_torch
+# for the thread converting
+OPSETS: ContextVar[list[onnx.OperatorSetIdProto]] = ContextVar("opsets")
 REARRANGING = {"Slice", "Concat", "Unsqueeze", "Squeeze", "Reshape", "Transpose", "Gather", "Split", "Identity", "Flatten"}
 MAX_NODES = 64
 
@@ -99,8 +104,6 @@ def stored(name: str, graph) -> onnx.TensorProto | None:
 def _run(nodes: list[onnx.NodeProto], leaves: dict[str, np.ndarray], name: str) -> np.ndarray:
     """The nodes run by ONNX's reference evaluator, in the opsets of the model being converted."""
     from onnx.reference import ReferenceEvaluator
-
-    from studio.core.formats.onnx_to_torch_if import OPSETS
 
     graph = onnx.helper.make_graph(nodes, "computed", [], [onnx.helper.make_value_info(name, onnx.TypeProto())],
                                    initializer=[numpy_helper.from_array(v, k) for k, v in leaves.items()])

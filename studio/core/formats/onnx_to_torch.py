@@ -32,7 +32,7 @@ from studio.core.errors import StudioError
 from studio.core.formats import onnx_to_torch_if
 from studio.core.formats.load_onnx import all_graphs, full_onnx
 from studio.core.formats.model import ONNX2TORCH_INSTALL, Format, Model, TensorSpec, batch_axes, onnx2torch_installed
-from studio.core.formats.onnx_computed import Part
+from studio.core.formats.onnx_computed import OPSETS, Part
 from studio.core.formats.onnx_constants import constants_to_initializers
 from studio.core.formats.onnx_to_torch_ops import register
 
@@ -71,14 +71,14 @@ def onnx_to_torch(model: Model) -> Model:
     if missing:
         ops = ", ".join(f"{op} ×{n}" if n > 1 else op for op, n in sorted(missing.items()))
         raise StudioError(f"cannot be converted to PyTorch: onnx2torch has no converter for {ops} (opset {opset})", model.source)
-    token = onnx_to_torch_if.OPSETS.set(list(proto.opset_import))
+    token = OPSETS.set(list(proto.opset_import))
     try:
         module = convert(returned_alone(proto)).eval()
     except Exception as e:  # onnx2torch raises NotImplementedError for unsupported attributes, and others
         kind = "" if isinstance(e, NotImplementedError) else f"{type(e).__name__}: "  # what cannot be converted, said plainly
         raise StudioError(f"cannot be converted to PyTorch: {kind}{str(e).splitlines()[0][:200]}", model.source) from e
     finally:
-        onnx_to_torch_if.OPSETS.reset(token)
+        OPSETS.reset(token)
     places, unplaced = _places(proto, module)
     if unplaced:
         raise StudioError(f"converted to PyTorch, but {len(unplaced)} trainable tensors (e.g. {unplaced[0]}) have no place in the "
@@ -98,10 +98,43 @@ def _frame(proto: onnx.ModelProto, places: dict) -> bytes:
             frame.graph.initializer.add(name=init.name, dims=init.dims, data_type=init.data_type)
         else:
             frame.graph.initializer.append(init)
-    for init in (i for g in all_graphs(frame.graph) for i in g.initializer if i.name in places):  # in If branches
-        init.ClearField("raw_data")
-        init.ClearField("float_data")
+    held = [i for g in all_graphs(frame.graph) for i in g.initializer if i.name in places]  # in If branches too
+    held += [a.t for g in all_graphs(frame.graph) for n in g.node if n.op_type == "Constant" and n.output[0] in places
+             for a in n.attribute if a.name == "value"]  # stored tensors that computed weights rearrange
+    for tensor in held:
+        tensor.ClearField("raw_data")
+        tensor.ClearField("float_data")
     return frame.SerializeToString()
+
+
+def export_pieces(model: Model) -> list:
+    """The bytes its export will hold, in pieces: the frame, then each stored tensor the module's tensors
+    go back into, once (a tensor both branches of an If hold, or onnx2torch keeps a copy of per use,
+    counts once), without writing the graph: a large model's weights are not copied."""
+    import torch
+
+    origin: Origin = model.origin
+    state = model.module.state_dict()
+    pieces = [origin.frame]
+    for name, held in origin.places.items():
+        key, how = held[0]
+        if isinstance(how, Part):  # a part of a stored tensor: the whole one, with the part written in
+            old = _stored_array(origin.proto, name)
+            pieces.append(_written(old, state[key].detach().cpu().numpy(), how).tobytes())
+        else:
+            pieces.append(memoryview(state[key].detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy()))
+    return pieces
+
+
+def _stored_array(proto: onnx.ModelProto, name: str) -> np.ndarray:
+    for g in all_graphs(proto.graph):
+        for init in g.initializer:
+            if init.name == name:
+                return numpy_helper.to_array(init)
+        for node in g.node:
+            if node.op_type == "Constant" and node.output[0] == name:
+                return numpy_helper.to_array(next(a.t for a in node.attribute if a.name == "value"))
+    raise KeyError(name)
 
 
 def _copy_without(message, skip: str):

@@ -9,19 +9,14 @@ of the branch module, passed in by the If node."""
 
 from __future__ import annotations
 
-from contextvars import ContextVar
-
 import onnx
 import torch
 from onnx import defs
 
 from studio.core.formats.load_onnx import free_names
-from studio.core.formats.onnx_computed import stored
+from studio.core.formats.onnx_computed import OPSETS, stored
 
 BRANCHES = ("then_branch", "else_branch")
-# the opsets of the model being converted, which its branches are converted in (onnx2torch gives a
-# converter the node and its graph only); set by formats/onnx_to_torch for the thread converting
-OPSETS: ContextVar[list[onnx.OperatorSetIdProto]] = ContextVar("opsets")
 VERSIONS = sorted({defs.get_schema("If", max_inclusive_version=v).since_version for v in range(1, defs.onnx_opset_version() + 1)})
 
 
