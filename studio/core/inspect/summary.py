@@ -78,9 +78,18 @@ def format_text(summary: dict) -> str:
         lines.append(f"  {'layer':<{w}}  {'type':<{t}}  {'shape':<18} {'parameters':>12}  sparsity")
         for r in rows:
             lines.append(
-                f"  {r['name'][:w]:<{w}}  {r['type'][:t]:<{t}}  {_shape(r['shape']):<18} {r['parameters']:>12,}  {r['sparsity']:7.1%}"
+                f"  {_fit(r['name'], w):<{w}}  {r['type'][:t]:<{t}}  {_shape(r['shape']):<18} {r['parameters']:>12,}  {r['sparsity']:7.1%}"
             )
     return "\n".join(lines)
+
+
+def _fit(name: str, width: int) -> str:
+    """A layer name in `width` characters, cut in the middle: nested names share a beginning (an If's
+    branch) and differ at the end, and both tell which layer it is."""
+    if len(name) <= width:
+        return name
+    head = width // 3
+    return f"{name[:head]}…{name[len(name) - (width - head - 1):]}"
 
 
 def human_bytes(n: float) -> str:

@@ -47,6 +47,15 @@ def test_the_text_lists_the_signature_the_layers_and_the_notes(lenet):
     assert [line.split()[0] for line in text[-4:]] == ["conv1", "conv2", "fc1", "fc2"]
 
 
+def test_a_long_layer_name_keeps_its_beginning_and_its_end(lenet):
+    """Silero's layers share 'If_0/else_branch/If_0_else_branch__Inline_0__/' and differ at the end."""
+    summary = summarize(lenet)
+    summary["layers"] = [{**row, "name": f"If_0/else_branch/If_0_else_branch__Inline_0__/encoder/{i}/reparam_conv/Conv"}
+                         for i, row in enumerate(summary["layers"])]
+    rows = format_text(summary).splitlines()[-4:]
+    assert [row.split()[0] for row in rows] == [f"If_0/else_branch…0__/encoder/{i}/reparam_conv/Conv" for i in range(4)]
+
+
 def test_refused_operations_are_grouped_by_their_reason(lenet):
     exported = to_onnx(lenet)
     text = format_text(summarize(replace(exported, inputs=[replace(exported.inputs[0], shape=(1, 1, 28, 28))])))
