@@ -1,7 +1,7 @@
 """`studio profile` on every ONNX model of the real-model corpus (scripts/make_corpus.py): issue 16's
 targets, written to benchmarks/results/profile.md (+ .json).
 
-Per model, in three fresh processes (the one with the median sum reported), the core's profile() at batch 1 on examples of the model's data.npz:
+Per model, in five fresh processes (the one with the median sum reported), the core's profile() at batch 1 on examples of the model's data.npz:
 its graph's node count (subgraphs included) and the nodes ONNX Runtime ran, the latency without the
 profiler, the nodes' summed time less the profiler's own (its time on a node that only reshapes, times
 the nodes run) against that plain latency (target: within ±15 %), the nodes' summed time against ORT's
@@ -27,7 +27,7 @@ RESULTS = ROOT / "benchmarks" / "results"
 LAYERS = {"Conv", "Gemm", "MatMul"}
 QUANTIZED = {"ConvInteger", "QLinearConv", "MatMulInteger", "QLinearMatMul", "QGemm", "DynamicQuantizeMatMul"}  # their int8 forms
 TIMEOUT_S = 300
-REPEATS = 3  # fresh processes per model: the run with the median sum is reported, with the range of all
+REPEATS = 5  # fresh processes per model: the run with the median sum is reported, with the range of all
 HEADER = ["model", "graph / ORT nodes", "latency ms", "(nodes − profiler's own + ORT per run) / latency, ms", "(nodes + interrupted) / ORT run, ms",
           "overhead", "µs per node", "Conv/Gemm/MatMul named", "wall s", "why it is not faster"]
 

@@ -49,6 +49,10 @@ BUDGET_S = 3.0  # no turns begin after this long, once two rounds are done
 # took the cores from the next session's (a 6 ms model ran in 11 ms right after another's run, in 6.6 ms 100 ms later)
 SETTLE_S = 0.1
 KERNEL = "_kernel_time"  # ORT names a node's event "<node name>_kernel_time"
+# ORT's event for a run of a graph: the main graph's, and an If's branch's or a Loop's body's inside its node.
+# Taken out of an If's time with its nodes: the branch's setup and the profiler's bookkeeping around its
+# nodes put 27 µs a run on silero_vad.onnx's seven Ifs, a sixth of its plain latency.
+BRANCH_RUN = "SequentialExecutor::Execute"
 # A node that takes this much longer than its median in one run was interrupted: another process had
 # the CPU (a scheduler's slice is a few milliseconds). That time is left out of the node and the run.
 STALL_US = 500
@@ -188,20 +192,23 @@ def node_times(events: list[dict], timed: Sequence[int]) -> tuple[dict[str, dict
     among the runs in time order (warm-up runs left out): per node of the optimised graph its operator,
     provider and mean milliseconds per run, less what other processes took from it; ORT's mean time of
     those runs; what other processes took from their nodes (interruptions); and the kernels run per run.
-    A node's time is its own: what nodes nested in it (an If's branch) took is taken out."""
+    A node's time is its own: the run of a graph nested in it (an If's branch) is taken out."""
     runs = sorted((e for e in events if e.get("cat") == "Session" and e.get("name") == "model_run"), key=lambda e: e["ts"])
     runs = sorted((runs[i] for i in timed if i < len(runs)), key=lambda e: e["dur"])
     if not runs:
         raise StudioError("ONNX Runtime's profile holds no runs")
     kept = runs[len(runs) // 4 : len(runs) - len(runs) // 4]
-    kernels = sorted((e for e in events if e.get("cat") == "Node" and e.get("name", "").endswith(KERNEL)), key=lambda e: e["ts"])
-    starts = [e["ts"] for e in kernels]
+    spans = sorted((e for e in events if (e.get("cat") == "Node" and e.get("name", "").endswith(KERNEL)) or e.get("name") == BRANCH_RUN),
+                   key=lambda e: (e["ts"], -e["dur"]))
+    starts = [e["ts"] for e in spans]
     times: dict[str, dict] = {}
     ran = 0
     for k, run in enumerate(sorted(kept, key=lambda e: e["ts"])):
-        inside = kernels[bisect.bisect_left(starts, run["ts"]) : bisect.bisect_right(starts, run["ts"] + run["dur"])]
-        ran += len(inside)
+        inside = spans[bisect.bisect_left(starts, run["ts"]) : bisect.bisect_right(starts, run["ts"] + run["dur"])]
         for e, own in zip(inside, _exclusive(inside)):
+            if e.get("name") == BRANCH_RUN:
+                continue
+            ran += 1
             args = e.get("args", {})
             t = times.setdefault(e["name"][: -len(KERNEL)], {"op": args.get("op_name", "?"), "provider": args.get("provider", "?"),
                                                           "order": len(times), "us": [0.0] * len(kept)})
@@ -217,9 +224,10 @@ def node_times(events: list[dict], timed: Sequence[int]) -> tuple[dict[str, dict
 
 def _exclusive(events: list[dict]) -> list[float]:
     """Each event's duration less the span its nested events cover, first start to last end (ORT runs
-    nodes one after another: an event inside another's span is a node of its subgraph). The gaps between
-    nested nodes are the executor's and the profiler's bookkeeping, which between the main graph's nodes
-    counts for no node either."""
+    nodes one after another: an event inside another's span is a node of its subgraph, or the run of
+    that subgraph, BRANCH_RUN, which holds its nodes). The gaps between nested nodes, and a branch's run
+    outside its nodes, are the executor's and the profiler's bookkeeping, which in the main graph counts
+    for no node either."""
     own = [float(e["dur"]) for e in events]
     covered: dict[int, tuple[float, float]] = {}  # outer event → (first nested start, last nested end)
     open_: list[int] = []  # the events whose span the next one may lie in, innermost last
