@@ -80,6 +80,14 @@ def free_names(graph: onnx.GraphProto) -> set[str]:
     return used - made - {""}
 
 
+def stored_tensors(graph: onnx.GraphProto):
+    """(name, TensorProto) of every tensor a graph stores under a value's name: initializers and Constant
+    nodes' values, in its subgraphs too."""
+    for g in all_graphs(graph):
+        yield from ((i.name, i) for i in g.initializer)
+        yield from ((n.output[0], a.t) for n in g.node if n.op_type == "Constant" for a in n.attribute if a.name == "value")
+
+
 def all_tensors(graph: onnx.GraphProto):
     """Every TensorProto stored in a graph: initializers, Constant nodes, and subgraphs, recursively."""
     yield from graph.initializer

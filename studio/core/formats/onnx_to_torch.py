@@ -30,7 +30,7 @@ from onnx import numpy_helper
 
 from studio.core.errors import StudioError
 from studio.core.formats import onnx_to_torch_if
-from studio.core.formats.load_onnx import all_graphs, full_onnx
+from studio.core.formats.load_onnx import all_graphs, full_onnx, stored_tensors
 from studio.core.formats.model import ONNX2TORCH_INSTALL, Format, Model, TensorSpec, batch_axes, onnx2torch_installed
 from studio.core.formats.onnx_computed import OPSETS, Part
 from studio.core.formats.onnx_constants import constants_to_initializers
@@ -98,12 +98,10 @@ def _frame(proto: onnx.ModelProto, places: dict) -> bytes:
             frame.graph.initializer.add(name=init.name, dims=init.dims, data_type=init.data_type)
         else:
             frame.graph.initializer.append(init)
-    held = [i for g in all_graphs(frame.graph) for i in g.initializer if i.name in places]  # in If branches too
-    held += [a.t for g in all_graphs(frame.graph) for n in g.node if n.op_type == "Constant" and n.output[0] in places
-             for a in n.attribute if a.name == "value"]  # stored tensors that computed weights rearrange
-    for tensor in held:
-        tensor.ClearField("raw_data")
-        tensor.ClearField("float_data")
+    for name, tensor in stored_tensors(frame.graph):  # in If branches, and Constant nodes that computed weights rearrange
+        if name in places:
+            tensor.ClearField("raw_data")
+            tensor.ClearField("float_data")
     return frame.SerializeToString()
 
 
@@ -127,14 +125,7 @@ def export_pieces(model: Model) -> list:
 
 
 def _stored_array(proto: onnx.ModelProto, name: str) -> np.ndarray:
-    for g in all_graphs(proto.graph):
-        for init in g.initializer:
-            if init.name == name:
-                return numpy_helper.to_array(init)
-        for node in g.node:
-            if node.op_type == "Constant" and node.output[0] == name:
-                return numpy_helper.to_array(next(a.t for a in node.attribute if a.name == "value"))
-    raise KeyError(name)
+    return numpy_helper.to_array(next(t for n, t in stored_tensors(proto.graph) if n == name))
 
 
 def _copy_without(message, skip: str):
@@ -210,10 +201,7 @@ def back_to_onnx(model: Model) -> Model:
     proto = onnx.ModelProto()
     proto.CopyFrom(origin.proto)
     state = {k: v.detach().cpu().numpy() for k, v in model.module.state_dict().items()}
-    stored = [(i.name, i) for g in all_graphs(proto.graph) for i in g.initializer]
-    stored += [(n.output[0], a.t) for g in all_graphs(proto.graph) for n in g.node if n.op_type == "Constant"
-               for a in n.attribute if a.name == "value"]  # a stored tensor that a computed weight rearranges
-    for name, tensor in stored:
+    for name, tensor in stored_tensors(proto.graph):  # Constant nodes too: stored tensors a computed weight rearranges
         if name in origin.places:
             old = numpy_helper.to_array(tensor)
             values = [_written(old, state[key], how) for key, how in origin.places[name]]
