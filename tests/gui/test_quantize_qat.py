@@ -15,18 +15,14 @@ def test_qat_shows_its_own_fields_only(studio):
     assert shown("calibration") and shown("per_channel") and not shown("epochs") and not shown("lr")
     sheet.form.set_value("mode", "qat")
     assert shown("epochs") and shown("lr") and shown("samples") and shown("bits") and shown("calibration")
-    assert shown("keep_float") and not shown("per_channel") and not shown("max_drop")
-    assert not sheet.kept.isVisibleTo(sheet)  # no layer chosen float: it trains for every one
+    assert not any(shown(k) for k in ("per_channel", "keep_float", "max_drop"))
+    assert not sheet.kept.isVisibleTo(sheet)
     assert sheet.buys.text().startswith(BUYS["qat"]) and "static int8" in BUYS["qat"] and "Needs data" in BUYS["qat"]
     sheet.form.set_value("epochs", 3)
     assert sheet.form.value("bits") == 8  # QAT's default, though weights-only starts at 4
     assert sheet.steps() == [("quantize", {"mode": "qat", "samples": 256, "epochs": 3, "lr": 1e-4})]
     sheet.form.set_value("calibration", "percentile")  # the ranges it trains on
     assert sheet.steps()[0][1]["calibration"] == "percentile"
-    sheet.form.set_value("keep_float", 2)  # the trained model's most sensitive layers, ranked after training
-    assert shown("max_drop") and sheet.steps()[0][1]["keep_float"] == 2 and "max_drop" in sheet.steps()[0][1]
-    sheet.form.set_value("bits", 4)  # 4-bit weights compute in float: none to keep
-    assert not shown("keep_float") and not shown("max_drop") and "keep_float" not in sheet.steps()[0][1]
     sheet.form.set_value("mode", "dynamic")
     assert "epochs" not in sheet.steps()[0][1]
 

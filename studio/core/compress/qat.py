@@ -62,17 +62,13 @@ class WeightFakeQuant(torch.nn.Module):
 
 
 def qat(model: Model, data: DataSet, *, bits: int = 8, epochs: int = 2, lr: float = 1e-4, samples: int = 256,
-        calibration: str = "minmax", keep_float: int = 0, max_drop: float | None = None, teacher: Model | None = None,
-        device: str = "cpu", cancel: CancelToken = NO_CANCEL) -> Job[Model]:
+        calibration: str = "minmax", teacher: Model | None = None, device: str = "cpu",
+        cancel: CancelToken = NO_CANCEL) -> Job[Model]:
     """A static QDQ ONNX version of `model` with int8 (bits: 8) or int4 (bits: 4) weights and uint8
     activations, trained for `epochs` with fake quantization first. `calibration`: how ORT's static int8
-    finds the activations' ranges (an ONNX model trains on the grids it finds). keep_float, max_drop: as
-    static int8's (quantize), the trained model's most sensitive layers left float (int8 weights only)."""
+    finds the activations' ranges (an ONNX model trains on the grids it finds)."""
     if bits not in BITS:
         raise StudioError(f"quantize.bits: quantization-aware training makes 8- or 4-bit weights (bits: 8 or 4), not {bits}")
-    if keep_float and bits == 4:
-        raise StudioError("quantize.keep_float: 4-bit quantization-aware training keeps no layer float (its weights are stored "
-                          "in 4 bits, computed in float already); use bits: 8")
     check_calibration(calibration)  # before training, not after it when the ranges are calibrated
     if bits == 4 and model.onnx is not None:  # refused before training when the graph cannot reach opset 21
         int4_opset(light_copy(model.onnx), model.source)
@@ -150,8 +146,8 @@ def qat(model: Model, data: DataSet, *, bits: int = 8, epochs: int = 2, lr: floa
     # layers' inputs rounded, while ORT also rounds attention products and residual sums: static int8's
     # safety net then keeps float the layers that lose too much (a tiny BERT fell to chance without it)
     return (yield from offset(quantize(trained, data, mode="static", calibration=calibration, samples=samples,
-                                       keep_float=keep_float, max_drop=max_drop, tolerance=None if fixed else TOLERANCE,
-                                       overrides=fixed, weightless=weightless, device=device, cancel=cancel),
+                                       tolerance=None if fixed else TOLERANCE, overrides=fixed, weightless=weightless, device=device,
+                                       cancel=cancel),
                               2, 3, "static int8: "))
 
 

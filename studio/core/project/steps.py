@@ -105,8 +105,7 @@ def _quantize(model: Model, o: dict, ctx: Context) -> Job[Model]:
         if ctx.data is None:
             raise StudioError("quantization-aware training trains on data: choose a data set")
         return (yield from qat(model, ctx.data, bits=o["bits"] or 8, epochs=o["epochs"], lr=o["lr"], samples=o["samples"],
-                               calibration=o["calibration"], keep_float=o["keep_float"], max_drop=o["max_drop"],
-                               teacher=ctx.original, device=ctx.device, cancel=ctx.cancel))
+                               calibration=o["calibration"], teacher=ctx.original, device=ctx.device, cancel=ctx.cancel))
     return (yield from quantize(model, ctx.data, mode=o["mode"], calibration=o["calibration"], samples=o["samples"],
                                 per_channel=o["per_channel"], bits=o["bits"] or 4, exclude=o["exclude"], keep_float=o["keep_float"],
                                 max_drop=o["max_drop"], tolerance=o["tolerance"], device=ctx.device, cancel=ctx.cancel))
@@ -116,9 +115,8 @@ def _describe_quantize(o: dict) -> str:
     if o["mode"] == "qat":
         weights = "int4 weights" if o["bits"] == 4 else "int8"
         ranges = "" if o["calibration"] == "minmax" else f", {o['calibration']} ranges"
-        text = f"{weights} after quantization-aware training ({o['epochs']} epoch" + "s" * (o["epochs"] != 1) + f"{ranges})"
-    else:
-        text = Settings(o["mode"], o["calibration"], o["samples"], o["per_channel"], o["bits"] or 4).describe()
+        return f"{weights} after quantization-aware training ({o['epochs']} epoch" + "s" * (o["epochs"] != 1) + f"{ranges})"
+    text = Settings(o["mode"], o["calibration"], o["samples"], o["per_channel"], o["bits"] or 4).describe()
     return text + (f", up to {o['keep_float']} layers float" if o["keep_float"] else "")
 
 

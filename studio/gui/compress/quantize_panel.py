@@ -73,7 +73,6 @@ class QuantizePanel(Sheet):
         self.advice.hide()
         self.form.widgets["mode"].currentIndexChanged.connect(self._mode_changed)
         self.form.widgets["keep_float"].valueChanged.connect(self._mode_changed)
-        self.form.widgets["bits"].currentIndexChanged.connect(self._mode_changed)
         self.keep = LayerPicks(("Keep float", "Checked layers are not quantized: they keep their float weights", False))
         self.kept = kept = QGroupBox("Layers kept float")
         QVBoxLayout(kept).addWidget(self.keep)
@@ -105,20 +104,19 @@ class QuantizePanel(Sheet):
 
     def _mode_changed(self) -> None:
         mode = self.form.value("mode")
-        qat = mode == "qat"  # trains, then static with its own ranges: per channel, 8 or 4 bits, no layer chosen float
+        qat = mode == "qat"  # trains, then static with its own ranges: per channel, 8 or 4 bits, no layer kept float
         if mode != self._mode:  # each mode with a choice of bits keeps its own (qat: 8, weights-only: 4 at first)
-            before, self._mode = self._mode, mode  # first: setting the bits below calls this again
-            if before in self._bits:
-                self._bits[before] = self.form.value("bits")
+            if self._mode in self._bits:
+                self._bits[self._mode] = self.form.value("bits")
             if mode in self._bits:
                 self.form.set_value("bits", self._bits[mode])
+        self._mode = mode
         self.form.show_row("calibration", mode in ("static", "qat"))
         self.form.show_row("samples", mode in ("static", "qat"))
         self.form.show_row("per_channel", mode in ("dynamic", "static"))  # int8 scales; qat always per channel
         self.form.show_row("bits", mode in ("weights-only", "qat"))
-        ranked = not qat or self.form.value("bits") == 8  # 4-bit QAT keeps no layer float (qat.qat)
-        self.form.show_row("keep_float", ranked)
-        self.form.show_row("max_drop", ranked and self.form.value("keep_float") > 0)
+        self.form.show_row("keep_float", not qat)
+        self.form.show_row("max_drop", not qat and self.form.value("keep_float") > 0)
         self.form.show_row("epochs", qat)
         self.form.show_row("lr", qat)
         self.kept.setVisible(not qat)
@@ -167,7 +165,6 @@ class QuantizePanel(Sheet):
         if options["mode"] == "qat":  # what it ignores is left out, so the card and recipe do not list it
             kept = ("mode", "samples", "epochs", "lr") + (("bits",) if options["bits"] == 4 else ())  # 8, the default, unsaid as before
             kept += ("calibration",) if options["calibration"] != "minmax" else ()  # likewise its default
-            kept += ("keep_float", "max_drop") if options["bits"] == 8 and options["keep_float"] else ()
             return [("quantize", {k: options[k] for k in kept})]
         options = {k: v for k, v in options.items() if k not in ("epochs", "lr")}
         if not options["keep_float"]:

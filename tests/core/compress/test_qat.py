@@ -136,8 +136,6 @@ def test_a_recipe_step_asks_for_qat_with_additive_keys(digits):
     assert OPS["quantize"].describe(options) == "int8 after quantization-aware training (1 epoch)"
     ranged = OPS["quantize"].validate("quantize", {"mode": "qat", "epochs": 3, "calibration": "entropy"})
     assert OPS["quantize"].describe(ranged) == "int8 after quantization-aware training (3 epochs, entropy ranges)"
-    mixed = OPS["quantize"].validate("quantize", {"mode": "qat", "keep_float": 2})
-    assert OPS["quantize"].describe(mixed) == "int8 after quantization-aware training (2 epochs), up to 2 layers float"
     metrics, outputs = step_metrics(model, digits, None, "cpu")
     base = StepResult("load", {}, "original", model, metrics, outputs)
     result = run_to_end(run_step(base, "quantize", options, Context(digits, "cpu", NO_CANCEL, original=model)))
@@ -227,16 +225,3 @@ def test_qat_is_refused_before_training_when_static_int8_rounds_no_layer(tmp_pat
                              "state": rng.normal(size=(40, 2, 3)).astype(np.float32)}, None)
     with pytest.raises(StudioError, match="rounds none of this model's layers .*If, Loop or Scan branches"):
         run_to_end(qat(load_model(str(tmp_path / "rates.onnx")), data, epochs=1))
-
-
-def test_qat_keeps_the_trained_models_most_sensitive_layers_float_when_asked(cnn, digits):
-    q = run_to_end(qat(cnn, digits, epochs=1, samples=64, keep_float=1))
-    layers = [op for op in quantized_ops(q.onnx) if op.op_type in ("Conv", "Gemm", "MatMul")]
-    assert sorted(op.precision for op in layers) == ["float"] + ["int8"] * (len(layers) - 1)
-    (kept,) = [op.node for op in layers if op.precision == "float"]
-    assert f"kept float: {kept}" in q.notes
-
-
-def test_four_bit_qat_keeping_layers_float_is_refused_before_training(digits):
-    with pytest.raises(StudioError, match="keeps no layer float"):
-        run_to_end(qat(load_model("sample:digits-cnn"), digits, bits=4, keep_float=1))
