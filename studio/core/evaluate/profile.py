@@ -4,7 +4,8 @@ A version is timed twice on the same inputs, as latency times it: a plain sessio
 median of timed runs) and one with ORT's profiler on (its kernel times), taking turns several times so
 that a machine slower for a while (another process, a throttled core) slows both alike. What profiling
 adds is stated apart: the profiler's cost on each node it times (its time on a node that only reshapes) times the nodes
-run, so that the nodes' own time adds up to the plain latency. Warm-up runs are left out, and node times are means over the middle half of the profiled runs,
+run, so that the nodes' own time, with ORT's own work per run and between nodes (timed on graphs that pass the
+inputs through, with and without a chain of trivial nodes), adds up to the plain latency. Warm-up runs are left out, and node times are means over the middle half of the profiled runs,
 less what other processes took: on a busy machine a scheduler's slice of milliseconds lands on
 whichever node was running, so a node far above its median in a run lost that time to them (it is
 reported apart, as interruptions). Each node ORT ran
@@ -24,7 +25,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import onnx
+from onnx import numpy_helper
 
 from studio.core.errors import StudioError, first_line
 from studio.core.evaluate.data import DataSet
@@ -57,6 +60,7 @@ BRANCH_RUN = "SequentialExecutor::Execute"
 # the CPU (a scheduler's slice is a few milliseconds). That time is left out of the node and the run.
 STALL_US = 500
 STALL_SHARE = 0.25
+CHAIN = 40  # trivial nodes timed one after another for ORT's own work per node
 # ops that only relabel their input's shape (ORT reuses the buffer): their profiled time is the profiler's own
 RESHAPING = {"Reshape", "Squeeze", "Unsqueeze", "Flatten", "Identity"}
 
@@ -100,6 +104,9 @@ class Profile:
     # ORT's own work per run outside the nodes (taking the inputs, handing back outputs): the plain latency
     # of a graph that only passes these inputs through, the same way
     run_overhead_ms: float = 0.0
+    # ORT's own work per node outside the node's kernel (its time span), which the profile cannot see: the plain
+    # latency of a chain of CHAIN trivial nodes, less the pass-through's, per node
+    node_plain_ms: float = 0.0
     interrupted_ms: float = 0.0  # per profiled run, the time other processes took from its nodes (left out of their times)
     model: Model | None = field(default=None, repr=False, compare=False)  # the ONNX model that ran (an export for PyTorch)
 
@@ -119,8 +126,13 @@ class Profile:
 
     @property
     def accounted_ms(self) -> float:
-        """What the profile accounts for of a plain run: the nodes' own time and ORT's per-run work."""
-        return self.own_ms + self.run_overhead_ms
+        """What the profile accounts for of a plain run: the nodes' own time and ORT's work per run and per node."""
+        return self.own_ms + self.run_overhead_ms + self.between_ms
+
+    @property
+    def between_ms(self) -> float:
+        """ORT's own work around the nodes of a run, outside their kernels: per node, times the nodes run."""
+        return self.node_plain_ms * self.node_runs
 
     @property
     def overhead(self) -> float:
@@ -135,7 +147,7 @@ class Profile:
                 "inputs": self.inputs, "runs": self.runs, "profiled_ms": self.profiled_ms, "overhead": self.overhead,
                 "run_ms": self.run_ms, "nodes_ms": self.nodes_ms, "node_overhead_ms": self.node_overhead_ms,
                 "node_runs": self.node_runs, "profiler_ms": self.profiler_ms, "own_ms": self.own_ms,
-                "run_overhead_ms": self.run_overhead_ms,
+                "run_overhead_ms": self.run_overhead_ms, "node_plain_ms": self.node_plain_ms,
                 "interrupted_ms": self.interrupted_ms, "wall_s": self.wall_s,
                 "notes": self.notes}
 
@@ -156,8 +168,9 @@ def profile(model: Model, data: DataSet | None = None, batch: int = 1, threads: 
         plain = _session(blob, device, threads, None, model.source)
         feed = {k: v for k, v in feed.items() if k in {i.name for i in plain.get_inputs()}}  # not initializers listed as inputs
         traced = _session(blob, device, threads, Path(tmp), model.source)
-        sessions = [plain, _session(_pass_through(feed), device, threads, None, model.source), traced]
-        (latencies, _), (passing, _), (profiled, kept) = _in_turns(sessions, feed, runs, budget_s, model.source)
+        sessions = [plain, _session(_pass_through(feed), device, threads, None, model.source),
+                    _session(_pass_through(feed, CHAIN), device, threads, None, model.source), traced]
+        (latencies, _), (passing, _), (chained, _), (profiled, kept) = _in_turns(sessions, feed, runs, budget_s, model.source)
         used = plain.get_session_options().intra_op_num_threads or "default"
         events = json.loads(Path(traced.end_profiling()).read_text())
         optimized = onnx.load(str(Path(tmp) / "optimized.onnx"), load_external_data=False)
@@ -172,6 +185,7 @@ def profile(model: Model, data: DataSet | None = None, batch: int = 1, threads: 
                    dict(sorted(by_op.items(), key=lambda kv: -kv[1])), time.perf_counter() - started, notes,
                    node_overhead_ms=None if free == [None] else statistics.median(free), node_runs=node_runs,
                    run_overhead_ms=statistics.median(passing),
+                   node_plain_ms=max(statistics.median(chained) - statistics.median(passing), 0.0) / CHAIN,
                    interrupted_ms=interrupted_ms, model=onnx_model)
     result.notes += _too_fast(result)
     return result
@@ -266,16 +280,26 @@ def _as_onnx(model: Model, data: DataSet | None) -> tuple[Model, list[str]]:
     return exported, ["profiled on its ONNX export in ONNX Runtime (the studio runs this version in PyTorch)"]
 
 
-def _pass_through(feed: dict) -> bytes:
+def _pass_through(feed: dict, chain: int = 0) -> bytes:
     """A graph that hands each input of `feed` back as an output (Identity): timing it times ORT's own
-    work per run on these inputs, outside any real node."""
+    work per run on these inputs, outside any real node. With `chain`, also that many Neg nodes one after
+    another on one number (from the first input, so that nothing is computed before the run), whose
+    extra time is ORT's own work per node."""
     helper = onnx.helper
     inputs = [helper.make_tensor_value_info(k, helper.np_dtype_to_tensor_dtype(v.dtype), list(v.shape)) for k, v in feed.items()]
     outputs = [helper.make_tensor_value_info(f"{k}_out", i.type.tensor_type.elem_type, list(v.shape))
                for (k, v), i in zip(feed.items(), inputs)]
     nodes = [helper.make_node("Identity", [k], [f"{k}_out"]) for k in feed]
-    graph = helper.make_graph(nodes, "pass_through", inputs, outputs)
-    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]).SerializeToString()
+    weights = []
+    if chain:  # the first input's first value, as a float: known only when the run starts, so nothing is folded
+        weights = [numpy_helper.from_array(np.array(a, np.int64), name) for a, name in (([-1], "flat"), ([0], "zero"), ([1], "one"))]
+        nodes += [helper.make_node("Reshape", [next(iter(feed)), "flat"], ["chain_flat"]),
+                  helper.make_node("Slice", ["chain_flat", "zero", "one"], ["chain_one"]),
+                  helper.make_node("Cast", ["chain_one"], ["chain_0"], to=onnx.TensorProto.FLOAT)]
+        nodes += [helper.make_node("Neg", [f"chain_{k}"], [f"chain_{k + 1}"]) for k in range(chain)]
+        outputs.append(helper.make_tensor_value_info(f"chain_{chain}", onnx.TensorProto.FLOAT, [1]))
+    graph = helper.make_graph(nodes, "pass_through", inputs, outputs, initializer=weights)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 15)]).SerializeToString()
 
 
 def _named(proto: onnx.ModelProto) -> onnx.ModelProto:

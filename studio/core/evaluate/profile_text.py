@@ -21,8 +21,9 @@ def format_text(profile, explanations: list[str], top: int = TOP) -> str:
     if p.node_overhead_ms is not None:
         lines.append(f"each node's time includes about {p.node_overhead_ms * 1000:.1f} µs of the profiler's own (its time on "
                      f"nodes that only reshape), {_ms(p.profiler_ms)} ms over the {p.node_runs:.0f} nodes a run; without it the "
-                     f"nodes take {_ms(p.own_ms)} ms and ONNX Runtime's own work per run {_ms(p.run_overhead_ms)} ms (timed on a "
-                     f"graph that passes the inputs through): {p.accounted_ms / p.latency_ms:.0%} of the latency")
+                     f"nodes take {_ms(p.own_ms)} ms, ONNX Runtime's own work per run {_ms(p.run_overhead_ms)} ms (timed on a "
+                     f"graph that passes the inputs through) and between nodes {_ms(p.between_ms)} ms ({p.node_plain_ms * 1000:.2f} µs "
+                     f"a node, timed on a chain of trivial ones): {p.accounted_ms / p.latency_ms:.0%} of the latency")
     lines += [*p.notes, ""]
     rows = [(_cut(n.name), n.op + (" (added)" if n.added else ""), _ms(n.ms), f"{n.share:.1%}", _short(n.provider),
              _fused(n.fused[1:])) for n in p.nodes[:top]]

@@ -57,7 +57,8 @@ def test_a_fused_conv_relu_is_reported_under_the_conv_and_the_times_add_up(tmp_p
     assert 0.85 <= (p.nodes_ms + p.interrupted_ms) / p.run_ms <= 1.15  # the nodes' times add up to ORT's time of the runs
     assert p.node_runs == len(p.nodes) and p.profiler_ms == pytest.approx(p.node_overhead_ms * len(p.nodes))
     assert p.own_ms == pytest.approx(p.nodes_ms - p.profiler_ms)  # the profiler's own time reported apart
-    assert 0 < p.run_overhead_ms < p.latency_ms and p.accounted_ms == pytest.approx(p.own_ms + p.run_overhead_ms)
+    assert 0 < p.run_overhead_ms < p.latency_ms and 0 <= p.node_plain_ms < p.node_overhead_ms  # cheaper than the profiler's
+    assert p.accounted_ms == pytest.approx(p.own_ms + p.run_overhead_ms + p.node_plain_ms * p.node_runs)
     assert sum(n.share for n in p.nodes) == pytest.approx(1.0)
     assert sum(p.by_op.values()) == pytest.approx(p.nodes_ms)
     assert p.latency_ms > 0 and p.profiled_ms > 0 and p.runs == 8 and p.batch == 4 and p.threads == 1
@@ -151,3 +152,16 @@ def test_pytorch_versions_are_profiled_on_their_export_and_unknown_shapes_withou
         profile(tokens_and_scalar(tmp_path), None)
     unnamed = profile(tokens_and_scalar(tmp_path), DataSet("d", {"ids": np.ones((3, 5), np.int64), "scale": np.array(2)}, None))
     assert {n.name for n in unnamed.nodes} <= {"m", "out"}  # unnamed nodes: named after their output, as the graph view does
+
+
+def test_the_chain_timed_for_ort_work_between_nodes_survives_its_optimiser(tmp_path):
+    """Its nodes must run: folded into a constant, the chain would time nothing."""
+    import onnxruntime as ort
+
+    feed = {"ids": np.ones((1, 8), np.int64), "x": np.ones((1, 3), np.float32)}
+    opts = ort.SessionOptions()
+    opts.optimized_model_filepath = str(tmp_path / "optimized.onnx")
+    session = ort.InferenceSession(profile_module._pass_through(feed, profile_module.CHAIN), opts, providers=["CPUExecutionProvider"])
+    assert session.run([f"chain_{profile_module.CHAIN}"], feed)[0].tolist() == [1.0]  # the first input's first value, negated 40 times
+    ran = onnx.load(str(tmp_path / "optimized.onnx")).graph.node
+    assert sum(n.op_type == "Neg" for n in ran) == profile_module.CHAIN

@@ -18,7 +18,8 @@ def _profile(**more) -> Profile:
 
 
 def test_the_totals_the_slowest_nodes_and_the_reasons_are_written_out():
-    lines = format_text(_profile(node_overhead_ms=0.002, node_runs=4, interrupted_ms=0.05, run_overhead_ms=0.008), ["one reason"],
+    lines = format_text(_profile(node_overhead_ms=0.002, node_runs=4, interrupted_ms=0.05, run_overhead_ms=0.008,
+                                 node_plain_ms=0.0005), ["one reason"],
                         top=3).splitlines()
     assert lines[:6] == [
         "m.onnx in ONNX Runtime (CPUExecutionProvider): batch 1 on random values, 2 threads",
@@ -27,8 +28,9 @@ def test_the_totals_the_slowest_nodes_and_the_reasons_are_written_out():
         "4 nodes ran 1.000 ms of ONNX Runtime's 1.250 ms per profiled run (80%); other processes took 0.0500 ms (4%) "
         "from its nodes, left out of their times; the rest is spent between nodes",
         "each node's time includes about 2.0 µs of the profiler's own (its time on nodes that only reshape), 0.0080 ms over "
-        "the 4 nodes a run; without it the nodes take 0.992 ms and ONNX Runtime's own work per run 0.0080 ms (timed on a graph "
-        "that passes the inputs through): 83% of the latency",
+        "the 4 nodes a run; without it the nodes take 0.992 ms, ONNX Runtime's own work per run 0.0080 ms (timed on a graph "
+        "that passes the inputs through) and between nodes 0.0020 ms (0.50 µs a node, timed on a chain of trivial ones): "
+        "84% of the latency",
         "a note"]
     table = lines[lines.index("") + 1:]
     assert table[0].split() == ["node", "op", "ms", "share", "provider", "fused", "with"]
