@@ -291,13 +291,13 @@ def _pass_through(feed: dict, chain: int = 0) -> bytes:
                for (k, v), i in zip(feed.items(), inputs)]
     nodes = [helper.make_node("Identity", [k], [f"{k}_out"]) for k in feed]
     weights = []
-    if chain:  # the first input's first value, as a float: known only when the run starts, so nothing is folded
+    if chain and feed:  # the first input's first value, as a float: known only when the run starts, so nothing is folded
         weights = [numpy_helper.from_array(np.array(a, np.int64), name) for a, name in (([-1], "flat"), ([0], "zero"), ([1], "one"))]
         nodes += [helper.make_node("Reshape", [next(iter(feed)), "flat"], ["chain_flat"]),
                   helper.make_node("Slice", ["chain_flat", "zero", "one"], ["chain_one"]),
                   helper.make_node("Cast", ["chain_one"], ["chain_0"], to=onnx.TensorProto.FLOAT)]
         nodes += [helper.make_node("Neg", [f"chain_{k}"], [f"chain_{k + 1}"]) for k in range(chain)]
-        outputs.append(helper.make_tensor_value_info(f"chain_{chain}", onnx.TensorProto.FLOAT, [1]))
+        outputs.append(helper.make_tensor_value_info(f"chain_{chain}", onnx.TensorProto.FLOAT, None))  # [0] for an empty input
     graph = helper.make_graph(nodes, "pass_through", inputs, outputs, initializer=weights)
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 15)]).SerializeToString()
 

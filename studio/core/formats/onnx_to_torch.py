@@ -125,7 +125,7 @@ def export_pieces(model: Model) -> list:
 
 
 def _stored_array(proto: onnx.ModelProto, name: str) -> np.ndarray:
-    return numpy_helper.to_array(next(t for n, t in stored_tensors(proto.graph) if n == name))
+    return numpy_helper.to_array(dict(stored_tensors(proto.graph))[name])  # KeyError when it is not stored
 
 
 def _copy_without(message, skip: str):
