@@ -12,7 +12,7 @@ from studio.core.compress.quantize_sensitivity import Probe, keep_sensitive_floa
 from studio.core.errors import StudioError
 from studio.core.evaluate.data import DataSet
 from studio.core.formats.model import Model
-from studio.core.inspect.precision import quantized_ops
+from studio.core.inspect.precision import quantized_ops, rounded_around
 from studio.core.process.jobs import NO_CANCEL, CancelToken, Job, Progress, offset
 
 TOLERANCE = 0.01  # the loss a quantization may cost before layers are kept float: 1 point, or 99 % agreement
@@ -76,6 +76,11 @@ def quantize(model: Model, data: DataSet | None = None, *, mode: str = "dynamic"
         notes.append(SEVEN_BIT)
     if exclude or kept:
         notes.append("kept float: " + ", ".join([*exclude, *kept]))
+        still = rounded_around(proto, [*names, *kept]) if mode == "static" else []
+        if still:
+            shown = ", ".join(still[:4]) + (", …" if len(still) > 4 else "")
+            notes.append(f"only the weights of {len(still)} of the layers kept float are float: their input or output is still rounded "
+                         f"to 8 bits, because a quantized neighbour rounds it ({shown})")
     recurrent = sorted({op.op_type for op in quantized_ops(proto) if op.op_type in RECURRENT and op.precision == "float"})
     if recurrent and mode in ("dynamic", "static"):
         also = "; dynamic int8 quantizes LSTM" if mode == "static" and "LSTM" in recurrent else ""

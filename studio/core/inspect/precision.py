@@ -47,6 +47,19 @@ def quantized_ops(proto: onnx.ModelProto) -> list[OpPrecision]:
 QUANTIZING_OPS = {"QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear"}
 
 
+def rounded_around(proto: onnx.ModelProto, names: list[str]) -> list[str]:
+    """Those of the nodes `names` (layers kept float in a QDQ model) whose input or output activation is
+    still rounded, by a QuantizeLinear → DequantizeLinear pair a quantized neighbour put there: only their
+    weights are float."""
+    graph = proto.graph
+    quantized = {o for n in graph.node if n.op_type == "QuantizeLinear" for o in n.output}
+    rounded = {o for n in graph.node if n.op_type == "DequantizeLinear" and n.input[0] in quantized for o in n.output}
+    requantized = {n.input[0] for n in graph.node if n.op_type == "QuantizeLinear"}
+    wanted = set(names)
+    return [n.name for n in graph.node if n.name in wanted
+            and (any(i in rounded for i in n.input) or any(o in requantized for o in n.output))]
+
+
 def already_quantized(proto: onnx.ModelProto) -> str:
     """Why quantizing this ONNX model again makes no sense ('' when it is float32): it runs integer ops
     or holds QDQ pairs, or its weights are fp16. ORT's quantizers expect float32 weights."""

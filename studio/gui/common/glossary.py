@@ -132,7 +132,8 @@ FIELD_TIPS: dict[str, dict[str, str]] = {
         "per_channel": "One scale per output channel: closer to the float model, barely larger. Leave it on.",
         "bits": "Bits per stored weight: 4 bits are 8× smaller than float, 8 bits 4× and more accurate.",
         "keep_float": "How many of the layers that quantize worst stay in float, ranked on your data. 0 quantizes "
-                      "everything; 1–3 often wins back most of the accuracy lost.",
+                      "everything; 1–3 often wins back most of the accuracy lost. A layer between quantized ones keeps only its "
+                      "weights float: its input stays rounded (the notes say which).",
         "max_drop": "Keep fewer layers float if the accuracy drop stays within this (1 point is a good value), so the "
                     "model stays as small as it can.",
         "epochs": "How many epochs quantization-aware training runs before quantizing. 1–3 is usually enough.",

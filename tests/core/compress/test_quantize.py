@@ -78,6 +78,14 @@ def test_excluded_layers_stay_float(cnn, digits, mode):
     assert p["node_linear_1"] != "float"
 
 
+def test_static_says_which_layers_kept_float_still_see_rounded_activations(cnn, digits):
+    q = run_to_end(quantize(cnn, digits, mode="static", exclude=["fc1"], tolerance=None, samples=64))
+    assert precisions(q)["node_linear"] == "float"
+    assert any(n.startswith("only the weights of 1 of the layers kept float are float") and "(node_linear)" in n for n in q.notes), q.notes
+    dynamic = run_to_end(quantize(cnn, digits, mode="dynamic", exclude=["fc1"]))  # no activation rounded around it
+    assert not any(n.startswith("only the weights of") for n in dynamic.notes)
+
+
 def test_an_exclusion_that_matches_nothing_is_an_error(cnn, digits):
     with pytest.raises(StudioError, match="'fc9' matches no layer"):
         run_to_end(quantize(cnn, digits, exclude=["fc9"]))

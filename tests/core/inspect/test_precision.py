@@ -7,7 +7,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 from onnx_cases import quantizable_conv_net
 
-from studio.core.inspect.precision import already_quantized, quantized_ops
+from studio.core.inspect.precision import already_quantized, quantized_ops, rounded_around
 
 
 @pytest.fixture(scope="module")
@@ -93,3 +93,14 @@ def test_a_long_list_of_integer_ops_is_shortened():
              enumerate(["ConvInteger", "MatMulInteger", "QLinearConv", "QLinearMatMul", "QGemm", "QLinearAdd"])]
     reason = already_quantized(model(nodes, []))
     assert reason == "already quantized (it holds ConvInteger, MatMulInteger, QGemm, QLinearAdd, …): quantize the float original instead"
+
+
+def test_a_layer_kept_float_between_quantized_ones_is_found_still_rounded(tmp_path):
+    quantization = pytest.importorskip("onnxruntime.quantization")
+    src, Reader = quantizable_conv_net(tmp_path)
+    for kept, rounded in (("/3/Gemm", ["/3/Gemm"]), ("/0/Conv", [])):  # the Gemm's input is quantized by its neighbours; the Conv's is not
+        out = str(tmp_path / "q.onnx")
+        quantization.quantize_static(src, out, Reader(), quant_format=quantization.QuantFormat.QDQ, nodes_to_exclude=[kept])
+        q = onnx.load(out)
+        assert next(r.precision for r in quantized_ops(q) if r.node == kept) == "float"
+        assert rounded_around(q, [kept]) == rounded
